@@ -1,0 +1,133 @@
+/* mh-node.h: a MedHead node: the domain over a replicated store
+ *
+ * A node owns one data directory: the replica (`replica.db`), its
+ * configuration (`node.ini`), the API token (`api-token`, mode 0600). It
+ * declares the MedHead schema to the store, validates every write (local
+ * and remote, see mh-medhead-validate.h), keeps derived data current
+ * (committed_inbound of its own hospital, the R*Tree of hospitals) and
+ * answers the domain queries. medhead-node and the desktop app both use it.
+ *
+ * The domain API speaks JSON objects, as the REST API does, so the two
+ * never disagree on field names. Every write is one store transaction.
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "mh-sync.h"
+#include "mh-node-error.h"
+
+G_BEGIN_DECLS
+
+#define MH_TYPE_NODE (mh_node_get_type ())
+
+G_DECLARE_FINAL_TYPE (MhNode, mh_node, MH, NODE, GObject)
+
+typedef enum
+{
+  MH_ROLE_HOSPITAL,
+  MH_ROLE_AMBULANCE,
+  MH_ROLE_HUB,
+} MhRole;
+
+/* Default grace after ETA before an accepted transfer stops counting. */
+#define MH_NODE_DEFAULT_GRACE_MIN 60
+/* Default reporting interval of a hospital: older counts are stale. */
+#define MH_NODE_DEFAULT_REPORT_INTERVAL_MIN 60
+#define MH_NODE_DEFAULT_API_PORT 8470
+
+const char *mh_role_to_string (MhRole role);
+gboolean mh_role_from_string (const char *text, MhRole *role);
+
+/* Set up and open */
+gboolean mh_node_init_data_dir (const char *data_dir, const char *name, MhRole role,
+                                const char *hospital_id, const char *unit_id, GError **error);
+MhNode *mh_node_open (const char *data_dir, GError **error);
+
+MhStore *mh_node_get_store (MhNode *self);
+const char *mh_node_get_data_dir (MhNode *self);
+const char *mh_node_get_site_id (MhNode *self);
+const char *mh_node_get_name (MhNode *self);
+MhRole mh_node_get_role (MhNode *self);
+const char *mh_node_get_hospital_id (MhNode *self); /* nullable */
+const char *mh_node_get_unit_id (MhNode *self);     /* nullable */
+char *mh_node_read_api_token (MhNode *self, GError **error);
+gboolean mh_node_rotate_api_token (MhNode *self, GError **error);
+
+/* Time, for expiry and staleness; tests may shift it. */
+gint64 mh_node_now_ms (MhNode *self);
+void mh_node_set_grace_minutes (MhNode *self, guint minutes);
+
+/* Hospitals. A hospital object: id, name, address, city, lat, lon,
+ * phone_switchboard, phone_emergency, specialties (array of ids 1..80),
+ * ems_traffic, ems_traffic_reason, facility, clinical, offload,
+ * offload_minutes, report_interval_min, beds (object: category -> bed object). */
+JsonArray *mh_node_list_hospitals (MhNode *self, GError **error);
+JsonObject *mh_node_get_hospital (MhNode *self, const char *id, GError **error);
+char *mh_node_create_hospital (MhNode *self, JsonObject *fields, GError **error);
+gboolean mh_node_patch_hospital (MhNode *self, const char *id, JsonObject *fields, GError **error);
+
+/* Beds. A bed object: category, available, baseline, surge_24h,
+ * committed_inbound, free (available - committed_inbound, never below 0),
+ * reported_at (ms), reported_by, stale (bool). */
+gboolean mh_node_put_beds (MhNode *self, const char *hospital_id, const char *category,
+                           JsonObject *fields, GError **error);
+
+/* Nearest hospitals: an array, nearest first, of objects with id, name,
+ * lat, lon, distance_m, free_beds, stale, reported_at, fallback, and the
+ * hospital's phones and ems_traffic. specialty 0 or category NULL: any. */
+JsonArray *mh_node_nearest_hospitals (MhNode *self, double lat, double lon, guint specialty,
+                                      const char *category, guint limit, GError **error);
+
+/* Units: id, call_sign, type, agency, skills, status, lat, lon, accuracy_m, position_at */
+JsonArray *mh_node_list_units (MhNode *self, GError **error);
+JsonObject *mh_node_get_unit (MhNode *self, const char *id, GError **error);
+char *mh_node_create_unit (MhNode *self, JsonObject *fields, GError **error);
+gboolean mh_node_patch_unit (MhNode *self, const char *id, JsonObject *fields, GError **error);
+
+/* Patients, with their observations and interventions (insert-only). */
+JsonArray *mh_node_list_patients (MhNode *self, GError **error);
+JsonObject *mh_node_get_patient (MhNode *self, const char *id, GError **error);
+char *mh_node_create_patient (MhNode *self, JsonObject *fields, GError **error);
+gboolean mh_node_patch_patient (MhNode *self, const char *id, JsonObject *fields, GError **error);
+char *mh_node_add_observation (MhNode *self, const char *patient_id, JsonObject *fields,
+                               GError **error);
+char *mh_node_add_intervention (MhNode *self, const char *patient_id, JsonObject *fields,
+                                GError **error);
+
+/* Transfers. A transfer object: id, patient_id, unit_id, hospital_id,
+ * bed_category, specialty, priority, eta (ms), crew_state, crew_at,
+ * desk_state, desk_reason, desk_at, state (the shown state), expired (bool). */
+JsonArray *mh_node_list_transfers (MhNode *self, const char *hospital_id, GError **error);
+JsonObject *mh_node_get_transfer (MhNode *self, const char *id, GError **error);
+char *mh_node_create_transfer (MhNode *self, JsonObject *fields, GError **error);
+gboolean mh_node_transfer_crew (MhNode *self, const char *id, const char *state,
+                                GError **error); /* en_route, arrived, cancelled */
+gboolean mh_node_transfer_desk (MhNode *self, const char *id, const char *state,
+                                const char *reason, GError **error); /* acknowledged, accepted, diverted */
+const char *mh_transfer_shown_state (const char *crew_state, const char *desk_state);
+
+/* Messages: id, channel, author_site, author_name, body, sent (hlc),
+ * arrived_at (local ms), retracted (bool). Channels: "hospital:ID",
+ * "transfer:ID", "broadcast". */
+char *mh_node_post_message (MhNode *self, const char *channel, const char *body, GError **error);
+JsonArray *mh_node_list_messages (MhNode *self, const char *channel, gint64 since_arrival,
+                                  guint limit, GError **error);
+gboolean mh_node_retract_message (MhNode *self, const char *id, GError **error);
+
+/* Status, digests, history */
+JsonObject *mh_node_get_status (MhNode *self);
+JsonObject *mh_node_get_digest (MhNode *self);
+JsonArray *mh_node_get_history (MhNode *self, const char *table, const char *row, GError **error);
+
+/* Bulk registry exchange: the format of data/demo/*.json ("medhead-registry/1"). */
+gboolean mh_node_import (MhNode *self, JsonNode *document, guint *n_hospitals, guint *n_units,
+                         GError **error);
+JsonNode *mh_node_export (MhNode *self, GError **error);
+
+/* Specialties, from data/nhs-specialties.tsv */
+const char *mh_specialty_name (guint id);
+guint mh_specialty_count (void);
+const char *const *mh_bed_categories (void);
+
+G_END_DECLS

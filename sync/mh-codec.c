@@ -1,0 +1,1244 @@
+#include "config.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "mh-change.h"
+#include "mh-codec.h"
+#include "mh-sync-error.h"
+
+/* Schema versions travel in 16 bits elsewhere in the protocol. */
+#define MAX_SCHEMA_VERSION 65535
+
+void
+mh_codec_limits_init (MhCodecLimits *limits)
+{
+  g_return_if_fail (limits != NULL);
+
+  limits->max_bytes = MH_CODEC_DEFAULT_MAX_BYTES;
+  limits->max_changes = MH_CODEC_DEFAULT_MAX_CHANGES;
+  limits->max_string = MH_CODEC_DEFAULT_MAX_STRING;
+  limits->max_depth = MH_CODEC_DEFAULT_MAX_DEPTH;
+  limits->max_columns = MH_CODEC_DEFAULT_MAX_COLUMNS;
+  limits->max_signature = MH_CODEC_DEFAULT_MAX_SIGNATURE;
+}
+
+static const MhCodecLimits *
+resolve_limits (const MhCodecLimits *limits, MhCodecLimits *defaults)
+{
+  if (limits != NULL)
+    return limits;
+  mh_codec_limits_init (defaults);
+  return defaults;
+}
+
+/* Encoding */
+
+typedef enum
+{
+  VALUE_INVALID,
+  VALUE_INT,
+  VALUE_REAL,
+  VALUE_TEXT,
+  VALUE_NULL,
+} ValueKind;
+
+/* JSON has no NaN or infinity, and a change the decoder would refuse must
+ * fail where it is made, not poison every batch that relays it: non-finite
+ * reals (like every other broken precondition) are a critical and no output. */
+static ValueKind
+classify_value (GVariant *inner)
+{
+  switch (g_variant_classify (inner))
+    {
+    case G_VARIANT_CLASS_INT64:
+      return VALUE_INT;
+    case G_VARIANT_CLASS_DOUBLE:
+      g_return_val_if_fail (isfinite (g_variant_get_double (inner)), VALUE_INVALID);
+      return VALUE_REAL;
+    case G_VARIANT_CLASS_STRING:
+      return VALUE_TEXT;
+    case G_VARIANT_CLASS_MAYBE:
+      g_return_val_if_fail (g_variant_n_children (inner) == 0, VALUE_INVALID);
+      return VALUE_NULL;
+    default:
+      g_return_val_if_reached (VALUE_INVALID);
+    }
+}
+
+/* What the decoder would refuse whatever its limits. */
+static gboolean
+check_encodable (const MhChange *change)
+{
+  g_return_val_if_fail (change != NULL, FALSE);
+  g_return_val_if_fail (change->table != NULL && *change->table != '\0', FALSE);
+  g_return_val_if_fail (change->row != NULL && *change->row != '\0', FALSE);
+  g_return_val_if_fail (change->origin != NULL && *change->origin != '\0', FALSE);
+  g_return_val_if_fail (change->hlc > 0, FALSE);
+  g_return_val_if_fail (change->origin_seq >= 0, FALSE);
+  g_return_val_if_fail (change->schema_version <= MAX_SCHEMA_VERSION, FALSE);
+  if (change->kind == MH_CHANGE_SET)
+    {
+      g_return_val_if_fail (change->reg != NULL && *change->reg != '\0', FALSE);
+      g_return_val_if_fail (change->value != NULL, FALSE);
+      g_return_val_if_fail (g_variant_is_of_type (change->value, G_VARIANT_TYPE ("av")), FALSE);
+      g_return_val_if_fail (g_variant_n_children (change->value) > 0, FALSE);
+    }
+  else
+    g_return_val_if_fail (change->kind == MH_CHANGE_DELETE, FALSE);
+  return TRUE;
+}
+
+static void
+append_int64 (GString *out, gint64 value)
+{
+  char buf[24];
+  char *p = buf + sizeof buf;
+  /* Negating in unsigned arithmetic is defined for G_MININT64 too. */
+  guint64 magnitude = value < 0 ? -(guint64) value : (guint64) value;
+
+  do
+    {
+      *--p = (char) ('0' + magnitude % 10);
+      magnitude /= 10;
+    }
+  while (magnitude != 0);
+  if (value < 0)
+    *--p = '-';
+  g_string_append_len (out, p, buf + sizeof buf - p);
+}
+
+/* The shortest of %.15g, %.16g and %.17g that reads back to the same bits,
+ * so that 0.1 stays "0.1" and every finite double survives the trip.
+ * Integral values get a ".0" so that they decode as reals, not integers.
+ * (json-glib 1.6's own generator does the latter by appending ".0" to
+ * anything without a '.', which turns 1e22 into the invalid "1e+22.0".) */
+static void
+append_double (GString *out, double value)
+{
+  static const char *const formats[] = { "%.15g", "%.16g", "%.17g" };
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      g_ascii_formatd (buf, sizeof buf, formats[i], value);
+      if (g_ascii_strtod (buf, NULL) == value)
+        break;
+    }
+  g_string_append (out, buf);
+  if (strpbrk (buf, ".e") == NULL)
+    g_string_append_len (out, ".0", 2);
+}
+
+static void
+append_string (GString *out, const char *text)
+{
+  static const char hex[] = "0123456789abcdef";
+  const char *run = text;
+  const char *p;
+
+  g_string_append_c (out, '"');
+  for (p = text; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+      const char *escape;
+
+      if (c >= 0x20 && c != '"' && c != '\\')
+        continue;
+
+      g_string_append_len (out, run, p - run);
+      run = p + 1;
+      switch (c)
+        {
+        case '"':
+          escape = "\\\"";
+          break;
+        case '\\':
+          escape = "\\\\";
+          break;
+        case '\n':
+          escape = "\\n";
+          break;
+        case '\r':
+          escape = "\\r";
+          break;
+        case '\t':
+          escape = "\\t";
+          break;
+        default:
+          {
+            char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
+            g_string_append_len (out, u, sizeof u);
+            continue;
+          }
+        }
+      g_string_append_len (out, escape, 2);
+    }
+  g_string_append_len (out, run, p - run);
+  g_string_append_c (out, '"');
+}
+
+static gboolean
+append_values (GString *out, GVariant *values)
+{
+  gsize n = g_variant_n_children (values);
+
+  g_string_append_c (out, '[');
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) boxed = g_variant_get_child_value (values, i);
+      g_autoptr(GVariant) inner = g_variant_get_variant (boxed);
+
+      if (i > 0)
+        g_string_append_c (out, ',');
+      switch (classify_value (inner))
+        {
+        case VALUE_INT:
+          append_int64 (out, g_variant_get_int64 (inner));
+          break;
+        case VALUE_REAL:
+          append_double (out, g_variant_get_double (inner));
+          break;
+        case VALUE_TEXT:
+          append_string (out, g_variant_get_string (inner, NULL));
+          break;
+        case VALUE_NULL:
+          g_string_append_len (out, "null", 4);
+          break;
+        case VALUE_INVALID:
+        default:
+          return FALSE;
+        }
+    }
+  g_string_append_c (out, ']');
+  return TRUE;
+}
+
+#define APPEND_LITERAL(out, literal) g_string_append_len ((out), (literal), sizeof (literal) - 1)
+
+/* Written by hand rather than through JsonGenerator: this is the hot path of
+ * every sync round, and it controls how reals are printed (see append_double). */
+static gboolean
+append_change (GString *out, const MhChange *change)
+{
+  if (!check_encodable (change))
+    return FALSE;
+
+  APPEND_LITERAL (out, "{\"t\":");
+  append_string (out, change->table);
+  APPEND_LITERAL (out, ",\"r\":");
+  append_string (out, change->row);
+  if (change->kind == MH_CHANGE_SET)
+    {
+      APPEND_LITERAL (out, ",\"g\":");
+      append_string (out, change->reg);
+      APPEND_LITERAL (out, ",\"v\":");
+      if (!append_values (out, change->value))
+        return FALSE;
+    }
+  else
+    APPEND_LITERAL (out, ",\"d\":1");
+  APPEND_LITERAL (out, ",\"c\":");
+  append_int64 (out, change->hlc);
+  APPEND_LITERAL (out, ",\"o\":");
+  append_string (out, change->origin);
+  APPEND_LITERAL (out, ",\"s\":");
+  append_int64 (out, change->origin_seq);
+  if (change->schema_version != 0)
+    {
+      APPEND_LITERAL (out, ",\"sv\":");
+      append_int64 (out, change->schema_version);
+    }
+  if (change->signature != NULL)
+    {
+      gsize size;
+      const guchar *bytes = g_bytes_get_data (change->signature, &size);
+      g_autofree char *base64 = g_base64_encode (bytes, size);
+
+      APPEND_LITERAL (out, ",\"sig\":\"");
+      g_string_append (out, base64);
+      g_string_append_c (out, '"');
+    }
+  g_string_append_c (out, '}');
+  return TRUE;
+}
+
+/**
+ * mh_codec_encode_batch:
+ * @changes: (element-type MhChange): the changes
+ * @out_length: (out) (optional): the length of the text
+ *
+ * Returns: (transfer full) (nullable): compact JSON text, or %NULL (with a
+ *   critical) if a change breaks a precondition, such as a non-finite real
+ */
+char *
+mh_codec_encode_batch (GPtrArray *changes, gsize *out_length)
+{
+  g_autoptr(GString) out = NULL;
+
+  g_return_val_if_fail (changes != NULL, NULL);
+
+  out = g_string_sized_new (32 + (gsize) changes->len * 192);
+  APPEND_LITERAL (out, "{\"changes\":[");
+  for (guint i = 0; i < changes->len; i++)
+    {
+      if (i > 0)
+        g_string_append_c (out, ',');
+      if (!append_change (out, g_ptr_array_index (changes, i)))
+        return NULL;
+    }
+  APPEND_LITERAL (out, "]}");
+
+  if (out_length != NULL)
+    *out_length = out->len;
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/**
+ * mh_codec_encode_change:
+ *
+ * The node holds reals as doubles. Print it with mh_codec_encode_batch()
+ * where possible: json-glib 1.6's generator prints some reals (1e22) as
+ * invalid JSON.
+ *
+ * Returns: (transfer full) (nullable): a JSON object, or %NULL (with a
+ *   critical) if the change breaks a precondition
+ */
+JsonNode *
+mh_codec_encode_change (const MhChange *change)
+{
+  g_autoptr(JsonObject) object = NULL;
+
+  if (!check_encodable (change))
+    return NULL;
+
+  object = json_object_new ();
+  json_object_set_string_member (object, "t", change->table);
+  json_object_set_string_member (object, "r", change->row);
+  if (change->kind == MH_CHANGE_SET)
+    {
+      gsize n = g_variant_n_children (change->value);
+      g_autoptr(JsonArray) values = json_array_sized_new ((guint) n);
+
+      json_object_set_string_member (object, "g", change->reg);
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) boxed = g_variant_get_child_value (change->value, i);
+          g_autoptr(GVariant) inner = g_variant_get_variant (boxed);
+
+          switch (classify_value (inner))
+            {
+            case VALUE_INT:
+              json_array_add_int_element (values, g_variant_get_int64 (inner));
+              break;
+            case VALUE_REAL:
+              json_array_add_double_element (values, g_variant_get_double (inner));
+              break;
+            case VALUE_TEXT:
+              json_array_add_string_element (values, g_variant_get_string (inner, NULL));
+              break;
+            case VALUE_NULL:
+              json_array_add_null_element (values);
+              break;
+            case VALUE_INVALID:
+            default:
+              return NULL;
+            }
+        }
+      json_object_set_array_member (object, "v", g_steal_pointer (&values));
+    }
+  else
+    json_object_set_int_member (object, "d", 1);
+  json_object_set_int_member (object, "c", change->hlc);
+  json_object_set_string_member (object, "o", change->origin);
+  json_object_set_int_member (object, "s", change->origin_seq);
+  if (change->schema_version != 0)
+    json_object_set_int_member (object, "sv", change->schema_version);
+  if (change->signature != NULL)
+    {
+      gsize size;
+      const guchar *bytes = g_bytes_get_data (change->signature, &size);
+      g_autofree char *base64 = g_base64_encode (bytes, size);
+
+      json_object_set_string_member (object, "sig", base64);
+    }
+
+  return json_node_init_object (json_node_alloc (), object);
+}
+
+/**
+ * mh_codec_encode_changes:
+ * @changes: (element-type MhChange): the changes
+ *
+ * Returns: (transfer full) (nullable): a JSON array, or %NULL (with a
+ *   critical) if a change breaks a precondition
+ */
+JsonNode *
+mh_codec_encode_changes (GPtrArray *changes)
+{
+  g_autoptr(JsonArray) array = NULL;
+
+  g_return_val_if_fail (changes != NULL, NULL);
+
+  array = json_array_sized_new (changes->len);
+  for (guint i = 0; i < changes->len; i++)
+    {
+      JsonNode *node = mh_codec_encode_change (g_ptr_array_index (changes, i));
+
+      if (node == NULL)
+        return NULL;
+      json_array_add_element (array, node);
+    }
+  return json_node_init_array (json_node_alloc (), array);
+}
+
+/* Lexical checks
+ *
+ * json-glib 1.6 is a lenient parser: it wraps integers that overflow int64
+ * (so a "c" of 2^64 + 1 would read as 1), cuts strings at "\u0000" (so a
+ * row id "a\u0000b" would name row "a"), reads octal, hex, single-quoted
+ * strings, C comments and "var x = …", and ignores a second value after the
+ * first. Its parser also recurses once per nesting level. Text from a peer
+ * is therefore checked against the JSON grammar first, in one pass without
+ * recursion, and only text that passes reaches json-glib. */
+
+static gboolean
+lexical_error (GError **error, MhSyncError code, const char *data, const char *p,
+               const char *message)
+{
+  g_set_error (error, MH_SYNC_ERROR, code, "byte %" G_GSIZE_FORMAT ": %s", (gsize) (p - data),
+               message);
+  return FALSE;
+}
+
+static inline gboolean
+is_digit (char c)
+{
+  return c >= '0' && c <= '9';
+}
+
+static int
+hex_value (char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Reads the four hex digits after "\u" at @p. */
+static gboolean
+read_unicode_escape (const char *p, const char *end, gunichar *out)
+{
+  gunichar value = 0;
+
+  if (end - p < 4)
+    return FALSE;
+  for (int i = 0; i < 4; i++)
+    {
+      int digit = hex_value (p[i]);
+
+      if (digit < 0)
+        return FALSE;
+      value = (value << 4) | (gunichar) digit;
+    }
+  *out = value;
+  return TRUE;
+}
+
+/* @p points at the opening quote; on success it points past the closing one. */
+static gboolean
+scan_string (const char *data, const char **pp, const char *end, GError **error)
+{
+  const char *p = *pp + 1;
+
+  for (;;)
+    {
+      gunichar unit;
+
+      while (p < end && (guchar) *p >= 0x20 && *p != '"' && *p != '\\')
+        p++;
+      if (p == end)
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, *pp, "unterminated string");
+      if (*p == '"')
+        break;
+      if (*p != '\\')
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
+                              "control character in a string");
+
+      if (p + 1 == end)
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, *pp, "unterminated string");
+      switch (p[1])
+        {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+          p += 2;
+          continue;
+        case 'u':
+          break;
+        default:
+          return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "invalid escape");
+        }
+
+      if (!read_unicode_escape (p + 2, end, &unit))
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "invalid \\u escape");
+      /* Strings end up as C strings: a NUL would silently cut them short. */
+      if (unit == 0)
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
+                              "strings must not contain U+0000");
+      if (unit >= 0xdc00 && unit <= 0xdfff)
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "lone low surrogate");
+      if (unit >= 0xd800 && unit <= 0xdbff)
+        {
+          gunichar low;
+
+          if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || !read_unicode_escape (p + 8, end, &low)
+              || low < 0xdc00 || low > 0xdfff)
+            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
+                                  "lone high surrogate");
+          p += 6;
+        }
+      p += 6;
+    }
+
+  *pp = p + 1;
+  return TRUE;
+}
+
+/* An integer without fraction or exponent must fit in an int64; a real is
+ * checked for range (overflow to infinity) once parsed. */
+static gboolean
+scan_number (const char *data, const char **pp, const char *end, GError **error)
+{
+  const char *start = *pp;
+  const char *p = start;
+  gboolean negative = FALSE;
+  gboolean integer = TRUE;
+  const char *digits;
+
+  if (*p == '-')
+    {
+      negative = TRUE;
+      p++;
+    }
+  digits = p;
+  if (p < end && *p == '0')
+    {
+      p++;
+      if (p < end && is_digit (*p))
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start,
+                              "leading zero in a number");
+    }
+  else if (p < end && is_digit (*p))
+    {
+      while (p < end && is_digit (*p))
+        p++;
+    }
+  else
+    return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start, "invalid number");
+
+  if (p < end && *p == '.')
+    {
+      integer = FALSE;
+      p++;
+      if (p == end || !is_digit (*p))
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start, "invalid number");
+      while (p < end && is_digit (*p))
+        p++;
+    }
+  if (p < end && (*p == 'e' || *p == 'E'))
+    {
+      integer = FALSE;
+      p++;
+      if (p < end && (*p == '+' || *p == '-'))
+        p++;
+      if (p == end || !is_digit (*p))
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start, "invalid number");
+      while (p < end && is_digit (*p))
+        p++;
+    }
+
+  if (integer)
+    {
+      guint64 limit = negative ? (guint64) G_MAXINT64 + 1 : (guint64) G_MAXINT64;
+      guint64 value = 0;
+
+      for (const char *d = digits; d < p; d++)
+        {
+          guint digit = (guint) (*d - '0');
+
+          if (value > (limit - digit) / 10)
+            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start,
+                                  "integer out of range");
+          value = value * 10 + digit;
+        }
+    }
+
+  *pp = p;
+  return TRUE;
+}
+
+static gboolean
+scan_literal (const char **pp, const char *end)
+{
+  static const char *const literals[] = { "true", "false", "null" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (literals); i++)
+    {
+      gsize len = strlen (literals[i]);
+
+      if ((gsize) (end - *pp) >= len && memcmp (*pp, literals[i], len) == 0)
+        {
+          *pp += len;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+typedef enum
+{
+  EXPECT_VALUE,
+  EXPECT_VALUE_OR_CLOSE, /* just after '[' */
+  EXPECT_KEY,
+  EXPECT_KEY_OR_CLOSE, /* just after '{' */
+  EXPECT_COLON,
+  EXPECT_COMMA_OR_CLOSE,
+  EXPECT_END,
+} ScanState;
+
+/* The whole RFC 8259 grammar plus the checks above, and the nesting bound
+ * of mh_codec_check_depth(). Expects valid UTF-8. */
+static gboolean
+scan_json (const char *data, gsize length, guint max_depth, GError **error)
+{
+  const char *p = data;
+  const char *end = data + length;
+  guint8 small_stack[64];
+  g_autofree guint8 *big_stack = NULL;
+  guint8 *stack = small_stack;
+  guint depth = 0;
+  ScanState state = EXPECT_VALUE;
+
+  /* Each level takes one byte of input, so the stack never outgrows it. */
+  if (max_depth > G_N_ELEMENTS (small_stack))
+    stack = big_stack = g_malloc (MIN ((gsize) max_depth, length) + 1);
+
+  for (;;)
+    {
+      char c;
+
+      while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+      if (p == end)
+        break;
+      c = *p;
+
+      switch (state)
+        {
+        case EXPECT_END:
+          return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
+                                "unexpected data after the end");
+
+        case EXPECT_COLON:
+          if (c != ':')
+            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "expected ':'");
+          p++;
+          state = EXPECT_VALUE;
+          continue;
+
+        case EXPECT_COMMA_OR_CLOSE:
+          if (c == ',')
+            {
+              p++;
+              state = stack[depth - 1] == '[' ? EXPECT_VALUE : EXPECT_KEY;
+              continue;
+            }
+          if (c != ']' && c != '}')
+            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
+                                  "expected ',' or a closing bracket");
+          break;
+
+        case EXPECT_KEY_OR_CLOSE:
+        case EXPECT_KEY:
+          if (c == '}' && state == EXPECT_KEY_OR_CLOSE)
+            break;
+          if (c != '"')
+            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
+                                  "expected a member name");
+          if (!scan_string (data, &p, end, error))
+            return FALSE;
+          state = EXPECT_COLON;
+          continue;
+
+        case EXPECT_VALUE_OR_CLOSE:
+        case EXPECT_VALUE:
+          if (c == ']' && state == EXPECT_VALUE_OR_CLOSE)
+            break;
+          if (c == '[' || c == '{')
+            {
+              if (depth >= max_depth)
+                return lexical_error (error, MH_SYNC_ERROR_TOO_LARGE, data, p,
+                                      "nested too deeply");
+              stack[depth++] = (guint8) c;
+              p++;
+              state = c == '[' ? EXPECT_VALUE_OR_CLOSE : EXPECT_KEY_OR_CLOSE;
+              continue;
+            }
+          if (c == '"')
+            {
+              if (!scan_string (data, &p, end, error))
+                return FALSE;
+            }
+          else if (c == '-' || is_digit (c))
+            {
+              if (!scan_number (data, &p, end, error))
+                return FALSE;
+            }
+          else if (!scan_literal (&p, end))
+            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "expected a value");
+          state = depth == 0 ? EXPECT_END : EXPECT_COMMA_OR_CLOSE;
+          continue;
+
+        default:
+          g_assert_not_reached ();
+        }
+
+      /* A closing bracket, where one may stand. */
+      if ((c == ']') != (stack[depth - 1] == '['))
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "mismatched bracket");
+      depth--;
+      p++;
+      state = depth == 0 ? EXPECT_END : EXPECT_COMMA_OR_CLOSE;
+    }
+
+  if (state != EXPECT_END)
+    return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "unexpected end of input");
+  return TRUE;
+}
+
+/**
+ * mh_codec_check_depth:
+ * @data: JSON text
+ * @length: its length in bytes
+ * @max_depth: the deepest nesting of arrays and objects allowed
+ *
+ * Counts nesting without parsing, so that text can be refused before it
+ * reaches json-glib's recursive parser. The count is never lower than the
+ * nesting json-glib 1.6 would see: single quotes and '/' outside strings are
+ * refused, because json-glib reads single-quoted strings and C comments, in
+ * which a '"' would throw the count off. Balance and everything else is left
+ * to the parser. (mh_codec_decode_batch() checks the whole grammar instead.)
+ *
+ * Returns: %FALSE with %MH_SYNC_ERROR_TOO_LARGE if the text nests too deeply,
+ *   or %MH_SYNC_ERROR_MALFORMED for a single quote or '/' outside strings
+ */
+gboolean
+mh_codec_check_depth (const char *data, gsize length, guint max_depth, GError **error)
+{
+  gboolean in_string = FALSE;
+  guint depth = 0;
+
+  g_return_val_if_fail (data != NULL || length == 0, FALSE);
+
+  for (gsize i = 0; i < length; i++)
+    {
+      char c = data[i];
+
+      if (in_string)
+        {
+          if (c == '\\')
+            i++;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+
+      switch (c)
+        {
+        case '"':
+          in_string = TRUE;
+          break;
+        case '[':
+        case '{':
+          if (++depth > max_depth)
+            return lexical_error (error, MH_SYNC_ERROR_TOO_LARGE, data, data + i,
+                                  "nested too deeply");
+          break;
+        case ']':
+        case '}':
+          /* Extra closers make the text invalid anyway; never count below zero. */
+          if (depth > 0)
+            depth--;
+          break;
+        case '\'':
+        case '/':
+          return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, data + i,
+                                "unexpected character");
+        default:
+          break;
+        }
+    }
+  return TRUE;
+}
+
+/* Decoding */
+
+typedef struct
+{
+  const MhCodecLimits *limits;
+  guint index;         /* of the change in its batch, for messages */
+  gboolean check_utf8; /* text parsed here was validated whole; nodes from elsewhere were not */
+} DecodeContext;
+
+static gboolean change_error (const DecodeContext *ctx, GError **error, MhSyncError code,
+                              const char *format, ...) G_GNUC_PRINTF (4, 5);
+
+static gboolean
+change_error (const DecodeContext *ctx, GError **error, MhSyncError code, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, MH_SYNC_ERROR, code, "change %u: %s", ctx->index, message);
+  return FALSE;
+}
+
+static inline gboolean
+node_holds (JsonNode *node, GType type)
+{
+  return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == type;
+}
+
+/* Names a member ("t") or a value ("v"[2]) in messages: only on the error
+ * path, so that good input costs no formatting. */
+static const char *
+describe (char *buf, gsize size, const char *key, int element)
+{
+  if (element < 0)
+    g_snprintf (buf, size, "\"%s\"", key);
+  else
+    g_snprintf (buf, size, "\"%s\"[%d]", key, element);
+  return buf;
+}
+
+/* @element is the index of a value in "v", or -1 for the member @key itself. */
+static gboolean
+check_string (const DecodeContext *ctx, const char *text, const char *key, int element,
+              gboolean allow_empty, GError **error)
+{
+  char buf[64];
+  gsize length;
+
+  if (text == NULL)
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "%s must be a string",
+                         describe (buf, sizeof buf, key, element));
+  length = strlen (text);
+  if (length == 0 && !allow_empty)
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "%s must not be empty",
+                         describe (buf, sizeof buf, key, element));
+  if (length > ctx->limits->max_string)
+    return change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE,
+                         "%s is %" G_GSIZE_FORMAT " bytes long, more than %" G_GSIZE_FORMAT,
+                         describe (buf, sizeof buf, key, element), length,
+                         ctx->limits->max_string);
+  if (ctx->check_utf8 && !g_utf8_validate_len (text, length, NULL))
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "%s is not valid UTF-8",
+                         describe (buf, sizeof buf, key, element));
+  return TRUE;
+}
+
+/* A non-empty string member; *out is borrowed from the node. */
+static gboolean
+get_string (const DecodeContext *ctx, JsonObject *object, const char *key, const char **out,
+            GError **error)
+{
+  JsonNode *node = json_object_get_member (object, key);
+
+  if (node == NULL)
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing", key);
+  if (!node_holds (node, G_TYPE_STRING))
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be a string", key);
+  *out = json_node_get_string (node);
+  return check_string (ctx, *out, key, -1, FALSE, error);
+}
+
+/* An integer member in [min, max]; *out is left alone if it is absent and optional. */
+static gboolean
+get_int (const DecodeContext *ctx, JsonObject *object, const char *key, gboolean required,
+         gint64 min, gint64 max, gint64 *out, GError **error)
+{
+  JsonNode *node = json_object_get_member (object, key);
+  gint64 value;
+
+  if (node == NULL)
+    {
+      if (required)
+        return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing", key);
+      return TRUE;
+    }
+  if (!node_holds (node, G_TYPE_INT64))
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be an integer", key);
+  value = json_node_get_int (node);
+  if (value < min || value > max)
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
+                         "\"%s\" must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT,
+                         key, min, max);
+  *out = value;
+  return TRUE;
+}
+
+static gboolean
+is_base64_char (char c)
+{
+  return g_ascii_isalnum (c) || c == '+' || c == '/';
+}
+
+/* g_base64_decode() skips what it does not understand instead of failing,
+ * so the text is checked first: whole quanta, padding only at the end. */
+static gboolean
+decode_signature (const DecodeContext *ctx, JsonNode *node, GBytes **out, GError **error)
+{
+  const char *text;
+  gsize length;
+  gsize padding = 0;
+  gsize size;
+  guchar *bytes;
+
+  if (!node_holds (node, G_TYPE_STRING) || (text = json_node_get_string (node)) == NULL)
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" must be a string");
+
+  length = strlen (text);
+  if (length % 4 != 0)
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" is not valid base64");
+  if (length > 0 && text[length - 1] == '=')
+    padding = text[length - 2] == '=' ? 2 : 1;
+  for (gsize i = 0; i < length - padding; i++)
+    if (!is_base64_char (text[i]))
+      return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" is not valid base64");
+
+  size = length / 4 * 3 - padding;
+  if (size > ctx->limits->max_signature)
+    return change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE,
+                         "\"sig\" is %" G_GSIZE_FORMAT " bytes long, more than %" G_GSIZE_FORMAT,
+                         size, ctx->limits->max_signature);
+  if (size == 0)
+    {
+      *out = g_bytes_new (NULL, 0);
+      return TRUE;
+    }
+  bytes = g_base64_decode (text, &size);
+  *out = g_bytes_new_take (bytes, size);
+  return TRUE;
+}
+
+static GVariant *
+decode_values (const DecodeContext *ctx, JsonNode *node, GError **error)
+{
+  JsonArray *array;
+  guint n;
+  GVariant *small[16];
+  g_autofree GVariant **big = NULL;
+  GVariant **children = small;
+
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    {
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" must be an array");
+      return NULL;
+    }
+  array = json_node_get_array (node);
+  n = json_array_get_length (array);
+  if (n == 0)
+    {
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" must not be empty");
+      return NULL;
+    }
+  if (n > ctx->limits->max_columns)
+    {
+      change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE, "\"v\" has %u values, more than %u", n,
+                    ctx->limits->max_columns);
+      return NULL;
+    }
+
+  /* Everything is checked before anything is built, so that a failure has
+   * no half-built floating variants to clean up. */
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+
+      if (JSON_NODE_HOLDS_NULL (element) || node_holds (element, G_TYPE_INT64))
+        continue;
+      if (node_holds (element, G_TYPE_DOUBLE))
+        {
+          /* Text can overflow to infinity ("1e400"); a JSON value cannot be one. */
+          if (!isfinite (json_node_get_double (element)))
+            {
+              change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
+                            "\"v\"[%u] is not a finite number", i);
+              return NULL;
+            }
+          continue;
+        }
+      if (node_holds (element, G_TYPE_STRING))
+        {
+          if (!check_string (ctx, json_node_get_string (element), "v", (int) i, TRUE, error))
+            return NULL;
+          continue;
+        }
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
+                    "\"v\"[%u] must be an integer, a number, a string or null", i);
+      return NULL;
+    }
+
+  if (n > G_N_ELEMENTS (small))
+    children = big = g_new (GVariant *, n);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+      GVariant *inner;
+
+      if (JSON_NODE_HOLDS_NULL (element))
+        inner = mh_value_null ();
+      else if (json_node_get_value_type (element) == G_TYPE_INT64)
+        inner = g_variant_new_int64 (json_node_get_int (element));
+      else if (json_node_get_value_type (element) == G_TYPE_DOUBLE)
+        inner = g_variant_new_double (json_node_get_double (element));
+      else
+        inner = g_variant_new_string (json_node_get_string (element));
+      children[i] = g_variant_new_variant (inner);
+    }
+  return g_variant_new_array (G_VARIANT_TYPE_VARIANT, children, n);
+}
+
+static MhChange *
+decode_change (const DecodeContext *ctx, JsonNode *node, GError **error)
+{
+  JsonObject *object;
+  const char *table;
+  const char *row;
+  const char *origin;
+  const char *reg = NULL;
+  gint64 hlc = 0;
+  gint64 origin_seq = 0;
+  gint64 schema_version = 0;
+  gboolean deletion = FALSE;
+  JsonNode *member;
+  g_autoptr(GBytes) signature = NULL;
+  MhChange *change;
+
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    {
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "not an object");
+      return NULL;
+    }
+  object = json_node_get_object (node);
+
+  if (!get_string (ctx, object, "t", &table, error)
+      || !get_string (ctx, object, "r", &row, error)
+      || !get_string (ctx, object, "o", &origin, error)
+      || !get_int (ctx, object, "c", TRUE, 1, G_MAXINT64, &hlc, error)
+      || !get_int (ctx, object, "s", TRUE, 0, G_MAXINT64, &origin_seq, error)
+      || !get_int (ctx, object, "sv", FALSE, 0, MAX_SCHEMA_VERSION, &schema_version, error))
+    return NULL;
+
+  member = json_object_get_member (object, "sig");
+  if (member != NULL && !decode_signature (ctx, member, &signature, error))
+    return NULL;
+
+  member = json_object_get_member (object, "d");
+  if (member != NULL)
+    {
+      if (!(node_holds (member, G_TYPE_INT64) && json_node_get_int (member) == 1)
+          && !(node_holds (member, G_TYPE_BOOLEAN) && json_node_get_boolean (member)))
+        {
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"d\" must be 1 or true");
+          return NULL;
+        }
+      deletion = TRUE;
+    }
+
+  if (deletion)
+    {
+      if (json_object_has_member (object, "g") || json_object_has_member (object, "v"))
+        {
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
+                        "a deletion must have no \"g\" and no \"v\"");
+          return NULL;
+        }
+      change = mh_change_new_delete (table, row, hlc, origin, origin_seq);
+    }
+  else
+    {
+      GVariant *value;
+
+      if (!get_string (ctx, object, "g", &reg, error))
+        return NULL;
+      member = json_object_get_member (object, "v");
+      if (member == NULL)
+        {
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" is missing");
+          return NULL;
+        }
+      value = decode_values (ctx, member, error);
+      if (value == NULL)
+        return NULL;
+      change = mh_change_new_set (table, row, reg, value, hlc, origin, origin_seq);
+    }
+
+  change->schema_version = (guint) schema_version;
+  change->signature = g_steal_pointer (&signature);
+  return change;
+}
+
+static GPtrArray *
+decode_change_array (const DecodeContext *template, JsonNode *node, GError **error)
+{
+  DecodeContext ctx = *template;
+  JsonArray *array;
+  guint n;
+  g_autoptr(GPtrArray) changes = NULL;
+
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"changes\" must be an array");
+      return NULL;
+    }
+  array = json_node_get_array (node);
+  n = json_array_get_length (array);
+  if (n > ctx.limits->max_changes)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
+                   "%u changes in a batch, more than %u", n, ctx.limits->max_changes);
+      return NULL;
+    }
+
+  changes = g_ptr_array_new_full (n, (GDestroyNotify) mh_change_unref);
+  for (ctx.index = 0; ctx.index < n; ctx.index++)
+    {
+      MhChange *change = decode_change (&ctx, json_array_get_element (array, ctx.index), error);
+
+      if (change == NULL)
+        return NULL;
+      g_ptr_array_add (changes, change);
+    }
+  return g_steal_pointer (&changes);
+}
+
+/**
+ * mh_codec_decode_change:
+ * @node: a JSON object
+ * @limits: (nullable): bounds, or %NULL for the defaults
+ *
+ * Messages name the change as "change 0".
+ *
+ * Returns: (transfer full) (nullable): the change
+ */
+MhChange *
+mh_codec_decode_change (JsonNode *node, const MhCodecLimits *limits, GError **error)
+{
+  MhCodecLimits defaults;
+  DecodeContext ctx = { resolve_limits (limits, &defaults), 0, TRUE };
+
+  g_return_val_if_fail (node != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return decode_change (&ctx, node, error);
+}
+
+/**
+ * mh_codec_decode_changes:
+ * @array: a JSON array of change objects
+ * @limits: (nullable): bounds, or %NULL for the defaults
+ *
+ * Returns: (transfer full) (element-type MhChange) (nullable): the changes
+ */
+GPtrArray *
+mh_codec_decode_changes (JsonNode *array, const MhCodecLimits *limits, GError **error)
+{
+  MhCodecLimits defaults;
+  DecodeContext ctx = { resolve_limits (limits, &defaults), 0, TRUE };
+
+  g_return_val_if_fail (array != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return decode_change_array (&ctx, array, error);
+}
+
+/**
+ * mh_codec_decode_batch:
+ * @data: JSON text, from a peer: anything at all
+ * @length: its length in bytes, or -1 if it is nul-terminated
+ * @limits: (nullable): bounds, or %NULL for the defaults
+ *
+ * The text must be strict JSON (RFC 8259) in UTF-8, without "\u0000" in
+ * strings and with integers that fit in 64 bits; see scan_json().
+ *
+ * Returns: (transfer full) (element-type MhChange) (nullable): the changes,
+ *   or %NULL with %MH_SYNC_ERROR_MALFORMED or %MH_SYNC_ERROR_TOO_LARGE
+ */
+GPtrArray *
+mh_codec_decode_batch (const char *data, gssize length, const MhCodecLimits *limits,
+                       GError **error)
+{
+  MhCodecLimits defaults;
+  DecodeContext ctx = { resolve_limits (limits, &defaults), 0, FALSE };
+  gsize size;
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(GError) parse_error = NULL;
+  JsonNode *root;
+  JsonNode *changes;
+
+  g_return_val_if_fail (data != NULL || length == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  size = length < 0 ? strlen (data) : (gsize) length;
+  if (size > ctx.limits->max_bytes)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
+                   "batch of %" G_GSIZE_FORMAT " bytes, more than %" G_GSIZE_FORMAT, size,
+                   ctx.limits->max_bytes);
+      return NULL;
+    }
+  /* Also refuses NUL bytes, which json-glib would stop at. */
+  if (!g_utf8_validate_len (data, size, NULL))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "batch is not valid UTF-8");
+      return NULL;
+    }
+  /* Also bounds the nesting, as mh_codec_check_depth() would. */
+  if (!scan_json (data, size, ctx.limits->max_depth, error))
+    return NULL;
+
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, data, (gssize) size, &parse_error))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "%s", parse_error->message);
+      return NULL;
+    }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "a batch must be a JSON object");
+      return NULL;
+    }
+  changes = json_object_get_member (json_node_get_object (root), "changes");
+  if (changes == NULL)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"changes\" is missing");
+      return NULL;
+    }
+  return decode_change_array (&ctx, changes, error);
+}

@@ -1,0 +1,3272 @@
+/* mh-store.c: the replicated SQLite store
+ *
+ * Layout of a replica file:
+ * - one table per declared table: `_rid` (stable rowid), `id`, the declared
+ *   columns, and `_mh`, a blob holding each register's clock, origin, origin
+ *   sequence, local sequence and signature (see meta_encode()); keeping the
+ *   metadata in the row keeps a tracked write to one B-tree insert;
+ * - `_mh_log (lane, lseq) -> (tbl, rid)`: one entry per local sequence
+ *   number still carried by some register of a row (or by a tombstone), so
+ *   the log is compacted by construction and "changes since N" in a lane is
+ *   a range scan;
+ * - `_mh_tomb`: deleted rows, kept forever so deletes win;
+ * - `_mh_held`, `_mh_parked`, `_mh_rejected`, `_mh_history`, `_mh_digest`,
+ *   `_mh_sites`, `_mh_tables`, `_mh_meta`.
+ *
+ * Invariants:
+ * - every register of a live row and every tombstone carries an lseq that
+ *   has an entry in `_mh_log` under its table's lane, and every log entry is
+ *   carried by at least one of them;
+ * - the digest of a bucket is the sum of the hashes of the registers and
+ *   tombstones filed in it, whatever order they arrived in.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "mh-clock.h"
+#include "mh-codec.h"
+#include "mh-store-private.h"
+#include "mh-sync-error.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
+
+/* Above this many rows in one transaction, "changed" is emitted once per
+ * table with a %NULL row instead of once per row. */
+#define MAX_ROW_SIGNALS 2048
+
+typedef struct
+{
+  gint64 db_index;      /* in _mh_tables */
+  sqlite3_stmt *by_id;  /* SELECT _rid, cols..., _mh WHERE id = ? */
+  sqlite3_stmt *by_rid; /* SELECT id, cols..., _mh WHERE _rid = ? */
+  sqlite3_stmt *insert;
+  sqlite3_stmt *update;
+  sqlite3_stmt *delete;
+} TableStmts;
+
+typedef struct
+{
+  const MhTableDef *table;
+  char *row;
+} Touched;
+
+struct _MhStore
+{
+  GObject parent_instance;
+
+  char *path;
+  MhSchema *schema;
+  sqlite3 *db;
+  char *site_id;
+  guint site_index;
+
+  MhClock clock;
+  gint64 reference_offset_ms;
+  gint64 hold_bound_ms;
+
+  gint64 epoch;
+  gint64 seq;
+  gint64 own_seq;
+
+  TableStmts *tables; /* by schema table index */
+  GHashTable *site_by_name;  /* char* -> GUINT index */
+  GPtrArray *site_names;     /* index -> char* (slot 0 unused) */
+
+  GHashTable *digests;       /* bucket -> MhDigest* */
+  GHashTable *dirty_digests; /* bucket set */
+
+  MhValidateFunc validate;
+  gpointer validate_data;
+  GDestroyNotify validate_destroy;
+
+  /* Transaction state */
+  guint txn_depth;
+  gboolean txn_failed;
+  gint64 txn_seq_start;
+  gint64 txn_own_seq_start;
+  GHashTable *txn_row_lseq; /* "tbl:rid" -> lseq given to that row in this transaction */
+  GArray *touched;          /* Touched */
+  gboolean touched_overflow;
+  GHashTable *touched_tables;
+  gboolean txn_logged;
+
+  guint n_tombs;
+  guint n_held;
+  guint n_parked;
+  guint n_rejected;
+
+  sqlite3_stmt *log_insert;
+  sqlite3_stmt *log_delete;
+  sqlite3_stmt *tomb_by_id;
+  sqlite3_stmt *tomb_insert;
+  sqlite3_stmt *tomb_update;
+};
+
+G_DEFINE_FINAL_TYPE (MhStore, mh_store, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_PATH,
+  PROP_SITE_ID,
+  PROP_HELD_COUNT,
+  PROP_PARKED_COUNT,
+  PROP_REJECTED_COUNT,
+  N_PROPS
+};
+
+enum
+{
+  CHANGED,
+  COMMITTED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+typedef enum
+{
+  OUTCOME_APPLIED,
+  OUTCOME_OLDER,
+  OUTCOME_DELETED,
+  OUTCOME_REJECTED,
+  OUTCOME_PARKED,
+  OUTCOME_HELD,
+} Outcome;
+
+static Outcome apply_one (MhStore *self, MhChange *change, gboolean local, gboolean from_queue,
+                          char **reason, GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Helpers: SQLite                                                          */
+
+static gboolean
+set_sqlite_error (MhStore *self, GError **error, const char *what)
+{
+  g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "%s: %s", what,
+               self->db ? sqlite3_errmsg (self->db) : "no database");
+  if (self->txn_depth > 0)
+    self->txn_failed = TRUE;
+  return FALSE;
+}
+
+static gboolean
+exec_sql (MhStore *self, const char *sql, GError **error)
+{
+  char *msg = NULL;
+
+  if (sqlite3_exec (self->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "%s: %s", sql, msg);
+      sqlite3_free (msg);
+      if (self->txn_depth > 0)
+        self->txn_failed = TRUE;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static sqlite3_stmt *
+prepare (MhStore *self, const char *sql, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "%s: %s", sql,
+                   sqlite3_errmsg (self->db));
+      return NULL;
+    }
+  return stmt;
+}
+
+static sqlite3_stmt *
+prepare_once (MhStore *self, const char *sql)
+{
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    {
+      g_warning ("%s: %s", sql, sqlite3_errmsg (self->db));
+      return NULL;
+    }
+  return stmt;
+}
+
+static char *
+quote_ident (const char *name)
+{
+  return g_strdup_printf ("\"%s\"", name);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Helpers: hashing and varints                                             */
+
+/* MurmurHash64A: fast, well mixed, and stable across platforms of the same
+ * endianness; digests only need to detect differences, not resist forgery. */
+static guint64
+murmur64 (const void *key, gsize len, guint64 seed)
+{
+  const guint64 m = G_GUINT64_CONSTANT (0xc6a4a7935bd1e995);
+  const int r = 47;
+  guint64 h = seed ^ (len * m);
+  const guint8 *data = key;
+  const guint8 *end = data + (len / 8) * 8;
+
+  for (; data != end; data += 8)
+    {
+      guint64 k;
+      memcpy (&k, data, 8);
+      k = GUINT64_FROM_LE (k);
+      k *= m;
+      k ^= k >> r;
+      k *= m;
+      h ^= k;
+      h *= m;
+    }
+
+  switch (len & 7)
+    {
+    case 7: h ^= (guint64) data[6] << 48; G_GNUC_FALLTHROUGH;
+    case 6: h ^= (guint64) data[5] << 40; G_GNUC_FALLTHROUGH;
+    case 5: h ^= (guint64) data[4] << 32; G_GNUC_FALLTHROUGH;
+    case 4: h ^= (guint64) data[3] << 24; G_GNUC_FALLTHROUGH;
+    case 3: h ^= (guint64) data[2] << 16; G_GNUC_FALLTHROUGH;
+    case 2: h ^= (guint64) data[1] << 8; G_GNUC_FALLTHROUGH;
+    case 1: h ^= (guint64) data[0]; h *= m; break;
+    default: break;
+    }
+
+  h ^= h >> r;
+  h *= m;
+  h ^= h >> r;
+  return h;
+}
+
+static void
+put_varint (GByteArray *out, guint64 v)
+{
+  guint8 buf[10];
+  guint n = 0;
+
+  do
+    {
+      guint8 b = v & 0x7f;
+      v >>= 7;
+      buf[n++] = b | (v ? 0x80 : 0);
+    }
+  while (v);
+  g_byte_array_append (out, buf, n);
+}
+
+static gboolean
+get_varint (const guint8 **p, const guint8 *end, guint64 *out)
+{
+  guint64 v = 0;
+  guint shift = 0;
+
+  while (*p < end && shift < 64)
+    {
+      guint8 b = *(*p)++;
+      v |= (guint64) (b & 0x7f) << shift;
+      if (!(b & 0x80))
+        {
+          *out = v;
+          return TRUE;
+        }
+      shift += 7;
+    }
+  return FALSE;
+}
+
+static void
+cell_clear (MhCell *cell)
+{
+  g_clear_pointer (&cell->s, g_free);
+  cell->type = SQLITE_NULL;
+}
+
+static void
+cell_copy (MhCell *dst, const MhCell *src)
+{
+  cell_clear (dst);
+  *dst = *src;
+  dst->s = g_strdup (src->s);
+}
+
+static gboolean
+cell_equal (const MhCell *a, const MhCell *b)
+{
+  if (a->type != b->type)
+    return FALSE;
+  switch (a->type)
+    {
+    case SQLITE_INTEGER: return a->i == b->i;
+    case SQLITE_FLOAT: return memcmp (&a->d, &b->d, sizeof (double)) == 0;
+    case SQLITE_TEXT: return strcmp (a->s, b->s) == 0;
+    default: return TRUE;
+    }
+}
+
+/* The canonical bytes of a register value, for hashing. */
+static void
+cells_serialize (GByteArray *out, const MhCell *cells, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      guint8 tag = (guint8) cells[i].type;
+      g_byte_array_append (out, &tag, 1);
+      switch (cells[i].type)
+        {
+        case SQLITE_INTEGER:
+          put_varint (out, (guint64) cells[i].i);
+          break;
+        case SQLITE_FLOAT:
+          {
+            guint64 bits;
+            memcpy (&bits, &cells[i].d, 8);
+            bits = GUINT64_TO_LE (bits);
+            g_byte_array_append (out, (guint8 *) &bits, 8);
+          }
+          break;
+        case SQLITE_TEXT:
+          {
+            gsize len = strlen (cells[i].s);
+            put_varint (out, len);
+            g_byte_array_append (out, (const guint8 *) cells[i].s, len);
+          }
+          break;
+        default:
+          break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rows                                                                     */
+
+static MhRow *
+row_new (const MhTableDef *table, const char *id)
+{
+  MhRow *row = g_new0 (MhRow, 1);
+
+  row->table = table;
+  row->id = g_strdup (id);
+  row->cells = g_new0 (MhCell, table->columns->len);
+  row->meta = g_new0 (MhRegMeta, table->registers->len);
+  return row;
+}
+
+static void
+row_free (MhRow *row)
+{
+  if (row == NULL)
+    return;
+  for (guint i = 0; i < row->table->columns->len; i++)
+    cell_clear (&row->cells[i]);
+  for (guint i = 0; i < row->table->registers->len; i++)
+    g_clear_pointer (&row->meta[i].sig, g_bytes_unref);
+  g_free (row->cells);
+  g_free (row->meta);
+  g_free (row->id);
+  g_free (row);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MhRow, row_free)
+
+static MhRow *
+row_copy (const MhRow *src)
+{
+  MhRow *row = row_new (src->table, src->id);
+
+  row->rid = src->rid;
+  for (guint i = 0; i < src->table->columns->len; i++)
+    cell_copy (&row->cells[i], &src->cells[i]);
+  for (guint i = 0; i < src->table->registers->len; i++)
+    {
+      row->meta[i] = src->meta[i];
+      if (src->meta[i].sig)
+        row->meta[i].sig = g_bytes_ref (src->meta[i].sig);
+    }
+  return row;
+}
+
+/* Per register: hlc, origin, oseq, lseq, signature length, signature.
+ * Registers appended by a later schema version are absent from older blobs. */
+static GBytes *
+meta_encode (const MhRow *row)
+{
+  GByteArray *out = g_byte_array_sized_new (16 * row->table->registers->len);
+
+  for (guint i = 0; i < row->table->registers->len; i++)
+    {
+      const MhRegMeta *m = &row->meta[i];
+      gsize sig_len = m->sig ? g_bytes_get_size (m->sig) : 0;
+
+      put_varint (out, (guint64) m->hlc);
+      put_varint (out, m->origin);
+      put_varint (out, (guint64) m->oseq);
+      put_varint (out, (guint64) m->lseq);
+      put_varint (out, sig_len);
+      if (sig_len)
+        g_byte_array_append (out, g_bytes_get_data (m->sig, NULL), sig_len);
+    }
+  return g_byte_array_free_to_bytes (out);
+}
+
+static gboolean
+meta_decode (MhRow *row, const guint8 *data, gsize len)
+{
+  const guint8 *p = data, *end = data + len;
+
+  for (guint i = 0; i < row->table->registers->len && p < end; i++)
+    {
+      MhRegMeta *m = &row->meta[i];
+      guint64 hlc, origin, oseq, lseq, sig_len;
+
+      if (!get_varint (&p, end, &hlc) || !get_varint (&p, end, &origin)
+          || !get_varint (&p, end, &oseq) || !get_varint (&p, end, &lseq)
+          || !get_varint (&p, end, &sig_len) || sig_len > (guint64) (end - p))
+        return FALSE;
+      m->hlc = (MhHlc) hlc;
+      m->origin = (guint) origin;
+      m->oseq = (gint64) oseq;
+      m->lseq = (gint64) lseq;
+      if (sig_len)
+        m->sig = g_bytes_new (p, sig_len);
+      p += sig_len;
+    }
+  return TRUE;
+}
+
+/* Reads columns [first, first + n) of a SELECT into the row's cells. */
+static void
+row_read_cells (MhRow *row, sqlite3_stmt *stmt, int first)
+{
+  for (guint i = 0; i < row->table->columns->len; i++)
+    {
+      MhCell *cell = &row->cells[i];
+      int col = first + (int) i;
+
+      cell_clear (cell);
+      cell->type = sqlite3_column_type (stmt, col);
+      switch (cell->type)
+        {
+        case SQLITE_INTEGER: cell->i = sqlite3_column_int64 (stmt, col); break;
+        case SQLITE_FLOAT: cell->d = sqlite3_column_double (stmt, col); break;
+        case SQLITE_TEXT: cell->s = g_strdup ((const char *) sqlite3_column_text (stmt, col)); break;
+        case SQLITE_NULL: break;
+        default:
+          /* Blobs are never declared; treat as NULL rather than guess. */
+          cell->type = SQLITE_NULL;
+          break;
+        }
+    }
+}
+
+static gboolean
+load_row (MhStore *self, const MhTableDef *table, const char *id, MhRow **out_row,
+          GError **error)
+{
+  sqlite3_stmt *stmt = self->tables[table->index].by_id;
+  int rc;
+
+  *out_row = NULL;
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    {
+      MhRow *row = row_new (table, id);
+      int n = (int) table->columns->len;
+
+      row->rid = sqlite3_column_int64 (stmt, 0);
+      row_read_cells (row, stmt, 1);
+      meta_decode (row, sqlite3_column_blob (stmt, n + 1), sqlite3_column_bytes (stmt, n + 1));
+      *out_row = row;
+    }
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return set_sqlite_error (self, error, "loading a row");
+  return TRUE;
+}
+
+static MhRow *
+load_row_by_rid (MhStore *self, const MhTableDef *table, gint64 rid)
+{
+  sqlite3_stmt *stmt = self->tables[table->index].by_rid;
+  MhRow *row = NULL;
+
+  sqlite3_bind_int64 (stmt, 1, rid);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      int n = (int) table->columns->len;
+
+      row = row_new (table, (const char *) sqlite3_column_text (stmt, 0));
+      row->rid = rid;
+      row_read_cells (row, stmt, 1);
+      meta_decode (row, sqlite3_column_blob (stmt, n + 1), sqlite3_column_bytes (stmt, n + 1));
+    }
+  sqlite3_reset (stmt);
+  return row;
+}
+
+static void
+bind_cells (sqlite3_stmt *stmt, const MhRow *row, int first)
+{
+  for (guint i = 0; i < row->table->columns->len; i++)
+    {
+      const MhCell *cell = &row->cells[i];
+      int col = first + (int) i;
+
+      switch (cell->type)
+        {
+        case SQLITE_INTEGER: sqlite3_bind_int64 (stmt, col, cell->i); break;
+        case SQLITE_FLOAT: sqlite3_bind_double (stmt, col, cell->d); break;
+        case SQLITE_TEXT: sqlite3_bind_text (stmt, col, cell->s, -1, SQLITE_STATIC); break;
+        default: sqlite3_bind_null (stmt, col); break;
+        }
+    }
+}
+
+static gboolean
+store_row (MhStore *self, MhRow *row, GError **error)
+{
+  TableStmts *ts = &self->tables[row->table->index];
+  int n = (int) row->table->columns->len;
+  g_autoptr(GBytes) meta = meta_encode (row);
+  sqlite3_stmt *stmt;
+  int rc;
+
+  if (row->rid == 0)
+    {
+      stmt = ts->insert;
+      sqlite3_bind_text (stmt, 1, row->id, -1, SQLITE_STATIC);
+    }
+  else
+    {
+      stmt = ts->update;
+      sqlite3_bind_int64 (stmt, 1, row->rid);
+    }
+  bind_cells (stmt, row, 2);
+  sqlite3_bind_blob (stmt, n + 2, g_bytes_get_data (meta, NULL), (int) g_bytes_get_size (meta),
+                     SQLITE_STATIC);
+  rc = sqlite3_step (stmt);
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+  if (rc != SQLITE_DONE)
+    return set_sqlite_error (self, error, "storing a row");
+  if (row->rid == 0)
+    row->rid = sqlite3_last_insert_rowid (self->db);
+  return TRUE;
+}
+
+static GVariant *
+cells_to_variant (const MhCell *cells, guint n)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("av"));
+  for (guint i = 0; i < n; i++)
+    {
+      GVariant *v;
+      switch (cells[i].type)
+        {
+        case SQLITE_INTEGER: v = g_variant_new_int64 (cells[i].i); break;
+        case SQLITE_FLOAT: v = g_variant_new_double (cells[i].d); break;
+        case SQLITE_TEXT: v = g_variant_new_string (cells[i].s); break;
+        default: v = mh_value_null (); break;
+        }
+      g_variant_builder_add (&builder, "v", v);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+/* Converts one value to a cell of the declared type. Reals accept integers
+ * (JSON does not keep 2.0 apart from 2); nothing else is converted. */
+static gboolean
+cell_from_variant (MhCell *cell, GVariant *value, MhColumnType type)
+{
+  g_autoptr(GVariant) inner = NULL;
+
+  cell_clear (cell);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_VARIANT))
+    value = inner = g_variant_get_variant (value);
+
+  if (mh_value_is_null (value))
+    return TRUE;
+
+  switch (type)
+    {
+    case MH_COLUMN_INTEGER:
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+        cell->i = g_variant_get_int64 (value);
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+        cell->i = g_variant_get_int32 (value);
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+        cell->i = g_variant_get_uint32 (value);
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+        cell->i = g_variant_get_boolean (value);
+      else
+        return FALSE;
+      cell->type = SQLITE_INTEGER;
+      return TRUE;
+
+    case MH_COLUMN_REAL:
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+        cell->d = g_variant_get_double (value);
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+        cell->d = (double) g_variant_get_int64 (value);
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+        cell->d = g_variant_get_int32 (value);
+      else
+        return FALSE;
+      if (!isfinite (cell->d))
+        return FALSE;
+      cell->type = SQLITE_FLOAT;
+      return TRUE;
+
+    case MH_COLUMN_TEXT:
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+        return FALSE;
+      cell->s = g_variant_dup_string (value, NULL);
+      cell->type = SQLITE_TEXT;
+      return TRUE;
+
+    default:
+      return FALSE;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sites                                                                    */
+
+static guint
+site_index (MhStore *self, const char *site, GError **error)
+{
+  gpointer idx;
+  sqlite3_stmt *stmt;
+  guint result = 0;
+
+  if (g_hash_table_lookup_extended (self->site_by_name, site, NULL, &idx))
+    return GPOINTER_TO_UINT (idx);
+
+  stmt = prepare_once (self, "INSERT INTO _mh_sites (site) VALUES (?)");
+  if (stmt == NULL)
+    {
+      set_sqlite_error (self, error, "registering a site");
+      return 0;
+    }
+  sqlite3_bind_text (stmt, 1, site, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_DONE)
+    {
+      char *name = g_strdup (site);
+      result = (guint) sqlite3_last_insert_rowid (self->db);
+      while (self->site_names->len <= result)
+        g_ptr_array_add (self->site_names, NULL);
+      g_ptr_array_index (self->site_names, result) = name;
+      g_hash_table_insert (self->site_by_name, name, GUINT_TO_POINTER (result));
+    }
+  else
+    set_sqlite_error (self, error, "registering a site");
+  sqlite3_finalize (stmt);
+  return result;
+}
+
+static const char *
+site_name (MhStore *self, guint index)
+{
+  if (index == 0 || index >= self->site_names->len)
+    return "";
+  return g_ptr_array_index (self->site_names, index);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Digests                                                                  */
+
+static MhDigest *
+digest_for (MhStore *self, const char *bucket)
+{
+  MhDigest *digest = g_hash_table_lookup (self->digests, bucket);
+
+  if (digest == NULL)
+    {
+      digest = g_new0 (MhDigest, 1);
+      g_hash_table_insert (self->digests, g_strdup (bucket), digest);
+    }
+  g_hash_table_add (self->dirty_digests, g_strdup (bucket));
+  return digest;
+}
+
+static void
+hash_register (const MhRow *row, guint reg_index, const char *origin, guint64 *h1, guint64 *h2)
+{
+  const MhRegisterDef *reg = g_ptr_array_index (row->table->registers, reg_index);
+  g_autoptr(GByteArray) bytes = g_byte_array_sized_new (128);
+  guint64 hlc = GUINT64_TO_LE ((guint64) row->meta[reg_index].hlc);
+
+  g_byte_array_append (bytes, (const guint8 *) row->table->name, strlen (row->table->name) + 1);
+  g_byte_array_append (bytes, (const guint8 *) row->id, strlen (row->id) + 1);
+  g_byte_array_append (bytes, (const guint8 *) reg->name, strlen (reg->name) + 1);
+  g_byte_array_append (bytes, (const guint8 *) &hlc, 8);
+  g_byte_array_append (bytes, (const guint8 *) origin, strlen (origin) + 1);
+  cells_serialize (bytes, row->cells + reg->first_column, reg->n_columns);
+  *h1 = murmur64 (bytes->data, bytes->len, 0x6d65646865616431);
+  *h2 = murmur64 (bytes->data, bytes->len, 0x73796e6364696732);
+}
+
+static void
+hash_tomb (const MhTableDef *table, const char *id, MhHlc hlc, const char *origin, guint64 *h1,
+           guint64 *h2)
+{
+  g_autoptr(GByteArray) bytes = g_byte_array_sized_new (96);
+  guint64 le = GUINT64_TO_LE ((guint64) hlc);
+
+  g_byte_array_append (bytes, (const guint8 *) table->name, strlen (table->name) + 1);
+  g_byte_array_append (bytes, (const guint8 *) id, strlen (id) + 1);
+  g_byte_array_append (bytes, (const guint8 *) "\001deleted", 9);
+  g_byte_array_append (bytes, (const guint8 *) &le, 8);
+  g_byte_array_append (bytes, (const guint8 *) origin, strlen (origin) + 1);
+  *h1 = murmur64 (bytes->data, bytes->len, 0x6d65646865616431);
+  *h2 = murmur64 (bytes->data, bytes->len, 0x73796e6364696732);
+}
+
+static void
+digest_add (MhDigest *digest, guint64 h1, guint64 h2, int sign)
+{
+  if (sign > 0)
+    {
+      digest->count++;
+      digest->h1 += h1;
+      digest->h2 += h2;
+    }
+  else
+    {
+      digest->count--;
+      digest->h1 -= h1;
+      digest->h2 -= h2;
+    }
+}
+
+static void
+digest_register (MhStore *self, const MhRow *row, guint reg_index, int sign)
+{
+  g_autofree char *bucket = NULL;
+  guint64 h1, h2;
+
+  if (row->meta[reg_index].hlc == 0)
+    return;
+  bucket = mh_table_def_bucket_for_row (row->table, row->id);
+  hash_register (row, reg_index, site_name (self, row->meta[reg_index].origin), &h1, &h2);
+  digest_add (digest_for (self, bucket), h1, h2, sign);
+}
+
+static void
+digest_tomb (MhStore *self, const MhTableDef *table, const char *id, MhHlc hlc,
+             const char *origin, int sign)
+{
+  g_autofree char *bucket = mh_table_def_bucket_for_row (table, id);
+  guint64 h1, h2;
+
+  hash_tomb (table, id, hlc, origin, &h1, &h2);
+  digest_add (digest_for (self, bucket), h1, h2, sign);
+}
+
+static gboolean
+load_digests (MhStore *self, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (self, "SELECT bucket, count, h1, h2 FROM _mh_digest");
+
+  g_hash_table_remove_all (self->digests);
+  g_hash_table_remove_all (self->dirty_digests);
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "loading digests");
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      MhDigest *digest = g_new0 (MhDigest, 1);
+      digest->count = (guint64) sqlite3_column_int64 (stmt, 1);
+      digest->h1 = (guint64) sqlite3_column_int64 (stmt, 2);
+      digest->h2 = (guint64) sqlite3_column_int64 (stmt, 3);
+      g_hash_table_insert (self->digests, g_strdup ((const char *) sqlite3_column_text (stmt, 0)),
+                           digest);
+    }
+  return TRUE;
+}
+
+static gboolean
+flush_digests (MhStore *self, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  GHashTableIter iter;
+  const char *bucket;
+
+  if (g_hash_table_size (self->dirty_digests) == 0)
+    return TRUE;
+  stmt = prepare_once (self, "INSERT OR REPLACE INTO _mh_digest (bucket, count, h1, h2) "
+                             "VALUES (?, ?, ?, ?)");
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "saving digests");
+  g_hash_table_iter_init (&iter, self->dirty_digests);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &bucket, NULL))
+    {
+      MhDigest *digest = g_hash_table_lookup (self->digests, bucket);
+      sqlite3_bind_text (stmt, 1, bucket, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (stmt, 2, (gint64) digest->count);
+      sqlite3_bind_int64 (stmt, 3, (gint64) digest->h1);
+      sqlite3_bind_int64 (stmt, 4, (gint64) digest->h2);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        return set_sqlite_error (self, error, "saving digests");
+      sqlite3_reset (stmt);
+    }
+  g_hash_table_remove_all (self->dirty_digests);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Meta                                                                     */
+
+static gboolean
+meta_get (MhStore *self, const char *key, gint64 *out_int, char **out_text)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (self, "SELECT value FROM _mh_meta WHERE key = ?");
+  gboolean found = FALSE;
+
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      found = TRUE;
+      if (out_int)
+        *out_int = sqlite3_column_int64 (stmt, 0);
+      if (out_text)
+        *out_text = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+    }
+  return found;
+}
+
+static gboolean
+meta_set_int (MhStore *self, const char *key, gint64 value, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt =
+    prepare_once (self, "INSERT OR REPLACE INTO _mh_meta (key, value) VALUES (?, ?)");
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "saving metadata");
+  sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, value);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "saving metadata");
+  return TRUE;
+}
+
+static gboolean
+meta_set_text (MhStore *self, const char *key, const char *value, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt =
+    prepare_once (self, "INSERT OR REPLACE INTO _mh_meta (key, value) VALUES (?, ?)");
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "saving metadata");
+  sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, value, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "saving metadata");
+  return TRUE;
+}
+
+static gint64
+count_rows (MhStore *self, const char *table)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM %s", table);
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (self, sql);
+
+  if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+    return sqlite3_column_int64 (stmt, 0);
+  return 0;
+}
+
+static void
+update_counts (MhStore *self)
+{
+  guint held = (guint) count_rows (self, "_mh_held");
+  guint parked = (guint) count_rows (self, "_mh_parked");
+  guint rejected = (guint) count_rows (self, "_mh_rejected");
+
+  self->n_tombs = (guint) count_rows (self, "_mh_tomb");
+  if (held != self->n_held)
+    {
+      self->n_held = held;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HELD_COUNT]);
+    }
+  if (parked != self->n_parked)
+    {
+      self->n_parked = parked;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PARKED_COUNT]);
+    }
+  if (rejected != self->n_rejected)
+    {
+      self->n_rejected = rejected;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REJECTED_COUNT]);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Transactions                                                             */
+
+static gboolean
+txn_begin (MhStore *self, GError **error)
+{
+  if (self->txn_depth++ > 0)
+    return TRUE;
+
+  self->txn_failed = FALSE;
+  self->txn_logged = FALSE;
+  self->txn_seq_start = self->seq;
+  self->txn_own_seq_start = self->own_seq;
+  g_hash_table_remove_all (self->txn_row_lseq);
+  g_array_set_size (self->touched, 0);
+  g_hash_table_remove_all (self->touched_tables);
+  self->touched_overflow = FALSE;
+  if (!exec_sql (self, "BEGIN IMMEDIATE", error))
+    {
+      self->txn_depth = 0;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+txn_rollback (MhStore *self)
+{
+  g_assert (self->txn_depth > 0);
+  if (--self->txn_depth > 0)
+    {
+      self->txn_failed = TRUE;
+      return;
+    }
+  sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+  self->seq = self->txn_seq_start;
+  self->own_seq = self->txn_own_seq_start;
+  g_array_set_size (self->touched, 0);
+  g_hash_table_remove_all (self->touched_tables);
+  load_digests (self, NULL);
+  update_counts (self);
+}
+
+static void
+emit_changes (MhStore *self)
+{
+  g_autoptr(GArray) touched = self->touched;
+  GQuark detail;
+
+  self->touched = g_array_new (FALSE, FALSE, sizeof (Touched));
+  g_array_set_clear_func (self->touched, NULL);
+
+  if (self->touched_overflow)
+    {
+      GHashTableIter iter;
+      const MhTableDef *table;
+
+      g_hash_table_iter_init (&iter, self->touched_tables);
+      while (g_hash_table_iter_next (&iter, (gpointer *) &table, NULL))
+        {
+          detail = g_quark_from_string (table->name);
+          g_signal_emit (self, signals[CHANGED], detail, table->name, NULL);
+        }
+    }
+  else
+    {
+      for (guint i = 0; i < touched->len; i++)
+        {
+          Touched *t = &g_array_index (touched, Touched, i);
+          detail = g_quark_from_string (t->table->name);
+          g_signal_emit (self, signals[CHANGED], detail, t->table->name, t->row);
+        }
+    }
+  for (guint i = 0; i < touched->len; i++)
+    g_free (g_array_index (touched, Touched, i).row);
+  g_hash_table_remove_all (self->touched_tables);
+}
+
+static gboolean
+txn_commit (MhStore *self, GError **error)
+{
+  gboolean logged;
+
+  g_assert (self->txn_depth > 0);
+  if (--self->txn_depth > 0)
+    return TRUE;
+
+  if (self->txn_failed)
+    {
+      self->txn_depth = 1;
+      txn_rollback (self);
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                           "the transaction failed and was rolled back");
+      return FALSE;
+    }
+
+  self->txn_depth = 1; /* so helpers still see an open transaction */
+  if (!meta_set_int (self, "seq", self->seq, error)
+      || !meta_set_int (self, "own_seq", self->own_seq, error)
+      || !meta_set_int (self, "hlc", self->clock.last, error) || !flush_digests (self, error)
+      || !exec_sql (self, "COMMIT", error))
+    {
+      txn_rollback (self);
+      return FALSE;
+    }
+  self->txn_depth = 0;
+  logged = self->txn_logged;
+  update_counts (self);
+  emit_changes (self);
+  if (logged)
+    g_signal_emit (self, signals[COMMITTED], 0, self->seq);
+  return TRUE;
+}
+
+static void
+touch (MhStore *self, const MhTableDef *table, const char *row)
+{
+  Touched t;
+
+  g_hash_table_add (self->touched_tables, (gpointer) table);
+  if (self->touched_overflow)
+    return;
+  if (self->touched->len >= MAX_ROW_SIGNALS)
+    {
+      self->touched_overflow = TRUE;
+      return;
+    }
+  t.table = table;
+  t.row = g_strdup (row);
+  g_array_append_val (self->touched, t);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The log                                                                  */
+
+static gboolean
+log_insert (MhStore *self, guint lane, gint64 lseq, gint64 tbl, gint64 rid, GError **error)
+{
+  int rc;
+
+  sqlite3_bind_int (self->log_insert, 1, (int) lane);
+  sqlite3_bind_int64 (self->log_insert, 2, lseq);
+  sqlite3_bind_int64 (self->log_insert, 3, tbl);
+  sqlite3_bind_int64 (self->log_insert, 4, rid);
+  rc = sqlite3_step (self->log_insert);
+  sqlite3_reset (self->log_insert);
+  if (rc != SQLITE_DONE)
+    return set_sqlite_error (self, error, "writing the log");
+  self->txn_logged = TRUE;
+  return TRUE;
+}
+
+static gboolean
+log_delete (MhStore *self, guint lane, gint64 lseq, GError **error)
+{
+  int rc;
+
+  sqlite3_bind_int (self->log_delete, 1, (int) lane);
+  sqlite3_bind_int64 (self->log_delete, 2, lseq);
+  rc = sqlite3_step (self->log_delete);
+  sqlite3_reset (self->log_delete);
+  if (rc != SQLITE_DONE)
+    return set_sqlite_error (self, error, "writing the log");
+  return TRUE;
+}
+
+/* The local sequence number for a row written in this transaction: one per
+ * row per transaction, so a row written whole costs one log entry. */
+static gint64
+row_lseq (MhStore *self, const MhRow *row, gboolean *is_new)
+{
+  char key[48];
+  gpointer value;
+
+  g_snprintf (key, sizeof key, "%u:%s", row->table->index, row->id);
+  if (g_hash_table_lookup_extended (self->txn_row_lseq, key, NULL, &value))
+    {
+      *is_new = FALSE;
+      return GPOINTER_TO_SIZE (value);
+    }
+  *is_new = TRUE;
+  g_hash_table_insert (self->txn_row_lseq, g_strdup (key), GSIZE_TO_POINTER (++self->seq));
+  return self->seq;
+}
+
+static gboolean
+lseq_in_use (const MhRow *row, gint64 lseq)
+{
+  for (guint i = 0; i < row->table->registers->len; i++)
+    if (row->meta[i].hlc != 0 && row->meta[i].lseq == lseq)
+      return TRUE;
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Queues: held, parked, rejected                                           */
+
+static char *
+change_key (const MhChange *change)
+{
+  return g_strdup_printf ("%s\x1f%s\x1f%s\x1f%" G_GINT64_FORMAT "\x1f%s", change->table,
+                          change->row, change->reg ? change->reg : "", change->hlc,
+                          change->origin);
+}
+
+static char *
+change_to_json (const MhChange *change)
+{
+  g_autoptr(JsonNode) node = mh_codec_encode_change (change);
+  return json_to_string (node, FALSE);
+}
+
+static MhChange *
+change_from_json (const char *text)
+{
+  g_autoptr(JsonNode) node = json_from_string (text, NULL);
+
+  if (node == NULL)
+    return NULL;
+  return mh_codec_decode_change (node, NULL, NULL);
+}
+
+static gboolean
+queue_put (MhStore *self, const char *queue, const MhChange *change, const char *reason,
+           gint64 phys, GError **error)
+{
+  g_autofree char *sql = g_strdup_printf ("INSERT OR IGNORE INTO %s (key, change, reason, at, phys) "
+                                          "VALUES (?, ?, ?, ?, ?)", queue);
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (self, sql);
+  g_autofree char *key = change_key (change);
+  g_autofree char *json = change_to_json (change);
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "queueing a change");
+  sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, json, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, reason, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 4, mh_clock_wall_ms (&self->clock));
+  sqlite3_bind_int64 (stmt, 5, phys);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "queueing a change");
+  return TRUE;
+}
+
+static gboolean
+queue_remove (MhStore *self, const char *queue, gint64 id, GError **error)
+{
+  g_autofree char *sql = g_strdup_printf ("DELETE FROM %s WHERE id = ?", queue);
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (self, sql);
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "dequeuing a change");
+  sqlite3_bind_int64 (stmt, 1, id);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "dequeuing a change");
+  return TRUE;
+}
+
+static GPtrArray *
+queue_list (MhStore *self, const char *queue, guint limit)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT change, reason, at FROM %s ORDER BY id LIMIT ?",
+                                          queue);
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (self, sql);
+  GPtrArray *result = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_queued_change_free);
+
+  if (stmt == NULL)
+    return result;
+  sqlite3_bind_int64 (stmt, 1, limit ? limit : G_MAXINT64);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      MhChange *change = change_from_json ((const char *) sqlite3_column_text (stmt, 0));
+      MhQueuedChange *queued;
+
+      if (change == NULL)
+        continue;
+      queued = g_new0 (MhQueuedChange, 1);
+      queued->change = change;
+      queued->reason = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
+      queued->at_ms = sqlite3_column_int64 (stmt, 2);
+      g_ptr_array_add (result, queued);
+    }
+  return result;
+}
+
+void
+mh_queued_change_free (MhQueuedChange *queued)
+{
+  if (queued == NULL)
+    return;
+  g_clear_pointer (&queued->change, mh_change_unref);
+  g_free (queued->reason);
+  g_free (queued);
+}
+
+void
+mh_history_entry_free (MhHistoryEntry *entry)
+{
+  if (entry == NULL)
+    return;
+  g_free (entry->reg);
+  g_clear_pointer (&entry->value, g_variant_unref);
+  g_free (entry->origin);
+  g_free (entry);
+}
+
+static gboolean
+history_put (MhStore *self, const MhTableDef *table, const char *row, const MhRegisterDef *reg,
+             GVariant *value, MhHlc hlc, const char *origin, MhHlc replaced_by, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (
+    self, "INSERT OR IGNORE INTO _mh_history (tbl, row, reg, value, hlc, origin, replaced_at, "
+          "replaced_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  g_autoptr(GVariant) owned = g_variant_ref_sink (value);
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "keeping history");
+  sqlite3_bind_text (stmt, 1, table->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, row, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, reg->name, -1, SQLITE_STATIC);
+  sqlite3_bind_blob (stmt, 4, g_variant_get_data (owned), (int) g_variant_get_size (owned),
+                     SQLITE_TRANSIENT);
+  sqlite3_bind_int64 (stmt, 5, hlc);
+  sqlite3_bind_text (stmt, 6, origin, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 7, mh_clock_wall_ms (&self->clock));
+  sqlite3_bind_int64 (stmt, 8, replaced_by);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "keeping history");
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tombstones                                                               */
+
+typedef struct
+{
+  gint64 rid;
+  MhHlc hlc;
+  guint origin;
+  gint64 oseq;
+  gint64 lseq;
+  GBytes *sig;
+} Tomb;
+
+static void
+tomb_clear (Tomb *tomb)
+{
+  g_clear_pointer (&tomb->sig, g_bytes_unref);
+}
+
+/* Returns TRUE when the row has a tombstone (filled into @tomb). */
+static gboolean
+tomb_lookup (MhStore *self, const MhTableDef *table, const char *id, Tomb *tomb)
+{
+  sqlite3_stmt *stmt = self->tomb_by_id;
+  gboolean found = FALSE;
+
+  memset (tomb, 0, sizeof *tomb);
+  if (self->n_tombs == 0 && self->txn_depth == 0)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, self->tables[table->index].db_index);
+  sqlite3_bind_text (stmt, 2, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      found = TRUE;
+      tomb->rid = sqlite3_column_int64 (stmt, 0);
+      tomb->hlc = sqlite3_column_int64 (stmt, 1);
+      tomb->origin = (guint) sqlite3_column_int64 (stmt, 2);
+      tomb->oseq = sqlite3_column_int64 (stmt, 3);
+      tomb->lseq = sqlite3_column_int64 (stmt, 4);
+      if (sqlite3_column_bytes (stmt, 5) > 0)
+        tomb->sig = g_bytes_new (sqlite3_column_blob (stmt, 5), sqlite3_column_bytes (stmt, 5));
+    }
+  sqlite3_reset (stmt);
+  return found;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Applying one change                                                      */
+
+static MhVerdict
+run_validator (MhStore *self, const MhChange *change, const MhRow *row, gboolean local,
+               char **reason)
+{
+  MhVerdict verdict;
+
+  *reason = NULL;
+  if (self->validate == NULL)
+    return MH_VERDICT_ACCEPT;
+  verdict = self->validate (self, change, row, local, reason, self->validate_data);
+  if (verdict != MH_VERDICT_ACCEPT && *reason == NULL)
+    *reason = g_strdup (verdict == MH_VERDICT_PARK ? "waiting for a referenced row"
+                                                   : "refused by validation");
+  return verdict;
+}
+
+static Outcome
+apply_delete (MhStore *self, const MhTableDef *table, MhChange *change, gboolean local,
+              guint origin_index, char **reason, GError **error)
+{
+  g_autoptr(MhRow) row = NULL;
+  Tomb tomb;
+  gboolean had_tomb;
+  gint64 lseq;
+  MhVerdict verdict;
+
+  had_tomb = tomb_lookup (self, table, change->row, &tomb);
+  if (had_tomb && mh_change_compare_clock (change->hlc, change->origin, tomb.hlc,
+                                           site_name (self, tomb.origin)) <= 0)
+    {
+      tomb_clear (&tomb);
+      return OUTCOME_OLDER;
+    }
+
+  if (!had_tomb && !load_row (self, table, change->row, &row, error))
+    return OUTCOME_REJECTED;
+
+  verdict = run_validator (self, change, row, local, reason);
+  if (verdict != MH_VERDICT_ACCEPT)
+    {
+      tomb_clear (&tomb);
+      return verdict == MH_VERDICT_PARK ? OUTCOME_PARKED : OUTCOME_REJECTED;
+    }
+
+  lseq = ++self->seq;
+  if (had_tomb)
+    {
+      sqlite3_stmt *stmt = self->tomb_update;
+
+      digest_tomb (self, table, change->row, tomb.hlc, site_name (self, tomb.origin), -1);
+      sqlite3_bind_int64 (stmt, 1, change->hlc);
+      sqlite3_bind_int64 (stmt, 2, origin_index);
+      sqlite3_bind_int64 (stmt, 3, change->origin_seq);
+      sqlite3_bind_int64 (stmt, 4, lseq);
+      if (change->signature)
+        sqlite3_bind_blob (stmt, 5, g_bytes_get_data (change->signature, NULL),
+                           (int) g_bytes_get_size (change->signature), SQLITE_STATIC);
+      else
+        sqlite3_bind_null (stmt, 5);
+      sqlite3_bind_int64 (stmt, 6, tomb.rid);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        {
+          sqlite3_reset (stmt);
+          tomb_clear (&tomb);
+          set_sqlite_error (self, error, "updating a tombstone");
+          return OUTCOME_REJECTED;
+        }
+      sqlite3_reset (stmt);
+      sqlite3_clear_bindings (stmt);
+      if (!log_delete (self, table->lane, tomb.lseq, error)
+          || !log_insert (self, table->lane, lseq, 0, tomb.rid, error))
+        {
+          tomb_clear (&tomb);
+          return OUTCOME_REJECTED;
+        }
+      tomb_clear (&tomb);
+    }
+  else
+    {
+      sqlite3_stmt *stmt = self->tomb_insert;
+      gint64 tomb_rid;
+
+      if (row != NULL)
+        {
+          /* The row's values lose to the deletion: drop them from the
+           * digest, the log and the table, keeping history where declared. */
+          for (guint i = 0; i < table->registers->len; i++)
+            {
+              const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
+              if (row->meta[i].hlc == 0)
+                continue;
+              digest_register (self, row, i, -1);
+              if ((reg->flags & MH_REGISTER_HISTORY)
+                  && !history_put (self, table, row->id, reg,
+                                   cells_to_variant (row->cells + reg->first_column,
+                                                     reg->n_columns),
+                                   row->meta[i].hlc, site_name (self, row->meta[i].origin),
+                                   change->hlc, error))
+                return OUTCOME_REJECTED;
+            }
+          for (guint i = 0; i < table->registers->len; i++)
+            {
+              gint64 old = row->meta[i].lseq;
+              gboolean seen = FALSE;
+              if (row->meta[i].hlc == 0)
+                continue;
+              for (guint j = 0; j < i; j++)
+                if (row->meta[j].hlc != 0 && row->meta[j].lseq == old)
+                  seen = TRUE;
+              if (!seen && !log_delete (self, table->lane, old, error))
+                return OUTCOME_REJECTED;
+            }
+          sqlite3_bind_int64 (self->tables[table->index].delete, 1, row->rid);
+          if (sqlite3_step (self->tables[table->index].delete) != SQLITE_DONE)
+            {
+              sqlite3_reset (self->tables[table->index].delete);
+              set_sqlite_error (self, error, "deleting a row");
+              return OUTCOME_REJECTED;
+            }
+          sqlite3_reset (self->tables[table->index].delete);
+        }
+
+      sqlite3_bind_int64 (stmt, 1, self->tables[table->index].db_index);
+      sqlite3_bind_text (stmt, 2, change->row, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (stmt, 3, change->hlc);
+      sqlite3_bind_int64 (stmt, 4, origin_index);
+      sqlite3_bind_int64 (stmt, 5, change->origin_seq);
+      sqlite3_bind_int64 (stmt, 6, lseq);
+      if (change->signature)
+        sqlite3_bind_blob (stmt, 7, g_bytes_get_data (change->signature, NULL),
+                           (int) g_bytes_get_size (change->signature), SQLITE_STATIC);
+      else
+        sqlite3_bind_null (stmt, 7);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        {
+          sqlite3_reset (stmt);
+          set_sqlite_error (self, error, "writing a tombstone");
+          return OUTCOME_REJECTED;
+        }
+      sqlite3_reset (stmt);
+      sqlite3_clear_bindings (stmt);
+      tomb_rid = sqlite3_last_insert_rowid (self->db);
+      self->n_tombs++;
+      if (!log_insert (self, table->lane, lseq, 0, tomb_rid, error))
+        return OUTCOME_REJECTED;
+    }
+
+  digest_tomb (self, table, change->row, change->hlc, change->origin, +1);
+  touch (self, table, change->row);
+  return OUTCOME_APPLIED;
+}
+
+static Outcome
+apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean local,
+           guint origin_index, char **reason, GError **error)
+{
+  const MhRegisterDef *reg;
+  guint reg_index;
+  g_autoptr(MhRow) row = NULL;
+  g_autoptr(MhRow) next = NULL;
+  MhRegMeta *old_meta;
+  gsize n_values;
+  gint64 lseq, old_lseq;
+  gboolean lseq_is_new;
+  gboolean conflict = FALSE;
+  MhVerdict verdict;
+  Tomb tomb;
+
+  reg = mh_table_def_lookup_register (table, change->reg, &reg_index);
+  if (reg == NULL)
+    {
+      *reason = g_strdup_printf ("unknown register “%s” of table “%s”", change->reg, table->name);
+      return OUTCOME_REJECTED;
+    }
+  n_values = g_variant_n_children (change->value);
+  if (n_values != reg->n_columns)
+    {
+      *reason = g_strdup_printf ("register “%s” of “%s” has %u values, %" G_GSIZE_FORMAT " given",
+                                 reg->name, table->name, reg->n_columns, n_values);
+      return OUTCOME_REJECTED;
+    }
+
+  if (tomb_lookup (self, table, change->row, &tomb))
+    {
+      tomb_clear (&tomb);
+      return OUTCOME_DELETED;
+    }
+
+  if (!load_row (self, table, change->row, &row, error))
+    return OUTCOME_REJECTED;
+
+  next = row ? row_copy (row) : row_new (table, change->row);
+  for (guint i = 0; i < reg->n_columns; i++)
+    {
+      g_autoptr(GVariant) value = g_variant_get_child_value (change->value, i);
+      const MhColumnDef *column = g_ptr_array_index (table->columns, reg->first_column + i);
+
+      if (!cell_from_variant (&next->cells[reg->first_column + i], value, column->type))
+        {
+          *reason = g_strdup_printf ("column “%s” of “%s”: wrong type", column->name, table->name);
+          return OUTCOME_REJECTED;
+        }
+    }
+
+  old_meta = row ? &row->meta[reg_index] : NULL;
+  if (old_meta && old_meta->hlc != 0)
+    {
+      int cmp = mh_change_compare_clock (change->hlc, change->origin, old_meta->hlc,
+                                         site_name (self, old_meta->origin));
+      gboolean same_value = TRUE;
+
+      for (guint i = 0; i < reg->n_columns; i++)
+        if (!cell_equal (&row->cells[reg->first_column + i], &next->cells[reg->first_column + i]))
+          same_value = FALSE;
+
+      if (cmp <= 0)
+        {
+          if (cmp < 0 && !same_value)
+            {
+              /* A losing value: kept in history, or for an insert-only row,
+               * a conflicting insert rejected the same way everywhere. */
+              if (table->flags & MH_TABLE_INSERT_ONLY)
+                {
+                  *reason = g_strdup ("conflicting insert: the key exists with other content");
+                  return OUTCOME_REJECTED;
+                }
+              if ((reg->flags & MH_REGISTER_HISTORY)
+                  && !history_put (self, table, change->row, reg, g_variant_ref (change->value),
+                                   change->hlc, change->origin, old_meta->hlc, error))
+                return OUTCOME_REJECTED;
+            }
+          return OUTCOME_OLDER;
+        }
+      if (!same_value && (table->flags & MH_TABLE_INSERT_ONLY))
+        conflict = TRUE;
+    }
+
+  verdict = run_validator (self, change, next, local, reason);
+  if (verdict != MH_VERDICT_ACCEPT)
+    return verdict == MH_VERDICT_PARK ? OUTCOME_PARKED : OUTCOME_REJECTED;
+
+  if (conflict)
+    {
+      /* The stored insert loses: record it as the rejected one. */
+      g_autoptr(MhChange) loser = mh_change_new_set (
+        table->name, row->id, reg->name, cells_to_variant (row->cells + reg->first_column,
+                                                           reg->n_columns),
+        old_meta->hlc, site_name (self, old_meta->origin), old_meta->oseq);
+      loser->signature = old_meta->sig ? g_bytes_ref (old_meta->sig) : NULL;
+      if (!queue_put (self, "_mh_rejected", loser,
+                      "conflicting insert: the key exists with other content", 0, error))
+        return OUTCOME_REJECTED;
+    }
+  else if (old_meta && old_meta->hlc != 0 && (reg->flags & MH_REGISTER_HISTORY))
+    {
+      gboolean same_value = TRUE;
+      for (guint i = 0; i < reg->n_columns; i++)
+        if (!cell_equal (&row->cells[reg->first_column + i], &next->cells[reg->first_column + i]))
+          same_value = FALSE;
+      if (!same_value
+          && !history_put (self, table, row->id, reg,
+                           cells_to_variant (row->cells + reg->first_column, reg->n_columns),
+                           old_meta->hlc, site_name (self, old_meta->origin), change->hlc, error))
+        return OUTCOME_REJECTED;
+    }
+
+  /* Swap the register's hash, then its metadata. */
+  if (row)
+    digest_register (self, row, reg_index, -1);
+
+  old_lseq = next->meta[reg_index].hlc ? next->meta[reg_index].lseq : 0;
+  lseq = row_lseq (self, next, &lseq_is_new);
+  g_clear_pointer (&next->meta[reg_index].sig, g_bytes_unref);
+  next->meta[reg_index].hlc = change->hlc;
+  next->meta[reg_index].origin = origin_index;
+  next->meta[reg_index].oseq = change->origin_seq;
+  next->meta[reg_index].lseq = lseq;
+  next->meta[reg_index].sig = change->signature ? g_bytes_ref (change->signature) : NULL;
+
+  if (!store_row (self, next, error))
+    return OUTCOME_REJECTED;
+  digest_register (self, next, reg_index, +1);
+
+  if (old_lseq != 0 && old_lseq != lseq && !lseq_in_use (next, old_lseq)
+      && !log_delete (self, table->lane, old_lseq, error))
+    return OUTCOME_REJECTED;
+  if (lseq_is_new && !log_insert (self, table->lane, lseq, self->tables[table->index].db_index,
+                                  next->rid, error))
+    return OUTCOME_REJECTED;
+
+  touch (self, table, change->row);
+  return OUTCOME_APPLIED;
+}
+
+/* Decides and applies one change inside an open transaction. On
+ * OUTCOME_REJECTED with @error set, the transaction must be abandoned;
+ * without @error set, @reason says why the change was refused. */
+static Outcome
+apply_one (MhStore *self, MhChange *change, gboolean local, gboolean from_queue, char **reason,
+           GError **error)
+{
+  const MhTableDef *table;
+  guint origin_index;
+  Outcome outcome;
+
+  *reason = NULL;
+  table = mh_schema_lookup_table (self->schema, change->table);
+  if (table == NULL)
+    {
+      *reason = g_strdup_printf ("unknown table “%s”", change->table);
+      return OUTCOME_REJECTED;
+    }
+  if (change->kind == MH_CHANGE_SET && (change->reg == NULL || change->value == NULL))
+    {
+      *reason = g_strdup ("a write without register or value");
+      return OUTCOME_REJECTED;
+    }
+  if (change->row == NULL || change->row[0] == '\0' || change->origin == NULL
+      || change->origin[0] == '\0' || change->hlc <= 0)
+    {
+      *reason = g_strdup ("a change without row, origin or clock");
+      return OUTCOME_REJECTED;
+    }
+
+  /* A change stamped further ahead than the bound is held, and does not
+   * move the clock: a node with a wrong date must not drag others along. */
+  if (!local && MH_HLC_PHYSICAL (change->hlc) > mh_store_get_reference_ms (self) + self->hold_bound_ms)
+    return OUTCOME_HELD;
+
+  origin_index = site_index (self, change->origin, error);
+  if (origin_index == 0)
+    return OUTCOME_REJECTED;
+
+  if (change->kind == MH_CHANGE_DELETE)
+    outcome = apply_delete (self, table, change, local, origin_index, reason, error);
+  else
+    outcome = apply_set (self, table, change, local, origin_index, reason, error);
+
+  if (outcome == OUTCOME_APPLIED && !local)
+    mh_clock_observe (&self->clock, change->hlc);
+  return outcome;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Schema setup                                                             */
+
+static const char *
+column_affinity (MhColumnType type)
+{
+  switch (type)
+    {
+    case MH_COLUMN_INTEGER: return "INTEGER";
+    case MH_COLUMN_REAL: return "REAL";
+    case MH_COLUMN_TEXT: return "TEXT";
+    default: return "";
+    }
+}
+
+static gboolean
+column_exists (MhStore *self, const char *table, const char *column)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT 1 FROM pragma_table_info('%s') WHERE name = ?",
+                                          table);
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (self, sql);
+
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, column, -1, SQLITE_STATIC);
+  return sqlite3_step (stmt) == SQLITE_ROW;
+}
+
+static gboolean
+setup_table (MhStore *self, const MhTableDef *table, GError **error)
+{
+  g_autoptr(GString) create = g_string_new (NULL);
+  g_autoptr(GString) cols = g_string_new (NULL);
+  g_autoptr(GString) sets = g_string_new (NULL);
+  g_autoptr(GString) marks = g_string_new (NULL);
+  g_autofree char *name = quote_ident (table->name);
+  g_autofree char *sql = NULL;
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  TableStmts *ts = &self->tables[table->index];
+  int n = (int) table->columns->len;
+
+  g_string_append_printf (create, "CREATE TABLE IF NOT EXISTS %s (_rid INTEGER PRIMARY KEY, "
+                                  "id TEXT NOT NULL UNIQUE", name);
+  for (guint i = 0; i < table->columns->len; i++)
+    {
+      const MhColumnDef *column = g_ptr_array_index (table->columns, i);
+      g_string_append_printf (create, ", \"%s\" %s", column->name, column_affinity (column->type));
+      g_string_append_printf (cols, ", \"%s\"", column->name);
+      g_string_append_printf (sets, "%s\"%s\" = ?%d", i ? ", " : "", column->name, (int) i + 2);
+      g_string_append_printf (marks, ", ?%d", (int) i + 2);
+    }
+  g_string_append (create, ", _mh BLOB NOT NULL)");
+  if (!exec_sql (self, create->str, error))
+    return FALSE;
+
+  /* Schemas grow by appending: add what an older replica lacks. */
+  for (guint i = 0; i < table->columns->len; i++)
+    {
+      const MhColumnDef *column = g_ptr_array_index (table->columns, i);
+      if (!column_exists (self, table->name, column->name))
+        {
+          g_autofree char *alter = g_strdup_printf ("ALTER TABLE %s ADD COLUMN \"%s\" %s", name,
+                                                    column->name,
+                                                    column_affinity (column->type));
+          if (!exec_sql (self, alter, error))
+            return FALSE;
+        }
+    }
+
+  stmt = prepare_once (self, "INSERT OR IGNORE INTO _mh_tables (name) VALUES (?)");
+  sqlite3_bind_text (stmt, 1, table->name, -1, SQLITE_STATIC);
+  sqlite3_step (stmt);
+  g_clear_pointer (&stmt, sqlite3_finalize);
+  stmt = prepare_once (self, "SELECT idx FROM _mh_tables WHERE name = ?");
+  sqlite3_bind_text (stmt, 1, table->name, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return set_sqlite_error (self, error, "registering a table");
+  ts->db_index = sqlite3_column_int64 (stmt, 0);
+
+  sql = g_strdup_printf ("SELECT _rid%s, _mh FROM %s WHERE id = ?1", cols->str, name);
+  if (!(ts->by_id = prepare (self, sql, error)))
+    return FALSE;
+  g_free (sql);
+  sql = g_strdup_printf ("SELECT id%s, _mh FROM %s WHERE _rid = ?1", cols->str, name);
+  if (!(ts->by_rid = prepare (self, sql, error)))
+    return FALSE;
+  g_free (sql);
+  sql = g_strdup_printf ("INSERT INTO %s (id%s, _mh) VALUES (?1%s, ?%d)", name, cols->str,
+                         marks->str, n + 2);
+  if (!(ts->insert = prepare (self, sql, error)))
+    return FALSE;
+  g_free (sql);
+  sql = g_strdup_printf ("UPDATE %s SET %s%s_mh = ?%d WHERE _rid = ?1", name, sets->str,
+                         n ? ", " : "", n + 2);
+  if (!(ts->update = prepare (self, sql, error)))
+    return FALSE;
+  g_free (sql);
+  sql = g_strdup_printf ("DELETE FROM %s WHERE _rid = ?1", name);
+  if (!(ts->delete = prepare (self, sql, error)))
+    return FALSE;
+  return TRUE;
+}
+
+static const char store_ddl[] =
+  "CREATE TABLE IF NOT EXISTS _mh_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _mh_sites (idx INTEGER PRIMARY KEY, site TEXT NOT NULL UNIQUE);"
+  "CREATE TABLE IF NOT EXISTS _mh_tables (idx INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+  "CREATE TABLE IF NOT EXISTS _mh_log (lane INTEGER NOT NULL, lseq INTEGER NOT NULL,"
+  "  tbl INTEGER NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (lane, lseq)) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _mh_tomb (rid INTEGER PRIMARY KEY, tbl INTEGER NOT NULL,"
+  "  id TEXT NOT NULL, hlc INTEGER NOT NULL, origin INTEGER NOT NULL, oseq INTEGER NOT NULL,"
+  "  lseq INTEGER NOT NULL, sig BLOB, UNIQUE (tbl, id));"
+  "CREATE TABLE IF NOT EXISTS _mh_held (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+  "  change TEXT NOT NULL, reason TEXT, at INTEGER, phys INTEGER);"
+  "CREATE INDEX IF NOT EXISTS _mh_held_phys ON _mh_held (phys);"
+  "CREATE TABLE IF NOT EXISTS _mh_parked (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+  "  change TEXT NOT NULL, reason TEXT, at INTEGER, phys INTEGER);"
+  "CREATE TABLE IF NOT EXISTS _mh_rejected (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+  "  change TEXT NOT NULL, reason TEXT, at INTEGER, phys INTEGER);"
+  "CREATE TABLE IF NOT EXISTS _mh_history (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL,"
+  "  row TEXT NOT NULL, reg TEXT NOT NULL, value BLOB, hlc INTEGER NOT NULL,"
+  "  origin TEXT NOT NULL, replaced_at INTEGER, replaced_by INTEGER,"
+  "  UNIQUE (tbl, row, reg, hlc, origin));"
+  "CREATE TABLE IF NOT EXISTS _mh_digest (bucket TEXT PRIMARY KEY, count INTEGER,"
+  "  h1 INTEGER, h2 INTEGER) WITHOUT ROWID;";
+
+static char *
+file_identity (const char *path)
+{
+  GStatBuf st;
+
+  if (g_stat (path, &st) != 0)
+    return NULL;
+  return g_strdup_printf ("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, (guint64) st.st_dev,
+                          (guint64) st.st_ino);
+}
+
+static gint64
+random_epoch (void)
+{
+  /* Positive and JSON-safe (under 2^53), so peers of any language can echo it. */
+  return ((gint64) g_random_int () << 21 ^ (gint64) g_random_int ()) & ((G_GINT64_CONSTANT (1) << 53) - 1);
+}
+
+static gboolean
+open_db (MhStore *self, const char *site_id, GError **error)
+{
+  g_autofree char *stored_site = NULL;
+  g_autofree char *stored_file = NULL;
+  g_autofree char *file_id = NULL;
+  g_autoptr(sqlite3_stmt) sites = NULL;
+  gint64 value;
+  int fd;
+
+  /* Created 0600 before SQLite touches it: SQLite gives its -wal and -shm
+   * files the same mode as the database. */
+  fd = g_open (self->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "cannot open %s: %s", self->path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  close (fd);
+
+  if (sqlite3_open_v2 (self->path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)
+      != SQLITE_OK)
+    return set_sqlite_error (self, error, "opening the replica");
+  sqlite3_busy_timeout (self->db, 10000);
+  if (!exec_sql (self, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                       "PRAGMA foreign_keys = OFF; PRAGMA secure_delete = ON;", error)
+      || !exec_sql (self, "BEGIN IMMEDIATE", error))
+    return FALSE;
+
+  if (!exec_sql (self, store_ddl, error))
+    goto fail;
+
+  if (meta_get (self, "site_id", NULL, &stored_site))
+    {
+      if (site_id != NULL && g_strcmp0 (site_id, stored_site) != 0)
+        {
+          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SITE,
+                       "the replica %s belongs to site %s, not %s", self->path, stored_site,
+                       site_id);
+          goto fail;
+        }
+      self->site_id = g_steal_pointer (&stored_site);
+    }
+  else
+    {
+      if (site_id == NULL || *site_id == '\0')
+        {
+          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SITE,
+                       "a new replica needs a site id");
+          goto fail;
+        }
+      self->site_id = g_strdup (site_id);
+      if (!meta_set_text (self, "site_id", site_id, error))
+        goto fail;
+    }
+
+  if (meta_get (self, "schema_version", &value, NULL)
+      && (guint) value > mh_schema_get_version (self->schema))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA,
+                   "the replica has schema version %" G_GINT64_FORMAT ", newer than this "
+                   "program's %u", value, mh_schema_get_version (self->schema));
+      goto fail;
+    }
+  if (!meta_set_int (self, "schema_version", mh_schema_get_version (self->schema), error))
+    goto fail;
+
+  self->seq = meta_get (self, "seq", &value, NULL) ? value : 0;
+  self->own_seq = meta_get (self, "own_seq", &value, NULL) ? value : 0;
+  self->clock.last = meta_get (self, "hlc", &value, NULL) ? value : 0;
+
+  /* A replica file that is not the one we last opened was restored from a
+   * backup or copied: its log may have gone back, so it takes a new epoch
+   * and peers start its lanes again from zero. */
+  file_id = file_identity (self->path);
+  meta_get (self, "file_id", NULL, &stored_file);
+  if (!meta_get (self, "epoch", &self->epoch, NULL) || g_strcmp0 (stored_file, file_id) != 0)
+    {
+      if (stored_file != NULL)
+        g_message ("replica %s was copied or restored: new log epoch", self->path);
+      self->epoch = random_epoch ();
+      if (!meta_set_int (self, "epoch", self->epoch, error)
+          || !meta_set_text (self, "file_id", file_id ? file_id : "", error))
+        goto fail;
+    }
+
+  self->tables = g_new0 (TableStmts, mh_schema_get_n_tables (self->schema));
+  for (guint i = 0; i < mh_schema_get_n_tables (self->schema); i++)
+    if (!setup_table (self, mh_schema_get_table (self->schema, i), error))
+      goto fail;
+
+  if (!(self->log_insert = prepare (self, "INSERT INTO _mh_log (lane, lseq, tbl, rid) "
+                                          "VALUES (?, ?, ?, ?)", error))
+      || !(self->log_delete = prepare (self, "DELETE FROM _mh_log WHERE lane = ? AND lseq = ?",
+                                       error))
+      || !(self->tomb_by_id = prepare (self, "SELECT rid, hlc, origin, oseq, lseq, sig "
+                                             "FROM _mh_tomb WHERE tbl = ? AND id = ?", error))
+      || !(self->tomb_insert = prepare (self, "INSERT INTO _mh_tomb (tbl, id, hlc, origin, oseq, "
+                                              "lseq, sig) VALUES (?, ?, ?, ?, ?, ?, ?)", error))
+      || !(self->tomb_update = prepare (self, "UPDATE _mh_tomb SET hlc = ?, origin = ?, "
+                                              "oseq = ?, lseq = ?, sig = ? WHERE rid = ?",
+                                        error)))
+    goto fail;
+
+  sites = prepare_once (self, "SELECT idx, site FROM _mh_sites");
+  while (sites && sqlite3_step (sites) == SQLITE_ROW)
+    {
+      guint idx = (guint) sqlite3_column_int64 (sites, 0);
+      char *name = g_strdup ((const char *) sqlite3_column_text (sites, 1));
+      while (self->site_names->len <= idx)
+        g_ptr_array_add (self->site_names, NULL);
+      g_ptr_array_index (self->site_names, idx) = name;
+      g_hash_table_insert (self->site_by_name, name, GUINT_TO_POINTER (idx));
+    }
+  g_clear_pointer (&sites, sqlite3_finalize);
+
+  self->site_index = site_index (self, self->site_id, error);
+  if (self->site_index == 0)
+    goto fail;
+
+  if (!exec_sql (self, "COMMIT", error) || !load_digests (self, error))
+    return FALSE;
+  update_counts (self);
+  return TRUE;
+
+fail:
+  sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* GObject                                                                  */
+
+static void
+mh_store_finalize (GObject *object)
+{
+  MhStore *self = MH_STORE (object);
+
+  if (self->tables)
+    {
+      for (guint i = 0; i < mh_schema_get_n_tables (self->schema); i++)
+        {
+          TableStmts *ts = &self->tables[i];
+          sqlite3_finalize (ts->by_id);
+          sqlite3_finalize (ts->by_rid);
+          sqlite3_finalize (ts->insert);
+          sqlite3_finalize (ts->update);
+          sqlite3_finalize (ts->delete);
+        }
+      g_free (self->tables);
+    }
+  sqlite3_finalize (self->log_insert);
+  sqlite3_finalize (self->log_delete);
+  sqlite3_finalize (self->tomb_by_id);
+  sqlite3_finalize (self->tomb_insert);
+  sqlite3_finalize (self->tomb_update);
+  if (self->db)
+    sqlite3_close (self->db);
+
+  if (self->validate_destroy)
+    self->validate_destroy (self->validate_data);
+
+  for (guint i = 0; i < self->touched->len; i++)
+    g_free (g_array_index (self->touched, Touched, i).row);
+  g_array_unref (self->touched);
+  g_hash_table_unref (self->touched_tables);
+  g_hash_table_unref (self->txn_row_lseq);
+  g_hash_table_unref (self->digests);
+  g_hash_table_unref (self->dirty_digests);
+  g_hash_table_unref (self->site_by_name);
+  g_ptr_array_unref (self->site_names);
+  g_clear_pointer (&self->schema, mh_schema_unref);
+  g_free (self->site_id);
+  g_free (self->path);
+
+  G_OBJECT_CLASS (mh_store_parent_class)->finalize (object);
+}
+
+static void
+mh_store_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  MhStore *self = MH_STORE (object);
+
+  switch (prop_id)
+    {
+    case PROP_PATH: g_value_set_string (value, self->path); break;
+    case PROP_SITE_ID: g_value_set_string (value, self->site_id); break;
+    case PROP_HELD_COUNT: g_value_set_uint (value, self->n_held); break;
+    case PROP_PARKED_COUNT: g_value_set_uint (value, self->n_parked); break;
+    case PROP_REJECTED_COUNT: g_value_set_uint (value, self->n_rejected); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mh_store_class_init (MhStoreClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = mh_store_finalize;
+  object_class->get_property = mh_store_get_property;
+
+  properties[PROP_PATH] =
+    g_param_spec_string ("path", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_SITE_ID] =
+    g_param_spec_string ("site-id", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_HELD_COUNT] =
+    g_param_spec_uint ("held-count", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  properties[PROP_PARKED_COUNT] =
+    g_param_spec_uint ("parked-count", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  properties[PROP_REJECTED_COUNT] =
+    g_param_spec_uint ("rejected-count", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * MhStore::changed:
+   * @table: the table
+   * @row: (nullable): the row, or %NULL when too many rows changed at once
+   *
+   * Emitted after a commit for each row it wrote, detailed by table name.
+   */
+  signals[CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass),
+                                   G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED, 0, NULL, NULL, NULL,
+                                   G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  /**
+   * MhStore::committed:
+   * @seq: the last local sequence number
+   *
+   * Emitted after a commit that added to the log, local or remote.
+   */
+  signals[COMMITTED] = g_signal_new ("committed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                     NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+}
+
+static void
+mh_store_init (MhStore *self)
+{
+  self->hold_bound_ms = MH_STORE_DEFAULT_HOLD_BOUND_MS;
+  self->site_by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  self->site_names = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (self->site_names, NULL);
+  self->digests = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->dirty_digests = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->txn_row_lseq = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->touched = g_array_new (FALSE, FALSE, sizeof (Touched));
+  self->touched_tables = g_hash_table_new (NULL, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public API                                                               */
+
+/**
+ * mh_store_open:
+ * @path: the replica file; created (mode 0600) when missing
+ * @schema: the declared tables; frozen from now on
+ * @site_id: (nullable): this replica's site id; required for a new replica,
+ *   and must match for an existing one
+ *
+ * Returns: (transfer full): the store, or %NULL with @error set
+ */
+MhStore *
+mh_store_open (const char *path, MhSchema *schema, const char *site_id, GError **error)
+{
+  g_autoptr(MhStore) self = NULL;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (schema != NULL, NULL);
+
+  if (mh_schema_get_n_lanes (schema) == 0)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA, "the schema declares no lane");
+      return NULL;
+    }
+  mh_schema_freeze (schema);
+
+  self = g_object_new (MH_TYPE_STORE, NULL);
+  self->path = g_strdup (path);
+  self->schema = mh_schema_ref (schema);
+  if (!open_db (self, site_id, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+const char *
+mh_store_get_path (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  return self->path;
+}
+
+const char *
+mh_store_get_site_id (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  return self->site_id;
+}
+
+MhSchema *
+mh_store_get_schema (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  return self->schema;
+}
+
+/**
+ * mh_store_get_db:
+ *
+ * The SQLite connection, for read-only queries by the layer above and for
+ * its own auxiliary tables (indexes, derived data). Never write to the
+ * declared tables or the `_mh_` tables through it.
+ */
+sqlite3 *
+mh_store_get_db (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  return self->db;
+}
+
+MhHlc
+mh_store_get_clock (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->clock.last;
+}
+
+/**
+ * mh_store_now:
+ *
+ * Returns: a fresh clock reading, after every reading seen so far. It is
+ * persisted with the next commit.
+ */
+MhHlc
+mh_store_now (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return mh_clock_now (&self->clock);
+}
+
+/**
+ * mh_store_set_clock_offset:
+ *
+ * Skews this replica's own wall clock. For tests of clock skew only.
+ */
+void
+mh_store_set_clock_offset (MhStore *self, gint64 offset_ms)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+  self->clock.offset_ms = offset_ms;
+}
+
+gint64
+mh_store_get_clock_offset (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->clock.offset_ms;
+}
+
+/**
+ * mh_store_set_reference_offset:
+ *
+ * Corrects the time held changes are judged against: the layer above sets
+ * it from its peers' clocks when its own disagrees with them.
+ */
+void
+mh_store_set_reference_offset (MhStore *self, gint64 offset_ms)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+  self->reference_offset_ms = offset_ms;
+}
+
+gint64
+mh_store_get_reference_ms (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return mh_clock_wall_ms (&self->clock) + self->reference_offset_ms;
+}
+
+void
+mh_store_set_hold_bound (MhStore *self, gint64 bound_ms)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+  g_return_if_fail (bound_ms > 0);
+  self->hold_bound_ms = bound_ms;
+}
+
+gint64
+mh_store_get_hold_bound (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->hold_bound_ms;
+}
+
+void
+mh_store_set_validator (MhStore *self, MhValidateFunc func, gpointer user_data,
+                        GDestroyNotify destroy)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+
+  if (self->validate_destroy)
+    self->validate_destroy (self->validate_data);
+  self->validate = func;
+  self->validate_data = user_data;
+  self->validate_destroy = destroy;
+}
+
+/**
+ * mh_store_transact:
+ * @func: writes to make; returns %FALSE with an error to roll all back
+ *
+ * Runs @func inside one SQLite transaction: all its writes are kept, or
+ * none. Transactions nest: an inner one joins the outer one.
+ */
+gboolean
+mh_store_transact (MhStore *self, MhTransactionFunc func, gpointer user_data, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (func != NULL, FALSE);
+
+  if (!txn_begin (self, error))
+    return FALSE;
+  if (!func (self, user_data, &local_error))
+    {
+      txn_rollback (self);
+      if (local_error == NULL)
+        g_set_error_literal (&local_error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                             "the transaction was abandoned");
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  return txn_commit (self, error);
+}
+
+typedef enum
+{
+  WRITE_INSERT,
+  WRITE_UPDATE,
+  WRITE_UPSERT,
+} WriteMode;
+
+/* A local write becomes one change per register it touches, all stamped
+ * with one clock reading. They are all validated before any is applied,
+ * so a refused write leaves nothing behind. */
+static gboolean
+local_write (MhStore *self, const char *table_name, const char *row_id, GVariant *values,
+             WriteMode mode, GError **error)
+{
+  g_autoptr(GVariant) owned = values ? g_variant_ref_sink (values) : NULL;
+  const MhTableDef *table;
+  g_autoptr(MhRow) row = NULL;
+  g_autoptr(MhRow) next = NULL;
+  g_autofree gboolean *touched_regs = NULL;
+  g_autoptr(GPtrArray) changes = NULL;
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+  Tomb tomb;
+  MhHlc hlc;
+
+  table = mh_schema_lookup_table (self->schema, table_name);
+  if (table == NULL)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, "unknown table “%s”",
+                   table_name);
+      return FALSE;
+    }
+  if (row_id == NULL || *row_id == '\0' || !g_utf8_validate (row_id, -1, NULL))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, "%s: a row needs a non-empty id",
+                   table->name);
+      return FALSE;
+    }
+  if (owned != NULL && !g_variant_is_of_type (owned, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, "%s: values must be a{sv}",
+                   table->name);
+      return FALSE;
+    }
+  if (tomb_lookup (self, table, row_id, &tomb))
+    {
+      tomb_clear (&tomb);
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_DELETED,
+                   "%s “%s” was deleted; a new row needs a new id", table->name, row_id);
+      return FALSE;
+    }
+  if (!load_row (self, table, row_id, &row, error))
+    return FALSE;
+
+  if (row != NULL && mode == WRITE_INSERT)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_EXISTS, "%s “%s” exists already",
+                   table->name, row_id);
+      return FALSE;
+    }
+  if (row == NULL && mode == WRITE_UPDATE)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_NOT_FOUND, "no %s “%s”", table->name,
+                   row_id);
+      return FALSE;
+    }
+  if (row != NULL && (table->flags & MH_TABLE_INSERT_ONLY))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_INSERT_ONLY,
+                   "%s rows are written once and never changed", table->name);
+      return FALSE;
+    }
+
+  next = row ? row_copy (row) : row_new (table, row_id);
+  touched_regs = g_new0 (gboolean, table->registers->len);
+  if (row == NULL)
+    for (guint i = 0; i < table->registers->len; i++)
+      touched_regs[i] = TRUE;
+
+  if (owned != NULL)
+    {
+      g_variant_iter_init (&iter, owned);
+      while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+        {
+          g_autoptr(GVariant) v = value;
+          guint col_index;
+          const MhColumnDef *column = mh_table_def_lookup_column (table, key, &col_index);
+
+          if (column == NULL)
+            {
+              g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_COLUMN,
+                           "%s has no column “%s”", table->name, key);
+              return FALSE;
+            }
+          if (!cell_from_variant (&next->cells[col_index], v, column->type))
+            {
+              g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE,
+                           "%s.%s: expected %s, got %s", table->name, key,
+                           column->type == MH_COLUMN_TEXT      ? "text"
+                           : column->type == MH_COLUMN_INTEGER ? "an integer"
+                                                               : "a number",
+                           g_variant_get_type_string (v));
+              return FALSE;
+            }
+          touched_regs[column->reg] = TRUE;
+        }
+    }
+
+  hlc = mh_clock_now (&self->clock);
+  changes = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+  for (guint i = 0; i < table->registers->len; i++)
+    {
+      const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
+      MhChange *change;
+      char *reason = NULL;
+      MhVerdict verdict;
+
+      if (!touched_regs[i])
+        continue;
+      change = mh_change_new_set (table->name, row_id, reg->name,
+                                  cells_to_variant (next->cells + reg->first_column,
+                                                    reg->n_columns),
+                                  hlc, self->site_id, 0);
+      change->schema_version = mh_schema_get_version (self->schema);
+      g_ptr_array_add (changes, change);
+
+      verdict = run_validator (self, change, next, TRUE, &reason);
+      if (verdict != MH_VERDICT_ACCEPT)
+        {
+          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, "%s", reason);
+          g_free (reason);
+          return FALSE;
+        }
+    }
+
+  if (!txn_begin (self, error))
+    return FALSE;
+  for (guint i = 0; i < changes->len; i++)
+    {
+      MhChange *change = g_ptr_array_index (changes, i);
+      g_autofree char *reason = NULL;
+      g_autoptr(GError) local_error = NULL;
+      Outcome outcome;
+
+      change->origin_seq = ++self->own_seq;
+      /* Validated above against the whole new row; the per-register pass
+       * below would see a partial row, so it runs without the validator. */
+      {
+        MhValidateFunc saved = self->validate;
+        self->validate = NULL;
+        outcome = apply_one (self, change, TRUE, FALSE, &reason, &local_error);
+        self->validate = saved;
+      }
+      if (outcome != OUTCOME_APPLIED)
+        {
+          if (local_error == NULL)
+            g_set_error (&local_error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                         "local write to %s not applied: %s", table->name,
+                         reason ? reason : "older than the stored value");
+          txn_rollback (self);
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+    }
+  return txn_commit (self, error);
+}
+
+/**
+ * mh_store_insert:
+ * @values: (transfer floating) (nullable): a{sv} of column values; columns
+ *   left out are NULL
+ *
+ * Inserts a row. Fails when the id exists, or was ever deleted.
+ */
+gboolean
+mh_store_insert (MhStore *self, const char *table, const char *row, GVariant *values,
+                 GError **error)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  return local_write (self, table, row, values, WRITE_INSERT, error);
+}
+
+/**
+ * mh_store_update:
+ * @values: (transfer floating): a{sv} of the columns to change
+ *
+ * Updates some columns of a live row. Each register touched is written
+ * whole: its other columns keep their current values.
+ */
+gboolean
+mh_store_update (MhStore *self, const char *table, const char *row, GVariant *values,
+                 GError **error)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  return local_write (self, table, row, values, WRITE_UPDATE, error);
+}
+
+gboolean
+mh_store_upsert (MhStore *self, const char *table, const char *row, GVariant *values,
+                 GError **error)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  return local_write (self, table, row, values, WRITE_UPSERT, error);
+}
+
+/**
+ * mh_store_delete:
+ *
+ * Deletes a row for good: the deletion wins over every write to the row,
+ * on every node, and the id is never reused.
+ */
+gboolean
+mh_store_delete (MhStore *self, const char *table_name, const char *row_id, GError **error)
+{
+  const MhTableDef *table;
+  g_autoptr(MhChange) change = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *reason = NULL;
+  Outcome outcome;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+
+  table = mh_schema_lookup_table (self->schema, table_name);
+  if (table == NULL)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, "unknown table “%s”",
+                   table_name);
+      return FALSE;
+    }
+  switch (mh_store_get_row_state (self, table_name, row_id))
+    {
+    case MH_ROW_ABSENT:
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_NOT_FOUND, "no %s “%s”", table->name,
+                   row_id);
+      return FALSE;
+    case MH_ROW_DELETED:
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_DELETED, "%s “%s” is already deleted",
+                   table->name, row_id);
+      return FALSE;
+    case MH_ROW_LIVE:
+    default:
+      break;
+    }
+
+  if (!txn_begin (self, error))
+    return FALSE;
+  change = mh_change_new_delete (table->name, row_id, mh_clock_now (&self->clock), self->site_id,
+                                 ++self->own_seq);
+  change->schema_version = mh_schema_get_version (self->schema);
+  outcome = apply_one (self, change, TRUE, FALSE, &reason, &local_error);
+  if (outcome != OUTCOME_APPLIED)
+    {
+      if (local_error == NULL)
+        g_set_error (&local_error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, "%s",
+                     reason ? reason : "deletion refused");
+      txn_rollback (self);
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  return txn_commit (self, error);
+}
+
+MhRowState
+mh_store_get_row_state (MhStore *self, const char *table_name, const char *row_id)
+{
+  const MhTableDef *table;
+  g_autoptr(MhRow) row = NULL;
+  Tomb tomb;
+
+  g_return_val_if_fail (MH_IS_STORE (self), MH_ROW_ABSENT);
+
+  table = mh_schema_lookup_table (self->schema, table_name);
+  if (table == NULL || row_id == NULL)
+    return MH_ROW_ABSENT;
+  if (tomb_lookup (self, table, row_id, &tomb))
+    {
+      tomb_clear (&tomb);
+      return MH_ROW_DELETED;
+    }
+  if (load_row (self, table, row_id, &row, NULL) && row != NULL)
+    return MH_ROW_LIVE;
+  return MH_ROW_ABSENT;
+}
+
+/**
+ * mh_store_get_row:
+ *
+ * Returns: (transfer full) (nullable): the live row as a{sv}: `id` and
+ *   every non-NULL column; %NULL when the row is absent or deleted
+ */
+GVariant *
+mh_store_get_row (MhStore *self, const char *table_name, const char *row_id)
+{
+  const MhTableDef *table;
+  g_autoptr(MhRow) row = NULL;
+  GVariantBuilder builder;
+
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+
+  table = mh_schema_lookup_table (self->schema, table_name);
+  if (table == NULL || row_id == NULL || !load_row (self, table, row_id, &row, NULL)
+      || row == NULL)
+    return NULL;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "id", g_variant_new_string (row->id));
+  for (guint i = 0; i < table->columns->len; i++)
+    {
+      const MhColumnDef *column = g_ptr_array_index (table->columns, i);
+      const MhCell *cell = &row->cells[i];
+      switch (cell->type)
+        {
+        case SQLITE_INTEGER:
+          g_variant_builder_add (&builder, "{sv}", column->name, g_variant_new_int64 (cell->i));
+          break;
+        case SQLITE_FLOAT:
+          g_variant_builder_add (&builder, "{sv}", column->name, g_variant_new_double (cell->d));
+          break;
+        case SQLITE_TEXT:
+          g_variant_builder_add (&builder, "{sv}", column->name, g_variant_new_string (cell->s));
+          break;
+        default:
+          break;
+        }
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static void
+report_outcome (MhApplyReport *report, Outcome outcome)
+{
+  switch (outcome)
+    {
+    case OUTCOME_APPLIED: report->applied++; break;
+    case OUTCOME_OLDER: report->ignored_older++; break;
+    case OUTCOME_DELETED: report->ignored_deleted++; break;
+    case OUTCOME_REJECTED: report->rejected++; break;
+    case OUTCOME_PARKED: report->parked++; break;
+    case OUTCOME_HELD: report->held++; break;
+    default: break;
+    }
+}
+
+/* Applies a change that arrived from a peer, queueing it when it is
+ * refused, parked or held. Returns FALSE only on a storage failure. */
+static gboolean
+apply_remote (MhStore *self, MhChange *change, Outcome *out_outcome, GError **error)
+{
+  g_autofree char *reason = NULL;
+  GError *local_error = NULL;
+  Outcome outcome;
+
+  outcome = apply_one (self, change, FALSE, FALSE, &reason, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+  switch (outcome)
+    {
+    case OUTCOME_REJECTED:
+      if (!queue_put (self, "_mh_rejected", change, reason, 0, error))
+        return FALSE;
+      break;
+    case OUTCOME_PARKED:
+      if (!queue_put (self, "_mh_parked", change, reason, 0, error))
+        return FALSE;
+      break;
+    case OUTCOME_HELD:
+      if (!queue_put (self, "_mh_held", change, "clock too far ahead",
+                      MH_HLC_PHYSICAL (change->hlc), error))
+        return FALSE;
+      break;
+    case OUTCOME_APPLIED:
+    case OUTCOME_OLDER:
+    case OUTCOME_DELETED:
+    default:
+      break;
+    }
+  *out_outcome = outcome;
+  return TRUE;
+}
+
+/* Held changes whose time has come, oldest first. */
+static gboolean
+release_held_locked (MhStore *self, MhApplyReport *report, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(GArray) ids = NULL;
+  g_autoptr(GPtrArray) changes = NULL;
+
+  if (self->n_held == 0)
+    return TRUE;
+  stmt = prepare_once (self, "SELECT id, change FROM _mh_held WHERE phys <= ? ORDER BY phys, id");
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "reading held changes");
+  sqlite3_bind_int64 (stmt, 1, mh_store_get_reference_ms (self) + self->hold_bound_ms);
+  ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  changes = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      gint64 id = sqlite3_column_int64 (stmt, 0);
+      MhChange *change = change_from_json ((const char *) sqlite3_column_text (stmt, 1));
+      g_array_append_val (ids, id);
+      g_ptr_array_add (changes, change);
+    }
+  g_clear_pointer (&stmt, sqlite3_finalize);
+
+  for (guint i = 0; i < ids->len; i++)
+    {
+      MhChange *change = g_ptr_array_index (changes, i);
+      Outcome outcome = OUTCOME_REJECTED;
+
+      if (!queue_remove (self, "_mh_held", g_array_index (ids, gint64, i), error))
+        return FALSE;
+      if (change == NULL)
+        continue;
+      if (!apply_remote (self, change, &outcome, error))
+        return FALSE;
+      if (outcome == OUTCOME_APPLIED)
+        report->released++;
+      else
+        report_outcome (report, outcome);
+    }
+  self->n_held = (guint) count_rows (self, "_mh_held");
+  return TRUE;
+}
+
+/* Parked changes are retried until a pass makes no progress: one arrival
+ * may unlock a chain (a site, then its hospital, then its beds). */
+static gboolean
+retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
+{
+  gboolean progress = TRUE;
+
+  while (progress && count_rows (self, "_mh_parked") > 0)
+    {
+      g_autoptr(sqlite3_stmt) stmt = prepare_once (self, "SELECT id, change FROM _mh_parked "
+                                                         "ORDER BY id");
+      g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+      g_autoptr(GPtrArray) changes =
+        g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+
+      progress = FALSE;
+      if (stmt == NULL)
+        return set_sqlite_error (self, error, "reading parked changes");
+      while (sqlite3_step (stmt) == SQLITE_ROW)
+        {
+          gint64 id = sqlite3_column_int64 (stmt, 0);
+          g_array_append_val (ids, id);
+          g_ptr_array_add (changes,
+                           change_from_json ((const char *) sqlite3_column_text (stmt, 1)));
+        }
+      g_clear_pointer (&stmt, sqlite3_finalize);
+
+      for (guint i = 0; i < ids->len; i++)
+        {
+          MhChange *change = g_ptr_array_index (changes, i);
+          g_autofree char *reason = NULL;
+          GError *local_error = NULL;
+          Outcome outcome;
+
+          if (change == NULL)
+            {
+              if (!queue_remove (self, "_mh_parked", g_array_index (ids, gint64, i), error))
+                return FALSE;
+              continue;
+            }
+          outcome = apply_one (self, change, FALSE, TRUE, &reason, &local_error);
+          if (local_error != NULL)
+            {
+              g_propagate_error (error, local_error);
+              return FALSE;
+            }
+          if (outcome == OUTCOME_PARKED)
+            continue;
+          if (!queue_remove (self, "_mh_parked", g_array_index (ids, gint64, i), error))
+            return FALSE;
+          if (outcome == OUTCOME_REJECTED
+              && !queue_put (self, "_mh_rejected", change, reason, 0, error))
+            return FALSE;
+          if (outcome == OUTCOME_HELD
+              && !queue_put (self, "_mh_held", change, "clock too far ahead",
+                             MH_HLC_PHYSICAL (change->hlc), error))
+            return FALSE;
+          if (outcome == OUTCOME_APPLIED)
+            {
+              report->unparked++;
+              progress = TRUE;
+            }
+          else
+            report_outcome (report, outcome);
+        }
+    }
+  return TRUE;
+}
+
+/**
+ * mh_store_apply:
+ * @changes: (element-type MhChange): changes from peers, in any order
+ * @report: (out caller-allocates) (optional): what happened to them
+ *
+ * Applies a batch in one transaction. A refused, parked or held change
+ * never stops the rest. Fails (and applies nothing) only when storage fails.
+ */
+gboolean
+mh_store_apply (MhStore *self, GPtrArray *changes, MhApplyReport *report, GError **error)
+{
+  MhApplyReport local_report = { 0 };
+  gboolean any_applied = FALSE;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (changes != NULL, FALSE);
+
+  if (report == NULL)
+    report = &local_report;
+  memset (report, 0, sizeof *report);
+
+  if (!txn_begin (self, error))
+    return FALSE;
+  if (!release_held_locked (self, report, error))
+    goto fail;
+  for (guint i = 0; i < changes->len; i++)
+    {
+      Outcome outcome = OUTCOME_REJECTED;
+
+      if (!apply_remote (self, g_ptr_array_index (changes, i), &outcome, error))
+        goto fail;
+      report_outcome (report, outcome);
+      if (outcome == OUTCOME_APPLIED)
+        any_applied = TRUE;
+    }
+  if ((any_applied || report->released > 0) && self->n_parked + report->parked > 0
+      && !retry_parked_locked (self, report, error))
+    goto fail;
+  return txn_commit (self, error);
+
+fail:
+  txn_rollback (self);
+  memset (report, 0, sizeof *report);
+  return FALSE;
+}
+
+/**
+ * mh_store_release_held:
+ *
+ * Applies the held changes that are now within the bound. The layer above
+ * calls it as time passes (a held change may be released with no new
+ * change arriving).
+ */
+gboolean
+mh_store_release_held (MhStore *self, MhApplyReport *report, GError **error)
+{
+  MhApplyReport local_report = { 0 };
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+
+  if (report == NULL)
+    report = &local_report;
+  memset (report, 0, sizeof *report);
+  if (self->n_held == 0)
+    return TRUE;
+  if (!txn_begin (self, error))
+    return FALSE;
+  if (!release_held_locked (self, report, error)
+      || (report->released > 0 && !retry_parked_locked (self, report, error)))
+    {
+      txn_rollback (self);
+      return FALSE;
+    }
+  return txn_commit (self, error);
+}
+
+gboolean
+mh_store_retry_parked (MhStore *self, MhApplyReport *report, GError **error)
+{
+  MhApplyReport local_report = { 0 };
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+
+  if (report == NULL)
+    report = &local_report;
+  memset (report, 0, sizeof *report);
+  if (!txn_begin (self, error))
+    return FALSE;
+  if (!retry_parked_locked (self, report, error))
+    {
+      txn_rollback (self);
+      return FALSE;
+    }
+  return txn_commit (self, error);
+}
+
+gint64
+mh_store_get_epoch (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->epoch;
+}
+
+gint64
+mh_store_get_last_seq (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->seq;
+}
+
+/**
+ * mh_store_new_epoch:
+ *
+ * Starts a new log epoch: every peer reads this replica's lanes again from
+ * zero. For a replica restored from a backup or copied to another machine,
+ * when the store could not tell by itself.
+ */
+gboolean
+mh_store_new_epoch (MhStore *self, GError **error)
+{
+  gint64 epoch = random_epoch ();
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (self->txn_depth == 0, FALSE);
+
+  if (!meta_set_int (self, "epoch", epoch, error))
+    return FALSE;
+  self->epoch = epoch;
+  return TRUE;
+}
+
+/**
+ * mh_store_read_lane:
+ * @cursor: (inout): where the reader stands; updated to the last change read
+ * @limit: the most log entries to read (a row written whole is one entry)
+ * @restarted: (out) (optional): %TRUE when the cursor named another epoch
+ *   and reading started again from zero
+ * @more: (out) (optional): %TRUE when the lane holds more after this page
+ *
+ * Returns: (transfer full) (element-type MhChange): the lane's changes after
+ *   the cursor, in log order, each with its origin, clock, origin sequence
+ *   number and signature as first written
+ */
+GPtrArray *
+mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
+                    gboolean *restarted, gboolean *more, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(GPtrArray) changes = NULL;
+  guint n = 0;
+  gint64 after;
+
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  g_return_val_if_fail (cursor != NULL, NULL);
+  g_return_val_if_fail (limit > 0, NULL);
+
+  if (restarted)
+    *restarted = FALSE;
+  if (more)
+    *more = FALSE;
+  if (cursor->epoch != self->epoch)
+    {
+      if (restarted)
+        *restarted = cursor->epoch != 0 || cursor->seq != 0;
+      cursor->epoch = self->epoch;
+      cursor->seq = 0;
+    }
+  after = cursor->seq;
+
+  changes = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+  if (lane >= mh_schema_get_n_lanes (self->schema))
+    return g_steal_pointer (&changes);
+
+  stmt = prepare_once (self, "SELECT lseq, tbl, rid FROM _mh_log WHERE lane = ? AND lseq > ? "
+                             "ORDER BY lseq LIMIT ?");
+  if (stmt == NULL)
+    {
+      set_sqlite_error (self, error, "reading the log");
+      return NULL;
+    }
+  sqlite3_bind_int (stmt, 1, (int) lane);
+  sqlite3_bind_int64 (stmt, 2, after);
+  sqlite3_bind_int64 (stmt, 3, (gint64) limit + 1);
+
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      gint64 lseq = sqlite3_column_int64 (stmt, 0);
+      gint64 tbl = sqlite3_column_int64 (stmt, 1);
+      gint64 rid = sqlite3_column_int64 (stmt, 2);
+
+      if (++n > limit)
+        {
+          if (more)
+            *more = TRUE;
+          break;
+        }
+      cursor->seq = lseq;
+
+      if (tbl == 0)
+        {
+          g_autoptr(sqlite3_stmt) t = prepare_once (
+            self, "SELECT t.name, m.id, m.hlc, m.origin, m.oseq, m.sig FROM _mh_tomb m "
+                  "JOIN _mh_tables t ON t.idx = m.tbl WHERE m.rid = ?");
+          sqlite3_bind_int64 (t, 1, rid);
+          if (sqlite3_step (t) == SQLITE_ROW)
+            {
+              MhChange *change = mh_change_new_delete (
+                (const char *) sqlite3_column_text (t, 0), (const char *) sqlite3_column_text (t, 1),
+                sqlite3_column_int64 (t, 2), site_name (self, (guint) sqlite3_column_int64 (t, 3)),
+                sqlite3_column_int64 (t, 4));
+              if (sqlite3_column_bytes (t, 5) > 0)
+                change->signature = g_bytes_new (sqlite3_column_blob (t, 5),
+                                                 sqlite3_column_bytes (t, 5));
+              change->schema_version = mh_schema_get_version (self->schema);
+              change->local_seq = lseq;
+              g_ptr_array_add (changes, change);
+            }
+        }
+      else
+        {
+          const MhTableDef *table = NULL;
+          g_autoptr(MhRow) row = NULL;
+
+          for (guint i = 0; i < mh_schema_get_n_tables (self->schema); i++)
+            if (self->tables[i].db_index == tbl)
+              table = mh_schema_get_table (self->schema, i);
+          if (table == NULL || (row = load_row_by_rid (self, table, rid)) == NULL)
+            continue;
+          for (guint i = 0; i < table->registers->len; i++)
+            {
+              const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
+              MhChange *change;
+
+              if (row->meta[i].hlc == 0 || row->meta[i].lseq != lseq)
+                continue;
+              change = mh_change_new_set (table->name, row->id, reg->name,
+                                          cells_to_variant (row->cells + reg->first_column,
+                                                            reg->n_columns),
+                                          row->meta[i].hlc, site_name (self, row->meta[i].origin),
+                                          row->meta[i].oseq);
+              if (row->meta[i].sig)
+                change->signature = g_bytes_ref (row->meta[i].sig);
+              change->schema_version = mh_schema_get_version (self->schema);
+              change->local_seq = lseq;
+              g_ptr_array_add (changes, change);
+            }
+        }
+    }
+  return g_steal_pointer (&changes);
+}
+
+guint
+mh_store_get_held_count (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->n_held;
+}
+
+guint
+mh_store_get_parked_count (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->n_parked;
+}
+
+guint
+mh_store_get_rejected_count (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->n_rejected;
+}
+
+/**
+ * mh_store_list_held:
+ * @limit: the most to list; 0 for all
+ *
+ * Returns: (transfer full) (element-type MhQueuedChange): held changes, oldest first
+ */
+GPtrArray *
+mh_store_list_held (MhStore *self, guint limit)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  return queue_list (self, "_mh_held", limit);
+}
+
+GPtrArray *
+mh_store_list_parked (MhStore *self, guint limit)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  return queue_list (self, "_mh_parked", limit);
+}
+
+GPtrArray *
+mh_store_list_rejected (MhStore *self, guint limit)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  return queue_list (self, "_mh_rejected", limit);
+}
+
+/**
+ * mh_store_list_history:
+ *
+ * Returns: (transfer full) (element-type MhHistoryEntry): the losing values
+ *   of the row's history registers, oldest clock first
+ */
+GPtrArray *
+mh_store_list_history (MhStore *self, const char *table, const char *row)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  GPtrArray *result = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_history_entry_free);
+
+  g_return_val_if_fail (MH_IS_STORE (self), result);
+
+  stmt = prepare_once (self, "SELECT reg, value, hlc, origin, replaced_at, replaced_by "
+                             "FROM _mh_history WHERE tbl = ? AND row = ? ORDER BY hlc, origin");
+  if (stmt == NULL)
+    return result;
+  sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, row, -1, SQLITE_STATIC);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      MhHistoryEntry *entry = g_new0 (MhHistoryEntry, 1);
+      g_autoptr(GBytes) bytes = g_bytes_new (sqlite3_column_blob (stmt, 1),
+                                             sqlite3_column_bytes (stmt, 1));
+
+      entry->reg = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+      entry->value = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("av"), bytes,
+                                                                   FALSE));
+      entry->hlc = sqlite3_column_int64 (stmt, 2);
+      entry->origin = g_strdup ((const char *) sqlite3_column_text (stmt, 3));
+      entry->replaced_at_ms = sqlite3_column_int64 (stmt, 4);
+      entry->replaced_by = sqlite3_column_int64 (stmt, 5);
+      g_ptr_array_add (result, entry);
+    }
+  return result;
+}
+
+/**
+ * mh_store_get_digest:
+ *
+ * Returns: %TRUE when the bucket holds anything; @digest is zeroed otherwise
+ */
+gboolean
+mh_store_get_digest (MhStore *self, const char *bucket, MhDigest *digest)
+{
+  MhDigest *found;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (digest != NULL, FALSE);
+
+  found = g_hash_table_lookup (self->digests, bucket);
+  if (found == NULL || found->count == 0)
+    {
+      memset (digest, 0, sizeof *digest);
+      return FALSE;
+    }
+  *digest = *found;
+  return TRUE;
+}
+
+/**
+ * mh_store_list_digests:
+ *
+ * Returns: (transfer full) (element-type utf8 utf8): bucket -> digest
+ *   string, for every non-empty bucket
+ */
+GHashTable *
+mh_store_list_digests (MhStore *self)
+{
+  GHashTable *result = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  GHashTableIter iter;
+  const char *bucket;
+  MhDigest *digest;
+
+  g_return_val_if_fail (MH_IS_STORE (self), result);
+
+  g_hash_table_iter_init (&iter, self->digests);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &bucket, (gpointer *) &digest))
+    if (digest->count > 0)
+      g_hash_table_insert (result, g_strdup (bucket), mh_digest_to_string (digest));
+  return result;
+}
+
+char *
+mh_digest_to_string (const MhDigest *digest)
+{
+  return g_strdup_printf ("%" G_GUINT64_FORMAT ":%016" G_GINT64_MODIFIER "x%016"
+                          G_GINT64_MODIFIER "x", digest->count, digest->h1, digest->h2);
+}
+
+/**
+ * mh_store_recompute_digests:
+ * @out_digests: (out) (transfer full): bucket -> digest string
+ *
+ * Computes every digest from scratch by scanning the replica. Slow; for
+ * checking that the incremental digests are right.
+ */
+gboolean
+mh_store_recompute_digests (MhStore *self, GHashTable **out_digests, GError **error)
+{
+  g_autoptr(GHashTable) sums = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  GHashTable *result;
+  GHashTableIter iter;
+  const char *bucket;
+  MhDigest *digest;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+
+  for (guint t = 0; t < mh_schema_get_n_tables (self->schema); t++)
+    {
+      const MhTableDef *table = mh_schema_get_table (self->schema, t);
+      g_autofree char *sql = g_strdup_printf ("SELECT _rid FROM \"%s\"", table->name);
+      g_autoptr(sqlite3_stmt) stmt = prepare_once (self, sql);
+
+      if (stmt == NULL)
+        return set_sqlite_error (self, error, "scanning a table");
+      while (sqlite3_step (stmt) == SQLITE_ROW)
+        {
+          g_autoptr(MhRow) row = load_row_by_rid (self, table, sqlite3_column_int64 (stmt, 0));
+          g_autofree char *name = NULL;
+
+          if (row == NULL)
+            continue;
+          name = mh_table_def_bucket_for_row (table, row->id);
+          digest = g_hash_table_lookup (sums, name);
+          if (digest == NULL)
+            g_hash_table_insert (sums, g_strdup (name), digest = g_new0 (MhDigest, 1));
+          for (guint i = 0; i < table->registers->len; i++)
+            {
+              guint64 h1, h2;
+              if (row->meta[i].hlc == 0)
+                continue;
+              hash_register (row, i, site_name (self, row->meta[i].origin), &h1, &h2);
+              digest_add (digest, h1, h2, +1);
+            }
+        }
+    }
+
+  {
+    g_autoptr(sqlite3_stmt) stmt = prepare_once (
+      self, "SELECT t.name, m.id, m.hlc, m.origin FROM _mh_tomb m JOIN _mh_tables t ON t.idx = m.tbl");
+    while (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+      {
+        const MhTableDef *table =
+          mh_schema_lookup_table (self->schema, (const char *) sqlite3_column_text (stmt, 0));
+        const char *id = (const char *) sqlite3_column_text (stmt, 1);
+        g_autofree char *name = NULL;
+        guint64 h1, h2;
+
+        if (table == NULL)
+          continue;
+        name = mh_table_def_bucket_for_row (table, id);
+        digest = g_hash_table_lookup (sums, name);
+        if (digest == NULL)
+          g_hash_table_insert (sums, g_strdup (name), digest = g_new0 (MhDigest, 1));
+        hash_tomb (table, id, sqlite3_column_int64 (stmt, 2),
+                   site_name (self, (guint) sqlite3_column_int64 (stmt, 3)), &h1, &h2);
+        digest_add (digest, h1, h2, +1);
+      }
+  }
+
+  result = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_hash_table_iter_init (&iter, sums);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &bucket, (gpointer *) &digest))
+    if (digest->count > 0)
+      g_hash_table_insert (result, g_strdup (bucket), mh_digest_to_string (digest));
+  *out_digests = result;
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rows as the validator sees them                                          */
+
+static const MhCell *
+row_cell (const MhRow *row, const char *column)
+{
+  guint index;
+
+  if (row == NULL || mh_table_def_lookup_column (row->table, column, &index) == NULL)
+    return NULL;
+  return &row->cells[index];
+}
+
+gboolean
+mh_row_has (const MhRow *row, const char *column)
+{
+  return row_cell (row, column) != NULL;
+}
+
+gboolean
+mh_row_is_null (const MhRow *row, const char *column)
+{
+  const MhCell *cell = row_cell (row, column);
+  return cell == NULL || cell->type == SQLITE_NULL;
+}
+
+gint64
+mh_row_get_int (const MhRow *row, const char *column)
+{
+  const MhCell *cell = row_cell (row, column);
+
+  if (cell == NULL)
+    return 0;
+  if (cell->type == SQLITE_INTEGER)
+    return cell->i;
+  if (cell->type == SQLITE_FLOAT)
+    return (gint64) cell->d;
+  return 0;
+}
+
+double
+mh_row_get_double (const MhRow *row, const char *column)
+{
+  const MhCell *cell = row_cell (row, column);
+
+  if (cell == NULL)
+    return 0;
+  if (cell->type == SQLITE_FLOAT)
+    return cell->d;
+  if (cell->type == SQLITE_INTEGER)
+    return (double) cell->i;
+  return 0;
+}
+
+const char *
+mh_row_get_string (const MhRow *row, const char *column)
+{
+  const MhCell *cell = row_cell (row, column);
+
+  if (cell == NULL || cell->type != SQLITE_TEXT)
+    return NULL;
+  return cell->s;
+}
+
+const char *
+mh_row_get_id (const MhRow *row)
+{
+  return row ? row->id : NULL;
+}
+
+const char *
+mh_row_get_table (const MhRow *row)
+{
+  return row ? row->table->name : NULL;
+}

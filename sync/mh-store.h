@@ -1,0 +1,187 @@
+/* mh-store.h: a SQLite replica whose tables converge across nodes
+ *
+ * A store keeps the rows of the declared tables, and for each row register
+ * the winning clock, origin, origin sequence number, signature and local
+ * sequence number. Local writes are stamped with the replica's hybrid
+ * logical clock; remote changes merge by last-writer-wins on (clock, site
+ * id) per register, deletes win, and apply is idempotent, commutative and
+ * associative, so any delivery order gives the same replica.
+ *
+ * A store is used from one thread, the one that opened it.
+ */
+#pragma once
+
+#include <sqlite3.h>
+
+#include "mh-change.h"
+#include "mh-schema.h"
+
+G_BEGIN_DECLS
+
+#define MH_TYPE_STORE (mh_store_get_type ())
+
+G_DECLARE_FINAL_TYPE (MhStore, mh_store, MH, STORE, GObject)
+
+#define MH_STORE_DEFAULT_HOLD_BOUND_MS (5 * 60 * 1000)
+
+/**
+ * MhVerdict:
+ * @MH_VERDICT_ACCEPT: the change may be applied
+ * @MH_VERDICT_REJECT: the change is wrong in itself; it is counted and listed
+ * @MH_VERDICT_PARK: the change refers to something not yet here; it is kept
+ *   and retried whenever new changes arrive
+ */
+typedef enum
+{
+  MH_VERDICT_ACCEPT,
+  MH_VERDICT_REJECT,
+  MH_VERDICT_PARK,
+} MhVerdict;
+
+typedef enum
+{
+  MH_ROW_ABSENT,
+  MH_ROW_LIVE,
+  MH_ROW_DELETED,
+} MhRowState;
+
+/**
+ * MhValidateFunc:
+ * @store: the store
+ * @change: the change, local or remote
+ * @row: (nullable): the row as it would be with the change applied; %NULL for a deletion
+ * @local: %TRUE for a local write
+ * @reason: (out): a reason for a reject or park, owned by the caller
+ *
+ * Decides a change before it is applied. The verdict must depend only on
+ * the change, the row and data that every node ends up holding (so that a
+ * change is decided the same way everywhere). It runs inside the store's
+ * transaction and may read the store.
+ */
+typedef MhVerdict (*MhValidateFunc) (MhStore *store, const MhChange *change, const MhRow *row,
+                                     gboolean local, char **reason, gpointer user_data);
+
+typedef gboolean (*MhTransactionFunc) (MhStore *store, gpointer user_data, GError **error);
+
+/**
+ * MhApplyReport:
+ *
+ * What happened to each change of a batch. Duplicates of changes already
+ * held here count as @ignored_older.
+ */
+typedef struct
+{
+  guint applied;
+  guint ignored_older;
+  guint ignored_deleted;
+  guint rejected;
+  guint parked;
+  guint held;
+  guint unparked; /* parked earlier, applied now */
+  guint released; /* held earlier, applied now */
+} MhApplyReport;
+
+typedef struct
+{
+  MhChange *change;
+  char *reason;
+  gint64 at_ms; /* wall clock when it was queued */
+} MhQueuedChange;
+
+typedef struct
+{
+  char *reg;
+  GVariant *value; /* av */
+  MhHlc hlc;
+  char *origin;
+  gint64 replaced_at_ms;
+  MhHlc replaced_by;
+} MhHistoryEntry;
+
+typedef struct
+{
+  guint64 count;
+  guint64 h1;
+  guint64 h2;
+} MhDigest;
+
+/* Opening */
+MhStore *mh_store_open (const char *path, MhSchema *schema, const char *site_id, GError **error);
+const char *mh_store_get_path (MhStore *self);
+const char *mh_store_get_site_id (MhStore *self);
+MhSchema *mh_store_get_schema (MhStore *self);
+sqlite3 *mh_store_get_db (MhStore *self);
+
+/* Clock */
+MhHlc mh_store_get_clock (MhStore *self);
+MhHlc mh_store_now (MhStore *self);
+void mh_store_set_clock_offset (MhStore *self, gint64 offset_ms);
+gint64 mh_store_get_clock_offset (MhStore *self);
+void mh_store_set_reference_offset (MhStore *self, gint64 offset_ms);
+gint64 mh_store_get_reference_ms (MhStore *self);
+void mh_store_set_hold_bound (MhStore *self, gint64 bound_ms);
+gint64 mh_store_get_hold_bound (MhStore *self);
+
+/* Validation */
+void mh_store_set_validator (MhStore *self, MhValidateFunc func, gpointer user_data,
+                             GDestroyNotify destroy);
+
+/* Local writes. Values are a{sv}: x/i/u/b integers, d reals, s text, a
+ * maybe nothing for NULL. Outside a transaction each call is its own. */
+gboolean mh_store_transact (MhStore *self, MhTransactionFunc func, gpointer user_data,
+                            GError **error);
+gboolean mh_store_insert (MhStore *self, const char *table, const char *row, GVariant *values,
+                          GError **error);
+gboolean mh_store_update (MhStore *self, const char *table, const char *row, GVariant *values,
+                          GError **error);
+gboolean mh_store_upsert (MhStore *self, const char *table, const char *row, GVariant *values,
+                          GError **error);
+gboolean mh_store_delete (MhStore *self, const char *table, const char *row, GError **error);
+
+/* Reading */
+MhRowState mh_store_get_row_state (MhStore *self, const char *table, const char *row);
+GVariant *mh_store_get_row (MhStore *self, const char *table, const char *row);
+
+/* Remote changes */
+gboolean mh_store_apply (MhStore *self, GPtrArray *changes, MhApplyReport *report,
+                         GError **error);
+gboolean mh_store_release_held (MhStore *self, MhApplyReport *report, GError **error);
+gboolean mh_store_retry_parked (MhStore *self, MhApplyReport *report, GError **error);
+
+/* The log */
+gint64 mh_store_get_epoch (MhStore *self);
+gint64 mh_store_get_last_seq (MhStore *self);
+gboolean mh_store_new_epoch (MhStore *self, GError **error);
+GPtrArray *mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
+                               gboolean *restarted, gboolean *more, GError **error);
+
+/* Queues */
+guint mh_store_get_held_count (MhStore *self);
+guint mh_store_get_parked_count (MhStore *self);
+guint mh_store_get_rejected_count (MhStore *self);
+GPtrArray *mh_store_list_held (MhStore *self, guint limit);
+GPtrArray *mh_store_list_parked (MhStore *self, guint limit);
+GPtrArray *mh_store_list_rejected (MhStore *self, guint limit);
+
+/* History of losing values */
+GPtrArray *mh_store_list_history (MhStore *self, const char *table, const char *row);
+
+/* Digests */
+gboolean mh_store_get_digest (MhStore *self, const char *bucket, MhDigest *digest);
+GHashTable *mh_store_list_digests (MhStore *self);
+char *mh_digest_to_string (const MhDigest *digest);
+gboolean mh_store_recompute_digests (MhStore *self, GHashTable **out_digests, GError **error);
+
+/* Rows as the validator sees them */
+gboolean mh_row_has (const MhRow *row, const char *column);
+gboolean mh_row_is_null (const MhRow *row, const char *column);
+gint64 mh_row_get_int (const MhRow *row, const char *column);
+double mh_row_get_double (const MhRow *row, const char *column);
+const char *mh_row_get_string (const MhRow *row, const char *column);
+const char *mh_row_get_id (const MhRow *row);
+const char *mh_row_get_table (const MhRow *row);
+
+void mh_queued_change_free (MhQueuedChange *queued);
+void mh_history_entry_free (MhHistoryEntry *entry);
+
+G_END_DECLS
