@@ -52,18 +52,18 @@ classify_value (GVariant *inner)
 {
   switch (g_variant_classify (inner))
     {
-    case G_VARIANT_CLASS_INT64:
-      return VALUE_INT;
-    case G_VARIANT_CLASS_DOUBLE:
-      g_return_val_if_fail (isfinite (g_variant_get_double (inner)), VALUE_INVALID);
-      return VALUE_REAL;
-    case G_VARIANT_CLASS_STRING:
-      return VALUE_TEXT;
-    case G_VARIANT_CLASS_MAYBE:
-      g_return_val_if_fail (g_variant_n_children (inner) == 0, VALUE_INVALID);
-      return VALUE_NULL;
-    default:
-      g_return_val_if_reached (VALUE_INVALID);
+      case G_VARIANT_CLASS_INT64:
+        return VALUE_INT;
+      case G_VARIANT_CLASS_DOUBLE:
+        g_return_val_if_fail (isfinite (g_variant_get_double (inner)), VALUE_INVALID);
+        return VALUE_REAL;
+      case G_VARIANT_CLASS_STRING:
+        return VALUE_TEXT;
+      case G_VARIANT_CLASS_MAYBE:
+        g_return_val_if_fail (g_variant_n_children (inner) == 0, VALUE_INVALID);
+        return VALUE_NULL;
+      default:
+        g_return_val_if_reached (VALUE_INVALID);
     }
 }
 
@@ -82,7 +82,8 @@ check_encodable (const MhChange *change)
     {
       g_return_val_if_fail (change->reg != NULL && *change->reg != '\0', FALSE);
       g_return_val_if_fail (change->value != NULL, FALSE);
-      g_return_val_if_fail (g_variant_is_of_type (change->value, G_VARIANT_TYPE ("av")), FALSE);
+      /* Not G_VARIANT_TYPE ("av"): that checks the type string on every call. */
+      g_return_val_if_fail (strcmp (g_variant_get_type_string (change->value), "av") == 0, FALSE);
       g_return_val_if_fail (g_variant_n_children (change->value) > 0, FALSE);
     }
   else
@@ -151,27 +152,27 @@ append_string (GString *out, const char *text)
       run = p + 1;
       switch (c)
         {
-        case '"':
-          escape = "\\\"";
-          break;
-        case '\\':
-          escape = "\\\\";
-          break;
-        case '\n':
-          escape = "\\n";
-          break;
-        case '\r':
-          escape = "\\r";
-          break;
-        case '\t':
-          escape = "\\t";
-          break;
-        default:
-          {
-            char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
-            g_string_append_len (out, u, sizeof u);
-            continue;
-          }
+          case '"':
+            escape = "\\\"";
+            break;
+          case '\\':
+            escape = "\\\\";
+            break;
+          case '\n':
+            escape = "\\n";
+            break;
+          case '\r':
+            escape = "\\r";
+            break;
+          case '\t':
+            escape = "\\t";
+            break;
+          default:
+            {
+              char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
+              g_string_append_len (out, u, sizeof u);
+              continue;
+            }
         }
       g_string_append_len (out, escape, 2);
     }
@@ -194,21 +195,21 @@ append_values (GString *out, GVariant *values)
         g_string_append_c (out, ',');
       switch (classify_value (inner))
         {
-        case VALUE_INT:
-          append_int64 (out, g_variant_get_int64 (inner));
-          break;
-        case VALUE_REAL:
-          append_double (out, g_variant_get_double (inner));
-          break;
-        case VALUE_TEXT:
-          append_string (out, g_variant_get_string (inner, NULL));
-          break;
-        case VALUE_NULL:
-          g_string_append_len (out, "null", 4);
-          break;
-        case VALUE_INVALID:
-        default:
-          return FALSE;
+          case VALUE_INT:
+            append_int64 (out, g_variant_get_int64 (inner));
+            break;
+          case VALUE_REAL:
+            append_double (out, g_variant_get_double (inner));
+            break;
+          case VALUE_TEXT:
+            append_string (out, g_variant_get_string (inner, NULL));
+            break;
+          case VALUE_NULL:
+            g_string_append_len (out, "null", 4);
+            break;
+          case VALUE_INVALID:
+          default:
+            return FALSE;
         }
     }
   g_string_append_c (out, ']');
@@ -329,21 +330,21 @@ mh_codec_encode_change (const MhChange *change)
 
           switch (classify_value (inner))
             {
-            case VALUE_INT:
-              json_array_add_int_element (values, g_variant_get_int64 (inner));
-              break;
-            case VALUE_REAL:
-              json_array_add_double_element (values, g_variant_get_double (inner));
-              break;
-            case VALUE_TEXT:
-              json_array_add_string_element (values, g_variant_get_string (inner, NULL));
-              break;
-            case VALUE_NULL:
-              json_array_add_null_element (values);
-              break;
-            case VALUE_INVALID:
-            default:
-              return NULL;
+              case VALUE_INT:
+                json_array_add_int_element (values, g_variant_get_int64 (inner));
+                break;
+              case VALUE_REAL:
+                json_array_add_double_element (values, g_variant_get_double (inner));
+                break;
+              case VALUE_TEXT:
+                json_array_add_string_element (values, g_variant_get_string (inner, NULL));
+                break;
+              case VALUE_NULL:
+                json_array_add_null_element (values);
+                break;
+              case VALUE_INVALID:
+              default:
+                return NULL;
             }
         }
       json_object_set_array_member (object, "v", g_steal_pointer (&values));
@@ -399,9 +400,9 @@ mh_codec_encode_changes (GPtrArray *changes)
  * (so a "c" of 2^64 + 1 would read as 1), cuts strings at "\u0000" (so a
  * row id "a\u0000b" would name row "a"), reads octal, hex, single-quoted
  * strings, C comments and "var x = …", and ignores a second value after the
- * first. Its parser also recurses once per nesting level. Text from a peer
- * is therefore checked against the JSON grammar first, in one pass without
- * recursion, and only text that passes reaches json-glib. */
+ * first; its parser also recurses once per nesting level. So text from a
+ * peer never reaches it: scan_json() holds the text to the JSON grammar, in
+ * one pass without recursion, and the reader further down reads what passes. */
 
 static gboolean
 lexical_error (GError **error, MhSyncError code, const char *data, const char *p,
@@ -474,20 +475,20 @@ scan_string (const char *data, const char **pp, const char *end, GError **error)
         return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, *pp, "unterminated string");
       switch (p[1])
         {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-          p += 2;
-          continue;
-        case 'u':
-          break;
-        default:
-          return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "invalid escape");
+          case '"':
+          case '\\':
+          case '/':
+          case 'b':
+          case 'f':
+          case 'n':
+          case 'r':
+          case 't':
+            p += 2;
+            continue;
+          case 'u':
+            break;
+          default:
+            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "invalid escape");
         }
 
       if (!read_unicode_escape (p + 2, end, &unit))
@@ -646,72 +647,72 @@ scan_json (const char *data, gsize length, guint max_depth, GError **error)
 
       switch (state)
         {
-        case EXPECT_END:
-          return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
-                                "unexpected data after the end");
-
-        case EXPECT_COLON:
-          if (c != ':')
-            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "expected ':'");
-          p++;
-          state = EXPECT_VALUE;
-          continue;
-
-        case EXPECT_COMMA_OR_CLOSE:
-          if (c == ',')
-            {
-              p++;
-              state = stack[depth - 1] == '[' ? EXPECT_VALUE : EXPECT_KEY;
-              continue;
-            }
-          if (c != ']' && c != '}')
+          case EXPECT_END:
             return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
-                                  "expected ',' or a closing bracket");
-          break;
+                                  "unexpected data after the end");
 
-        case EXPECT_KEY_OR_CLOSE:
-        case EXPECT_KEY:
-          if (c == '}' && state == EXPECT_KEY_OR_CLOSE)
+          case EXPECT_COLON:
+            if (c != ':')
+              return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "expected ':'");
+            p++;
+            state = EXPECT_VALUE;
+            continue;
+
+          case EXPECT_COMMA_OR_CLOSE:
+            if (c == ',')
+              {
+                p++;
+                state = stack[depth - 1] == '[' ? EXPECT_VALUE : EXPECT_KEY;
+                continue;
+              }
+            if (c != ']' && c != '}')
+              return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
+                                    "expected ',' or a closing bracket");
             break;
-          if (c != '"')
-            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
-                                  "expected a member name");
-          if (!scan_string (data, &p, end, error))
-            return FALSE;
-          state = EXPECT_COLON;
-          continue;
 
-        case EXPECT_VALUE_OR_CLOSE:
-        case EXPECT_VALUE:
-          if (c == ']' && state == EXPECT_VALUE_OR_CLOSE)
-            break;
-          if (c == '[' || c == '{')
-            {
-              if (depth >= max_depth)
-                return lexical_error (error, MH_SYNC_ERROR_TOO_LARGE, data, p,
-                                      "nested too deeply");
-              stack[depth++] = (guint8) c;
-              p++;
-              state = c == '[' ? EXPECT_VALUE_OR_CLOSE : EXPECT_KEY_OR_CLOSE;
-              continue;
-            }
-          if (c == '"')
-            {
-              if (!scan_string (data, &p, end, error))
-                return FALSE;
-            }
-          else if (c == '-' || is_digit (c))
-            {
-              if (!scan_number (data, &p, end, error))
-                return FALSE;
-            }
-          else if (!scan_literal (&p, end))
-            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "expected a value");
-          state = depth == 0 ? EXPECT_END : EXPECT_COMMA_OR_CLOSE;
-          continue;
+          case EXPECT_KEY_OR_CLOSE:
+          case EXPECT_KEY:
+            if (c == '}' && state == EXPECT_KEY_OR_CLOSE)
+              break;
+            if (c != '"')
+              return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
+                                    "expected a member name");
+            if (!scan_string (data, &p, end, error))
+              return FALSE;
+            state = EXPECT_COLON;
+            continue;
 
-        default:
-          g_assert_not_reached ();
+          case EXPECT_VALUE_OR_CLOSE:
+          case EXPECT_VALUE:
+            if (c == ']' && state == EXPECT_VALUE_OR_CLOSE)
+              break;
+            if (c == '[' || c == '{')
+              {
+                if (depth >= max_depth)
+                  return lexical_error (error, MH_SYNC_ERROR_TOO_LARGE, data, p,
+                                        "nested too deeply");
+                stack[depth++] = (guint8) c;
+                p++;
+                state = c == '[' ? EXPECT_VALUE_OR_CLOSE : EXPECT_KEY_OR_CLOSE;
+                continue;
+              }
+            if (c == '"')
+              {
+                if (!scan_string (data, &p, end, error))
+                  return FALSE;
+              }
+            else if (c == '-' || is_digit (c))
+              {
+                if (!scan_number (data, &p, end, error))
+                  return FALSE;
+              }
+            else if (!scan_literal (&p, end))
+              return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "expected a value");
+            state = depth == 0 ? EXPECT_END : EXPECT_COMMA_OR_CLOSE;
+            continue;
+
+          default:
+            g_assert_not_reached ();
         }
 
       /* A closing bracket, where one may stand. */
@@ -733,12 +734,13 @@ scan_json (const char *data, gsize length, guint max_depth, GError **error)
  * @length: its length in bytes
  * @max_depth: the deepest nesting of arrays and objects allowed
  *
- * Counts nesting without parsing, so that text can be refused before it
- * reaches json-glib's recursive parser. The count is never lower than the
- * nesting json-glib 1.6 would see: single quotes and '/' outside strings are
- * refused, because json-glib reads single-quoted strings and C comments, in
- * which a '"' would throw the count off. Balance and everything else is left
- * to the parser. (mh_codec_decode_batch() checks the whole grammar instead.)
+ * Counts nesting without parsing, so that text from a peer can be refused
+ * before it reaches json-glib's recursive parser. The count is never lower
+ * than the nesting json-glib 1.6 would see: single quotes and '/' outside
+ * strings are refused, because json-glib reads single-quoted strings and C
+ * comments, in which a '"' would throw the count off. Balance and everything
+ * else is left to the parser. (mh_codec_decode_batch() needs none of this: it
+ * holds its text to the whole grammar and does not use json-glib's parser.)
  *
  * Returns: %FALSE with %MH_SYNC_ERROR_TOO_LARGE if the text nests too deeply,
  *   or %MH_SYNC_ERROR_MALFORMED for a single quote or '/' outside strings
@@ -766,40 +768,120 @@ mh_codec_check_depth (const char *data, gsize length, guint max_depth, GError **
 
       switch (c)
         {
-        case '"':
-          in_string = TRUE;
-          break;
-        case '[':
-        case '{':
-          if (++depth > max_depth)
-            return lexical_error (error, MH_SYNC_ERROR_TOO_LARGE, data, data + i,
-                                  "nested too deeply");
-          break;
-        case ']':
-        case '}':
-          /* Extra closers make the text invalid anyway; never count below zero. */
-          if (depth > 0)
-            depth--;
-          break;
-        case '\'':
-        case '/':
-          return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, data + i,
-                                "unexpected character");
-        default:
-          break;
+          case '"':
+            in_string = TRUE;
+            break;
+          case '[':
+          case '{':
+            if (++depth > max_depth)
+              return lexical_error (error, MH_SYNC_ERROR_TOO_LARGE, data, data + i,
+                                    "nested too deeply");
+            break;
+          case ']':
+          case '}':
+            /* Extra closers make the text invalid anyway; never count below zero. */
+            if (depth > 0)
+              depth--;
+            break;
+          case '\'':
+          case '/':
+            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, data + i,
+                                  "unexpected character");
+          default:
+            break;
         }
     }
   return TRUE;
 }
 
-/* Decoding */
+/* Decoding
+ *
+ * Two front ends, one set of rules. Nodes (mh_codec_decode_change() and
+ * mh_codec_decode_changes()) and text (mh_codec_decode_batch()) are both
+ * read into Fields, and build_change() checks and builds from those. Text
+ * is read directly, without json-glib: once scan_json() has passed it, the
+ * reader below can take the grammar for granted, and it builds no tree, which
+ * makes it several times faster than json_parser_load_from_data(). */
+
+typedef enum
+{
+  FIELD_ABSENT,
+  FIELD_NULL,
+  FIELD_BOOLEAN,
+  FIELD_INT,
+  FIELD_REAL,
+  FIELD_STRING,
+  FIELD_ARRAY,
+  FIELD_OBJECT,
+} FieldType;
+
+typedef struct
+{
+  FieldType type;
+  gboolean boolean;
+  gint64 integer;
+  double real;
+  const char *string; /* may be NULL in a node made by hand */
+  gsize length;       /* of a string in bytes, of an array in elements */
+  gsize offset;       /* where the text reader put the string, until it is resolved */
+} Field;
+
+typedef enum
+{
+  KEY_T,
+  KEY_R,
+  KEY_G,
+  KEY_V,
+  KEY_C,
+  KEY_O,
+  KEY_S,
+  KEY_SV,
+  KEY_SIG,
+  KEY_D,
+  N_KEYS,
+} Key;
+
+static const char *const key_names[N_KEYS] = {
+  "t", "r", "g", "v", "c", "o", "s", "sv", "sig", "d",
+};
 
 typedef struct
 {
   const MhCodecLimits *limits;
   guint index;         /* of the change in its batch, for messages */
-  gboolean check_utf8; /* text parsed here was validated whole; nodes from elsewhere were not */
+  gboolean check_utf8; /* text was validated whole; nodes from elsewhere were not */
+  Field fields[N_KEYS];
+  GArray *values;   /* of Field: the elements of "v", when there are at most max_columns */
+  GString *strings; /* the text reader's unescaped strings for the current change */
+  GString *names;   /* the text reader's scratch for member names with escapes */
 } DecodeContext;
+
+static void
+decode_context_init (DecodeContext *ctx, const MhCodecLimits *limits, MhCodecLimits *defaults,
+                     gboolean check_utf8)
+{
+  memset (ctx, 0, sizeof *ctx);
+  ctx->limits = resolve_limits (limits, defaults);
+  ctx->check_utf8 = check_utf8;
+  ctx->values = g_array_new (FALSE, FALSE, sizeof (Field));
+}
+
+static void
+decode_context_clear (DecodeContext *ctx)
+{
+  g_array_unref (ctx->values);
+  if (ctx->strings != NULL)
+    g_string_free (ctx->strings, TRUE);
+  if (ctx->names != NULL)
+    g_string_free (ctx->names, TRUE);
+}
+
+static void
+decode_context_reset_fields (DecodeContext *ctx)
+{
+  memset (ctx->fields, 0, sizeof ctx->fields);
+  g_array_set_size (ctx->values, 0);
+}
 
 static gboolean change_error (const DecodeContext *ctx, GError **error, MhSyncError code,
                               const char *format, ...) G_GNUC_PRINTF (4, 5);
@@ -817,12 +899,6 @@ change_error (const DecodeContext *ctx, GError **error, MhSyncError code, const 
   return FALSE;
 }
 
-static inline gboolean
-node_holds (JsonNode *node, GType type)
-{
-  return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == type;
-}
-
 /* Names a member ("t") or a value ("v"[2]) in messages: only on the error
  * path, so that good input costs no formatting. */
 static const char *
@@ -837,67 +913,66 @@ describe (char *buf, gsize size, const char *key, int element)
 
 /* @element is the index of a value in "v", or -1 for the member @key itself. */
 static gboolean
-check_string (const DecodeContext *ctx, const char *text, const char *key, int element,
+check_string (const DecodeContext *ctx, const Field *field, const char *key, int element,
               gboolean allow_empty, GError **error)
 {
   char buf[64];
-  gsize length;
 
-  if (text == NULL)
+  if (field->string == NULL)
     return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "%s must be a string",
                          describe (buf, sizeof buf, key, element));
-  length = strlen (text);
-  if (length == 0 && !allow_empty)
+  if (field->length == 0 && !allow_empty)
     return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "%s must not be empty",
                          describe (buf, sizeof buf, key, element));
-  if (length > ctx->limits->max_string)
+  if (field->length > ctx->limits->max_string)
     return change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE,
                          "%s is %" G_GSIZE_FORMAT " bytes long, more than %" G_GSIZE_FORMAT,
-                         describe (buf, sizeof buf, key, element), length,
+                         describe (buf, sizeof buf, key, element), field->length,
                          ctx->limits->max_string);
-  if (ctx->check_utf8 && !g_utf8_validate_len (text, length, NULL))
+  if (ctx->check_utf8 && !g_utf8_validate_len (field->string, field->length, NULL))
     return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "%s is not valid UTF-8",
                          describe (buf, sizeof buf, key, element));
   return TRUE;
 }
 
-/* A non-empty string member; *out is borrowed from the node. */
+/* A non-empty string member; *out is borrowed. */
 static gboolean
-get_string (const DecodeContext *ctx, JsonObject *object, const char *key, const char **out,
-            GError **error)
+get_string (const DecodeContext *ctx, Key key, const char **out, GError **error)
 {
-  JsonNode *node = json_object_get_member (object, key);
+  const Field *field = &ctx->fields[key];
 
-  if (node == NULL)
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing", key);
-  if (!node_holds (node, G_TYPE_STRING))
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be a string", key);
-  *out = json_node_get_string (node);
-  return check_string (ctx, *out, key, -1, FALSE, error);
+  if (field->type == FIELD_ABSENT)
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing",
+                         key_names[key]);
+  if (field->type != FIELD_STRING)
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be a string",
+                         key_names[key]);
+  *out = field->string;
+  return check_string (ctx, field, key_names[key], -1, FALSE, error);
 }
 
 /* An integer member in [min, max]; *out is left alone if it is absent and optional. */
 static gboolean
-get_int (const DecodeContext *ctx, JsonObject *object, const char *key, gboolean required,
-         gint64 min, gint64 max, gint64 *out, GError **error)
+get_int (const DecodeContext *ctx, Key key, gboolean required, gint64 min, gint64 max,
+         gint64 *out, GError **error)
 {
-  JsonNode *node = json_object_get_member (object, key);
-  gint64 value;
+  const Field *field = &ctx->fields[key];
 
-  if (node == NULL)
+  if (field->type == FIELD_ABSENT)
     {
       if (required)
-        return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing", key);
+        return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing",
+                             key_names[key]);
       return TRUE;
     }
-  if (!node_holds (node, G_TYPE_INT64))
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be an integer", key);
-  value = json_node_get_int (node);
-  if (value < min || value > max)
+  if (field->type != FIELD_INT)
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be an integer",
+                         key_names[key]);
+  if (field->integer < min || field->integer > max)
     return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
                          "\"%s\" must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT,
-                         key, min, max);
-  *out = value;
+                         key_names[key], min, max);
+  *out = field->integer;
   return TRUE;
 }
 
@@ -910,18 +985,20 @@ is_base64_char (char c)
 /* g_base64_decode() skips what it does not understand instead of failing,
  * so the text is checked first: whole quanta, padding only at the end. */
 static gboolean
-decode_signature (const DecodeContext *ctx, JsonNode *node, GBytes **out, GError **error)
+get_signature (const DecodeContext *ctx, GBytes **out, GError **error)
 {
-  const char *text;
-  gsize length;
+  const Field *field = &ctx->fields[KEY_SIG];
+  const char *text = field->string;
+  gsize length = field->length;
   gsize padding = 0;
   gsize size;
   guchar *bytes;
 
-  if (!node_holds (node, G_TYPE_STRING) || (text = json_node_get_string (node)) == NULL)
+  if (field->type == FIELD_ABSENT)
+    return TRUE;
+  if (field->type != FIELD_STRING || text == NULL)
     return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" must be a string");
 
-  length = strlen (text);
   if (length % 4 != 0)
     return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" is not valid base64");
   if (length > 0 && text[length - 1] == '=')
@@ -946,21 +1023,25 @@ decode_signature (const DecodeContext *ctx, JsonNode *node, GBytes **out, GError
 }
 
 static GVariant *
-decode_values (const DecodeContext *ctx, JsonNode *node, GError **error)
+get_values (const DecodeContext *ctx, GError **error)
 {
-  JsonArray *array;
-  guint n;
+  const Field *field = &ctx->fields[KEY_V];
+  const Field *elements = (const Field *) (gpointer) ctx->values->data;
+  gsize n = field->length;
   GVariant *small[16];
   g_autofree GVariant **big = NULL;
   GVariant **children = small;
 
-  if (!JSON_NODE_HOLDS_ARRAY (node))
+  if (field->type == FIELD_ABSENT)
+    {
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" is missing");
+      return NULL;
+    }
+  if (field->type != FIELD_ARRAY)
     {
       change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" must be an array");
       return NULL;
     }
-  array = json_node_get_array (node);
-  n = json_array_get_length (array);
   if (n == 0)
     {
       change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" must not be empty");
@@ -968,111 +1049,107 @@ decode_values (const DecodeContext *ctx, JsonNode *node, GError **error)
     }
   if (n > ctx->limits->max_columns)
     {
-      change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE, "\"v\" has %u values, more than %u", n,
+      change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE,
+                    "\"v\" has %" G_GSIZE_FORMAT " values, more than %u", n,
                     ctx->limits->max_columns);
       return NULL;
     }
+  g_assert (ctx->values->len == n);
 
   /* Everything is checked before anything is built, so that a failure has
    * no half-built floating variants to clean up. */
-  for (guint i = 0; i < n; i++)
+  for (gsize i = 0; i < n; i++)
     {
-      JsonNode *element = json_array_get_element (array, i);
-
-      if (JSON_NODE_HOLDS_NULL (element) || node_holds (element, G_TYPE_INT64))
-        continue;
-      if (node_holds (element, G_TYPE_DOUBLE))
+      switch (elements[i].type)
         {
-          /* Text can overflow to infinity ("1e400"); a JSON value cannot be one. */
-          if (!isfinite (json_node_get_double (element)))
-            {
-              change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
-                            "\"v\"[%u] is not a finite number", i);
+          case FIELD_NULL:
+          case FIELD_INT:
+            continue;
+          case FIELD_REAL:
+            /* Text can overflow to infinity ("1e400"); a JSON value cannot be one. */
+            if (!isfinite (elements[i].real))
+              {
+                change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
+                              "\"v\"[%" G_GSIZE_FORMAT "] is not a finite number", i);
+                return NULL;
+              }
+            continue;
+          case FIELD_STRING:
+            if (!check_string (ctx, &elements[i], "v", (int) i, TRUE, error))
               return NULL;
-            }
-          continue;
-        }
-      if (node_holds (element, G_TYPE_STRING))
-        {
-          if (!check_string (ctx, json_node_get_string (element), "v", (int) i, TRUE, error))
+            continue;
+          case FIELD_ABSENT:
+          case FIELD_BOOLEAN:
+          case FIELD_ARRAY:
+          case FIELD_OBJECT:
+          default:
+            change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
+                          "\"v\"[%" G_GSIZE_FORMAT "] must be an integer, a number, a string"
+                          " or null", i);
             return NULL;
-          continue;
         }
-      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
-                    "\"v\"[%u] must be an integer, a number, a string or null", i);
-      return NULL;
     }
 
   if (n > G_N_ELEMENTS (small))
     children = big = g_new (GVariant *, n);
-  for (guint i = 0; i < n; i++)
+  for (gsize i = 0; i < n; i++)
     {
-      JsonNode *element = json_array_get_element (array, i);
       GVariant *inner;
 
-      if (JSON_NODE_HOLDS_NULL (element))
-        inner = mh_value_null ();
-      else if (json_node_get_value_type (element) == G_TYPE_INT64)
-        inner = g_variant_new_int64 (json_node_get_int (element));
-      else if (json_node_get_value_type (element) == G_TYPE_DOUBLE)
-        inner = g_variant_new_double (json_node_get_double (element));
-      else
-        inner = g_variant_new_string (json_node_get_string (element));
+      switch (elements[i].type)
+        {
+          case FIELD_INT:
+            inner = g_variant_new_int64 (elements[i].integer);
+            break;
+          case FIELD_REAL:
+            inner = g_variant_new_double (elements[i].real);
+            break;
+          case FIELD_STRING:
+            inner = g_variant_new_string (elements[i].string);
+            break;
+          case FIELD_NULL:
+          default:
+            inner = mh_value_null ();
+            break;
+        }
       children[i] = g_variant_new_variant (inner);
     }
   return g_variant_new_array (G_VARIANT_TYPE_VARIANT, children, n);
 }
 
+/* The rules of a change, whichever front end read it. */
 static MhChange *
-decode_change (const DecodeContext *ctx, JsonNode *node, GError **error)
+build_change (const DecodeContext *ctx, GError **error)
 {
-  JsonObject *object;
-  const char *table;
-  const char *row;
-  const char *origin;
+  const Field *deletion = &ctx->fields[KEY_D];
+  const char *table = NULL;
+  const char *row = NULL;
+  const char *origin = NULL;
   const char *reg = NULL;
   gint64 hlc = 0;
   gint64 origin_seq = 0;
   gint64 schema_version = 0;
-  gboolean deletion = FALSE;
-  JsonNode *member;
   g_autoptr(GBytes) signature = NULL;
   MhChange *change;
 
-  if (!JSON_NODE_HOLDS_OBJECT (node))
-    {
-      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "not an object");
-      return NULL;
-    }
-  object = json_node_get_object (node);
-
-  if (!get_string (ctx, object, "t", &table, error)
-      || !get_string (ctx, object, "r", &row, error)
-      || !get_string (ctx, object, "o", &origin, error)
-      || !get_int (ctx, object, "c", TRUE, 1, G_MAXINT64, &hlc, error)
-      || !get_int (ctx, object, "s", TRUE, 0, G_MAXINT64, &origin_seq, error)
-      || !get_int (ctx, object, "sv", FALSE, 0, MAX_SCHEMA_VERSION, &schema_version, error))
+  if (!get_string (ctx, KEY_T, &table, error)
+      || !get_string (ctx, KEY_R, &row, error)
+      || !get_string (ctx, KEY_O, &origin, error)
+      || !get_int (ctx, KEY_C, TRUE, 1, G_MAXINT64, &hlc, error)
+      || !get_int (ctx, KEY_S, TRUE, 0, G_MAXINT64, &origin_seq, error)
+      || !get_int (ctx, KEY_SV, FALSE, 0, MAX_SCHEMA_VERSION, &schema_version, error)
+      || !get_signature (ctx, &signature, error))
     return NULL;
 
-  member = json_object_get_member (object, "sig");
-  if (member != NULL && !decode_signature (ctx, member, &signature, error))
-    return NULL;
-
-  member = json_object_get_member (object, "d");
-  if (member != NULL)
+  if (deletion->type != FIELD_ABSENT)
     {
-      if (!(node_holds (member, G_TYPE_INT64) && json_node_get_int (member) == 1)
-          && !(node_holds (member, G_TYPE_BOOLEAN) && json_node_get_boolean (member)))
+      if (!(deletion->type == FIELD_INT && deletion->integer == 1)
+          && !(deletion->type == FIELD_BOOLEAN && deletion->boolean))
         {
           change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"d\" must be 1 or true");
           return NULL;
         }
-      deletion = TRUE;
-    }
-
-  if (deletion)
-    {
-      if (json_object_has_member (object, "g") || json_object_has_member (object, "v"))
+      if (ctx->fields[KEY_G].type != FIELD_ABSENT || ctx->fields[KEY_V].type != FIELD_ABSENT)
         {
           change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
                         "a deletion must have no \"g\" and no \"v\"");
@@ -1084,15 +1161,9 @@ decode_change (const DecodeContext *ctx, JsonNode *node, GError **error)
     {
       GVariant *value;
 
-      if (!get_string (ctx, object, "g", &reg, error))
+      if (!get_string (ctx, KEY_G, &reg, error))
         return NULL;
-      member = json_object_get_member (object, "v");
-      if (member == NULL)
-        {
-          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" is missing");
-          return NULL;
-        }
-      value = decode_values (ctx, member, error);
+      value = get_values (ctx, error);
       if (value == NULL)
         return NULL;
       change = mh_change_new_set (table, row, reg, value, hlc, origin, origin_seq);
@@ -1103,10 +1174,91 @@ decode_change (const DecodeContext *ctx, JsonNode *node, GError **error)
   return change;
 }
 
-static GPtrArray *
-decode_change_array (const DecodeContext *template, JsonNode *node, GError **error)
+/* Reading nodes */
+
+static void
+field_from_node (JsonNode *node, Field *field)
 {
-  DecodeContext ctx = *template;
+  memset (field, 0, sizeof *field);
+  if (node == NULL)
+    return;
+
+  switch (JSON_NODE_TYPE (node))
+    {
+      case JSON_NODE_NULL:
+        field->type = FIELD_NULL;
+        return;
+      case JSON_NODE_ARRAY:
+        field->type = FIELD_ARRAY;
+        field->length = json_array_get_length (json_node_get_array (node));
+        return;
+      case JSON_NODE_VALUE:
+        break;
+      case JSON_NODE_OBJECT:
+      default:
+        field->type = FIELD_OBJECT;
+        return;
+    }
+
+  switch (json_node_get_value_type (node))
+    {
+      case G_TYPE_INT64:
+        field->type = FIELD_INT;
+        field->integer = json_node_get_int (node);
+        break;
+      case G_TYPE_DOUBLE:
+        field->type = FIELD_REAL;
+        field->real = json_node_get_double (node);
+        break;
+      case G_TYPE_BOOLEAN:
+        field->type = FIELD_BOOLEAN;
+        field->boolean = json_node_get_boolean (node);
+        break;
+      case G_TYPE_STRING:
+        field->type = FIELD_STRING;
+        field->string = json_node_get_string (node);
+        field->length = field->string != NULL ? strlen (field->string) : 0;
+        break;
+      default:
+        /* No JSON type: wrong wherever it stands. */
+        field->type = FIELD_OBJECT;
+        break;
+    }
+}
+
+static MhChange *
+change_from_node (DecodeContext *ctx, JsonNode *node, GError **error)
+{
+  JsonObject *object;
+
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    {
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "not an object");
+      return NULL;
+    }
+  object = json_node_get_object (node);
+
+  decode_context_reset_fields (ctx);
+  for (guint key = 0; key < N_KEYS; key++)
+    field_from_node (json_object_get_member (object, key_names[key]), &ctx->fields[key]);
+
+  if (ctx->fields[KEY_V].type == FIELD_ARRAY
+      && ctx->fields[KEY_V].length <= ctx->limits->max_columns)
+    {
+      JsonArray *array = json_object_get_array_member (object, "v");
+
+      g_array_set_size (ctx->values, ctx->fields[KEY_V].length);
+      for (guint i = 0; i < ctx->values->len; i++)
+        field_from_node (json_array_get_element (array, i),
+                         &g_array_index (ctx->values, Field, i));
+    }
+
+  return build_change (ctx, error);
+}
+
+static GPtrArray *
+changes_from_node (DecodeContext *ctx, JsonNode *node, GError **error)
+{
   JsonArray *array;
   guint n;
   g_autoptr(GPtrArray) changes = NULL;
@@ -1118,17 +1270,17 @@ decode_change_array (const DecodeContext *template, JsonNode *node, GError **err
     }
   array = json_node_get_array (node);
   n = json_array_get_length (array);
-  if (n > ctx.limits->max_changes)
+  if (n > ctx->limits->max_changes)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
-                   "%u changes in a batch, more than %u", n, ctx.limits->max_changes);
+                   "%u changes in a batch, more than %u", n, ctx->limits->max_changes);
       return NULL;
     }
 
   changes = g_ptr_array_new_full (n, (GDestroyNotify) mh_change_unref);
-  for (ctx.index = 0; ctx.index < n; ctx.index++)
+  for (ctx->index = 0; ctx->index < n; ctx->index++)
     {
-      MhChange *change = decode_change (&ctx, json_array_get_element (array, ctx.index), error);
+      MhChange *change = change_from_node (ctx, json_array_get_element (array, ctx->index), error);
 
       if (change == NULL)
         return NULL;
@@ -1150,12 +1302,16 @@ MhChange *
 mh_codec_decode_change (JsonNode *node, const MhCodecLimits *limits, GError **error)
 {
   MhCodecLimits defaults;
-  DecodeContext ctx = { resolve_limits (limits, &defaults), 0, TRUE };
+  DecodeContext ctx;
+  MhChange *change;
 
   g_return_val_if_fail (node != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return decode_change (&ctx, node, error);
+  decode_context_init (&ctx, limits, &defaults, TRUE);
+  change = change_from_node (&ctx, node, error);
+  decode_context_clear (&ctx);
+  return change;
 }
 
 /**
@@ -1169,12 +1325,423 @@ GPtrArray *
 mh_codec_decode_changes (JsonNode *array, const MhCodecLimits *limits, GError **error)
 {
   MhCodecLimits defaults;
-  DecodeContext ctx = { resolve_limits (limits, &defaults), 0, TRUE };
+  DecodeContext ctx;
+  GPtrArray *changes;
 
   g_return_val_if_fail (array != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return decode_change_array (&ctx, array, error);
+  decode_context_init (&ctx, limits, &defaults, TRUE);
+  changes = changes_from_node (&ctx, array, error);
+  decode_context_clear (&ctx);
+  return changes;
+}
+
+/* Reading text that scan_json() has passed: every bracket is matched, every
+ * string closed, every value followed by a delimiter, so the reader below
+ * never checks grammar and never runs past the end. */
+
+static inline const char *
+skip_space (const char *p)
+{
+  while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+    p++;
+  return p;
+}
+
+/* @p at the opening quote; returns past the closing one. */
+static const char *
+skip_string (const char *p)
+{
+  for (p++; *p != '"'; p++)
+    if (*p == '\\')
+      p++;
+  return p + 1;
+}
+
+static const char *
+skip_value (const char *p)
+{
+  guint depth = 0;
+
+  if (*p == '"')
+    return skip_string (p);
+  if (*p != '[' && *p != '{')
+    {
+      while (is_digit (*p) || (*p >= 'a' && *p <= 'z') || *p == '-' || *p == '+' || *p == '.'
+             || *p == 'E')
+        p++;
+      return p;
+    }
+  do
+    {
+      if (*p == '"')
+        {
+          p = skip_string (p);
+          continue;
+        }
+      if (*p == '[' || *p == '{')
+        depth++;
+      else if (*p == ']' || *p == '}')
+        depth--;
+      p++;
+    }
+  while (depth > 0);
+  return p;
+}
+
+/* Four hex digits that scan_string() has checked. */
+static gunichar
+hex4 (const char *p)
+{
+  gunichar value = 0;
+
+  for (int i = 0; i < 4; i++)
+    value = (value << 4) | (gunichar) hex_value (p[i]);
+  return value;
+}
+
+/* Appends the text of the string at @p to @out; returns past its closing quote. */
+static const char *
+unescape_string (const char *p, GString *out)
+{
+  const char *run = ++p;
+
+  for (;;)
+    {
+      char c;
+
+      while (*p != '"' && *p != '\\')
+        p++;
+      g_string_append_len (out, run, p - run);
+      if (*p == '"')
+        return p + 1;
+
+      switch (p[1])
+        {
+          case 'b':
+            c = '\b';
+            break;
+          case 'f':
+            c = '\f';
+            break;
+          case 'n':
+            c = '\n';
+            break;
+          case 'r':
+            c = '\r';
+            break;
+          case 't':
+            c = '\t';
+            break;
+          case 'u':
+            {
+              gunichar unit = hex4 (p + 2);
+              char utf8[6];
+
+              p += 6;
+              /* scan_string() made sure that a low surrogate follows. */
+              if (unit >= 0xd800 && unit <= 0xdbff)
+                {
+                  unit = 0x10000 + ((unit - 0xd800) << 10) + (hex4 (p + 2) - 0xdc00);
+                  p += 6;
+                }
+              g_string_append_len (out, utf8, g_unichar_to_utf8 (unit, utf8));
+              run = p;
+              continue;
+            }
+          default: /* '"', '\\' and '/' stand for themselves */
+            c = p[1];
+            break;
+        }
+      g_string_append_c (out, c);
+      p += 2;
+      run = p;
+    }
+}
+
+/* The members a change may have; -1 for any other. */
+static int
+key_from_text (const char *key, gsize length)
+{
+  switch (length)
+    {
+      case 1:
+        switch (key[0])
+          {
+            case 't':
+              return KEY_T;
+            case 'r':
+              return KEY_R;
+            case 'g':
+              return KEY_G;
+            case 'v':
+              return KEY_V;
+            case 'c':
+              return KEY_C;
+            case 'o':
+              return KEY_O;
+            case 's':
+              return KEY_S;
+            case 'd':
+              return KEY_D;
+            default:
+              return -1;
+          }
+      case 2:
+        return memcmp (key, "sv", 2) == 0 ? KEY_SV : -1;
+      case 3:
+        return memcmp (key, "sig", 3) == 0 ? KEY_SIG : -1;
+      default:
+        return -1;
+    }
+}
+
+/* Reads a member name at @p into *name and *length: pointing into the text,
+ * or, if it has escapes, into @scratch. Returns past the closing quote. */
+static const char *
+read_name (const char *p, GString *scratch, const char **name, gsize *length)
+{
+  const char *end = skip_string (p);
+
+  if (memchr (p + 1, '\\', (gsize) (end - p - 2)) == NULL)
+    {
+      *name = p + 1;
+      *length = (gsize) (end - p - 2);
+      return end;
+    }
+  g_string_truncate (scratch, 0);
+  unescape_string (p, scratch);
+  *name = scratch->str;
+  *length = scratch->len;
+  return end;
+}
+
+/* Integers were range-checked by scan_number(). */
+static const char *
+read_number (const char *p, Field *field)
+{
+  const char *start = p;
+  gboolean negative = *p == '-';
+  guint64 magnitude = 0;
+
+  if (negative)
+    p++;
+  while (is_digit (*p))
+    magnitude = magnitude * 10 + (guint64) (*p++ - '0');
+  if (*p != '.' && *p != 'e' && *p != 'E')
+    {
+      field->type = FIELD_INT;
+      if (!negative)
+        field->integer = (gint64) magnitude;
+      else if (magnitude == (guint64) G_MAXINT64 + 1)
+        field->integer = G_MININT64;
+      else
+        field->integer = -(gint64) magnitude;
+      return p;
+    }
+
+  field->type = FIELD_REAL;
+  /* Stops at the delimiter that follows every number inside a container. */
+  field->real = g_ascii_strtod (start, (char **) &p);
+  return p;
+}
+
+/* A member or element value at @p; strings go to ctx->strings, the
+ * elements of "v" (if @values) to ctx->values. Returns past the value. */
+static const char *
+read_field (DecodeContext *ctx, const char *p, Field *field, gboolean values)
+{
+  memset (field, 0, sizeof *field);
+
+  switch (*p)
+    {
+      case '"':
+        field->type = FIELD_STRING;
+        field->offset = ctx->strings->len;
+        p = unescape_string (p, ctx->strings);
+        field->length = ctx->strings->len - field->offset;
+        g_string_append_c (ctx->strings, '\0');
+        return p;
+      case 't':
+        field->type = FIELD_BOOLEAN;
+        field->boolean = TRUE;
+        return p + 4;
+      case 'f':
+        field->type = FIELD_BOOLEAN;
+        return p + 5;
+      case 'n':
+        field->type = FIELD_NULL;
+        return p + 4;
+      case '{':
+        field->type = FIELD_OBJECT;
+        return skip_value (p);
+      case '[':
+        field->type = FIELD_ARRAY;
+        if (!values)
+          return skip_value (p);
+        break;
+      default:
+        return read_number (p, field);
+    }
+
+  /* The elements of "v": kept up to the bound, only counted beyond it. */
+  p = skip_space (p + 1);
+  if (*p == ']')
+    return p + 1;
+  for (;;)
+    {
+      if (field->length < ctx->limits->max_columns)
+        {
+          Field element;
+
+          p = read_field (ctx, p, &element, FALSE);
+          g_array_append_val (ctx->values, element);
+        }
+      else
+        p = skip_value (p);
+      field->length++;
+      p = skip_space (p);
+      if (*p++ == ']')
+        return p;
+      p = skip_space (p);
+    }
+}
+
+static void
+resolve_string (const DecodeContext *ctx, Field *field)
+{
+  if (field->type == FIELD_STRING)
+    field->string = ctx->strings->str + field->offset;
+}
+
+/* @p at the '{' of a change; *pp is left past its '}'. */
+static MhChange *
+change_from_text (DecodeContext *ctx, const char **pp, GError **error)
+{
+  const char *p = skip_space (*pp + 1);
+
+  decode_context_reset_fields (ctx);
+  g_string_truncate (ctx->strings, 0);
+
+  while (*p != '}')
+    {
+      const char *name;
+      gsize length;
+      int key;
+
+      p = read_name (p, ctx->names, &name, &length);
+      key = key_from_text (name, length);
+      p = skip_space (skip_space (p) + 1);
+      if (key < 0)
+        p = skip_value (p);
+      else if (ctx->fields[key].type != FIELD_ABSENT)
+        {
+          /* json-glib would keep the last; a peer sending two means
+           * something is wrong, and two readers could disagree on it. */
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" appears twice",
+                        key_names[key]);
+          return NULL;
+        }
+      else
+        p = read_field (ctx, p, &ctx->fields[key], key == KEY_V);
+      p = skip_space (p);
+      if (*p == ',')
+        p = skip_space (p + 1);
+    }
+  *pp = p + 1;
+
+  /* Only now: the strings buffer may move while it grows. */
+  for (guint key = 0; key < N_KEYS; key++)
+    resolve_string (ctx, &ctx->fields[key]);
+  for (guint i = 0; i < ctx->values->len; i++)
+    resolve_string (ctx, &g_array_index (ctx->values, Field, i));
+
+  return build_change (ctx, error);
+}
+
+static GPtrArray *
+changes_from_text (DecodeContext *ctx, const char *data, GError **error)
+{
+  const char *p = skip_space (data);
+  const char *changes_at = NULL;
+  guint n = 0;
+  g_autoptr(GPtrArray) changes = NULL;
+
+  if (*p != '{')
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "a batch must be a JSON object");
+      return NULL;
+    }
+
+  ctx->strings = g_string_sized_new (256);
+  ctx->names = g_string_new (NULL);
+  for (p = skip_space (p + 1); *p != '}';)
+    {
+      const char *name;
+      gsize length;
+
+      p = read_name (p, ctx->names, &name, &length);
+      p = skip_space (skip_space (p) + 1);
+      if (length == 7 && memcmp (name, "changes", 7) == 0)
+        {
+          if (changes_at != NULL)
+            {
+              g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                           "\"changes\" appears twice");
+              return NULL;
+            }
+          changes_at = p;
+        }
+      p = skip_space (skip_value (p));
+      if (*p == ',')
+        p = skip_space (p + 1);
+    }
+  if (changes_at == NULL)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"changes\" is missing");
+      return NULL;
+    }
+  if (*changes_at != '[')
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"changes\" must be an array");
+      return NULL;
+    }
+
+  /* Counted first, so that an oversized batch costs no decoding. */
+  for (p = skip_space (changes_at + 1); *p != ']'; n++)
+    {
+      p = skip_space (skip_value (p));
+      if (*p == ',')
+        p = skip_space (p + 1);
+    }
+  if (n > ctx->limits->max_changes)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
+                   "%u changes in a batch, more than %u", n, ctx->limits->max_changes);
+      return NULL;
+    }
+
+  changes = g_ptr_array_new_full (n, (GDestroyNotify) mh_change_unref);
+  p = skip_space (changes_at + 1);
+  for (ctx->index = 0; ctx->index < n; ctx->index++)
+    {
+      MhChange *change;
+
+      if (*p != '{')
+        {
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "not an object");
+          return NULL;
+        }
+      change = change_from_text (ctx, &p, error);
+      if (change == NULL)
+        return NULL;
+      g_ptr_array_add (changes, change);
+      p = skip_space (p);
+      if (*p == ',')
+        p = skip_space (p + 1);
+    }
+  return g_steal_pointer (&changes);
 }
 
 /**
@@ -1184,7 +1751,9 @@ mh_codec_decode_changes (JsonNode *array, const MhCodecLimits *limits, GError **
  * @limits: (nullable): bounds, or %NULL for the defaults
  *
  * The text must be strict JSON (RFC 8259) in UTF-8, without "\u0000" in
- * strings and with integers that fit in 64 bits; see scan_json().
+ * strings, with integers that fit in 64 bits and without a member of a
+ * change given twice. Otherwise the rules are those of
+ * mh_codec_decode_changes(), and so are the messages.
  *
  * Returns: (transfer full) (element-type MhChange) (nullable): the changes,
  *   or %NULL with %MH_SYNC_ERROR_MALFORMED or %MH_SYNC_ERROR_TOO_LARGE
@@ -1194,51 +1763,26 @@ mh_codec_decode_batch (const char *data, gssize length, const MhCodecLimits *lim
                        GError **error)
 {
   MhCodecLimits defaults;
-  DecodeContext ctx = { resolve_limits (limits, &defaults), 0, FALSE };
+  DecodeContext ctx;
   gsize size;
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(GError) parse_error = NULL;
-  JsonNode *root;
-  JsonNode *changes;
+  GPtrArray *changes = NULL;
 
   g_return_val_if_fail (data != NULL || length == 0, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  decode_context_init (&ctx, limits, &defaults, FALSE);
   size = length < 0 ? strlen (data) : (gsize) length;
   if (size > ctx.limits->max_bytes)
-    {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
-                   "batch of %" G_GSIZE_FORMAT " bytes, more than %" G_GSIZE_FORMAT, size,
-                   ctx.limits->max_bytes);
-      return NULL;
-    }
-  /* Also refuses NUL bytes, which json-glib would stop at. */
-  if (!g_utf8_validate_len (data, size, NULL))
-    {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "batch is not valid UTF-8");
-      return NULL;
-    }
+    g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
+                 "batch of %" G_GSIZE_FORMAT " bytes, more than %" G_GSIZE_FORMAT, size,
+                 ctx.limits->max_bytes);
+  /* Also refuses NUL bytes. */
+  else if (!g_utf8_validate_len (data, size, NULL))
+    g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "batch is not valid UTF-8");
   /* Also bounds the nesting, as mh_codec_check_depth() would. */
-  if (!scan_json (data, size, ctx.limits->max_depth, error))
-    return NULL;
+  else if (scan_json (data, size, ctx.limits->max_depth, error))
+    changes = changes_from_text (&ctx, data, error);
 
-  parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, data, (gssize) size, &parse_error))
-    {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "%s", parse_error->message);
-      return NULL;
-    }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "a batch must be a JSON object");
-      return NULL;
-    }
-  changes = json_object_get_member (json_node_get_object (root), "changes");
-  if (changes == NULL)
-    {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"changes\" is missing");
-      return NULL;
-    }
-  return decode_change_array (&ctx, changes, error);
+  decode_context_clear (&ctx);
+  return changes;
 }

@@ -210,6 +210,9 @@ mh_schema_add_register (MhSchema *self, const char *table_name, const char *reg_
         {
           g_critical ("table %s: invalid or duplicate column “%s”", table_name, column_name);
           va_end (args);
+          /* Drop the register's columns added so far: left behind, they
+           * would belong to the next register declared. */
+          g_ptr_array_set_size (table->columns, reg->first_column);
           register_def_free (reg);
           return FALSE;
         }

@@ -95,6 +95,7 @@ struct _MhStore
   gint64 txn_own_seq_start;
   GHashTable *txn_row_lseq; /* "tbl:rid" -> lseq given to that row in this transaction */
   GArray *touched;          /* Touched */
+  GHashTable *touched_rows; /* "tbl\x1frow" set: "changed" is once per row, not per register */
   gboolean touched_overflow;
   GHashTable *touched_tables;
   gboolean txn_logged;
@@ -103,6 +104,13 @@ struct _MhStore
   guint n_held;
   guint n_parked;
   guint n_rejected;
+
+  /* The row being written, kept back until another row is touched or the
+   * batch ends, so consecutive registers of one row cost one write. */
+  MhRow *pending;
+  gboolean pending_log;   /* its log entry is still to be inserted */
+  gint64 pending_lseq;
+  GByteArray *scratch;    /* hashing buffer */
 
   sqlite3_stmt *log_insert;
   sqlite3_stmt *log_delete;
@@ -146,6 +154,14 @@ typedef enum
 
 static Outcome apply_one (MhStore *self, MhChange *change, gboolean local, gboolean from_queue,
                           char **reason, GError **error);
+static Outcome apply_known (MhStore *self, const MhTableDef *table, MhChange *change,
+                            gboolean local, guint origin_index, char **reason, GError **error);
+static char *change_to_json (const MhChange *change);
+static gboolean flush_pending (MhStore *self, GError **error);
+static void drop_pending (MhStore *self);
+static gboolean drop_foreign_of_row (MhStore *self, const MhTableDef *table, const char *row,
+                                     GError **error);
+static MhChange *change_from_json (const char *text);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers: SQLite                                                          */
@@ -363,6 +379,10 @@ row_new (const MhTableDef *table, const char *id)
   row->table = table;
   row->id = g_strdup (id);
   row->cells = g_new0 (MhCell, table->columns->len);
+  /* NULL as a stored row reads it: validators ask mh_row_is_null() about
+   * the columns a new row has not been given. */
+  for (guint i = 0; i < table->columns->len; i++)
+    row->cells[i].type = SQLITE_NULL;
   row->meta = g_new0 (MhRegMeta, table->registers->len);
   return row;
 }
@@ -401,25 +421,72 @@ row_copy (const MhRow *src)
   return row;
 }
 
-/* Per register: hlc, origin, oseq, lseq, signature length, signature.
- * Registers appended by a later schema version are absent from older blobs. */
+/* Per register, a header byte: 0 when never written, else bit 0 set, and
+ *   bit 1: same clock and origin as the previous written register,
+ *   bit 2: same local sequence number as the previous written register,
+ *   bit 3: a signature follows;
+ * then the clock and origin (unless bit 1), the origin sequence number as a
+ * zigzag delta from the previous register's, the local sequence number
+ * (unless bit 2), and the signature's length and bytes (if bit 3).
+ * Registers written together share all but their origin sequence number,
+ * so they cost three bytes each. Registers appended by a later schema
+ * version are absent from older blobs. */
+#define META_PRESENT 0x01
+#define META_SAME_CLOCK 0x02
+#define META_SAME_LSEQ 0x04
+#define META_SIGNED 0x08
+
+static guint64
+zigzag (gint64 v)
+{
+  return ((guint64) v << 1) ^ (guint64) (v >> 63);
+}
+
+static gint64
+unzigzag (guint64 v)
+{
+  return (gint64) (v >> 1) ^ -(gint64) (v & 1);
+}
+
 static GBytes *
 meta_encode (const MhRow *row)
 {
-  GByteArray *out = g_byte_array_sized_new (16 * row->table->registers->len);
+  GByteArray *out = g_byte_array_sized_new (8 + 4 * row->table->registers->len);
+  const MhRegMeta *prev = NULL;
 
   for (guint i = 0; i < row->table->registers->len; i++)
     {
       const MhRegMeta *m = &row->meta[i];
       gsize sig_len = m->sig ? g_bytes_get_size (m->sig) : 0;
+      guint8 header = 0;
 
-      put_varint (out, (guint64) m->hlc);
-      put_varint (out, m->origin);
-      put_varint (out, (guint64) m->oseq);
-      put_varint (out, (guint64) m->lseq);
-      put_varint (out, sig_len);
+      if (m->hlc == 0)
+        {
+          g_byte_array_append (out, &header, 1);
+          continue;
+        }
+      header = META_PRESENT;
+      if (prev && prev->hlc == m->hlc && prev->origin == m->origin)
+        header |= META_SAME_CLOCK;
+      if (prev && prev->lseq == m->lseq)
+        header |= META_SAME_LSEQ;
       if (sig_len)
-        g_byte_array_append (out, g_bytes_get_data (m->sig, NULL), sig_len);
+        header |= META_SIGNED;
+      g_byte_array_append (out, &header, 1);
+      if (!(header & META_SAME_CLOCK))
+        {
+          put_varint (out, (guint64) m->hlc);
+          put_varint (out, m->origin);
+        }
+      put_varint (out, zigzag (m->oseq - (prev ? prev->oseq : 0)));
+      if (!(header & META_SAME_LSEQ))
+        put_varint (out, (guint64) m->lseq);
+      if (sig_len)
+        {
+          put_varint (out, sig_len);
+          g_byte_array_append (out, g_bytes_get_data (m->sig, NULL), sig_len);
+        }
+      prev = m;
     }
   return g_byte_array_free_to_bytes (out);
 }
@@ -428,23 +495,55 @@ static gboolean
 meta_decode (MhRow *row, const guint8 *data, gsize len)
 {
   const guint8 *p = data, *end = data + len;
+  const MhRegMeta *prev = NULL;
 
   for (guint i = 0; i < row->table->registers->len && p < end; i++)
     {
       MhRegMeta *m = &row->meta[i];
-      guint64 hlc, origin, oseq, lseq, sig_len;
+      guint8 header = *p++;
+      guint64 v;
 
-      if (!get_varint (&p, end, &hlc) || !get_varint (&p, end, &origin)
-          || !get_varint (&p, end, &oseq) || !get_varint (&p, end, &lseq)
-          || !get_varint (&p, end, &sig_len) || sig_len > (guint64) (end - p))
+      if (header == 0)
+        continue;
+      if (header & META_SAME_CLOCK)
+        {
+          if (prev == NULL)
+            return FALSE;
+          m->hlc = prev->hlc;
+          m->origin = prev->origin;
+        }
+      else
+        {
+          if (!get_varint (&p, end, &v))
+            return FALSE;
+          m->hlc = (MhHlc) v;
+          if (!get_varint (&p, end, &v))
+            return FALSE;
+          m->origin = (guint) v;
+        }
+      if (!get_varint (&p, end, &v))
         return FALSE;
-      m->hlc = (MhHlc) hlc;
-      m->origin = (guint) origin;
-      m->oseq = (gint64) oseq;
-      m->lseq = (gint64) lseq;
-      if (sig_len)
-        m->sig = g_bytes_new (p, sig_len);
-      p += sig_len;
+      m->oseq = (prev ? prev->oseq : 0) + unzigzag (v);
+      if (header & META_SAME_LSEQ)
+        {
+          if (prev == NULL)
+            return FALSE;
+          m->lseq = prev->lseq;
+        }
+      else
+        {
+          if (!get_varint (&p, end, &v))
+            return FALSE;
+          m->lseq = (gint64) v;
+        }
+      if (header & META_SIGNED)
+        {
+          if (!get_varint (&p, end, &v) || v > (guint64) (end - p))
+            return FALSE;
+          m->sig = g_bytes_new (p, v);
+          p += v;
+        }
+      prev = m;
     }
   return TRUE;
 }
@@ -482,6 +581,11 @@ load_row (MhStore *self, const MhTableDef *table, const char *id, MhRow **out_ro
   int rc;
 
   *out_row = NULL;
+  if (self->pending != NULL && self->pending->table == table && strcmp (self->pending->id, id) == 0)
+    {
+      *out_row = row_copy (self->pending);
+      return TRUE;
+    }
   sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
   rc = sqlite3_step (stmt);
   if (rc == SQLITE_ROW)
@@ -495,7 +599,6 @@ load_row (MhStore *self, const MhTableDef *table, const char *id, MhRow **out_ro
       *out_row = row;
     }
   sqlite3_reset (stmt);
-  sqlite3_clear_bindings (stmt);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
     return set_sqlite_error (self, error, "loading a row");
   return TRUE;
@@ -563,7 +666,6 @@ store_row (MhStore *self, MhRow *row, GError **error)
                      SQLITE_STATIC);
   rc = sqlite3_step (stmt);
   sqlite3_reset (stmt);
-  sqlite3_clear_bindings (stmt);
   if (rc != SQLITE_DONE)
     return set_sqlite_error (self, error, "storing a row");
   if (row->rid == 0)
@@ -633,6 +735,10 @@ cell_from_variant (MhCell *cell, GVariant *value, MhColumnType type)
         return FALSE;
       if (!isfinite (cell->d))
         return FALSE;
+      /* SQLite stores -0.0 as 0.0: hash and compare what it will hold, or
+       * the incremental digest drifts from the stored row. */
+      if (cell->d == 0)
+        cell->d = 0;
       cell->type = SQLITE_FLOAT;
       return TRUE;
 
@@ -691,6 +797,27 @@ site_name (MhStore *self, guint index)
   return g_ptr_array_index (self->site_names, index);
 }
 
+/* After a rollback: sites registered by the abandoned transaction are gone
+ * from _mh_sites, and their indexes would be handed out again to other
+ * sites, whose rows would then be credited to the forgotten ones. */
+static void
+reload_sites (MhStore *self)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (self, "SELECT idx, site FROM _mh_sites");
+
+  g_hash_table_remove_all (self->site_by_name);
+  g_ptr_array_set_size (self->site_names, 1);
+  while (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      guint idx = (guint) sqlite3_column_int64 (stmt, 0);
+      char *name = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
+      while (self->site_names->len <= idx)
+        g_ptr_array_add (self->site_names, NULL);
+      g_ptr_array_index (self->site_names, idx) = name;
+      g_hash_table_insert (self->site_by_name, name, GUINT_TO_POINTER (idx));
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Digests                                                                  */
 
@@ -704,17 +831,19 @@ digest_for (MhStore *self, const char *bucket)
       digest = g_new0 (MhDigest, 1);
       g_hash_table_insert (self->digests, g_strdup (bucket), digest);
     }
-  g_hash_table_add (self->dirty_digests, g_strdup (bucket));
+  if (!g_hash_table_contains (self->dirty_digests, bucket))
+    g_hash_table_add (self->dirty_digests, g_strdup (bucket));
   return digest;
 }
 
 static void
-hash_register (const MhRow *row, guint reg_index, const char *origin, guint64 *h1, guint64 *h2)
+hash_register (const MhRow *row, guint reg_index, const char *origin, guint64 *h1, guint64 *h2,
+               GByteArray *bytes)
 {
   const MhRegisterDef *reg = g_ptr_array_index (row->table->registers, reg_index);
-  g_autoptr(GByteArray) bytes = g_byte_array_sized_new (128);
   guint64 hlc = GUINT64_TO_LE ((guint64) row->meta[reg_index].hlc);
 
+  g_byte_array_set_size (bytes, 0);
   g_byte_array_append (bytes, (const guint8 *) row->table->name, strlen (row->table->name) + 1);
   g_byte_array_append (bytes, (const guint8 *) row->id, strlen (row->id) + 1);
   g_byte_array_append (bytes, (const guint8 *) reg->name, strlen (reg->name) + 1);
@@ -766,9 +895,11 @@ digest_register (MhStore *self, const MhRow *row, guint reg_index, int sign)
 
   if (row->meta[reg_index].hlc == 0)
     return;
-  bucket = mh_table_def_bucket_for_row (row->table, row->id);
-  hash_register (row, reg_index, site_name (self, row->meta[reg_index].origin), &h1, &h2);
-  digest_add (digest_for (self, bucket), h1, h2, sign);
+  if (row->table->bucket_by_row_prefix)
+    bucket = mh_table_def_bucket_for_row (row->table, row->id);
+  hash_register (row, reg_index, site_name (self, row->meta[reg_index].origin), &h1, &h2,
+                 self->scratch);
+  digest_add (digest_for (self, bucket ? bucket : row->table->bucket), h1, h2, sign);
 }
 
 static void
@@ -936,6 +1067,7 @@ txn_begin (MhStore *self, GError **error)
   self->txn_own_seq_start = self->own_seq;
   g_hash_table_remove_all (self->txn_row_lseq);
   g_array_set_size (self->touched, 0);
+  g_hash_table_remove_all (self->touched_rows);
   g_hash_table_remove_all (self->touched_tables);
   self->touched_overflow = FALSE;
   if (!exec_sql (self, "BEGIN IMMEDIATE", error))
@@ -950,15 +1082,20 @@ static void
 txn_rollback (MhStore *self)
 {
   g_assert (self->txn_depth > 0);
+  drop_pending (self);
   if (--self->txn_depth > 0)
     {
       self->txn_failed = TRUE;
       return;
     }
   sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+  reload_sites (self);
   self->seq = self->txn_seq_start;
   self->own_seq = self->txn_own_seq_start;
+  for (guint i = 0; i < self->touched->len; i++)
+    g_free (g_array_index (self->touched, Touched, i).row);
   g_array_set_size (self->touched, 0);
+  g_hash_table_remove_all (self->touched_rows);
   g_hash_table_remove_all (self->touched_tables);
   load_digests (self, NULL);
   update_counts (self);
@@ -968,17 +1105,24 @@ static void
 emit_changes (MhStore *self)
 {
   g_autoptr(GArray) touched = self->touched;
+  /* Taken out of the store before any handler runs: a handler may write
+   * to the store, and its transaction starts by clearing these. */
+  g_autoptr(GHashTable) touched_tables = self->touched_tables;
+  gboolean overflow = self->touched_overflow;
   GQuark detail;
 
   self->touched = g_array_new (FALSE, FALSE, sizeof (Touched));
   g_array_set_clear_func (self->touched, NULL);
+  self->touched_tables = g_hash_table_new (NULL, NULL);
+  self->touched_overflow = FALSE;
+  g_hash_table_remove_all (self->touched_rows);
 
-  if (self->touched_overflow)
+  if (overflow)
     {
       GHashTableIter iter;
       const MhTableDef *table;
 
-      g_hash_table_iter_init (&iter, self->touched_tables);
+      g_hash_table_iter_init (&iter, touched_tables);
       while (g_hash_table_iter_next (&iter, (gpointer *) &table, NULL))
         {
           detail = g_quark_from_string (table->name);
@@ -996,7 +1140,6 @@ emit_changes (MhStore *self)
     }
   for (guint i = 0; i < touched->len; i++)
     g_free (g_array_index (touched, Touched, i).row);
-  g_hash_table_remove_all (self->touched_tables);
 }
 
 static gboolean
@@ -1005,6 +1148,10 @@ txn_commit (MhStore *self, GError **error)
   gboolean logged;
 
   g_assert (self->txn_depth > 0);
+  /* Failing here marks the transaction failed: the outermost commit then
+   * rolls it all back and reports it. */
+  if (!flush_pending (self, NULL))
+    self->txn_failed = TRUE;
   if (--self->txn_depth > 0)
     return TRUE;
 
@@ -1042,6 +1189,8 @@ touch (MhStore *self, const MhTableDef *table, const char *row)
 
   g_hash_table_add (self->touched_tables, (gpointer) table);
   if (self->touched_overflow)
+    return;
+  if (!g_hash_table_add (self->touched_rows, g_strdup_printf ("%u\x1f%s", table->index, row)))
     return;
   if (self->touched->len >= MAX_ROW_SIGNALS)
     {
@@ -1088,22 +1237,20 @@ log_delete (MhStore *self, guint lane, gint64 lseq, GError **error)
 }
 
 /* The local sequence number for a row written in this transaction: one per
- * row per transaction, so a row written whole costs one log entry. */
+ * row per transaction, so a row written whole costs one log entry. Only
+ * this transaction hands out numbers above txn_seq_start, so a register
+ * carrying one was written by it, and its number is the row's. */
 static gint64
 row_lseq (MhStore *self, const MhRow *row, gboolean *is_new)
 {
-  char key[48];
-  gpointer value;
-
-  g_snprintf (key, sizeof key, "%u:%s", row->table->index, row->id);
-  if (g_hash_table_lookup_extended (self->txn_row_lseq, key, NULL, &value))
-    {
-      *is_new = FALSE;
-      return GPOINTER_TO_SIZE (value);
-    }
+  for (guint i = 0; i < row->table->registers->len; i++)
+    if (row->meta[i].hlc != 0 && row->meta[i].lseq > self->txn_seq_start)
+      {
+        *is_new = FALSE;
+        return row->meta[i].lseq;
+      }
   *is_new = TRUE;
-  g_hash_table_insert (self->txn_row_lseq, g_strdup (key), GSIZE_TO_POINTER (++self->seq));
-  return self->seq;
+  return ++self->seq;
 }
 
 static gboolean
@@ -1113,6 +1260,31 @@ lseq_in_use (const MhRow *row, gint64 lseq)
     if (row->meta[i].hlc != 0 && row->meta[i].lseq == lseq)
       return TRUE;
   return FALSE;
+}
+
+/* Writes the pending row and its log entry. */
+static gboolean
+flush_pending (MhStore *self, GError **error)
+{
+  g_autoptr(MhRow) row = g_steal_pointer (&self->pending);
+  gboolean log = self->pending_log;
+
+  self->pending_log = FALSE;
+  if (row == NULL)
+    return TRUE;
+  if (!store_row (self, row, error))
+    return FALSE;
+  if (log && !log_insert (self, row->table->lane, self->pending_lseq,
+                          self->tables[row->table->index].db_index, row->rid, error))
+    return FALSE;
+  return TRUE;
+}
+
+static void
+drop_pending (MhStore *self)
+{
+  g_clear_pointer (&self->pending, row_free);
+  self->pending_log = FALSE;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1126,18 +1298,28 @@ change_key (const MhChange *change)
                           change->origin);
 }
 
+/* Queued changes are kept as a batch of one, printed by the codec: json-glib's
+ * own generator prints some reals (1e22) as invalid JSON, and a change that
+ * cannot be read back would be lost from the queue. */
 static char *
 change_to_json (const MhChange *change)
 {
-  g_autoptr(JsonNode) node = mh_codec_encode_change (change);
-  return json_to_string (node, FALSE);
+  g_autoptr(GPtrArray) one = g_ptr_array_new ();
+
+  g_ptr_array_add (one, (gpointer) change);
+  return mh_codec_encode_batch (one, NULL);
 }
 
 static MhChange *
 change_from_json (const char *text)
 {
-  g_autoptr(JsonNode) node = json_from_string (text, NULL);
+  g_autoptr(GPtrArray) batch = mh_codec_decode_batch (text, -1, NULL, NULL);
+  g_autoptr(JsonNode) node = NULL;
 
+  if (batch != NULL && batch->len == 1)
+    return mh_change_ref (g_ptr_array_index (batch, 0));
+  /* A single change object, as queued by earlier versions. */
+  node = json_from_string (text, NULL);
   if (node == NULL)
     return NULL;
   return mh_codec_decode_change (node, NULL, NULL);
@@ -1279,7 +1461,9 @@ tomb_lookup (MhStore *self, const MhTableDef *table, const char *id, Tomb *tomb)
   gboolean found = FALSE;
 
   memset (tomb, 0, sizeof *tomb);
-  if (self->n_tombs == 0 && self->txn_depth == 0)
+  /* n_tombs is exact inside a transaction too: inserts count it, and a
+   * rollback recounts it. */
+  if (self->n_tombs == 0)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, self->tables[table->index].db_index);
   sqlite3_bind_text (stmt, 2, id, -1, SQLITE_STATIC);
@@ -1327,6 +1511,8 @@ apply_delete (MhStore *self, const MhTableDef *table, MhChange *change, gboolean
   gint64 lseq;
   MhVerdict verdict;
 
+  if (!flush_pending (self, error))
+    return OUTCOME_REJECTED;
   had_tomb = tomb_lookup (self, table, change->row, &tomb);
   if (had_tomb && mh_change_compare_clock (change->hlc, change->origin, tomb.hlc,
                                            site_name (self, tomb.origin)) <= 0)
@@ -1338,7 +1524,9 @@ apply_delete (MhStore *self, const MhTableDef *table, MhChange *change, gboolean
   if (!had_tomb && !load_row (self, table, change->row, &row, error))
     return OUTCOME_REJECTED;
 
-  verdict = run_validator (self, change, row, local, reason);
+  /* Deletions are decided without the row: a node that never had it must
+   * decide the same way. */
+  verdict = run_validator (self, change, NULL, local, reason);
   if (verdict != MH_VERDICT_ACCEPT)
     {
       tomb_clear (&tomb);
@@ -1448,6 +1636,8 @@ apply_delete (MhStore *self, const MhTableDef *table, MhChange *change, gboolean
         return OUTCOME_REJECTED;
     }
 
+  if (!drop_foreign_of_row (self, table, change->row, error))
+    return OUTCOME_REJECTED;
   digest_tomb (self, table, change->row, change->hlc, change->origin, +1);
   touch (self, table, change->row);
   return OUTCOME_APPLIED;
@@ -1459,7 +1649,8 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
 {
   const MhRegisterDef *reg;
   guint reg_index;
-  g_autoptr(MhRow) row = NULL;
+  MhRow *row;
+  g_autoptr(MhRow) loaded = NULL;
   g_autoptr(MhRow) next = NULL;
   MhRegMeta *old_meta;
   gsize n_values;
@@ -1483,16 +1674,26 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
       return OUTCOME_REJECTED;
     }
 
-  if (tomb_lookup (self, table, change->row, &tomb))
+  if (self->pending != NULL && self->pending->table == table
+      && strcmp (self->pending->id, change->row) == 0)
+    row = self->pending; /* live: a deletion would have flushed it away */
+  else
     {
-      tomb_clear (&tomb);
-      return OUTCOME_DELETED;
+      if (!flush_pending (self, error))
+        return OUTCOME_REJECTED;
+      if (tomb_lookup (self, table, change->row, &tomb))
+        {
+          tomb_clear (&tomb);
+          return OUTCOME_DELETED;
+        }
+      if (!load_row (self, table, change->row, &loaded, error))
+        return OUTCOME_REJECTED;
+      if (loaded == NULL)
+        loaded = row_new (table, change->row);
+      row = loaded;
     }
 
-  if (!load_row (self, table, change->row, &row, error))
-    return OUTCOME_REJECTED;
-
-  next = row ? row_copy (row) : row_new (table, change->row);
+  next = row_copy (row);
   for (guint i = 0; i < reg->n_columns; i++)
     {
       g_autoptr(GVariant) value = g_variant_get_child_value (change->value, i);
@@ -1505,8 +1706,8 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
         }
     }
 
-  old_meta = row ? &row->meta[reg_index] : NULL;
-  if (old_meta && old_meta->hlc != 0)
+  old_meta = &row->meta[reg_index];
+  if (old_meta->hlc != 0)
     {
       int cmp = mh_change_compare_clock (change->hlc, change->origin, old_meta->hlc,
                                          site_name (self, old_meta->origin));
@@ -1527,8 +1728,10 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
                   *reason = g_strdup ("conflicting insert: the key exists with other content");
                   return OUTCOME_REJECTED;
                 }
+              /* history_put() sinks its value: on a value that is not
+               * floating that takes a reference of its own, so none here. */
               if ((reg->flags & MH_REGISTER_HISTORY)
-                  && !history_put (self, table, change->row, reg, g_variant_ref (change->value),
+                  && !history_put (self, table, change->row, reg, change->value,
                                    change->hlc, change->origin, old_meta->hlc, error))
                 return OUTCOME_REJECTED;
             }
@@ -1554,7 +1757,7 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
                       "conflicting insert: the key exists with other content", 0, error))
         return OUTCOME_REJECTED;
     }
-  else if (old_meta && old_meta->hlc != 0 && (reg->flags & MH_REGISTER_HISTORY))
+  else if (old_meta->hlc != 0 && (reg->flags & MH_REGISTER_HISTORY))
     {
       gboolean same_value = TRUE;
       for (guint i = 0; i < reg->n_columns; i++)
@@ -1568,8 +1771,7 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
     }
 
   /* Swap the register's hash, then its metadata. */
-  if (row)
-    digest_register (self, row, reg_index, -1);
+  digest_register (self, row, reg_index, -1);
 
   old_lseq = next->meta[reg_index].hlc ? next->meta[reg_index].lseq : 0;
   lseq = row_lseq (self, next, &lseq_is_new);
@@ -1580,18 +1782,189 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
   next->meta[reg_index].lseq = lseq;
   next->meta[reg_index].sig = change->signature ? g_bytes_ref (change->signature) : NULL;
 
-  if (!store_row (self, next, error))
-    return OUTCOME_REJECTED;
   digest_register (self, next, reg_index, +1);
 
   if (old_lseq != 0 && old_lseq != lseq && !lseq_in_use (next, old_lseq)
       && !log_delete (self, table->lane, old_lseq, error))
     return OUTCOME_REJECTED;
-  if (lseq_is_new && !log_insert (self, table->lane, lseq, self->tables[table->index].db_index,
-                                  next->rid, error))
+
+  /* The row is written when another row is touched or the batch ends. */
+  if (row == self->pending)
+    g_clear_pointer (&self->pending, row_free);
+  else if (!flush_pending (self, error))
     return OUTCOME_REJECTED;
+  self->pending = g_steal_pointer (&next);
+  if (lseq_is_new)
+    {
+      self->pending_log = TRUE;
+      self->pending_lseq = lseq;
+    }
 
   touch (self, table, change->row);
+  return OUTCOME_APPLIED;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Foreign changes: tables and registers of a newer schema                  */
+
+/* The same bytes a node that knows the register hashes, as long as the
+ * values carry their declared types (the codec keeps reals apart). */
+static void
+hash_foreign (const MhChange *change, guint64 *h1, guint64 *h2)
+{
+  g_autoptr(GByteArray) bytes = g_byte_array_sized_new (128);
+  guint64 hlc = GUINT64_TO_LE ((guint64) change->hlc);
+
+  g_byte_array_append (bytes, (const guint8 *) change->table, strlen (change->table) + 1);
+  g_byte_array_append (bytes, (const guint8 *) change->row, strlen (change->row) + 1);
+  if (change->kind == MH_CHANGE_DELETE)
+    {
+      g_byte_array_append (bytes, (const guint8 *) "\001deleted", 9);
+      g_byte_array_append (bytes, (const guint8 *) &hlc, 8);
+      g_byte_array_append (bytes, (const guint8 *) change->origin, strlen (change->origin) + 1);
+    }
+  else
+    {
+      gsize n = g_variant_n_children (change->value);
+      g_autofree MhCell *cells = g_new0 (MhCell, n);
+
+      g_byte_array_append (bytes, (const guint8 *) change->reg, strlen (change->reg) + 1);
+      g_byte_array_append (bytes, (const guint8 *) &hlc, 8);
+      g_byte_array_append (bytes, (const guint8 *) change->origin, strlen (change->origin) + 1);
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) child = g_variant_get_child_value (change->value, i);
+          g_autoptr(GVariant) inner = g_variant_get_variant (child);
+
+          if (g_variant_is_of_type (inner, G_VARIANT_TYPE_INT64))
+            cells[i].type = SQLITE_INTEGER, cells[i].i = g_variant_get_int64 (inner);
+          else if (g_variant_is_of_type (inner, G_VARIANT_TYPE_DOUBLE))
+            cells[i].type = SQLITE_FLOAT, cells[i].d = g_variant_get_double (inner);
+          else if (g_variant_is_of_type (inner, G_VARIANT_TYPE_STRING))
+            cells[i].type = SQLITE_TEXT, cells[i].s = (char *) g_variant_get_string (inner, NULL);
+          else
+            cells[i].type = SQLITE_NULL;
+        }
+      cells_serialize (bytes, cells, (guint) n);
+    }
+  *h1 = murmur64 (bytes->data, bytes->len, 0x6d65646865616431);
+  *h2 = murmur64 (bytes->data, bytes->len, 0x73796e6364696732);
+}
+
+static void
+digest_foreign (MhStore *self, const MhTableDef *table, const MhChange *change, int sign)
+{
+  g_autofree char *bucket = table ? mh_table_def_bucket_for_row (table, change->row)
+                                  : g_strdup (change->table);
+  guint64 h1, h2;
+
+  hash_foreign (change, &h1, &h2);
+  digest_add (digest_for (self, bucket), h1, h2, sign);
+}
+
+/* Drops what a newer schema wrote to a row this replica deletes. */
+static gboolean
+drop_foreign_of_row (MhStore *self, const MhTableDef *table, const char *row, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  stmt = prepare_once (self, "SELECT rid, lane, lseq, change FROM _mh_foreign "
+                             "WHERE tbl = ? AND row = ?");
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "reading foreign registers");
+  sqlite3_bind_text (stmt, 1, table->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, row, -1, SQLITE_STATIC);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      g_autoptr(MhChange) old = change_from_json ((const char *) sqlite3_column_text (stmt, 3));
+      g_autoptr(sqlite3_stmt) del = prepare_once (self, "DELETE FROM _mh_foreign WHERE rid = ?");
+
+      if (old)
+        digest_foreign (self, table, old, -1);
+      if (!log_delete (self, (guint) sqlite3_column_int (stmt, 1), sqlite3_column_int64 (stmt, 2),
+                       error))
+        return FALSE;
+      sqlite3_bind_int64 (del, 1, sqlite3_column_int64 (stmt, 0));
+      if (sqlite3_step (del) != SQLITE_DONE)
+        return set_sqlite_error (self, error, "dropping foreign registers");
+    }
+  return TRUE;
+}
+
+static Outcome
+apply_foreign (MhStore *self, const MhTableDef *table, MhChange *change, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autofree char *json = NULL;
+  const char *reg = change->kind == MH_CHANGE_DELETE ? "" : change->reg;
+  guint lane = table ? table->lane : mh_schema_get_n_lanes (self->schema) - 1;
+  gint64 rid = 0, lseq;
+  Tomb tomb;
+
+  if (table != NULL && tomb_lookup (self, table, change->row, &tomb))
+    {
+      tomb_clear (&tomb);
+      return OUTCOME_DELETED;
+    }
+
+  stmt = prepare_once (self, "SELECT rid, hlc, origin, lane, lseq, change FROM _mh_foreign "
+                             "WHERE tbl = ? AND row = ? AND reg = ?");
+  if (stmt == NULL)
+    {
+      set_sqlite_error (self, error, "reading foreign registers");
+      return OUTCOME_REJECTED;
+    }
+  sqlite3_bind_text (stmt, 1, change->table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, change->row, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, reg, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      g_autoptr(MhChange) old = NULL;
+
+      if (mh_change_compare_clock (change->hlc, change->origin, sqlite3_column_int64 (stmt, 1),
+                                   (const char *) sqlite3_column_text (stmt, 2)) <= 0)
+        return OUTCOME_OLDER;
+      rid = sqlite3_column_int64 (stmt, 0);
+      old = change_from_json ((const char *) sqlite3_column_text (stmt, 5));
+      if (old)
+        digest_foreign (self, table, old, -1);
+      if (!log_delete (self, (guint) sqlite3_column_int (stmt, 3), sqlite3_column_int64 (stmt, 4),
+                       error))
+        return OUTCOME_REJECTED;
+    }
+  g_clear_pointer (&stmt, sqlite3_finalize);
+
+  lseq = ++self->seq;
+  json = change_to_json (change);
+  stmt = prepare_once (self, rid ? "UPDATE _mh_foreign SET tbl = ?1, row = ?2, reg = ?3, hlc = ?4, "
+                                   "origin = ?5, lseq = ?6, lane = ?7, change = ?8 WHERE rid = ?9"
+                                 : "INSERT INTO _mh_foreign (tbl, row, reg, hlc, origin, lseq, lane, "
+                                   "change) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (stmt == NULL)
+    {
+      set_sqlite_error (self, error, "storing a foreign register");
+      return OUTCOME_REJECTED;
+    }
+  sqlite3_bind_text (stmt, 1, change->table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, change->row, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, reg, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 4, change->hlc);
+  sqlite3_bind_text (stmt, 5, change->origin, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 6, lseq);
+  sqlite3_bind_int (stmt, 7, (int) lane);
+  sqlite3_bind_text (stmt, 8, json, -1, SQLITE_STATIC);
+  if (rid)
+    sqlite3_bind_int64 (stmt, 9, rid);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "storing a foreign register");
+      return OUTCOME_REJECTED;
+    }
+  if (rid == 0)
+    rid = sqlite3_last_insert_rowid (self->db);
+  if (!log_insert (self, lane, lseq, -1, rid, error))
+    return OUTCOME_REJECTED;
+  digest_foreign (self, table, change, +1);
   return OUTCOME_APPLIED;
 }
 
@@ -1604,13 +1977,23 @@ apply_one (MhStore *self, MhChange *change, gboolean local, gboolean from_queue,
 {
   const MhTableDef *table;
   guint origin_index;
+  gboolean foreign;
   Outcome outcome;
 
   *reason = NULL;
   table = mh_schema_lookup_table (self->schema, change->table);
-  if (table == NULL)
+  foreign = table == NULL
+            || (change->kind == MH_CHANGE_SET && change->reg != NULL
+                && mh_table_def_lookup_register (table, change->reg, NULL) == NULL);
+  /* What a newer schema added is kept and relayed untouched; from a peer
+   * that claims no newer schema it is simply wrong. */
+  if (foreign && (local || change->schema_version <= mh_schema_get_version (self->schema)))
     {
-      *reason = g_strdup_printf ("unknown table “%s”", change->table);
+      if (table == NULL)
+        *reason = g_strdup_printf ("unknown table “%s”", change->table);
+      else
+        *reason = g_strdup_printf ("unknown register “%s” of table “%s”", change->reg,
+                                   table->name);
       return OUTCOME_REJECTED;
     }
   if (change->kind == MH_CHANGE_SET && (change->reg == NULL || change->value == NULL))
@@ -1630,17 +2013,30 @@ apply_one (MhStore *self, MhChange *change, gboolean local, gboolean from_queue,
   if (!local && MH_HLC_PHYSICAL (change->hlc) > mh_store_get_reference_ms (self) + self->hold_bound_ms)
     return OUTCOME_HELD;
 
-  origin_index = site_index (self, change->origin, error);
-  if (origin_index == 0)
-    return OUTCOME_REJECTED;
+  if (foreign)
+    outcome = apply_foreign (self, table, change, error);
+  else
+    {
+      origin_index = site_index (self, change->origin, error);
+      if (origin_index == 0)
+        return OUTCOME_REJECTED;
+      outcome = apply_known (self, table, change, local, origin_index, reason, error);
+    }
+  if (outcome == OUTCOME_APPLIED && !local)
+    mh_clock_observe (&self->clock, change->hlc);
+  return outcome;
+}
+
+static Outcome
+apply_known (MhStore *self, const MhTableDef *table, MhChange *change, gboolean local,
+             guint origin_index, char **reason, GError **error)
+{
+  Outcome outcome;
 
   if (change->kind == MH_CHANGE_DELETE)
     outcome = apply_delete (self, table, change, local, origin_index, reason, error);
   else
     outcome = apply_set (self, table, change, local, origin_index, reason, error);
-
-  if (outcome == OUTCOME_APPLIED && !local)
-    mh_clock_observe (&self->clock, change->hlc);
   return outcome;
 }
 
@@ -1768,7 +2164,16 @@ static const char store_ddl[] =
   "  origin TEXT NOT NULL, replaced_at INTEGER, replaced_by INTEGER,"
   "  UNIQUE (tbl, row, reg, hlc, origin));"
   "CREATE TABLE IF NOT EXISTS _mh_digest (bucket TEXT PRIMARY KEY, count INTEGER,"
-  "  h1 INTEGER, h2 INTEGER) WITHOUT ROWID;";
+  "  h1 INTEGER, h2 INTEGER) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _mh_peers (fingerprint TEXT PRIMARY KEY, url TEXT,"
+  "  site_id TEXT, name TEXT, added_at INTEGER, last_contact INTEGER, last_error TEXT,"
+  "  bytes_sent INTEGER DEFAULT 0, bytes_received INTEGER DEFAULT 0) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _mh_foreign (rid INTEGER PRIMARY KEY, tbl TEXT NOT NULL,"
+  "  row TEXT NOT NULL, reg TEXT NOT NULL, hlc INTEGER NOT NULL, origin TEXT NOT NULL,"
+  "  lseq INTEGER NOT NULL, lane INTEGER NOT NULL, change TEXT NOT NULL,"
+  "  UNIQUE (tbl, row, reg));"
+  "CREATE TABLE IF NOT EXISTS _mh_cursors (peer TEXT NOT NULL, lane INTEGER NOT NULL,"
+  "  epoch INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (peer, lane)) WITHOUT ROWID;";
 
 static char *
 file_identity (const char *path)
@@ -1955,6 +2360,9 @@ mh_store_finalize (GObject *object)
   for (guint i = 0; i < self->touched->len; i++)
     g_free (g_array_index (self->touched, Touched, i).row);
   g_array_unref (self->touched);
+  g_clear_pointer (&self->pending, row_free);
+  g_byte_array_unref (self->scratch);
+  g_hash_table_unref (self->touched_rows);
   g_hash_table_unref (self->touched_tables);
   g_hash_table_unref (self->txn_row_lseq);
   g_hash_table_unref (self->digests);
@@ -2038,7 +2446,9 @@ mh_store_init (MhStore *self)
   self->dirty_digests = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->txn_row_lseq = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->touched = g_array_new (FALSE, FALSE, sizeof (Touched));
+  self->touched_rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->touched_tables = g_hash_table_new (NULL, NULL);
+  self->scratch = g_byte_array_sized_new (256);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2234,41 +2644,69 @@ typedef enum
   WRITE_UPSERT,
 } WriteMode;
 
-/* A local write becomes one change per register it touches, all stamped
- * with one clock reading. They are all validated before any is applied,
- * so a refused write leaves nothing behind. */
-static gboolean
-local_write (MhStore *self, const char *table_name, const char *row_id, GVariant *values,
-             WriteMode mode, GError **error)
+static gboolean retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error);
+
+typedef struct
 {
-  g_autoptr(GVariant) owned = values ? g_variant_ref_sink (values) : NULL;
-  const MhTableDef *table;
+  guint column;
+  MhCell cell;
+} ColumnValue;
+
+static void
+column_values_clear (GArray *values)
+{
+  for (guint i = 0; i < values->len; i++)
+    cell_clear (&g_array_index (values, ColumnValue, i).cell);
+}
+
+static const char *
+column_type_name (MhColumnType type)
+{
+  switch (type)
+    {
+    case MH_COLUMN_TEXT: return "text";
+    case MH_COLUMN_INTEGER: return "an integer";
+    case MH_COLUMN_REAL: return "a number";
+    default: return "?";
+    }
+}
+
+/* Leaves the transaction opened by a write that changed nothing: the
+ * enclosing transaction, if any, goes on unharmed. */
+static void
+txn_end_unchanged (MhStore *self, gint64 seq, gint64 own_seq)
+{
+  g_assert (self->txn_depth > 0);
+  self->seq = seq;
+  self->own_seq = own_seq;
+  if (self->txn_depth == 1)
+    txn_rollback (self);
+  else
+    self->txn_depth--;
+}
+
+/* A local write: the row is read once (not at all for an insert, whose
+ * UNIQUE constraint tells an existing id), every register it touches is
+ * stamped with one clock reading, and the row is written once with one log
+ * entry. Changes are only built when a validator has to see them; they
+ * are all validated before anything is written, so a refused write leaves
+ * nothing behind. */
+static gboolean
+local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, GArray *values,
+                    WriteMode mode, GError **error)
+{
   g_autoptr(MhRow) row = NULL;
   g_autoptr(MhRow) next = NULL;
   g_autofree gboolean *touched_regs = NULL;
-  g_autoptr(GPtrArray) changes = NULL;
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
+  g_autofree gint64 *old_lseqs = NULL;
+  gint64 seq_before, own_seq_before, lseq;
+  gboolean lseq_is_new, failed_before;
   Tomb tomb;
   MhHlc hlc;
 
-  table = mh_schema_lookup_table (self->schema, table_name);
-  if (table == NULL)
-    {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, "unknown table “%s”",
-                   table_name);
-      return FALSE;
-    }
   if (row_id == NULL || *row_id == '\0' || !g_utf8_validate (row_id, -1, NULL))
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, "%s: a row needs a non-empty id",
-                   table->name);
-      return FALSE;
-    }
-  if (owned != NULL && !g_variant_is_of_type (owned, G_VARIANT_TYPE_VARDICT))
-    {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, "%s: values must be a{sv}",
                    table->name);
       return FALSE;
     }
@@ -2279,15 +2717,10 @@ local_write (MhStore *self, const char *table_name, const char *row_id, GVariant
                    "%s “%s” was deleted; a new row needs a new id", table->name, row_id);
       return FALSE;
     }
-  if (!load_row (self, table, row_id, &row, error))
+  if (!flush_pending (self, error))
     return FALSE;
-
-  if (row != NULL && mode == WRITE_INSERT)
-    {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_EXISTS, "%s “%s” exists already",
-                   table->name, row_id);
-      return FALSE;
-    }
+  if (mode != WRITE_INSERT && !load_row (self, table, row_id, &row, error))
+    return FALSE;
   if (row == NULL && mode == WRITE_UPDATE)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_NOT_FOUND, "no %s “%s”", table->name,
@@ -2303,9 +2736,163 @@ local_write (MhStore *self, const char *table_name, const char *row_id, GVariant
 
   next = row ? row_copy (row) : row_new (table, row_id);
   touched_regs = g_new0 (gboolean, table->registers->len);
+  old_lseqs = g_new0 (gint64, table->registers->len);
   if (row == NULL)
     for (guint i = 0; i < table->registers->len; i++)
       touched_regs[i] = TRUE;
+  for (guint i = 0; i < values->len; i++)
+    {
+      ColumnValue *cv = &g_array_index (values, ColumnValue, i);
+      const MhColumnDef *column = g_ptr_array_index (table->columns, cv->column);
+
+      cell_clear (&next->cells[cv->column]);
+      next->cells[cv->column] = cv->cell;
+      cv->cell.type = SQLITE_NULL;
+      cv->cell.s = NULL;
+      touched_regs[column->reg] = TRUE;
+    }
+
+  hlc = mh_clock_now (&self->clock);
+  if (self->validate != NULL)
+    {
+      for (guint i = 0; i < table->registers->len; i++)
+        {
+          const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
+          g_autoptr(MhChange) change = NULL;
+          g_autofree char *reason = NULL;
+
+          if (!touched_regs[i])
+            continue;
+          change = mh_change_new_set (table->name, row_id, reg->name,
+                                      cells_to_variant (next->cells + reg->first_column,
+                                                        reg->n_columns),
+                                      hlc, self->site_id, self->own_seq + 1);
+          change->schema_version = mh_schema_get_version (self->schema);
+          if (run_validator (self, change, next, TRUE, &reason) != MH_VERDICT_ACCEPT)
+            {
+              g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, "%s", reason);
+              return FALSE;
+            }
+        }
+    }
+
+  if (!txn_begin (self, error))
+    return FALSE;
+  seq_before = self->seq;
+  own_seq_before = self->own_seq;
+
+  lseq = row_lseq (self, next, &lseq_is_new);
+  for (guint i = 0; i < table->registers->len; i++)
+    {
+      MhRegMeta *m = &next->meta[i];
+
+      if (!touched_regs[i])
+        continue;
+      old_lseqs[i] = m->hlc ? m->lseq : 0;
+      g_clear_pointer (&m->sig, g_bytes_unref);
+      m->hlc = hlc;
+      m->origin = self->site_index;
+      m->oseq = ++self->own_seq;
+      m->lseq = lseq;
+    }
+
+  failed_before = self->txn_failed;
+  if (!store_row (self, next, error))
+    {
+      gboolean exists = next->rid == 0
+                        && sqlite3_extended_errcode (self->db) == SQLITE_CONSTRAINT_UNIQUE;
+
+      if (exists)
+        {
+          /* The statement alone was undone: nothing else was written. */
+          self->txn_failed = failed_before;
+          g_clear_error (error);
+          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_EXISTS, "%s “%s” exists already",
+                       table->name, row_id);
+          txn_end_unchanged (self, seq_before, own_seq_before);
+        }
+      else
+        txn_rollback (self);
+      return FALSE;
+    }
+
+  for (guint i = 0; i < table->registers->len; i++)
+    {
+      const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
+
+      if (!touched_regs[i])
+        continue;
+      if (row != NULL && row->meta[i].hlc != 0)
+        {
+          gboolean same_value = TRUE;
+
+          digest_register (self, row, i, -1);
+          for (guint c = 0; c < reg->n_columns; c++)
+            if (!cell_equal (&row->cells[reg->first_column + c], &next->cells[reg->first_column + c]))
+              same_value = FALSE;
+          if ((reg->flags & MH_REGISTER_HISTORY) && !same_value
+              && !history_put (self, table, row_id, reg,
+                               cells_to_variant (row->cells + reg->first_column, reg->n_columns),
+                               row->meta[i].hlc, site_name (self, row->meta[i].origin), hlc,
+                               error))
+            goto fail;
+        }
+      digest_register (self, next, i, +1);
+      if (old_lseqs[i] != 0 && old_lseqs[i] != lseq && !lseq_in_use (next, old_lseqs[i])
+          && !log_delete (self, table->lane, old_lseqs[i], error))
+        goto fail;
+      /* Registers that shared an old number: delete its entry only once. */
+      for (guint j = i + 1; j < table->registers->len; j++)
+        if (old_lseqs[j] == old_lseqs[i])
+          old_lseqs[j] = 0;
+    }
+  if (lseq_is_new
+      && !log_insert (self, table->lane, lseq, self->tables[table->index].db_index, next->rid,
+                      error))
+    goto fail;
+  touch (self, table, row_id);
+
+  /* A new row may be what parked changes wait for: retry them now, as an
+   * arrival from a peer would, or they stay parked until one does. */
+  if (row == NULL && self->n_parked > 0)
+    {
+      MhApplyReport report = { 0 };
+
+      if (!retry_parked_locked (self, &report, error))
+        goto fail;
+    }
+  return txn_commit (self, error);
+
+fail:
+  txn_rollback (self);
+  return FALSE;
+}
+
+static gboolean
+local_write (MhStore *self, const char *table_name, const char *row_id, GVariant *values,
+             WriteMode mode, GError **error)
+{
+  g_autoptr(GVariant) owned = values ? g_variant_ref_sink (values) : NULL;
+  g_autoptr(GArray) parsed = g_array_new (FALSE, TRUE, sizeof (ColumnValue));
+  const MhTableDef *table;
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+  gboolean ok;
+
+  table = mh_schema_lookup_table (self->schema, table_name);
+  if (table == NULL)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, "unknown table “%s”",
+                   table_name);
+      return FALSE;
+    }
+  if (owned != NULL && !g_variant_is_of_type (owned, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, "%s: values must be a{sv}",
+                   table->name);
+      return FALSE;
+    }
 
   if (owned != NULL)
     {
@@ -2313,86 +2900,151 @@ local_write (MhStore *self, const char *table_name, const char *row_id, GVariant
       while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
         {
           g_autoptr(GVariant) v = value;
-          guint col_index;
-          const MhColumnDef *column = mh_table_def_lookup_column (table, key, &col_index);
+          ColumnValue cv = { 0 };
+          const MhColumnDef *column = mh_table_def_lookup_column (table, key, &cv.column);
 
           if (column == NULL)
             {
               g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_COLUMN,
                            "%s has no column “%s”", table->name, key);
+              column_values_clear (parsed);
               return FALSE;
             }
-          if (!cell_from_variant (&next->cells[col_index], v, column->type))
+          if (!cell_from_variant (&cv.cell, v, column->type))
             {
               g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE,
                            "%s.%s: expected %s, got %s", table->name, key,
-                           column->type == MH_COLUMN_TEXT      ? "text"
-                           : column->type == MH_COLUMN_INTEGER ? "an integer"
-                                                               : "a number",
-                           g_variant_get_type_string (v));
+                           column_type_name (column->type), g_variant_get_type_string (v));
+              column_values_clear (parsed);
               return FALSE;
             }
-          touched_regs[column->reg] = TRUE;
+          g_array_append_val (parsed, cv);
         }
     }
+  ok = local_write_values (self, table, row_id, parsed, mode, error);
+  column_values_clear (parsed);
+  return ok;
+}
 
-  hlc = mh_clock_now (&self->clock);
-  changes = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
-  for (guint i = 0; i < table->registers->len; i++)
+static gboolean
+cell_from_gvalue (MhCell *cell, const GValue *value, MhColumnType type)
+{
+  cell_clear (cell);
+  if (value == NULL || !G_IS_VALUE (value))
+    return TRUE;
+
+  switch (G_VALUE_TYPE (value))
     {
-      const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
-      MhChange *change;
-      char *reason = NULL;
-      MhVerdict verdict;
-
-      if (!touched_regs[i])
-        continue;
-      change = mh_change_new_set (table->name, row_id, reg->name,
-                                  cells_to_variant (next->cells + reg->first_column,
-                                                    reg->n_columns),
-                                  hlc, self->site_id, 0);
-      change->schema_version = mh_schema_get_version (self->schema);
-      g_ptr_array_add (changes, change);
-
-      verdict = run_validator (self, change, next, TRUE, &reason);
-      if (verdict != MH_VERDICT_ACCEPT)
-        {
-          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, "%s", reason);
-          g_free (reason);
-          return FALSE;
-        }
-    }
-
-  if (!txn_begin (self, error))
-    return FALSE;
-  for (guint i = 0; i < changes->len; i++)
-    {
-      MhChange *change = g_ptr_array_index (changes, i);
-      g_autofree char *reason = NULL;
-      g_autoptr(GError) local_error = NULL;
-      Outcome outcome;
-
-      change->origin_seq = ++self->own_seq;
-      /* Validated above against the whole new row; the per-register pass
-       * below would see a partial row, so it runs without the validator. */
+    case G_TYPE_STRING:
+      if (g_value_get_string (value) == NULL)
+        return TRUE;
+      if (type != MH_COLUMN_TEXT || !g_utf8_validate (g_value_get_string (value), -1, NULL))
+        return FALSE;
+      cell->type = SQLITE_TEXT;
+      cell->s = g_value_dup_string (value);
+      return TRUE;
+    case G_TYPE_DOUBLE:
+    case G_TYPE_FLOAT:
+      if (type != MH_COLUMN_REAL)
+        return FALSE;
+      cell->d = G_VALUE_TYPE (value) == G_TYPE_DOUBLE ? g_value_get_double (value)
+                                                      : g_value_get_float (value);
+      if (!isfinite (cell->d))
+        return FALSE;
+      cell->type = SQLITE_FLOAT;
+      return TRUE;
+    case G_TYPE_INT64:
+    case G_TYPE_INT:
+    case G_TYPE_UINT:
+    case G_TYPE_LONG:
+    case G_TYPE_BOOLEAN:
       {
-        MhValidateFunc saved = self->validate;
-        self->validate = NULL;
-        outcome = apply_one (self, change, TRUE, FALSE, &reason, &local_error);
-        self->validate = saved;
+        gint64 i = G_VALUE_TYPE (value) == G_TYPE_INT64 ? g_value_get_int64 (value)
+                   : G_VALUE_TYPE (value) == G_TYPE_INT ? g_value_get_int (value)
+                   : G_VALUE_TYPE (value) == G_TYPE_UINT ? (gint64) g_value_get_uint (value)
+                   : G_VALUE_TYPE (value) == G_TYPE_LONG ? g_value_get_long (value)
+                                                          : g_value_get_boolean (value);
+        if (type == MH_COLUMN_INTEGER)
+          {
+            cell->type = SQLITE_INTEGER;
+            cell->i = i;
+            return TRUE;
+          }
+        if (type == MH_COLUMN_REAL)
+          {
+            cell->type = SQLITE_FLOAT;
+            cell->d = (double) i;
+            return TRUE;
+          }
+        return FALSE;
       }
-      if (outcome != OUTCOME_APPLIED)
+    case G_TYPE_POINTER:
+      return g_value_get_pointer (value) == NULL;
+    default:
+      return FALSE;
+    }
+}
+
+/**
+ * mh_store_write_values:
+ * @mode: insert, update or upsert
+ * @n_values: how many columns are given
+ * @columns: (array length=n_values): column names
+ * @values: (array length=n_values): their values: G_TYPE_INT64 (or another
+ *   integer type) for integers, G_TYPE_DOUBLE for reals, G_TYPE_STRING for
+ *   text; an unset #GValue, a %NULL string or a %NULL pointer for NULL
+ *
+ * The same as mh_store_insert(), mh_store_update() and mh_store_upsert(),
+ * without building a #GVariant: the fast way for bulk writes.
+ */
+gboolean
+mh_store_write_values (MhStore *self, const char *table_name, const char *row_id,
+                       MhWriteMode mode, guint n_values, const char *const *columns,
+                       const GValue *values, GError **error)
+{
+  g_autoptr(GArray) parsed = NULL;
+  const MhTableDef *table;
+  gboolean ok;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (n_values == 0 || (columns != NULL && values != NULL), FALSE);
+
+  table = mh_schema_lookup_table (self->schema, table_name);
+  if (table == NULL)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, "unknown table “%s”",
+                   table_name);
+      return FALSE;
+    }
+  parsed = g_array_sized_new (FALSE, TRUE, sizeof (ColumnValue), n_values);
+  for (guint i = 0; i < n_values; i++)
+    {
+      ColumnValue cv = { 0 };
+      const MhColumnDef *column = mh_table_def_lookup_column (table, columns[i], &cv.column);
+
+      if (column == NULL)
         {
-          if (local_error == NULL)
-            g_set_error (&local_error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                         "local write to %s not applied: %s", table->name,
-                         reason ? reason : "older than the stored value");
-          txn_rollback (self);
-          g_propagate_error (error, g_steal_pointer (&local_error));
+          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_COLUMN,
+                       "%s has no column “%s”", table->name, columns[i]);
+          column_values_clear (parsed);
           return FALSE;
         }
+      if (!cell_from_gvalue (&cv.cell, &values[i], column->type))
+        {
+          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, "%s.%s: expected %s",
+                       table->name, columns[i], column_type_name (column->type));
+          column_values_clear (parsed);
+          return FALSE;
+        }
+      g_array_append_val (parsed, cv);
     }
-  return txn_commit (self, error);
+  ok = local_write_values (self, table, row_id, parsed,
+                           mode == MH_WRITE_INSERT   ? WRITE_INSERT
+                           : mode == MH_WRITE_UPDATE ? WRITE_UPDATE
+                                                     : WRITE_UPSERT,
+                           error);
+  column_values_clear (parsed);
+  return ok;
 }
 
 /**
@@ -2652,7 +3304,9 @@ release_held_locked (MhStore *self, MhApplyReport *report, GError **error)
       else
         report_outcome (report, outcome);
     }
-  self->n_held = (guint) count_rows (self, "_mh_held");
+  /* n_held is left for update_counts() to refresh at commit: setting it
+   * here would hide the change from it, and "held-count" would never be
+   * notified of a release. */
   return TRUE;
 }
 
@@ -2923,7 +3577,22 @@ mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
         }
       cursor->seq = lseq;
 
-      if (tbl == 0)
+      if (tbl == -1)
+        {
+          g_autoptr(sqlite3_stmt) f = prepare_once (self, "SELECT change FROM _mh_foreign "
+                                                          "WHERE rid = ?");
+          sqlite3_bind_int64 (f, 1, rid);
+          if (sqlite3_step (f) == SQLITE_ROW)
+            {
+              MhChange *change = change_from_json ((const char *) sqlite3_column_text (f, 0));
+              if (change != NULL)
+                {
+                  change->local_seq = lseq;
+                  g_ptr_array_add (changes, change);
+                }
+            }
+        }
+      else if (tbl == 0)
         {
           g_autoptr(sqlite3_stmt) t = prepare_once (
             self, "SELECT t.name, m.id, m.hlc, m.origin, m.oseq, m.sig FROM _mh_tomb m "
@@ -3157,7 +3826,8 @@ mh_store_recompute_digests (MhStore *self, GHashTable **out_digests, GError **er
               guint64 h1, h2;
               if (row->meta[i].hlc == 0)
                 continue;
-              hash_register (row, i, site_name (self, row->meta[i].origin), &h1, &h2);
+              hash_register (row, i, site_name (self, row->meta[i].origin), &h1, &h2,
+                             self->scratch);
               digest_add (digest, h1, h2, +1);
             }
         }
@@ -3269,4 +3939,126 @@ const char *
 mh_row_get_table (const MhRow *row)
 {
   return row ? row->table->name : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Peers' cursors                                                           */
+
+static gboolean
+save_peer_cursor (MhStore *self, const char *peer, guint lane, const MhCursor *cursor,
+                  GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (
+    self, "INSERT OR REPLACE INTO _mh_cursors (peer, lane, epoch, seq) VALUES (?, ?, ?, ?)");
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "saving a cursor");
+  sqlite3_bind_text (stmt, 1, peer, -1, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 2, (int) lane);
+  sqlite3_bind_int64 (stmt, 3, cursor->epoch);
+  sqlite3_bind_int64 (stmt, 4, cursor->seq);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "saving a cursor");
+  return TRUE;
+}
+
+/**
+ * mh_store_apply_from_peer:
+ * @peer: the site id of the peer whose log the changes were read from
+ * @lane: the lane they were read from
+ * @cursor: where the peer's log stands after them
+ *
+ * Like mh_store_apply(), and moves this replica's cursor on the peer's log
+ * in the same transaction: a crash or a cut link resumes from the last
+ * committed batch, never from zero and never past a change not applied.
+ */
+gboolean
+mh_store_apply_from_peer (MhStore *self, GPtrArray *changes, const char *peer, guint lane,
+                          const MhCursor *cursor, MhApplyReport *report, GError **error)
+{
+  MhApplyReport local_report = { 0 };
+  gboolean any_applied = FALSE;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (changes != NULL && peer != NULL && cursor != NULL, FALSE);
+
+  if (report == NULL)
+    report = &local_report;
+  memset (report, 0, sizeof *report);
+
+  if (!txn_begin (self, error))
+    return FALSE;
+  if (!release_held_locked (self, report, error))
+    goto fail;
+  for (guint i = 0; i < changes->len; i++)
+    {
+      Outcome outcome = OUTCOME_REJECTED;
+
+      if (!apply_remote (self, g_ptr_array_index (changes, i), &outcome, error))
+        goto fail;
+      report_outcome (report, outcome);
+      if (outcome == OUTCOME_APPLIED)
+        any_applied = TRUE;
+    }
+  if ((any_applied || report->released > 0) && self->n_parked + report->parked > 0
+      && !retry_parked_locked (self, report, error))
+    goto fail;
+  if (!save_peer_cursor (self, peer, lane, cursor, error))
+    goto fail;
+  return txn_commit (self, error);
+
+fail:
+  txn_rollback (self);
+  memset (report, 0, sizeof *report);
+  return FALSE;
+}
+
+/**
+ * mh_store_get_peer_cursor:
+ * @cursor: (out): where this replica stands on the peer's log in @lane;
+ *   zeroes when it never read from it
+ */
+gboolean
+mh_store_get_peer_cursor (MhStore *self, const char *peer, guint lane, MhCursor *cursor)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (cursor != NULL, FALSE);
+
+  cursor->epoch = 0;
+  cursor->seq = 0;
+  stmt = prepare_once (self, "SELECT epoch, seq FROM _mh_cursors WHERE peer = ? AND lane = ?");
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, peer, -1, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 2, (int) lane);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return FALSE;
+  cursor->epoch = sqlite3_column_int64 (stmt, 0);
+  cursor->seq = sqlite3_column_int64 (stmt, 1);
+  return TRUE;
+}
+
+/**
+ * mh_store_count_after:
+ *
+ * Returns: how many log entries of @lane lie after @seq (changes a peer
+ *   standing there has still to receive)
+ */
+gint64
+mh_store_count_after (MhStore *self, guint lane, gint64 seq)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+
+  stmt = prepare_once (self, "SELECT count(*) FROM _mh_log WHERE lane = ? AND lseq > ?");
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_int (stmt, 1, (int) lane);
+  sqlite3_bind_int64 (stmt, 2, seq);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return 0;
+  return sqlite3_column_int64 (stmt, 0);
 }

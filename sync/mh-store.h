@@ -138,6 +138,17 @@ gboolean mh_store_upsert (MhStore *self, const char *table, const char *row, GVa
                           GError **error);
 gboolean mh_store_delete (MhStore *self, const char *table, const char *row, GError **error);
 
+typedef enum
+{
+  MH_WRITE_INSERT,
+  MH_WRITE_UPDATE,
+  MH_WRITE_UPSERT,
+} MhWriteMode;
+
+gboolean mh_store_write_values (MhStore *self, const char *table, const char *row,
+                                MhWriteMode mode, guint n_values, const char *const *columns,
+                                const GValue *values, GError **error);
+
 /* Reading */
 MhRowState mh_store_get_row_state (MhStore *self, const char *table, const char *row);
 GVariant *mh_store_get_row (MhStore *self, const char *table, const char *row);
@@ -147,6 +158,14 @@ gboolean mh_store_apply (MhStore *self, GPtrArray *changes, MhApplyReport *repor
                          GError **error);
 gboolean mh_store_release_held (MhStore *self, MhApplyReport *report, GError **error);
 gboolean mh_store_retry_parked (MhStore *self, MhApplyReport *report, GError **error);
+
+/* Peers */
+gboolean mh_store_apply_from_peer (MhStore *self, GPtrArray *changes, const char *peer,
+                                   guint lane, const MhCursor *cursor, MhApplyReport *report,
+                                   GError **error);
+gboolean mh_store_get_peer_cursor (MhStore *self, const char *peer, guint lane,
+                                   MhCursor *cursor);
+gint64 mh_store_count_after (MhStore *self, guint lane, gint64 seq);
 
 /* The log */
 gint64 mh_store_get_epoch (MhStore *self);

@@ -1,0 +1,771 @@
+/* mh-identity.c: a node's key pair, certificate, site id and fingerprint
+ *
+ * Key type: Ed25519, for TLS and for signing changes alike. Mutual TLS 1.3
+ * between SoupServer and SoupSession (glib-networking 2.74, GnuTLS 3.7.9)
+ * was measured to work with Ed25519 certificates on both sides, so one key
+ * serves both purposes and there is no separate signing key.
+ *
+ * Files in the data folder:
+ * - identity-key.pem: the private key, PKCS#8 PEM, mode 0600. It is the
+ *   identity: everything else derives from it.
+ * - identity-cert.pem: a self-signed X.509 v3 certificate for that key,
+ *   CN = the site id. Peers pin the key's hash, never the certificate, so a
+ *   lost certificate is simply made again from the key.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+
+#include "mh-identity.h"
+#include "mh-sync-error.h"
+
+#define KEY_FILE "identity-key.pem"
+#define CERT_FILE "identity-cert.pem"
+
+/* A PEM key or certificate is about a kilobyte: anything far bigger is not ours. */
+#define MAX_PEM_SIZE (64 * 1024)
+
+#define CERT_VALIDITY_SECONDS (G_GINT64_CONSTANT (20) * 365 * 24 * 3600)
+#define ED25519_PUBLIC_KEY_SIZE 32
+#define ED25519_PUBLIC_KEY_B64_LENGTH 44
+
+typedef struct gnutls_x509_crt_int GnutlsX509Crt;
+typedef struct gnutls_x509_privkey_int GnutlsX509Privkey;
+typedef struct gnutls_privkey_st GnutlsPrivkey;
+typedef struct gnutls_pubkey_st GnutlsPubkey;
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GnutlsX509Crt, gnutls_x509_crt_deinit)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GnutlsX509Privkey, gnutls_x509_privkey_deinit)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GnutlsPrivkey, gnutls_privkey_deinit)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GnutlsPubkey, gnutls_pubkey_deinit)
+
+/* Every datum is wiped before it is freed: some hold the private key. */
+static void
+datum_clear (gnutls_datum_t *datum)
+{
+  if (datum->data != NULL)
+    {
+      gnutls_memset (datum->data, 0, datum->size);
+      gnutls_free (datum->data);
+    }
+  datum->size = 0;
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (gnutls_datum_t, datum_clear)
+
+struct _MhIdentity
+{
+  GObject parent_instance;
+
+  char *site_id;
+  char *fingerprint;
+  char *signing_public_key; /* base64 of the raw Ed25519 public key */
+  GTlsCertificate *tls_certificate;
+  gnutls_privkey_t signing_key;
+};
+
+G_DEFINE_FINAL_TYPE (MhIdentity, mh_identity, G_TYPE_OBJECT)
+
+static void
+mh_identity_finalize (GObject *object)
+{
+  MhIdentity *self = MH_IDENTITY (object);
+
+  g_free (self->site_id);
+  g_free (self->fingerprint);
+  g_free (self->signing_public_key);
+  g_clear_object (&self->tls_certificate);
+  g_clear_pointer (&self->signing_key, gnutls_privkey_deinit);
+
+  G_OBJECT_CLASS (mh_identity_parent_class)->finalize (object);
+}
+
+static void
+mh_identity_class_init (MhIdentityClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = mh_identity_finalize;
+}
+
+static void
+mh_identity_init (MhIdentity *self)
+{
+}
+
+static gboolean G_GNUC_PRINTF (3, 4)
+gnutls_fail (GError **error, int ret, const char *format, ...)
+{
+  g_autofree char *what = NULL;
+  va_list args;
+
+  va_start (args, format);
+  what = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "%s: %s", what, gnutls_strerror (ret));
+  return FALSE;
+}
+
+static gboolean
+errno_fail (GError **error, int saved_errno, const char *what, const char *path)
+{
+  g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "Could not %s %s: %s", what, path,
+               g_strerror (saved_errno));
+  return FALSE;
+}
+
+/* Base32 and fingerprints */
+
+static const char base32_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/* The first @n_chars base32 characters of @data (RFC 4648, no padding). */
+static char *
+base32_encode (const guint8 *data, gsize len, gsize n_chars, gboolean lower)
+{
+  char *out = g_malloc (n_chars + 1);
+
+  g_assert (n_chars * 5 < len * 8 + 5);
+  for (gsize i = 0; i < n_chars; i++)
+    {
+      gsize bit = i * 5;
+      gsize byte = bit / 8;
+      guint window = (guint) data[byte] << 8;
+      char c;
+
+      if (byte + 1 < len)
+        window |= data[byte + 1];
+      c = base32_alphabet[(window >> (11 - bit % 8)) & 0x1f];
+      out[i] = lower ? g_ascii_tolower (c) : c;
+    }
+  out[n_chars] = '\0';
+  return out;
+}
+
+/* ABCDEFGHIJKLMNOPQRST → ABCD-EFGH-IJKL-MNOP-QRST */
+static char *
+group_fingerprint (const char *chars)
+{
+  GString *out = g_string_sized_new (MH_FINGERPRINT_LENGTH);
+
+  for (guint i = 0; i < MH_FINGERPRINT_CHARS; i++)
+    {
+      if (i > 0 && i % 4 == 0)
+        g_string_append_c (out, '-');
+      g_string_append_c (out, chars[i]);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* SHA-256 of the DER SubjectPublicKeyInfo: what site ids and fingerprints are made of. */
+static gboolean
+pubkey_digest (gnutls_pubkey_t pubkey, guint8 digest[32])
+{
+  g_auto(gnutls_datum_t) spki = { NULL, 0 };
+
+  if (gnutls_pubkey_export2 (pubkey, GNUTLS_X509_FMT_DER, &spki) < 0)
+    return FALSE;
+  return gnutls_hash_fast (GNUTLS_DIG_SHA256, spki.data, spki.size, digest) == 0;
+}
+
+static char *
+site_id_from_digest (const guint8 digest[32])
+{
+  return base32_encode (digest, 16, MH_SITE_ID_LENGTH, TRUE);
+}
+
+static char *
+fingerprint_from_digest (const guint8 digest[32])
+{
+  g_autofree char *chars = base32_encode (digest, 32, MH_FINGERPRINT_CHARS, FALSE);
+
+  return group_fingerprint (chars);
+}
+
+static gboolean
+certificate_digest (GTlsCertificate *cert, guint8 digest[32])
+{
+  g_autoptr(GByteArray) der = NULL;
+  g_autoptr(GnutlsX509Crt) crt = NULL;
+  g_autoptr(GnutlsPubkey) pubkey = NULL;
+  gnutls_datum_t datum;
+
+  g_object_get (cert, "certificate", &der, NULL);
+  if (der == NULL || der->len == 0)
+    return FALSE;
+  datum.data = der->data;
+  datum.size = der->len;
+  if (gnutls_x509_crt_init (&crt) < 0
+      || gnutls_x509_crt_import (crt, &datum, GNUTLS_X509_FMT_DER) < 0
+      || gnutls_pubkey_init (&pubkey) < 0 || gnutls_pubkey_import_x509 (pubkey, crt, 0) < 0)
+    return FALSE;
+  return pubkey_digest (pubkey, digest);
+}
+
+/**
+ * mh_fingerprint_from_certificate:
+ *
+ * The fingerprint of any certificate's public key, as a peer's is checked
+ * against the one its user read out.
+ *
+ * Returns: (transfer full) (nullable): the fingerprint, or %NULL if the
+ *   certificate cannot be parsed
+ */
+char *
+mh_fingerprint_from_certificate (GTlsCertificate *cert)
+{
+  guint8 digest[32];
+
+  g_return_val_if_fail (G_IS_TLS_CERTIFICATE (cert), NULL);
+
+  if (!certificate_digest (cert, digest))
+    return NULL;
+  return fingerprint_from_digest (digest);
+}
+
+/**
+ * mh_site_id_from_certificate:
+ *
+ * Returns: (transfer full) (nullable): the site id of the certificate's
+ *   key, or %NULL if the certificate cannot be parsed
+ */
+char *
+mh_site_id_from_certificate (GTlsCertificate *cert)
+{
+  guint8 digest[32];
+
+  g_return_val_if_fail (G_IS_TLS_CERTIFICATE (cert), NULL);
+
+  if (!certificate_digest (cert, digest))
+    return NULL;
+  return site_id_from_digest (digest);
+}
+
+/* People copy fingerprints by hand: the digits that look like letters get a hint. */
+static const char *
+misread_hint (char c)
+{
+  switch (c)
+    {
+      case '0':
+        return " (did you mean the letter O?)";
+      case '1':
+        return " (did you mean the letter I or L?)";
+      case '8':
+        return " (did you mean the letter B?)";
+      default:
+        return "";
+    }
+}
+
+/**
+ * mh_fingerprint_normalize:
+ * @input: a fingerprint as typed: any case, with or without dashes or spaces
+ *
+ * Returns: (transfer full): the fingerprint in its canonical form
+ *   (`ABCD-EFGH-IJKL-MNOP-QRST`), or %NULL with %MH_SYNC_ERROR_MALFORMED
+ */
+char *
+mh_fingerprint_normalize (const char *input, GError **error)
+{
+  char chars[MH_FINGERPRINT_CHARS];
+  guint n = 0;
+
+  g_return_val_if_fail (input != NULL, NULL);
+
+  for (const char *p = input; *p != '\0'; p++)
+    {
+      char c = g_ascii_toupper (*p);
+
+      if (c == '-' || g_ascii_isspace (c))
+        continue;
+      if (strchr (base32_alphabet, c) == NULL)
+        {
+          if (g_ascii_isdigit (c))
+            g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                         "A fingerprint has no digit %c: its digits are 2 to 7%s", c,
+                         misread_hint (c));
+          else if (g_ascii_isgraph (c))
+            g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                         "“%c” cannot appear in a fingerprint: it has only the letters A to Z, "
+                         "the digits 2 to 7 and dashes", c);
+          else
+            g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                                 "A fingerprint has only the letters A to Z, the digits 2 to 7 "
+                                 "and dashes");
+          return NULL;
+        }
+      if (n < MH_FINGERPRINT_CHARS)
+        chars[n] = c;
+      n++;
+    }
+
+  if (n != MH_FINGERPRINT_CHARS)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                   "A fingerprint has %d letters and digits, as in ABCD-EFGH-IJKL-MNOP-QRST; "
+                   "this one has %u", MH_FINGERPRINT_CHARS, n);
+      return NULL;
+    }
+  return group_fingerprint (chars);
+}
+
+/* Files */
+
+/* Reads a small file into @out (allocated by GnuTLS so that it is wiped and
+ * freed like the other data). With @private, the file must be a regular file
+ * of mode 0600: a key that others could have read is refused rather than
+ * quietly trusted, and the user is told how to fix it. */
+static gboolean
+read_small_file (const char *path, gboolean private, gnutls_datum_t *out, GError **error)
+{
+  struct stat st;
+  gsize len = 0;
+  int fd;
+
+  fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0)
+    return errno_fail (error, errno, "open", path);
+
+  if (fstat (fd, &st) != 0)
+    {
+      int saved_errno = errno;
+      close (fd);
+      return errno_fail (error, saved_errno, "read", path);
+    }
+  if (!S_ISREG (st.st_mode) || st.st_size > MAX_PEM_SIZE)
+    {
+      close (fd);
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "%s is not a PEM file (%s)", path,
+                   S_ISREG (st.st_mode) ? "too large" : "not a regular file");
+      return FALSE;
+    }
+  if (private && (st.st_mode & 07777) != 0600)
+    {
+      guint mode = st.st_mode & 07777;
+
+      close (fd);
+      if (mode & 0077)
+        g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                     "%s is %s by others (mode %04o); chmod 600 %s if it is yours", path,
+                     (mode & 0044) ? "readable" : "accessible", mode, path);
+      else
+        g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                     "%s has mode %04o, not 0600; chmod 600 %s", path, mode, path);
+      return FALSE;
+    }
+
+  out->data = gnutls_malloc (MAX_PEM_SIZE + 1);
+  out->size = 0;
+  while (len < MAX_PEM_SIZE)
+    {
+      gssize n = read (fd, out->data + len, MAX_PEM_SIZE - len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved_errno = errno;
+          close (fd);
+          return errno_fail (error, saved_errno, "read", path);
+        }
+      if (n == 0)
+        break;
+      len += n;
+      out->size = len; /* what has been read gets wiped, even on error */
+    }
+  close (fd);
+
+  out->data[len] = '\0';
+  return TRUE;
+}
+
+/* Writes @data to @path through a temporary file renamed into place, so that
+ * a crash leaves either no file or a whole one. The temporary file is
+ * created with mode 0600 (never readable by others, even for an instant)
+ * and then set to @mode exactly, whatever the umask. */
+static gboolean
+write_file_atomically (const char *path, const guint8 *data, gsize len, int mode,
+                       GError **error)
+{
+  g_autofree char *tmp = g_strconcat (path, ".XXXXXX", NULL);
+  gsize done = 0;
+  int fd;
+
+  fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return errno_fail (error, errno, "create", tmp);
+
+  if (fchmod (fd, mode) != 0)
+    goto fail;
+  while (done < len)
+    {
+      gssize n = write (fd, data + done, len - done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        goto fail;
+      done += n;
+    }
+  if (fsync (fd) != 0)
+    goto fail;
+  if (close (fd) != 0)
+    {
+      fd = -1;
+      goto fail;
+    }
+  fd = -1;
+  if (g_rename (tmp, path) != 0)
+    goto fail;
+  return TRUE;
+
+fail:
+  {
+    int saved_errno = errno;
+
+    if (fd >= 0)
+      close (fd);
+    g_unlink (tmp);
+    return errno_fail (error, saved_errno, "write", path);
+  }
+}
+
+/* Key and certificate */
+
+static gboolean
+create_key (const char *key_path, GError **error)
+{
+  g_autoptr(GnutlsX509Privkey) key = NULL;
+  g_auto(gnutls_datum_t) pem = { NULL, 0 };
+  int ret;
+
+  if ((ret = gnutls_x509_privkey_init (&key)) < 0
+      || (ret = gnutls_x509_privkey_generate (key, GNUTLS_PK_EDDSA_ED25519, 0, 0)) < 0
+      || (ret = gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
+                                                   GNUTLS_PKCS_PLAIN, &pem)) < 0)
+    return gnutls_fail (error, ret, "Could not make a key pair");
+
+  return write_file_atomically (key_path, pem.data, pem.size, 0600, error);
+}
+
+static gboolean
+create_certificate (gnutls_x509_privkey_t key, const char *site_id, const char *cert_path,
+                    GError **error)
+{
+  g_autoptr(GnutlsX509Crt) crt = NULL;
+  g_auto(gnutls_datum_t) pem = { NULL, 0 };
+  guint8 serial[16];
+  /* Peers pin the key and ignore the dates; the dates start a day back only
+   * so that tools which do look at them accept a certificate made on a
+   * machine whose clock runs a little ahead. */
+  time_t not_before = time (NULL) - 24 * 3600;
+  int ret;
+
+  /* A random positive serial of minimal DER encoding: the top bit clear, the next one set. */
+  if ((ret = gnutls_rnd (GNUTLS_RND_NONCE, serial, sizeof serial)) < 0)
+    return gnutls_fail (error, ret, "Could not make a certificate serial");
+  serial[0] = (serial[0] & 0x3f) | 0x40;
+
+  if ((ret = gnutls_x509_crt_init (&crt)) < 0
+      || (ret = gnutls_x509_crt_set_version (crt, 3)) < 0
+      || (ret = gnutls_x509_crt_set_serial (crt, serial, sizeof serial)) < 0
+      || (ret = gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, site_id,
+                                               strlen (site_id))) < 0
+      || (ret = gnutls_x509_crt_set_activation_time (crt, not_before)) < 0
+      || (ret = gnutls_x509_crt_set_expiration_time (crt, not_before + CERT_VALIDITY_SECONDS)) < 0
+      || (ret = gnutls_x509_crt_set_key (crt, key)) < 0
+      || (ret = gnutls_x509_crt_set_basic_constraints (crt, 0, -1)) < 0
+      || (ret = gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0
+      || (ret = gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0
+      || (ret = gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_CLIENT, 0)) < 0
+      /* Ed25519 has its own hash: GnuTLS picks it when given none. */
+      || (ret = gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_UNKNOWN, 0)) < 0
+      || (ret = gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &pem)) < 0)
+    return gnutls_fail (error, ret, "Could not make the certificate");
+
+  return write_file_atomically (cert_path, pem.data, pem.size, 0644, error);
+}
+
+/* Loads the key at @key_path; with @cert_path missing, makes the
+ * certificate for it first. */
+static MhIdentity *
+load (const char *key_path, const char *cert_path, GError **error)
+{
+  g_auto(gnutls_datum_t) key_file = { NULL, 0 };
+  g_auto(gnutls_datum_t) cert_file = { NULL, 0 };
+  g_auto(gnutls_datum_t) key_pem = { NULL, 0 };
+  g_auto(gnutls_datum_t) cert_pem = { NULL, 0 };
+  g_auto(gnutls_datum_t) raw = { NULL, 0 };
+  g_autoptr(GnutlsX509Privkey) x509_key = NULL;
+  g_autoptr(GnutlsPrivkey) key = NULL;
+  g_autoptr(GnutlsPubkey) pubkey = NULL;
+  g_autoptr(GnutlsX509Crt) crt = NULL;
+  g_autoptr(GnutlsPubkey) cert_pubkey = NULL;
+  g_autoptr(MhIdentity) self = NULL;
+  g_autofree char *site_id = NULL;
+  GString *both = NULL;
+  guint8 digest[32], cert_digest[32];
+  gnutls_ecc_curve_t curve;
+  int ret;
+
+  if (!read_small_file (key_path, TRUE, &key_file, error))
+    return NULL;
+  if ((ret = gnutls_x509_privkey_init (&x509_key)) < 0
+      || (ret = gnutls_x509_privkey_import2 (x509_key, &key_file, GNUTLS_X509_FMT_PEM, NULL,
+                                             GNUTLS_PKCS_PLAIN)) < 0)
+    {
+      gnutls_fail (error, ret, "%s is not a valid private key", key_path);
+      return NULL;
+    }
+  if (gnutls_x509_privkey_get_pk_algorithm2 (x509_key, NULL) != GNUTLS_PK_EDDSA_ED25519)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                   "%s is not an Ed25519 key, which a MedHead identity needs", key_path);
+      return NULL;
+    }
+  if ((ret = gnutls_privkey_init (&key)) < 0
+      || (ret = gnutls_privkey_import_x509 (key, x509_key, GNUTLS_PRIVKEY_IMPORT_COPY)) < 0
+      || (ret = gnutls_pubkey_init (&pubkey)) < 0
+      || (ret = gnutls_pubkey_import_privkey (pubkey, key, 0, 0)) < 0
+      || (ret = gnutls_pubkey_export_ecc_raw2 (pubkey, &curve, &raw, NULL, 0)) < 0)
+    {
+      gnutls_fail (error, ret, "Could not use the key in %s", key_path);
+      return NULL;
+    }
+  if (curve != GNUTLS_ECC_CURVE_ED25519 || raw.size != ED25519_PUBLIC_KEY_SIZE
+      || !pubkey_digest (pubkey, digest))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                   "Could not hash the public key of %s", key_path);
+      return NULL;
+    }
+  site_id = site_id_from_digest (digest);
+
+  if (!g_file_test (cert_path, G_FILE_TEST_EXISTS)
+      && !create_certificate (x509_key, site_id, cert_path, error))
+    return NULL;
+  if (!read_small_file (cert_path, FALSE, &cert_file, error))
+    return NULL;
+  if ((ret = gnutls_x509_crt_init (&crt)) < 0
+      || (ret = gnutls_x509_crt_import (crt, &cert_file, GNUTLS_X509_FMT_PEM)) < 0
+      || (ret = gnutls_pubkey_init (&cert_pubkey)) < 0
+      || (ret = gnutls_pubkey_import_x509 (cert_pubkey, crt, 0)) < 0)
+    {
+      gnutls_fail (error, ret, "%s is not a valid certificate", cert_path);
+      return NULL;
+    }
+  if (!pubkey_digest (cert_pubkey, cert_digest) || memcmp (digest, cert_digest, 32) != 0)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                   "%s is not the certificate of the key in %s (remove it and it will be "
+                   "made again from the key)", cert_path, key_path);
+      return NULL;
+    }
+
+  /* The TLS certificate is made from what was just checked, re-encoded,
+   * rather than from the files as they are (which could hold more). */
+  if ((ret = gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &cert_pem)) < 0
+      || (ret = gnutls_x509_privkey_export2_pkcs8 (x509_key, GNUTLS_X509_FMT_PEM, NULL,
+                                                   GNUTLS_PKCS_PLAIN, &key_pem)) < 0)
+    {
+      gnutls_fail (error, ret, "Could not encode the identity in %s", key_path);
+      return NULL;
+    }
+
+  self = g_object_new (MH_TYPE_IDENTITY, NULL);
+  self->site_id = g_steal_pointer (&site_id);
+  self->fingerprint = fingerprint_from_digest (digest);
+  self->signing_public_key = g_base64_encode (raw.data, raw.size);
+  self->signing_key = g_steal_pointer (&key);
+
+  both = g_string_sized_new (cert_pem.size + key_pem.size + 1);
+  g_string_append_len (both, (const char *) cert_pem.data, cert_pem.size);
+  g_string_append_len (both, (const char *) key_pem.data, key_pem.size);
+  self->tls_certificate = g_tls_certificate_new_from_pem (both->str, both->len, error);
+  gnutls_memset (both->str, 0, both->len);
+  g_string_free (both, TRUE);
+  if (self->tls_certificate == NULL)
+    {
+      g_prefix_error (error, "Could not use %s and %s for TLS: ", key_path, cert_path);
+      return NULL;
+    }
+  return g_steal_pointer (&self);
+}
+
+/**
+ * mh_identity_load_or_create:
+ * @dir: the node's data folder (made, mode 0700, if missing)
+ *
+ * Loads the node's identity from @dir, making it first if there is none.
+ *
+ * Returns: (transfer full): the identity, or %NULL with %MH_SYNC_ERROR_FAILED
+ */
+MhIdentity *
+mh_identity_load_or_create (const char *dir, GError **error)
+{
+  g_autofree char *key_path = NULL;
+  g_autofree char *cert_path = NULL;
+  GStatBuf st;
+
+  g_return_val_if_fail (dir != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      errno_fail (error, errno, "create the folder", dir);
+      return NULL;
+    }
+
+  key_path = g_build_filename (dir, KEY_FILE, NULL);
+  cert_path = g_build_filename (dir, CERT_FILE, NULL);
+
+  if (g_lstat (key_path, &st) != 0)
+    {
+      if (errno != ENOENT)
+        {
+          errno_fail (error, errno, "look at", key_path);
+          return NULL;
+        }
+      /* A certificate without its key belongs to no one: it goes, so
+       * that the new key gets its own. */
+      if (g_unlink (cert_path) != 0 && errno != ENOENT)
+        {
+          errno_fail (error, errno, "remove", cert_path);
+          return NULL;
+        }
+      if (!create_key (key_path, error))
+        return NULL;
+    }
+  return load (key_path, cert_path, error);
+}
+
+const char *
+mh_identity_get_site_id (MhIdentity *self)
+{
+  g_return_val_if_fail (MH_IS_IDENTITY (self), NULL);
+  return self->site_id;
+}
+
+const char *
+mh_identity_get_fingerprint (MhIdentity *self)
+{
+  g_return_val_if_fail (MH_IS_IDENTITY (self), NULL);
+  return self->fingerprint;
+}
+
+/**
+ * mh_identity_get_signing_public_key:
+ *
+ * Returns: the raw 32-byte Ed25519 public key that checks this node's
+ *   signatures, in base64
+ */
+const char *
+mh_identity_get_signing_public_key (MhIdentity *self)
+{
+  g_return_val_if_fail (MH_IS_IDENTITY (self), NULL);
+  return self->signing_public_key;
+}
+
+/**
+ * mh_identity_get_tls_certificate:
+ *
+ * Returns: (transfer none): the certificate with its private key, for
+ *   soup_server_set_tls_certificate() and
+ *   soup_message_set_tls_client_certificate()
+ */
+GTlsCertificate *
+mh_identity_get_tls_certificate (MhIdentity *self)
+{
+  g_return_val_if_fail (MH_IS_IDENTITY (self), NULL);
+  return self->tls_certificate;
+}
+
+/* Signatures */
+
+/**
+ * mh_identity_sign:
+ * @out_sig: (out): the 64-byte Ed25519 signature of @data
+ */
+gboolean
+mh_identity_sign (MhIdentity *self, const guint8 *data, gsize len, GBytes **out_sig,
+                  GError **error)
+{
+  g_auto(gnutls_datum_t) sig = { NULL, 0 };
+  gnutls_datum_t in;
+  int ret;
+
+  g_return_val_if_fail (MH_IS_IDENTITY (self), FALSE);
+  g_return_val_if_fail (data != NULL || len == 0, FALSE);
+  g_return_val_if_fail (out_sig != NULL, FALSE);
+
+  if (len > G_MAXUINT)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
+                   "Cannot sign %" G_GSIZE_FORMAT " bytes at once", len);
+      return FALSE;
+    }
+  in.data = (unsigned char *) (data != NULL ? data : (const guint8 *) "");
+  in.size = len;
+  if ((ret = gnutls_privkey_sign_data2 (self->signing_key, GNUTLS_SIGN_EDDSA_ED25519, 0, &in,
+                                        &sig)) < 0)
+    return gnutls_fail (error, ret, "Could not sign");
+
+  *out_sig = g_bytes_new (sig.data, sig.size);
+  return TRUE;
+}
+
+/**
+ * mh_identity_verify:
+ * @public_key_b64: a signer's raw Ed25519 public key, in base64
+ * @sig: (nullable): the signature
+ *
+ * Checks a signature made by mh_identity_sign(). Anything malformed (key,
+ * signature) is simply a signature that does not verify.
+ *
+ * Returns: %TRUE if @sig is the signature of @data by that key
+ */
+gboolean
+mh_identity_verify (const char *public_key_b64, const guint8 *data, gsize len, GBytes *sig)
+{
+  g_autoptr(GnutlsPubkey) pubkey = NULL;
+  g_autofree guint8 *raw = NULL;
+  g_autofree char *reencoded = NULL;
+  gnutls_datum_t x, in, signature;
+  gsize raw_len = 0;
+
+  g_return_val_if_fail (data != NULL || len == 0, FALSE);
+
+  if (public_key_b64 == NULL || sig == NULL || len > G_MAXUINT
+      || g_bytes_get_size (sig) != MH_SIGNATURE_SIZE
+      || strlen (public_key_b64) != ED25519_PUBLIC_KEY_B64_LENGTH)
+    return FALSE;
+
+  /* g_base64_decode() skips what is not base64: only the canonical
+   * spelling of 32 bytes is a key. */
+  raw = g_base64_decode (public_key_b64, &raw_len);
+  if (raw_len != ED25519_PUBLIC_KEY_SIZE)
+    return FALSE;
+  reencoded = g_base64_encode (raw, raw_len);
+  if (strcmp (reencoded, public_key_b64) != 0)
+    return FALSE;
+
+  x.data = raw;
+  x.size = raw_len;
+  in.data = (unsigned char *) (data != NULL ? data : (const guint8 *) "");
+  in.size = len;
+  signature.data = (unsigned char *) g_bytes_get_data (sig, NULL);
+  signature.size = MH_SIGNATURE_SIZE;
+  if (gnutls_pubkey_init (&pubkey) < 0
+      || gnutls_pubkey_import_ecc_raw (pubkey, GNUTLS_ECC_CURVE_ED25519, &x, NULL) < 0)
+    return FALSE;
+  return gnutls_pubkey_verify_data2 (pubkey, GNUTLS_SIGN_EDDSA_ED25519, 0, &in, &signature) >= 0;
+}

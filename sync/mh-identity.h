@@ -1,0 +1,41 @@
+/* mh-identity.h: a node's key pair, certificate, site id and fingerprint
+ *
+ * A node is its Ed25519 key: the self-signed certificate only wraps it for
+ * TLS, and the site id and fingerprint are both a hash of the public key,
+ * so peers pin the key whatever certificate carries it. The same key signs
+ * the node's changes.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* 128 bits of SHA-256 in lowercase base32; the fingerprint shows the first
+ * 100 bits of the same hash, in uppercase, as ABCD-EFGH-IJKL-MNOP-QRST. */
+#define MH_SITE_ID_LENGTH 26
+#define MH_FINGERPRINT_CHARS 20
+#define MH_FINGERPRINT_LENGTH 24 /* with the dashes */
+
+#define MH_SIGNATURE_SIZE 64 /* Ed25519 */
+
+#define MH_TYPE_IDENTITY (mh_identity_get_type ())
+G_DECLARE_FINAL_TYPE (MhIdentity, mh_identity, MH, IDENTITY, GObject)
+
+MhIdentity *mh_identity_load_or_create (const char *dir, GError **error);
+
+const char *mh_identity_get_site_id (MhIdentity *self);
+const char *mh_identity_get_fingerprint (MhIdentity *self);
+const char *mh_identity_get_signing_public_key (MhIdentity *self);
+GTlsCertificate *mh_identity_get_tls_certificate (MhIdentity *self);
+
+gboolean mh_identity_sign (MhIdentity *self, const guint8 *data, gsize len, GBytes **out_sig,
+                           GError **error);
+gboolean mh_identity_verify (const char *public_key_b64, const guint8 *data, gsize len,
+                             GBytes *sig);
+
+char *mh_fingerprint_from_certificate (GTlsCertificate *cert);
+char *mh_site_id_from_certificate (GTlsCertificate *cert);
+char *mh_fingerprint_normalize (const char *input, GError **error);
+
+G_END_DECLS

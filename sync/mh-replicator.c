@@ -1,0 +1,1330 @@
+/* mh-replicator.c: peer links over mutually authenticated WebSockets
+ *
+ * Protocol (JSON text frames, see docs/protocol.md):
+ *   hello   {type, proto, schema, site, name, epoch, wall, cursors: [[epoch, seq], …]}
+ *           cursors: where the sender stands on the receiver's log, per lane
+ *   changes {type, lane, epoch, to, changes: […]}: the sender's log after the
+ *           receiver's cursor, up to `to`
+ *   ack     {type, lane, epoch, seq}: the receiver committed up to seq, and
+ *           its cursor moved in the same transaction
+ *   ping    {type, wall} / pong {type, wall, echo}
+ *   error   {type, message}: sent before closing on a refusal
+ *
+ * Invariants:
+ * - a link sends at most WINDOW unacknowledged batches, so a slow or stuck
+ *   peer costs bounded memory and never stalls the other links;
+ * - the receiver's cursor is the only persistent one: a cut link resumes
+ *   from it, whoever reconnects;
+ * - only changes that win here enter the log, so loops in the topology end.
+ */
+
+#include "config.h"
+
+#include <libsoup/soup.h>
+#include <string.h>
+
+#include "mh-codec.h"
+#include "mh-identity.h"
+#include "mh-peers.h"
+#include "mh-replicator.h"
+#include "mh-sync-error.h"
+
+#define WINDOW 4
+#define BATCH_ENTRIES 256
+#define MAX_FRAME_BYTES (24 * 1024 * 1024)
+#define PING_INTERVAL_S 15
+#define STUCK_AFTER_MS (60 * 1000)
+#define MAX_FRAMES_PER_SECOND 2000
+#define CLOSE_REFUSED 4001
+#define CLOSE_PROTOCOL 4002
+#define CLOSE_STUCK 4003
+
+typedef struct
+{
+  MhReplicator *owner; /* borrowed: the replicator outlives its links */
+  SoupWebsocketConnection *conn;
+  gboolean outgoing;
+  char *fingerprint;
+  char *site_id;
+  char *name;
+  gboolean open;
+  gboolean closing;
+  guint n_lanes;
+  MhCursor *sent;      /* per lane: what has been sent */
+  gint64 *acked;       /* per lane: what the peer committed */
+  gboolean *lane_more; /* per lane: the log may hold more for this peer */
+  gint64 *rr_current;  /* smooth weighted round robin */
+  guint in_flight;
+  gint64 offset_ms;
+  gboolean has_offset;
+  gint64 bytes_sent;
+  gint64 bytes_received;
+  gint64 last_ack_ms;
+  gint64 last_contact_ms;
+  gint64 rate_window_ms;
+  guint rate_count;
+  guint pump_id;
+  gint64 ping_sent_ms;
+} Link;
+
+typedef struct
+{
+  MhReplicator *owner;
+  char *fingerprint;
+  char *url;
+  guint timer_id;
+  guint backoff_ms;
+  GCancellable *cancellable;
+  SoupMessage *msg; /* while connecting: carries the peer's certificate */
+  gboolean connecting;
+} Dial;
+
+struct _MhReplicator
+{
+  GObject parent_instance;
+
+  MhStore *store;
+  GTlsCertificate *certificate;
+  char *fingerprint;
+  char *site_id;
+  char *name;
+
+  SoupServer *server;
+  SoupSession *session;
+  GPtrArray *links;      /* Link* */
+  GHashTable *dials;     /* fingerprint -> Dial* */
+  gulong committed_id;
+  guint watchdog_id;
+  gboolean running;
+  gboolean clock_alarm;
+  gint64 peer_offset;
+  guint max_backoff_ms;
+};
+
+G_DEFINE_FINAL_TYPE (MhReplicator, mh_replicator, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_CLOCK_ALARM,
+  PROP_N_CONNECTED,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void link_pump_soon (Link *link);
+static void dial_schedule (Dial *dial);
+
+static gint64
+now_ms (void)
+{
+  return g_get_real_time () / 1000;
+}
+
+/* This node's own wall clock, with the test-only skew. */
+static gint64
+own_wall_ms (MhReplicator *self)
+{
+  return g_get_real_time () / 1000 + mh_store_get_clock_offset (self->store);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Links                                                                    */
+
+static void
+link_free (Link *link)
+{
+  g_clear_handle_id (&link->pump_id, g_source_remove);
+  if (link->conn)
+    {
+      g_signal_handlers_disconnect_by_data (link->conn, link);
+      g_clear_object (&link->conn);
+    }
+  g_free (link->fingerprint);
+  g_free (link->site_id);
+  g_free (link->name);
+  g_free (link->sent);
+  g_free (link->acked);
+  g_free (link->lane_more);
+  g_free (link->rr_current);
+  g_free (link);
+}
+
+static void
+link_send (Link *link, JsonBuilder *builder)
+{
+  g_autoptr(JsonNode) root = json_builder_get_root (builder);
+  g_autofree char *text = json_to_string (root, FALSE);
+
+  if (link->closing || soup_websocket_connection_get_state (link->conn) != SOUP_WEBSOCKET_STATE_OPEN)
+    return;
+  link->bytes_sent += strlen (text);
+  soup_websocket_connection_send_text (link->conn, text);
+}
+
+static void
+link_close (Link *link, gushort code, const char *message)
+{
+  if (link->closing)
+    return;
+  link->closing = TRUE;
+  if (message != NULL)
+    {
+      g_message ("link with %s closed: %s", link->fingerprint, message);
+      mh_peers_record_error (link->owner->store, link->fingerprint, message);
+    }
+  if (soup_websocket_connection_get_state (link->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close (link->conn, code, message);
+}
+
+static void
+link_refuse (Link *link, const char *message)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "error");
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  link_send (link, builder);
+  link_close (link, CLOSE_REFUSED, message);
+}
+
+static void
+send_hello (Link *link)
+{
+  MhReplicator *self = link->owner;
+  MhSchema *schema = mh_store_get_schema (self->store);
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "hello");
+  json_builder_set_member_name (builder, "proto");
+  json_builder_add_int_value (builder, MH_PROTOCOL_VERSION);
+  json_builder_set_member_name (builder, "schema");
+  json_builder_add_int_value (builder, mh_schema_get_version (schema));
+  json_builder_set_member_name (builder, "site");
+  json_builder_add_string_value (builder, self->site_id);
+  json_builder_set_member_name (builder, "name");
+  json_builder_add_string_value (builder, self->name);
+  json_builder_set_member_name (builder, "epoch");
+  json_builder_add_int_value (builder, mh_store_get_epoch (self->store));
+  json_builder_set_member_name (builder, "wall");
+  json_builder_add_int_value (builder, own_wall_ms (self));
+  json_builder_set_member_name (builder, "cursors");
+  json_builder_begin_array (builder);
+  for (guint lane = 0; lane < mh_schema_get_n_lanes (schema); lane++)
+    {
+      MhCursor cursor;
+      mh_store_get_peer_cursor (self->store, link->site_id, lane, &cursor);
+      json_builder_begin_array (builder);
+      json_builder_add_int_value (builder, cursor.epoch);
+      json_builder_add_int_value (builder, cursor.seq);
+      json_builder_end_array (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  link_send (link, builder);
+}
+
+static int
+compare_int64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+static void
+update_clock (MhReplicator *self)
+{
+  g_autoptr(GArray) offsets = g_array_new (FALSE, FALSE, sizeof (gint64));
+  gint64 median = 0;
+  gboolean alarm;
+
+  for (guint i = 0; i < self->links->len; i++)
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+      if (link->open && link->has_offset)
+        g_array_append_val (offsets, link->offset_ms);
+    }
+  if (offsets->len > 0)
+    {
+      g_array_sort (offsets, compare_int64);
+      median = g_array_index (offsets, gint64, offsets->len / 2);
+    }
+
+  /* A clock that disagrees with its peers' by more than the hold bound
+   * raises the alarm, and held changes are then judged by the peers'
+   * time: a laptop with a slow clock must not hold back correct changes. */
+  alarm = ABS (median) > mh_store_get_hold_bound (self->store);
+  self->peer_offset = median;
+  mh_store_set_reference_offset (self->store, alarm ? median : 0);
+  if (alarm != self->clock_alarm)
+    {
+      self->clock_alarm = alarm;
+      if (alarm)
+        g_warning ("this node's clock is %" G_GINT64_FORMAT " s off its peers'", -median / 1000);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CLOCK_ALARM]);
+    }
+  if (alarm)
+    {
+      MhApplyReport report;
+      mh_store_release_held (self->store, &report, NULL);
+    }
+}
+
+static const MhLaneDef *
+lane_def (Link *link, guint lane)
+{
+  return mh_schema_get_lane (mh_store_get_schema (link->owner->store), lane);
+}
+
+/* Smooth weighted round robin over the lanes that may have changes: each
+ * gets its weight's share of the window, so positions never starve chat. */
+static int
+pick_lane (Link *link)
+{
+  gint64 total = 0;
+  int best = -1;
+
+  for (guint lane = 0; lane < link->n_lanes; lane++)
+    {
+      if (!link->lane_more[lane])
+        continue;
+      link->rr_current[lane] += lane_def (link, lane)->weight;
+      total += lane_def (link, lane)->weight;
+      if (best < 0 || link->rr_current[lane] > link->rr_current[best])
+        best = (int) lane;
+    }
+  if (best >= 0)
+    link->rr_current[best] -= total;
+  return best;
+}
+
+static gboolean
+link_pump (gpointer data)
+{
+  Link *link = data;
+  MhReplicator *self = link->owner;
+
+  link->pump_id = 0;
+  while (link->open && !link->closing && link->in_flight < WINDOW)
+    {
+      int lane = pick_lane (link);
+      MhCursor cursor;
+      gboolean restarted = FALSE, more = FALSE;
+      g_autoptr(GPtrArray) changes = NULL;
+      g_autoptr(GPtrArray) outgoing = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonBuilder) builder = NULL;
+
+      if (lane < 0)
+        break;
+      cursor = link->sent[lane];
+      changes = mh_store_read_lane (self->store, (guint) lane, &cursor, BATCH_ENTRIES, &restarted,
+                                    &more, &error);
+      if (changes == NULL)
+        {
+          g_warning ("reading lane %d for %s: %s", lane, link->fingerprint, error->message);
+          link->lane_more[lane] = FALSE;
+          continue;
+        }
+      if (changes->len == 0 && cursor.epoch == link->sent[lane].epoch
+          && cursor.seq == link->sent[lane].seq)
+        {
+          link->lane_more[lane] = FALSE;
+          continue;
+        }
+
+      /* The peer wrote these itself: never echo them back. */
+      outgoing = g_ptr_array_new ();
+      for (guint i = 0; i < changes->len; i++)
+        {
+          MhChange *change = g_ptr_array_index (changes, i);
+          if (g_strcmp0 (change->origin, link->site_id) != 0)
+            g_ptr_array_add (outgoing, change);
+        }
+
+      builder = json_builder_new ();
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "type");
+      json_builder_add_string_value (builder, "changes");
+      json_builder_set_member_name (builder, "lane");
+      json_builder_add_int_value (builder, lane);
+      json_builder_set_member_name (builder, "epoch");
+      json_builder_add_int_value (builder, cursor.epoch);
+      json_builder_set_member_name (builder, "to");
+      json_builder_add_int_value (builder, cursor.seq);
+      json_builder_set_member_name (builder, "changes");
+      json_builder_add_value (builder, mh_codec_encode_changes (outgoing));
+      json_builder_end_object (builder);
+      link_send (link, builder);
+
+      link->sent[lane] = cursor;
+      link->lane_more[lane] = more;
+      link->in_flight++;
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+link_pump_soon (Link *link)
+{
+  if (link->pump_id == 0 && link->open && !link->closing)
+    link->pump_id = g_idle_add (link_pump, link);
+}
+
+static gboolean
+get_int_member (JsonObject *object, const char *name, gint64 *out)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_INT64)
+    return FALSE;
+  *out = json_node_get_int (node);
+  return TRUE;
+}
+
+static void
+handle_hello (Link *link, JsonObject *hello)
+{
+  MhReplicator *self = link->owner;
+  guint n_lanes = link->n_lanes;
+  gint64 proto, schema, wall;
+  guint ours = mh_schema_get_version (mh_store_get_schema (self->store));
+  const char *site;
+  JsonArray *cursors;
+
+  if (link->open)
+    {
+      link_close (link, CLOSE_PROTOCOL, "a second hello");
+      return;
+    }
+  if (!get_int_member (hello, "proto", &proto) || !get_int_member (hello, "schema", &schema)
+      || !get_int_member (hello, "wall", &wall)
+      || (site = json_object_get_string_member_with_default (hello, "site", NULL)) == NULL
+      || !json_object_has_member (hello, "cursors")
+      || !JSON_NODE_HOLDS_ARRAY (json_object_get_member (hello, "cursors")))
+    {
+      link_refuse (link, "malformed hello");
+      return;
+    }
+  if (proto != MH_PROTOCOL_VERSION)
+    {
+      g_autofree char *msg = g_strdup_printf ("incompatible protocol version %" G_GINT64_FORMAT
+                                              " (this node speaks %d)", proto, MH_PROTOCOL_VERSION);
+      link_refuse (link, msg);
+      return;
+    }
+  /* Nodes one schema version apart interoperate; further apart they are
+   * refused, with the reason on both sides. */
+  if (schema < (gint64) ours - 1 || schema > (gint64) ours + 1)
+    {
+      g_autofree char *msg = g_strdup_printf ("incompatible schema version %" G_GINT64_FORMAT
+                                              " (this node has %u; one apart at most)", schema,
+                                              ours);
+      link_refuse (link, msg);
+      return;
+    }
+  if (g_strcmp0 (site, link->site_id) != 0)
+    {
+      link_refuse (link, "the hello names another site than the certificate");
+      return;
+    }
+
+  g_free (link->name);
+  link->name = g_strdup (json_object_get_string_member_with_default (hello, "name", ""));
+  cursors = json_object_get_array_member (hello, "cursors");
+  for (guint lane = 0; lane < n_lanes; lane++)
+    {
+      link->sent[lane].epoch = 0;
+      link->sent[lane].seq = 0;
+      if (lane < json_array_get_length (cursors))
+        {
+          JsonNode *pair = json_array_get_element (cursors, lane);
+          if (JSON_NODE_HOLDS_ARRAY (pair) && json_array_get_length (json_node_get_array (pair)) == 2)
+            {
+              link->sent[lane].epoch = json_array_get_int_element (json_node_get_array (pair), 0);
+              link->sent[lane].seq = json_array_get_int_element (json_node_get_array (pair), 1);
+            }
+        }
+      link->acked[lane] = link->sent[lane].epoch == mh_store_get_epoch (self->store)
+                            ? link->sent[lane].seq
+                            : 0;
+      link->lane_more[lane] = TRUE;
+    }
+
+  link->offset_ms = wall - own_wall_ms (self);
+  link->has_offset = TRUE;
+  link->open = TRUE;
+  link->last_ack_ms = now_ms ();
+  link->last_contact_ms = now_ms ();
+  mh_peers_record_contact (self->store, link->fingerprint, link->site_id, link->name,
+                           link->bytes_sent, link->bytes_received);
+  g_message ("linked with %s (%s, %s)", link->name, link->fingerprint,
+             link->outgoing ? "outgoing" : "incoming");
+  update_clock (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CONNECTED]);
+  link_pump_soon (link);
+}
+
+static void
+handle_changes (Link *link, JsonObject *frame)
+{
+  MhReplicator *self = link->owner;
+  gint64 lane, epoch, to;
+  JsonNode *array;
+  g_autoptr(GPtrArray) changes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonBuilder) builder = NULL;
+  MhApplyReport report;
+  MhCursor cursor;
+
+  if (!get_int_member (frame, "lane", &lane) || !get_int_member (frame, "epoch", &epoch)
+      || !get_int_member (frame, "to", &to) || lane < 0 || lane >= (gint64) link->n_lanes
+      || (array = json_object_get_member (frame, "changes")) == NULL)
+    {
+      link_close (link, CLOSE_PROTOCOL, "malformed changes frame");
+      return;
+    }
+  changes = mh_codec_decode_changes (array, NULL, &error);
+  if (changes == NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("malformed batch: %s", error->message);
+      link_refuse (link, msg);
+      return;
+    }
+
+  cursor.epoch = epoch;
+  cursor.seq = to;
+  if (!mh_store_apply_from_peer (self->store, changes, link->site_id, (guint) lane, &cursor,
+                                 &report, &error))
+    {
+      /* Not acknowledged: the peer sends it again after reconnecting. */
+      g_warning ("applying a batch from %s: %s", link->fingerprint, error->message);
+      link_close (link, CLOSE_PROTOCOL, "could not store a batch");
+      return;
+    }
+
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "ack");
+  json_builder_set_member_name (builder, "lane");
+  json_builder_add_int_value (builder, lane);
+  json_builder_set_member_name (builder, "epoch");
+  json_builder_add_int_value (builder, epoch);
+  json_builder_set_member_name (builder, "seq");
+  json_builder_add_int_value (builder, to);
+  json_builder_end_object (builder);
+  link_send (link, builder);
+}
+
+static void
+handle_ack (Link *link, JsonObject *frame)
+{
+  gint64 lane, epoch, seq;
+
+  if (!get_int_member (frame, "lane", &lane) || !get_int_member (frame, "epoch", &epoch)
+      || !get_int_member (frame, "seq", &seq) || lane < 0 || lane >= (gint64) link->n_lanes)
+    {
+      link_close (link, CLOSE_PROTOCOL, "malformed ack");
+      return;
+    }
+  if (epoch == mh_store_get_epoch (link->owner->store))
+    link->acked[lane] = MAX (link->acked[lane], seq);
+  if (link->in_flight > 0)
+    link->in_flight--;
+  link->last_ack_ms = now_ms ();
+  link_pump_soon (link);
+}
+
+static void
+handle_ping (Link *link, JsonObject *frame)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  gint64 wall = 0;
+
+  get_int_member (frame, "wall", &wall);
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "pong");
+  json_builder_set_member_name (builder, "wall");
+  json_builder_add_int_value (builder, own_wall_ms (link->owner));
+  json_builder_set_member_name (builder, "echo");
+  json_builder_add_int_value (builder, wall);
+  json_builder_end_object (builder);
+  link_send (link, builder);
+}
+
+static void
+handle_pong (Link *link, JsonObject *frame)
+{
+  gint64 wall, echo, mine, rtt;
+
+  if (!get_int_member (frame, "wall", &wall) || !get_int_member (frame, "echo", &echo))
+    return;
+  mine = own_wall_ms (link->owner);
+  rtt = MAX (0, mine - echo);
+  link->offset_ms = wall + rtt / 2 - mine;
+  link->has_offset = TRUE;
+  update_clock (link->owner);
+}
+
+static void
+link_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer data)
+{
+  Link *link = data;
+  gsize size;
+  const char *text = g_bytes_get_data (message, &size);
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonNode *root;
+  JsonObject *frame;
+  const char *kind;
+  gint64 now = now_ms ();
+
+  if (link->closing)
+    return;
+  link->bytes_received += size;
+  link->last_contact_ms = now;
+
+  /* A peer may not flood us: a bounded number of frames per second. */
+  if (now - link->rate_window_ms >= 1000)
+    {
+      link->rate_window_ms = now;
+      link->rate_count = 0;
+    }
+  if (++link->rate_count > MAX_FRAMES_PER_SECOND)
+    {
+      link_close (link, CLOSE_PROTOCOL, "too many frames per second");
+      return;
+    }
+
+  if (type != SOUP_WEBSOCKET_DATA_TEXT
+      || !mh_codec_check_depth (text, size, MH_CODEC_DEFAULT_MAX_DEPTH + 4, &error))
+    {
+      link_refuse (link, error ? error->message : "binary frames are not part of the protocol");
+      return;
+    }
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, text, (gssize) size, &error)
+      || !JSON_NODE_HOLDS_OBJECT (root = json_parser_get_root (parser)))
+    {
+      link_refuse (link, "malformed frame");
+      return;
+    }
+  frame = json_node_get_object (root);
+  kind = json_object_get_string_member_with_default (frame, "type", "");
+
+  if (g_str_equal (kind, "hello"))
+    handle_hello (link, frame);
+  else if (!link->open && !g_str_equal (kind, "error"))
+    link_refuse (link, "expected a hello first");
+  else if (g_str_equal (kind, "changes"))
+    handle_changes (link, frame);
+  else if (g_str_equal (kind, "ack"))
+    handle_ack (link, frame);
+  else if (g_str_equal (kind, "ping"))
+    handle_ping (link, frame);
+  else if (g_str_equal (kind, "pong"))
+    handle_pong (link, frame);
+  else if (g_str_equal (kind, "error"))
+    {
+      const char *msg = json_object_get_string_member_with_default (frame, "message", "error");
+      g_autofree char *text_msg = g_strdup_printf ("refused by the peer: %s", msg);
+      link_close (link, CLOSE_REFUSED, text_msg);
+    }
+  /* Unknown frame types are ignored: a newer peer may send more. */
+}
+
+static void
+link_closed_cb (SoupWebsocketConnection *conn, gpointer data)
+{
+  Link *link = data;
+  MhReplicator *self = link->owner;
+  Dial *dial;
+
+  if (link->open)
+    mh_peers_record_contact (self->store, link->fingerprint, link->site_id, link->name,
+                             link->bytes_sent, link->bytes_received);
+  dial = g_hash_table_lookup (self->dials, link->fingerprint);
+  g_ptr_array_remove (self->links, link); /* frees it */
+  update_clock (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CONNECTED]);
+  if (dial != NULL && self->running)
+    dial_schedule (dial);
+}
+
+static void
+link_error_cb (SoupWebsocketConnection *conn, GError *error, gpointer data)
+{
+  Link *link = data;
+  g_debug ("link with %s: %s", link->fingerprint, error->message);
+}
+
+static Link *
+link_new (MhReplicator *self, SoupWebsocketConnection *conn, gboolean outgoing,
+          const char *fingerprint, const char *site_id)
+{
+  Link *link = g_new0 (Link, 1);
+  guint n_lanes = mh_schema_get_n_lanes (mh_store_get_schema (self->store));
+
+  link->owner = self;
+  link->conn = g_object_ref (conn);
+  link->outgoing = outgoing;
+  link->fingerprint = g_strdup (fingerprint);
+  link->site_id = g_strdup (site_id);
+  link->n_lanes = n_lanes;
+  link->sent = g_new0 (MhCursor, n_lanes);
+  link->acked = g_new0 (gint64, n_lanes);
+  link->lane_more = g_new0 (gboolean, n_lanes);
+  link->rr_current = g_new0 (gint64, n_lanes);
+  link->rate_window_ms = now_ms ();
+
+  soup_websocket_connection_set_max_incoming_payload_size (conn, MAX_FRAME_BYTES);
+  soup_websocket_connection_set_keepalive_interval (conn, PING_INTERVAL_S);
+  g_signal_connect (conn, "message", G_CALLBACK (link_message_cb), link);
+  g_signal_connect (conn, "closed", G_CALLBACK (link_closed_cb), link);
+  g_signal_connect (conn, "error", G_CALLBACK (link_error_cb), link);
+  g_ptr_array_add (self->links, link);
+  send_hello (link);
+  return link;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Accepting links                                                          */
+
+static gboolean
+is_pinned_peer (MhReplicator *self, GTlsCertificate *certificate)
+{
+  g_autofree char *fingerprint = NULL;
+  g_autoptr(MhPeerInfo) info = NULL;
+
+  if (certificate == NULL)
+    return FALSE;
+  fingerprint = mh_fingerprint_from_certificate (certificate);
+  if (fingerprint == NULL)
+    return FALSE;
+  info = mh_peers_lookup (self->store, fingerprint);
+  return info != NULL;
+}
+
+static gboolean
+server_accept_certificate_cb (SoupServerMessage *msg, GTlsCertificate *certificate,
+                              GTlsCertificateFlags errors, gpointer data)
+{
+  /* Self-signed certificates are the rule here: trust comes from the
+   * pinned fingerprint, not from a certificate authority. */
+  return is_pinned_peer (MH_REPLICATOR (data), certificate);
+}
+
+static void
+server_request_started_cb (SoupServer *server, SoupServerMessage *msg, gpointer data)
+{
+  g_signal_connect_object (msg, "accept-certificate", G_CALLBACK (server_accept_certificate_cb),
+                           data, 0);
+}
+
+static void
+websocket_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
+              SoupWebsocketConnection *conn, gpointer data)
+{
+  MhReplicator *self = data;
+  GTlsCertificate *certificate = soup_server_message_get_tls_peer_certificate (msg);
+  g_autofree char *fingerprint = NULL;
+  g_autofree char *site_id = NULL;
+
+  /* Checked again here: the handshake hook is the first line, this the second. */
+  if (!self->running || !is_pinned_peer (self, certificate))
+    {
+      soup_websocket_connection_close (conn, CLOSE_REFUSED, "unknown peer");
+      return;
+    }
+  fingerprint = mh_fingerprint_from_certificate (certificate);
+  site_id = mh_site_id_from_certificate (certificate);
+  link_new (self, conn, FALSE, fingerprint, site_id);
+}
+
+static void
+sync_http_cb (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+              gpointer data)
+{
+  static const char body[] = "{\"error\":{\"status\":400,\"message\":\"this port speaks the "
+                             "MedHead sync protocol over WebSocket\"}}";
+
+  soup_server_message_set_status (msg, SOUP_STATUS_BAD_REQUEST, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC, body,
+                                    strlen (body));
+}
+
+gboolean
+mh_parse_listen_address (const char *address, char **host, guint16 *port, GError **error)
+{
+  const char *colon;
+  guint64 value;
+
+  colon = address ? strrchr (address, ':') : NULL;
+  if (colon == NULL || colon == address
+      || !g_ascii_string_to_unsigned (colon + 1, 10, 0, 65535, &value, NULL))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                   "“%s” is not an address: expected HOST:PORT, e.g. 0.0.0.0:8471",
+                   address ? address : "");
+      return FALSE;
+    }
+  *host = g_strndup (address, colon - address);
+  if ((*host)[0] == '[' && (*host)[strlen (*host) - 1] == ']')
+    {
+      char *inner = g_strndup (*host + 1, strlen (*host) - 2);
+      g_free (*host);
+      *host = inner;
+    }
+  *port = (guint16) value;
+  return TRUE;
+}
+
+/**
+ * mh_replicator_listen:
+ * @address: HOST:PORT; a port of 0 picks a free one
+ * @out_port: (out) (optional): the port bound
+ *
+ * Accepts peer links over TLS, with a client certificate required and
+ * pinned: an unknown or wrong certificate is refused before any data moves.
+ */
+gboolean
+mh_replicator_listen (MhReplicator *self, const char *address, guint16 *out_port,
+                      GError **error)
+{
+  g_autofree char *host = NULL;
+  g_autoptr(GInetAddress) inet = NULL;
+  g_autoptr(GSocketAddress) socket_address = NULL;
+  g_autoptr(GSList) uris = NULL;
+  guint16 port;
+
+  g_return_val_if_fail (MH_IS_REPLICATOR (self), FALSE);
+
+  if (!mh_parse_listen_address (address, &host, &port, error))
+    return FALSE;
+  inet = g_inet_address_new_from_string (host);
+  if (inet == NULL)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                   "“%s” is not an IP address", host);
+      return FALSE;
+    }
+
+  if (self->server == NULL)
+    {
+      self->server = soup_server_new ("server-header", "medhead-sync", NULL);
+      soup_server_set_tls_certificate (self->server, self->certificate);
+      soup_server_set_tls_auth_mode (self->server, G_TLS_AUTHENTICATION_REQUIRED);
+      g_signal_connect_object (self->server, "request-started",
+                               G_CALLBACK (server_request_started_cb), self, 0);
+      soup_server_add_websocket_handler (self->server, MH_SYNC_PATH, NULL, NULL, websocket_cb,
+                                         self, NULL);
+      soup_server_add_handler (self->server, NULL, sync_http_cb, self, NULL);
+    }
+
+  socket_address = g_inet_socket_address_new (inet, port);
+  if (!soup_server_listen (self->server, socket_address, SOUP_SERVER_LISTEN_HTTPS, error))
+    return FALSE;
+
+  uris = soup_server_get_uris (self->server);
+  if (out_port)
+    *out_port = uris ? (guint16) g_uri_get_port (uris->data) : port;
+  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  self->running = TRUE;
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Calling peers                                                            */
+
+static void
+dial_free (Dial *dial)
+{
+  g_clear_handle_id (&dial->timer_id, g_source_remove);
+  if (dial->cancellable)
+    {
+      g_cancellable_cancel (dial->cancellable);
+      g_clear_object (&dial->cancellable);
+    }
+  g_clear_object (&dial->msg);
+  g_free (dial->fingerprint);
+  g_free (dial->url);
+  g_free (dial);
+}
+
+static gboolean
+client_accept_certificate_cb (SoupMessage *msg, GTlsCertificate *certificate,
+                              GTlsCertificateFlags errors, gpointer data)
+{
+  Dial *dial = data;
+  g_autofree char *fingerprint = mh_fingerprint_from_certificate (certificate);
+
+  return g_strcmp0 (fingerprint, dial->fingerprint) == 0;
+}
+
+static gboolean
+has_link (MhReplicator *self, const char *fingerprint)
+{
+  for (guint i = 0; i < self->links->len; i++)
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+      if (!link->closing && g_strcmp0 (link->fingerprint, fingerprint) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+dial_connected_cb (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Dial *dial = data;
+  MhReplicator *self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SoupWebsocketConnection) conn = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autofree char *site_id = NULL;
+  GTlsCertificate *peer;
+
+  conn = soup_session_websocket_connect_finish (SOUP_SESSION (source), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self = dial->owner;
+  dial->connecting = FALSE;
+  msg = g_steal_pointer (&dial->msg);
+  if (conn == NULL)
+    {
+      g_debug ("calling %s at %s: %s", dial->fingerprint, dial->url, error->message);
+      mh_peers_record_error (self->store, dial->fingerprint, error->message);
+      dial_schedule (dial);
+      return;
+    }
+  /* The pinned certificate is the peer's identity. */
+  peer = msg ? soup_message_get_tls_peer_certificate (msg) : NULL;
+  if (peer)
+    site_id = mh_site_id_from_certificate (peer);
+  if (site_id == NULL)
+    {
+      soup_websocket_connection_close (conn, CLOSE_REFUSED, "no peer certificate");
+      dial_schedule (dial);
+      return;
+    }
+  dial->backoff_ms = 0;
+  link_new (self, conn, TRUE, dial->fingerprint, site_id);
+}
+
+static gboolean
+dial_now (gpointer data)
+{
+  Dial *dial = data;
+  MhReplicator *self = dial->owner;
+  g_autofree char *uri = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+
+  dial->timer_id = 0;
+  if (!self->running || has_link (self, dial->fingerprint) || dial->connecting)
+    return G_SOURCE_REMOVE;
+
+  uri = g_strconcat (dial->url[strlen (dial->url) - 1] == '/' ? "" : "", dial->url,
+                     dial->url[strlen (dial->url) - 1] == '/' ? MH_SYNC_PATH + 1 : MH_SYNC_PATH,
+                     NULL);
+  msg = soup_message_new ("GET", uri);
+  if (msg == NULL)
+    {
+      mh_peers_record_error (self->store, dial->fingerprint, "invalid URL");
+      return G_SOURCE_REMOVE;
+    }
+  soup_message_set_tls_client_certificate (msg, self->certificate);
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (client_accept_certificate_cb), dial);
+  g_clear_object (&dial->cancellable);
+  dial->cancellable = g_cancellable_new ();
+  dial->connecting = TRUE;
+  g_set_object (&dial->msg, msg);
+  soup_session_websocket_connect_async (self->session, msg, NULL, NULL, G_PRIORITY_DEFAULT,
+                                        dial->cancellable, dial_connected_cb, dial);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+dial_schedule (Dial *dial)
+{
+  MhReplicator *self = dial->owner;
+
+  if (!self->running || dial->timer_id != 0 || dial->connecting)
+    return;
+  /* Exponential backoff, so an unreachable hub costs little. */
+  dial->backoff_ms = dial->backoff_ms ? MIN (dial->backoff_ms * 2, self->max_backoff_ms) : 250;
+  dial->timer_id = g_timeout_add (dial->backoff_ms, dial_now, dial);
+}
+
+/**
+ * mh_replicator_reload_peers:
+ *
+ * Reads the peer list again: calls new peers that have a URL, drops links
+ * and calls to removed peers.
+ */
+void
+mh_replicator_reload_peers (MhReplicator *self)
+{
+  g_autoptr(GPtrArray) peers = NULL;
+  g_autoptr(GHashTable) wanted = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter iter;
+  Dial *dial;
+
+  g_return_if_fail (MH_IS_REPLICATOR (self));
+
+  peers = mh_peers_list (self->store);
+  for (guint i = 0; i < peers->len; i++)
+    {
+      MhPeerInfo *info = g_ptr_array_index (peers, i);
+
+      g_hash_table_add (wanted, info->fingerprint);
+      if (info->url == NULL)
+        continue;
+      dial = g_hash_table_lookup (self->dials, info->fingerprint);
+      if (dial == NULL)
+        {
+          dial = g_new0 (Dial, 1);
+          dial->owner = self;
+          dial->fingerprint = g_strdup (info->fingerprint);
+          g_hash_table_insert (self->dials, dial->fingerprint, dial);
+        }
+      if (g_strcmp0 (dial->url, info->url) != 0)
+        {
+          /* A new peer, or a new address: call now rather than after the backoff. */
+          g_free (dial->url);
+          dial->url = g_strdup (info->url);
+          if (self->running && !has_link (self, dial->fingerprint) && !dial->connecting)
+            {
+              g_clear_handle_id (&dial->timer_id, g_source_remove);
+              dial->backoff_ms = 0;
+              dial->timer_id = g_idle_add (dial_now, dial);
+            }
+        }
+      else if (self->running && !has_link (self, dial->fingerprint) && !dial->connecting
+               && dial->timer_id == 0)
+        dial_schedule (dial);
+    }
+
+  g_hash_table_iter_init (&iter, self->dials);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &dial))
+    if (!g_hash_table_contains (wanted, dial->fingerprint))
+      g_hash_table_iter_remove (&iter);
+
+  for (guint i = 0; i < self->links->len; i++)
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+      if (!g_hash_table_contains (wanted, link->fingerprint))
+        link_close (link, CLOSE_REFUSED, "peer removed");
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Life cycle                                                               */
+
+static void
+committed_cb (MhStore *store, gint64 seq, gpointer data)
+{
+  MhReplicator *self = data;
+
+  for (guint i = 0; i < self->links->len; i++)
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+      for (guint lane = 0; lane < link->n_lanes; lane++)
+        link->lane_more[lane] = TRUE;
+      link_pump_soon (link);
+    }
+}
+
+static gboolean
+watchdog_cb (gpointer data)
+{
+  MhReplicator *self = data;
+  gint64 now = now_ms ();
+
+  for (guint i = 0; i < self->links->len; i++)
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+      g_autoptr(JsonBuilder) builder = NULL;
+
+      if (!link->open || link->closing)
+        continue;
+      /* A peer that stops acknowledging is dropped; it resumes from its
+       * committed cursor when it comes back. */
+      if (link->in_flight > 0 && now - link->last_ack_ms > STUCK_AFTER_MS)
+        {
+          link_close (link, CLOSE_STUCK, "no acknowledgement for a minute");
+          continue;
+        }
+      mh_peers_record_contact (self->store, link->fingerprint, link->site_id, link->name,
+                               link->bytes_sent, link->bytes_received);
+      builder = json_builder_new ();
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "type");
+      json_builder_add_string_value (builder, "ping");
+      json_builder_set_member_name (builder, "wall");
+      json_builder_add_int_value (builder, own_wall_ms (self));
+      json_builder_end_object (builder);
+      link_send (link, builder);
+    }
+  /* `medhead-node peer add` writes to the replica while the daemon runs. */
+  mh_replicator_reload_peers (self);
+  /* Held changes are released as time passes, without new arrivals. */
+  if (mh_store_get_held_count (self->store) > 0)
+    mh_store_release_held (self->store, NULL, NULL);
+  return G_SOURCE_CONTINUE;
+}
+
+/**
+ * mh_replicator_start:
+ *
+ * Calls every peer that has a URL, and keeps calling back after a link is
+ * cut. Call after mh_replicator_listen() when this node also accepts links.
+ */
+void
+mh_replicator_start (MhReplicator *self)
+{
+  g_return_if_fail (MH_IS_REPLICATOR (self));
+
+  self->running = TRUE;
+  if (self->committed_id == 0)
+    self->committed_id = g_signal_connect (self->store, "committed", G_CALLBACK (committed_cb),
+                                           self);
+  if (self->watchdog_id == 0)
+    self->watchdog_id = g_timeout_add_seconds (5, watchdog_cb, self);
+  mh_replicator_reload_peers (self);
+}
+
+void
+mh_replicator_stop (MhReplicator *self)
+{
+  g_return_if_fail (MH_IS_REPLICATOR (self));
+
+  self->running = FALSE;
+  g_hash_table_remove_all (self->dials);
+  for (guint i = 0; i < self->links->len; i++)
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+      if (link->open)
+        mh_peers_record_contact (self->store, link->fingerprint, link->site_id, link->name,
+                                 link->bytes_sent, link->bytes_received);
+      link_close (link, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
+    }
+  g_clear_handle_id (&self->watchdog_id, g_source_remove);
+  g_clear_signal_handler (&self->committed_id, self->store);
+  if (self->server)
+    soup_server_disconnect (self->server);
+}
+
+gboolean
+mh_replicator_get_clock_alarm (MhReplicator *self)
+{
+  g_return_val_if_fail (MH_IS_REPLICATOR (self), FALSE);
+  return self->clock_alarm;
+}
+
+gint64
+mh_replicator_get_peer_offset (MhReplicator *self)
+{
+  g_return_val_if_fail (MH_IS_REPLICATOR (self), 0);
+  return self->peer_offset;
+}
+
+guint
+mh_replicator_get_n_connected (MhReplicator *self)
+{
+  guint n = 0;
+
+  g_return_val_if_fail (MH_IS_REPLICATOR (self), 0);
+  for (guint i = 0; i < self->links->len; i++)
+    if (((Link *) g_ptr_array_index (self->links, i))->open)
+      n++;
+  return n;
+}
+
+void
+mh_replicator_set_max_backoff (MhReplicator *self, guint max_ms)
+{
+  g_return_if_fail (MH_IS_REPLICATOR (self));
+  self->max_backoff_ms = MAX (max_ms, 250);
+}
+
+/**
+ * mh_replicator_get_peer_status:
+ *
+ * Returns: (transfer full): one object per configured peer: fingerprint,
+ *   url, site_id, name, connected, direction, last_contact, changes_waiting,
+ *   bytes_sent, bytes_received, clock_offset_ms, last_error
+ */
+JsonArray *
+mh_replicator_get_peer_status (MhReplicator *self)
+{
+  g_autoptr(GPtrArray) peers = NULL;
+  JsonArray *result = json_array_new ();
+
+  g_return_val_if_fail (MH_IS_REPLICATOR (self), result);
+
+  peers = mh_peers_list (self->store);
+  for (guint i = 0; i < peers->len; i++)
+    {
+      MhPeerInfo *info = g_ptr_array_index (peers, i);
+      JsonObject *object = json_object_new ();
+      Link *link = NULL;
+      gint64 waiting = 0;
+
+      for (guint j = 0; j < self->links->len; j++)
+        {
+          Link *candidate = g_ptr_array_index (self->links, j);
+          if (candidate->open && g_strcmp0 (candidate->fingerprint, info->fingerprint) == 0)
+            link = candidate;
+        }
+
+      json_object_set_string_member (object, "fingerprint", info->fingerprint);
+      if (info->url)
+        json_object_set_string_member (object, "url", info->url);
+      else
+        json_object_set_null_member (object, "url");
+      if (info->site_id)
+        json_object_set_string_member (object, "site_id", info->site_id);
+      else
+        json_object_set_null_member (object, "site_id");
+      json_object_set_string_member (object, "name", link && link->name ? link->name
+                                                     : info->name ? info->name : "");
+      json_object_set_boolean_member (object, "connected", link != NULL);
+      if (link)
+        json_object_set_string_member (object, "direction", link->outgoing ? "outgoing"
+                                                                           : "incoming");
+      json_object_set_int_member (object, "last_contact",
+                                  link ? link->last_contact_ms : info->last_contact_ms);
+      if (link)
+        {
+          for (guint lane = 0; lane < link->n_lanes; lane++)
+            waiting += mh_store_count_after (self->store, lane, link->acked[lane]);
+        }
+      else if (info->site_id)
+        {
+          /* Not connected: what it will need is what lies past the cursor
+           * it had on our log, which we do not know; the whole lane is an
+           * upper bound, so report the lanes' lengths past zero only when
+           * it never linked. */
+          waiting = -1;
+        }
+      json_object_set_int_member (object, "changes_waiting", waiting);
+      json_object_set_int_member (object, "bytes_sent", link ? link->bytes_sent : info->bytes_sent);
+      json_object_set_int_member (object, "bytes_received",
+                                  link ? link->bytes_received : info->bytes_received);
+      if (link && link->has_offset)
+        json_object_set_int_member (object, "clock_offset_ms", link->offset_ms);
+      if (info->last_error)
+        json_object_set_string_member (object, "last_error", info->last_error);
+      json_array_add_object_element (result, object);
+    }
+  return result;
+}
+
+static void
+mh_replicator_dispose (GObject *object)
+{
+  MhReplicator *self = MH_REPLICATOR (object);
+
+  if (self->running)
+    mh_replicator_stop (self);
+  if (self->links)
+    g_ptr_array_set_size (self->links, 0);
+  g_clear_object (&self->server);
+  g_clear_object (&self->session);
+  G_OBJECT_CLASS (mh_replicator_parent_class)->dispose (object);
+}
+
+static void
+mh_replicator_finalize (GObject *object)
+{
+  MhReplicator *self = MH_REPLICATOR (object);
+
+  g_ptr_array_unref (self->links);
+  g_hash_table_unref (self->dials);
+  g_clear_object (&self->store);
+  g_clear_object (&self->certificate);
+  g_free (self->fingerprint);
+  g_free (self->site_id);
+  g_free (self->name);
+  G_OBJECT_CLASS (mh_replicator_parent_class)->finalize (object);
+}
+
+static void
+mh_replicator_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  MhReplicator *self = MH_REPLICATOR (object);
+
+  switch (prop_id)
+    {
+    case PROP_CLOCK_ALARM: g_value_set_boolean (value, self->clock_alarm); break;
+    case PROP_N_CONNECTED: g_value_set_uint (value, mh_replicator_get_n_connected (self)); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mh_replicator_class_init (MhReplicatorClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = mh_replicator_dispose;
+  object_class->finalize = mh_replicator_finalize;
+  object_class->get_property = mh_replicator_get_property;
+
+  properties[PROP_CLOCK_ALARM] =
+    g_param_spec_boolean ("clock-alarm", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  properties[PROP_N_CONNECTED] =
+    g_param_spec_uint ("n-connected", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+mh_replicator_init (MhReplicator *self)
+{
+  self->links = g_ptr_array_new_with_free_func ((GDestroyNotify) link_free);
+  self->dials = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) dial_free);
+  self->max_backoff_ms = 30000;
+}
+
+/**
+ * mh_replicator_new:
+ * @certificate: this node's certificate, with its private key
+ * @fingerprint: this node's fingerprint
+ * @name: a name people recognise, sent to peers
+ */
+MhReplicator *
+mh_replicator_new (MhStore *store, GTlsCertificate *certificate, const char *fingerprint,
+                   const char *name)
+{
+  MhReplicator *self;
+
+  g_return_val_if_fail (MH_IS_STORE (store), NULL);
+  g_return_val_if_fail (G_IS_TLS_CERTIFICATE (certificate), NULL);
+
+  self = g_object_new (MH_TYPE_REPLICATOR, NULL);
+  self->store = g_object_ref (store);
+  self->certificate = g_object_ref (certificate);
+  self->fingerprint = g_strdup (fingerprint);
+  self->site_id = g_strdup (mh_store_get_site_id (store));
+  self->name = g_strdup (name ? name : "");
+  self->session = soup_session_new_with_options ("timeout", 30, "idle-timeout", 60, NULL);
+  /* Links go straight to the pinned URL: a desktop proxy setting must not
+   * reroute them (and reading it needs GSettings schemas a hub may lack). */
+  soup_session_set_proxy_resolver (self->session, NULL);
+  /* Trust comes from the pinned fingerprint alone, never from the system's
+   * certificate authorities. */
+  soup_session_set_tls_database (self->session, NULL);
+  return self;
+}
