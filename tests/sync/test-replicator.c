@@ -230,6 +230,23 @@ test_replicator_line (void)
   g_assert_true (wait_for (has_value, &e, 10000));
   g_assert_true (wait_for (all_equal, &trio, 10000));
 
+  /* Reals travel bit for bit, including those json-glib prints wrongly. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) row = NULL;
+    double lat = 0;
+
+    g_assert_true (mh_store_upsert (hospital->store, "position", "u1",
+                                    g_variant_new_parsed ("{'lat': <1e22>, 'lon': <0.1>}"),
+                                    &error));
+    g_assert_no_error (error);
+    g_assert_true (wait_for (all_equal, &trio, 10000));
+    row = mh_store_get_row (ambulance->store, "position", "u1");
+    g_assert_nonnull (row);
+    g_assert_true (g_variant_lookup (row, "lat", "d", &lat));
+    g_assert_cmpfloat (lat, ==, 1e22);
+  }
+
   {
     g_autoptr(JsonArray) status = mh_replicator_get_peer_status (ambulance->replicator);
     JsonObject *peer = json_array_get_object_element (status, 0);
