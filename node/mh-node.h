@@ -15,6 +15,8 @@
 #include <json-glib/json-glib.h>
 
 #include "mh-sync.h"
+#include "mh-identity.h"
+#include "mh-replicator.h"
 #include "mh-node-error.h"
 
 G_BEGIN_DECLS
@@ -45,6 +47,8 @@ gboolean mh_node_init_data_dir (const char *data_dir, const char *name, MhRole r
 MhNode *mh_node_open (const char *data_dir, GError **error);
 
 MhStore *mh_node_get_store (MhNode *self);
+MhIdentity *mh_node_get_identity (MhNode *self);
+const char *mh_node_get_fingerprint (MhNode *self);
 const char *mh_node_get_data_dir (MhNode *self);
 const char *mh_node_get_site_id (MhNode *self);
 const char *mh_node_get_name (MhNode *self);
@@ -57,6 +61,11 @@ gboolean mh_node_rotate_api_token (MhNode *self, GError **error);
 /* Time, for expiry and staleness; tests may shift it. */
 gint64 mh_node_now_ms (MhNode *self);
 void mh_node_set_grace_minutes (MhNode *self, guint minutes);
+guint mh_node_get_grace_minutes (MhNode *self);
+void mh_node_set_time_offset (MhNode *self, gint64 offset_ms);
+/* Recounts committed_inbound now (also done on every transfer change and
+ * every 30 s, for expiries); a no-op except on a hospital node. */
+gboolean mh_node_refresh_committed (MhNode *self, GError **error);
 
 /* Hospitals. A hospital object: id, name, address, city, lat, lon,
  * phone_switchboard, phone_emergency, specialties (array of ids 1..80),
@@ -115,12 +124,20 @@ JsonArray *mh_node_list_messages (MhNode *self, const char *channel, gint64 sinc
                                   guint limit, GError **error);
 gboolean mh_node_retract_message (MhNode *self, const char *id, GError **error);
 
+/* The peer network */
+gboolean mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError **error);
+MhReplicator *mh_node_get_replicator (MhNode *self);
+gboolean mh_node_add_peer (MhNode *self, const char *fingerprint, const char *url,
+                           GError **error);
+gboolean mh_node_remove_peer (MhNode *self, const char *fingerprint, GError **error);
+JsonArray *mh_node_list_peers (MhNode *self);
+
 /* Status, digests, history */
 JsonObject *mh_node_get_status (MhNode *self);
 JsonObject *mh_node_get_digest (MhNode *self);
 JsonArray *mh_node_get_history (MhNode *self, const char *table, const char *row, GError **error);
 
-/* Bulk registry exchange: the format of data/demo/*.json ("medhead-registry/1"). */
+/* Bulk registry exchange: the format of the files in data/demo ("medhead-registry/1"). */
 gboolean mh_node_import (MhNode *self, JsonNode *document, guint *n_hospitals, guint *n_units,
                          GError **error);
 JsonNode *mh_node_export (MhNode *self, GError **error);

@@ -1,0 +1,731 @@
+/* medhead-node.c: the headless MedHead node and its command line
+ *
+ *   medhead-node init --data-dir DIR --name NAME --role hospital|ambulance|hub
+ *                     [--hospital ID | --unit ID]
+ *   medhead-node serve --data-dir DIR [--api ADDR:PORT] [--listen ADDR:PORT]
+ *   medhead-node id --data-dir DIR
+ *   medhead-node peer add|list|remove --data-dir DIR [FINGERPRINT] [--url URL]
+ *   medhead-node import --data-dir DIR FILE
+ *   medhead-node export --data-dir DIR
+ *   medhead-node status --data-dir DIR
+ *   medhead-node token rotate --data-dir DIR
+ *
+ * Exit status: 0 on success, 1 when the work itself failed, 2 for bad
+ * arguments (scripts can tell a typo from a broken replica).
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+
+#include "mh-api-server.h"
+#include "mh-node.h"
+
+#define EXIT_USAGE 2
+/* A registry file is a few megabytes at most; refuse anything absurd
+ * before reading it into memory. */
+#define MAX_IMPORT_BYTES (256 * 1024 * 1024)
+/* How long serve waits, once told to stop, for answers being written. */
+#define STOP_TIMEOUT_MS 5000
+
+typedef struct
+{
+  const char *name;
+  const char *summary;
+  int (*run) (int argc, char **argv);
+} Command;
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+static int
+usage_error (const char *command, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static int
+usage_error (const char *command, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  g_printerr ("medhead-node %s: %s\n", command, message);
+  g_printerr ("Try 'medhead-node %s --help'.\n", command);
+  return EXIT_USAGE;
+}
+
+static int
+failure (const char *command, const GError *error)
+{
+  g_printerr ("medhead-node %s: %s\n", command, error->message);
+  return EXIT_FAILURE;
+}
+
+/* Parses the options of one command; --help prints and exits 0 from
+ * inside g_option_context_parse(). */
+static int
+parse_options (const char *command, const char *parameters, const char *summary,
+               const GOptionEntry *entries, int *argc, char ***argv)
+{
+  g_autofree char *prgname = g_strdup_printf ("medhead-node %s", command);
+  g_autoptr(GOptionContext) context = g_option_context_new (parameters);
+  g_autoptr(GError) error = NULL;
+
+  g_set_prgname (prgname);
+  g_option_context_set_summary (context, summary);
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, argc, argv, &error))
+    return usage_error (command, "%s", error->message);
+  return EXIT_SUCCESS;
+}
+
+static void
+print_json (JsonNode *node)
+{
+  g_autofree char *text = json_to_string (node, TRUE);
+
+  g_print ("%s\n", text);
+}
+
+static MhNode *
+open_node (const char *command, const char *data_dir, int *status)
+{
+  g_autoptr(GError) error = NULL;
+  MhNode *node = mh_node_open (data_dir, &error);
+
+  if (node == NULL)
+    *status = failure (command, error);
+  return node;
+}
+
+/* ------------------------------------------------------------------------ */
+/* init                                                                     */
+
+static int
+run_init (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *role_text = NULL;
+  g_autofree char *hospital = NULL;
+  g_autofree char *unit = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory to create", "DIR" },
+    { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "Name of this site, as others see it",
+      "NAME" },
+    { "role", 'r', 0, G_OPTION_ARG_STRING, &role_text, "hospital, ambulance or hub", "ROLE" },
+    { "hospital", 0, 0, G_OPTION_ARG_STRING, &hospital, "Hospital this site speaks for",
+      "ID" },
+    { "unit", 0, 0, G_OPTION_ARG_STRING, &unit, "Unit this site speaks for", "ID" },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  g_autofree char *token_path = NULL;
+  MhRole role;
+  int status;
+
+  status = parse_options ("init", NULL,
+                          "Creates a replica, a site identity and an API token in DIR.\n"
+                          "A hospital site needs --hospital, an ambulance site needs --unit.",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc > 1)
+    return usage_error ("init", "unexpected argument '%s'", argv[1]);
+  if (data_dir == NULL)
+    return usage_error ("init", "--data-dir is required");
+  if (name == NULL || *g_strstrip (name) == '\0')
+    return usage_error ("init", "--name is required");
+  if (role_text == NULL)
+    return usage_error ("init", "--role is required");
+  if (!mh_role_from_string (role_text, &role))
+    return usage_error ("init", "--role must be hospital, ambulance or hub, not '%s'",
+                        role_text);
+  if (role == MH_ROLE_HOSPITAL && hospital == NULL)
+    return usage_error ("init", "a hospital site needs --hospital ID");
+  if (role == MH_ROLE_AMBULANCE && unit == NULL)
+    return usage_error ("init", "an ambulance site needs --unit ID");
+  if (role != MH_ROLE_HOSPITAL && hospital != NULL)
+    return usage_error ("init", "--hospital is only for a hospital site");
+  if (role != MH_ROLE_AMBULANCE && unit != NULL)
+    return usage_error ("init", "--unit is only for an ambulance site");
+
+  if (!mh_node_init_data_dir (data_dir, name, role, hospital, unit, &error))
+    return failure ("init", error);
+  node = mh_node_open (data_dir, &error);
+  if (node == NULL)
+    return failure ("init", error);
+
+  token_path = g_build_filename (data_dir, "api-token", NULL);
+  g_print ("site id: %s\n", mh_node_get_site_id (node));
+  g_print ("role: %s\n", mh_role_to_string (role));
+  g_print ("API token: %s (readable only by you)\n", token_path);
+  return EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* serve                                                                    */
+
+typedef struct
+{
+  GMainLoop *loop;
+  MhApiServer *server;
+  gboolean stopping;
+} Serve;
+
+static void
+server_stopped_cb (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  Serve *serve = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!mh_api_server_stop_finish (MH_API_SERVER (object), result, &error))
+    g_warning ("stopping the API: %s", error->message);
+  g_main_loop_quit (serve->loop);
+}
+
+static gboolean
+stop_signal_cb (gpointer user_data)
+{
+  Serve *serve = user_data;
+
+  /* A second signal while stopping changes nothing: the stop is bounded. */
+  if (!serve->stopping)
+    {
+      serve->stopping = TRUE;
+      g_message ("stopping");
+      mh_api_server_stop_async (serve->server, STOP_TIMEOUT_MS, NULL, server_stopped_cb, serve);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gpointer
+stop_watchdog (gpointer data)
+{
+  g_usleep ((STOP_TIMEOUT_MS + 5000) * 1000);
+  g_printerr ("medhead-node serve: stopping took too long; exiting\n");
+  _exit (EXIT_SUCCESS);
+  return NULL;
+}
+
+static int
+run_serve (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  g_autofree char *api = NULL;
+  g_autofree char *listen = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "api", 'a', 0, G_OPTION_ARG_STRING, &api,
+      "Address of the REST API (default 127.0.0.1:8470; port 0 picks a free port)",
+      "ADDR:PORT" },
+    { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
+      "Accept peer links there, over TLS with pinned client certificates (e.g. 0.0.0.0:8471; "
+      "without it, this node only calls its peers)", "ADDR:PORT" },
+    { NULL }
+  };
+  g_autofree char *sync_path = NULL;
+  guint16 sync_port = 0;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  g_autoptr(MhApiServer) server = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autofree char *address = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *url_path = NULL;
+  g_autofree char *url_text = NULL;
+  Serve serve = { 0 };
+  guint port = 0;
+  guint term_id, int_id;
+  int status;
+
+  status = parse_options ("serve", NULL,
+                          "Runs the node and its REST API until SIGTERM or SIGINT, and links\n"
+                          "it with its peers ('medhead-node peer'). Once listening, writes the\n"
+                          "API's URL to DIR/api-url, and with --listen the peer URL to\n"
+                          "DIR/sync-url.",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc > 1)
+    return usage_error ("serve", "unexpected argument '%s'", argv[1]);
+  if (data_dir == NULL)
+    return usage_error ("serve", "--data-dir is required");
+  if (api == NULL)
+    api = g_strdup_printf ("127.0.0.1:%d", MH_NODE_DEFAULT_API_PORT);
+  if (!mh_api_parse_address (api, &address, &port, &error))
+    return usage_error ("serve", "--api %s: %s", api, error->message);
+  if (!mh_api_address_is_loopback (address))
+    return usage_error ("serve",
+                        "--api %s: not a loopback address; the REST API is plain HTTP and "
+                        "listens only on 127.0.0.1 or ::1 until it supports TLS",
+                        api);
+
+  node = open_node ("serve", data_dir, &status);
+  if (node == NULL)
+    return status;
+  server = mh_api_server_new (node, &error);
+  if (server == NULL)
+    return failure ("serve", error);
+
+  /* A file left by an earlier run must not send anyone to a dead port. */
+  url_path = g_build_filename (data_dir, "api-url", NULL);
+  if (g_unlink (url_path) != 0 && errno != ENOENT)
+    g_warning ("cannot remove %s: %s", url_path, g_strerror (errno));
+
+  sync_path = g_build_filename (data_dir, "sync-url", NULL);
+  if (g_unlink (sync_path) != 0 && errno != ENOENT)
+    g_warning ("cannot remove %s: %s", sync_path, g_strerror (errno));
+
+  if (!mh_api_server_listen (server, address, port, &error))
+    return failure ("serve", error);
+  if (!mh_node_start_sync (node, listen, &sync_port, &error))
+    return failure ("serve", error);
+  if (listen != NULL)
+    {
+      g_autofree char *host = NULL;
+      g_autofree char *sync_text = NULL;
+      guint16 ignored;
+
+      mh_parse_listen_address (listen, &host, &ignored, NULL);
+      sync_text = g_strdup_printf ("https://%s%s%s:%u\n", strchr (host, ':') ? "[" : "",
+                                   g_str_equal (host, "0.0.0.0") ? "127.0.0.1" : host,
+                                   strchr (host, ':') ? "]" : "", sync_port);
+      if (!g_file_set_contents (sync_path, sync_text, -1, &error))
+        return failure ("serve", error);
+      g_print ("peers may link at %s", sync_text);
+    }
+  url = mh_api_server_get_url (server);
+  url_text = g_strdup_printf ("%s\n", url);
+  /* Written whole or not at all (write then rename): readers polling for it
+   * never see half a URL. */
+  if (!g_file_set_contents (url_path, url_text, -1, &error))
+    return failure ("serve", error);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  serve.loop = loop;
+  serve.server = server;
+  term_id = g_unix_signal_add (SIGTERM, stop_signal_cb, &serve);
+  int_id = g_unix_signal_add (SIGINT, stop_signal_cb, &serve);
+
+  g_print ("site %s (%s) listening on %s\n", mh_node_get_site_id (node),
+           mh_role_to_string (mh_node_get_role (node)), url);
+  fflush (stdout);
+
+  g_main_loop_run (loop);
+
+  g_source_remove (term_id);
+  g_source_remove (int_id);
+  g_unlink (url_path);
+  g_unlink (sync_path);
+  /* Everything is committed already. A peer stalled in the middle of a TLS
+   * handshake could hold the teardown of its connection: the stop is
+   * bounded all the same. */
+  g_thread_unref (g_thread_new ("stop-watchdog", stop_watchdog, NULL));
+  /* The server goes first: no request may reach the store once it closes. */
+  g_clear_object (&server);
+  g_clear_object (&node);
+  g_print ("stopped\n");
+  return EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* import, export, status, token                                            */
+
+static int
+run_import (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(GMappedFile) file = NULL;
+  const char *path;
+  const char *data;
+  gsize length;
+  guint n_hospitals = 0, n_units = 0;
+  int status;
+
+  status = parse_options ("import", "FILE",
+                          "Imports hospitals and units from a registry file\n"
+                          "(\"medhead-registry/1\", as in data/demo/). All or nothing.",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (data_dir == NULL)
+    return usage_error ("import", "--data-dir is required");
+  if (argc < 2)
+    return usage_error ("import", "a FILE to import is required");
+  if (argc > 2)
+    return usage_error ("import", "unexpected argument '%s'", argv[2]);
+  path = argv[1];
+
+  file = g_mapped_file_new (path, FALSE, &error);
+  if (file == NULL)
+    return failure ("import", error);
+  data = g_mapped_file_get_contents (file);
+  length = g_mapped_file_get_length (file);
+  if (length > MAX_IMPORT_BYTES)
+    {
+      g_printerr ("medhead-node import: %s: larger than %d MiB\n", path,
+                  MAX_IMPORT_BYTES / (1024 * 1024));
+      return EXIT_FAILURE;
+    }
+  if (length == 0 || !g_utf8_validate_len (data, length, NULL))
+    {
+      g_printerr ("medhead-node import: %s: not a UTF-8 JSON document\n", path);
+      return EXIT_FAILURE;
+    }
+  if (!mh_codec_check_depth (data, length, MH_API_MAX_DEPTH, &error))
+    {
+      g_printerr ("medhead-node import: %s: %s\n", path, error->message);
+      return EXIT_FAILURE;
+    }
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, data, (gssize) length, &error))
+    {
+      g_printerr ("medhead-node import: %s: not valid JSON: %s\n", path, error->message);
+      return EXIT_FAILURE;
+    }
+
+  node = open_node ("import", data_dir, &status);
+  if (node == NULL)
+    return status;
+  if (!mh_node_import (node, json_parser_get_root (parser), &n_hospitals, &n_units, &error))
+    {
+      g_printerr ("medhead-node import: %s: %s (nothing imported)\n", path, error->message);
+      return EXIT_FAILURE;
+    }
+  g_print ("imported %u hospitals and %u units from %s\n", n_hospitals, n_units, path);
+  return EXIT_SUCCESS;
+}
+
+static int
+run_export (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  g_autoptr(JsonNode) document = NULL;
+  int status;
+
+  status = parse_options ("export", NULL,
+                          "Writes the hospitals and units of the replica to standard output\n"
+                          "as a registry file (\"medhead-registry/1\").",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc > 1)
+    return usage_error ("export", "unexpected argument '%s'", argv[1]);
+  if (data_dir == NULL)
+    return usage_error ("export", "--data-dir is required");
+
+  node = open_node ("export", data_dir, &status);
+  if (node == NULL)
+    return status;
+  document = mh_node_export (node, &error);
+  if (document == NULL)
+    return failure ("export", error);
+  print_json (document);
+  return EXIT_SUCCESS;
+}
+
+static int
+run_status (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { NULL }
+  };
+  g_autoptr(MhNode) node = NULL;
+  g_autoptr(JsonObject) object = NULL;
+  g_autoptr(JsonNode) document = NULL;
+  int status;
+
+  status = parse_options ("status", NULL,
+                          "Prints the node's status (site, role, clock, held, parked and\n"
+                          "rejected changes) as JSON.",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc > 1)
+    return usage_error ("status", "unexpected argument '%s'", argv[1]);
+  if (data_dir == NULL)
+    return usage_error ("status", "--data-dir is required");
+
+  node = open_node ("status", data_dir, &status);
+  if (node == NULL)
+    return status;
+  object = mh_node_get_status (node);
+  document = json_node_init_object (json_node_alloc (), object);
+  print_json (document);
+  return EXIT_SUCCESS;
+}
+
+static int
+run_token (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  g_autofree char *token_path = NULL;
+  int status;
+
+  status = parse_options ("token", "rotate",
+                          "Replaces the API token in DIR/api-token. A running node accepts\n"
+                          "only the new token from its next request on.",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc < 2)
+    return usage_error ("token", "an action is required: rotate");
+  if (!g_str_equal (argv[1], "rotate"))
+    return usage_error ("token", "unknown action '%s' (known: rotate)", argv[1]);
+  if (argc > 2)
+    return usage_error ("token", "unexpected argument '%s'", argv[2]);
+  if (data_dir == NULL)
+    return usage_error ("token", "--data-dir is required");
+
+  node = open_node ("token", data_dir, &status);
+  if (node == NULL)
+    return status;
+  if (!mh_node_rotate_api_token (node, &error))
+    return failure ("token", error);
+  token_path = g_build_filename (data_dir, "api-token", NULL);
+  g_print ("new API token written to %s\n", token_path);
+  return EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* id, peer                                                                 */
+
+static int
+run_id (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { NULL }
+  };
+  g_autoptr(MhNode) node = NULL;
+  int status;
+
+  status = parse_options ("id", NULL,
+                          "Prints this node's site id and its fingerprint, the short form\n"
+                          "people read out to each other to pair two nodes.",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc > 1)
+    return usage_error ("id", "unexpected argument '%s'", argv[1]);
+  if (data_dir == NULL)
+    return usage_error ("id", "--data-dir is required");
+  node = open_node ("id", data_dir, &status);
+  if (node == NULL)
+    return status;
+  g_print ("site-id: %s\n", mh_node_get_site_id (node));
+  g_print ("fingerprint: %s\n", mh_node_get_fingerprint (node));
+  return EXIT_SUCCESS;
+}
+
+static int
+run_peer (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  g_autofree char *url = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "url", 'u', 0, G_OPTION_ARG_STRING, &url,
+      "With add: call the peer at https://HOST:PORT (without it, only accept its calls)",
+      "URL" },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  const char *action;
+  int status;
+
+  status = parse_options ("peer", "add FINGERPRINT [--url URL] | list | remove FINGERPRINT",
+                          "Manages the peers this node links with. A peer is pinned by its\n"
+                          "fingerprint ('medhead-node id' on the peer prints it): an unknown or\n"
+                          "wrong certificate is refused before any data moves. A running node\n"
+                          "picks up the change within seconds.",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc < 2)
+    return usage_error ("peer", "an action is required: add, list or remove");
+  action = argv[1];
+  if (data_dir == NULL)
+    return usage_error ("peer", "--data-dir is required");
+
+  if (g_str_equal (action, "list"))
+    {
+      g_autoptr(JsonArray) peers = NULL;
+
+      if (argc > 2)
+        return usage_error ("peer", "unexpected argument '%s'", argv[2]);
+      if (url != NULL)
+        return usage_error ("peer", "--url goes with add");
+      node = open_node ("peer", data_dir, &status);
+      if (node == NULL)
+        return status;
+      peers = mh_node_list_peers (node);
+      for (guint i = 0; i < json_array_get_length (peers); i++)
+        {
+          JsonObject *peer = json_array_get_object_element (peers, i);
+          const char *peer_url = json_object_get_string_member_with_default (peer, "url", NULL);
+          const char *name = json_object_get_string_member_with_default (peer, "name", NULL);
+          gint64 last = json_object_get_int_member_with_default (peer, "last_contact", 0);
+          g_autofree char *when = NULL;
+
+          if (last > 0)
+            {
+              g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local (last / 1000);
+              when = g_date_time_format (dt, "%F %T");
+            }
+          g_print ("%s  %s  %s  last contact: %s%s%s\n",
+                   json_object_get_string_member (peer, "fingerprint"),
+                   peer_url ? peer_url : "(calls in)", name && *name ? name : "-",
+                   when ? when : "never",
+                   json_object_has_member (peer, "last_error") ? "  last error: " : "",
+                   json_object_get_string_member_with_default (peer, "last_error", ""));
+        }
+      if (json_array_get_length (peers) == 0)
+        g_print ("no peers; add one with 'medhead-node peer add FINGERPRINT [--url URL]'\n");
+      return EXIT_SUCCESS;
+    }
+  if (g_str_equal (action, "add") || g_str_equal (action, "remove"))
+    {
+      gboolean add = g_str_equal (action, "add");
+
+      if (argc < 3)
+        return usage_error ("peer", "%s needs the peer's FINGERPRINT", action);
+      if (argc > 3)
+        return usage_error ("peer", "unexpected argument '%s'", argv[3]);
+      if (!add && url != NULL)
+        return usage_error ("peer", "--url goes with add");
+      node = open_node ("peer", data_dir, &status);
+      if (node == NULL)
+        return status;
+      if (add ? !mh_node_add_peer (node, argv[2], url, &error)
+              : !mh_node_remove_peer (node, argv[2], &error))
+        {
+          if (g_error_matches (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID))
+            return usage_error ("peer", "%s", error->message);
+          return failure ("peer", error);
+        }
+      if (add)
+        g_print ("peer %s added%s%s\n", argv[2], url ? "; this node calls it at " : "; this node "
+                 "accepts its calls", url ? url : "");
+      else
+        g_print ("peer %s removed\n", argv[2]);
+      return EXIT_SUCCESS;
+    }
+  return usage_error ("peer", "unknown action '%s' (known: add, list, remove)", action);
+}
+
+/* ------------------------------------------------------------------------ */
+/* main                                                                     */
+
+static const Command commands[] = {
+  { "init", "Create a data directory: replica, site identity, API token", run_init },
+  { "serve", "Run the node and its REST API until SIGTERM or SIGINT", run_serve },
+  { "import", "Import hospitals and units from a registry file", run_import },
+  { "export", "Write hospitals and units to standard output", run_export },
+  { "status", "Print the node's status as JSON", run_status },
+  { "id", "Print this node's site id and fingerprint", run_id },
+  { "peer", "Add, list or remove the peers this node links with", run_peer },
+  { "token", "Manage the API token ('token rotate')", run_token },
+};
+
+static void
+print_usage (FILE *out)
+{
+  fprintf (out,
+           "Usage:\n"
+           "  medhead-node COMMAND [OPTION…]\n"
+           "\n"
+           "A MedHead Emergency node: a replica of the region's hospitals, beds,\n"
+           "units, patients, transfers and chat, with a REST API on loopback.\n"
+           "\n"
+           "Commands:\n");
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out,
+           "\n"
+           "Options:\n"
+           "  -h, --help     Show this help\n"
+           "  --version      Show the version\n"
+           "\n"
+           "'medhead-node COMMAND --help' describes a command.\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *name;
+
+  setlocale (LC_ALL, "");
+  g_set_prgname ("medhead-node");
+
+  if (argc < 2)
+    {
+      print_usage (stderr);
+      return EXIT_USAGE;
+    }
+  name = argv[1];
+  if (g_str_equal (name, "--help") || g_str_equal (name, "-h") || g_str_equal (name, "help"))
+    {
+      if (argc > 2 && g_str_equal (name, "help"))
+        {
+          for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+            if (g_str_equal (commands[i].name, argv[2]))
+              {
+                char *help_argv[] = { argv[2], (char *) "--help", NULL };
+                return commands[i].run (2, help_argv);
+              }
+          g_printerr ("medhead-node: unknown command '%s'\n", argv[2]);
+          return EXIT_USAGE;
+        }
+      print_usage (stdout);
+      return EXIT_SUCCESS;
+    }
+  if (g_str_equal (name, "--version"))
+    {
+      g_print ("medhead-node %s\n", PACKAGE_VERSION);
+      return EXIT_SUCCESS;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (commands[i].name, name))
+      return commands[i].run (argc - 1, argv + 1);
+
+  g_printerr ("medhead-node: unknown command '%s'\n", name);
+  g_printerr ("Try 'medhead-node --help'.\n");
+  return EXIT_USAGE;
+}

@@ -1,0 +1,30 @@
+/* mh-medhead-schema.h: the MedHead tables, as declared to the replicated store
+ *
+ * Schema changes are additive only (DESIGN.md section 4): a later version
+ * may append lanes, tables, registers and columns, never rename or drop.
+ */
+#pragma once
+
+#include "mh-sync.h"
+
+G_BEGIN_DECLS
+
+#define MH_MEDHEAD_SCHEMA_VERSION 1
+
+/* Lanes, in the order a link reads them. */
+typedef enum
+{
+  MH_LANE_REGISTRY,
+  MH_LANE_TRANSFERS,
+  MH_LANE_BEDS,
+  MH_LANE_POSITIONS,
+  MH_LANE_CHAT,
+  MH_N_LANES,
+} MhLane;
+
+/* The digest bucket of patient records and everything hanging under them. */
+#define MH_BUCKET_PATIENTS "patients"
+
+MhSchema *mh_medhead_schema_new (void);
+
+G_END_DECLS

@@ -1,0 +1,3860 @@
+/* mh-node.c: a MedHead node: the domain over a replicated store
+ *
+ * Reads go straight to the store's SQLite tables (read-only, as
+ * mh_store_get_db() allows); every write goes through the store, so it is
+ * stamped, logged, validated by mh_medhead_validate() and replicated. A
+ * request touching several rows is one mh_store_transact() call: it is
+ * applied whole or not at all.
+ *
+ * Local, not replicated, tables this file keeps in the replica file:
+ * - `node_hospital_rtree`: an R*Tree of hospital positions keyed by the
+ *   hospital table's `_rid`, kept current by triggers on that table (so
+ *   remote changes update it inside the transaction that applies them);
+ * - `node_message_arrival`: when each message first reached this node,
+ *   for unread counts that do not depend on the author's clock.
+ *
+ * Invariant: on a hospital node, each beds row of its own hospital carries
+ * in `committed_inbound` the count of its accepted transfers for that
+ * category not yet arrived, cancelled or expired, as of the last refresh
+ * (every transfer or beds change, every 30 s, and at open).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <glib/gstdio.h>
+
+#include "mh-medhead-schema.h"
+#include "mh-medhead-validate.h"
+#include "mh-node.h"
+#include "mh-peers.h"
+#include "mh-replicator.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
+
+#define NODE_INI "node.ini"
+#define API_TOKEN "api-token"
+#define REPLICA_DB "replica.db"
+#define TOKEN_BYTES 32
+#define REFRESH_INTERVAL_S 30
+#define MINUTE_MS (G_GINT64_CONSTANT (60) * 1000)
+
+/* The registry file format of the files in data/demo. */
+#define REGISTRY_FORMAT "medhead-registry/1"
+
+/* Nearest hospitals: the first search box reaches this far, then grows. */
+#define NEAREST_START_M 10000.0
+#define NEAREST_DEFAULT_LIMIT 10
+#define EARTH_RADIUS_M 6371008.8
+
+/* Rejected changes listed in the status, the latest. */
+#define STATUS_REJECTED_SHOWN 20
+
+struct _MhNode
+{
+  GObject parent_instance;
+
+  char *data_dir;
+  char *name;
+  MhRole role;
+  char *hospital_id;
+  char *unit_id;
+  char *site_id;
+
+  /* Owned References */
+  MhIdentity *identity;
+  MhStore *store;
+  MhReplicator *replicator; /* once the node links with peers */
+  sqlite3_stmt *nearest_candidates;
+  sqlite3_stmt *nearest_by_category;
+  sqlite3_stmt *nearest_any;
+
+  guint grace_minutes;
+  gint64 time_offset_ms;
+
+  /* Message arrivals seen in "changed" and written on "committed", so that
+   * a batch of a thousand messages costs one transaction, not a thousand. */
+  GPtrArray *pending_arrivals; /* message ids */
+  gint64 last_arrival_ms;
+
+  guint refresh_source;
+  gboolean refreshing;
+  gboolean refresh_again;
+};
+
+G_DEFINE_FINAL_TYPE (MhNode, mh_node, G_TYPE_OBJECT)
+
+static gboolean flush_arrivals (MhNode *self);
+static gboolean refresh_committed (MhNode *self, GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Helpers: errors                                                          */
+
+/* Maps a store error to the node's codes. The validator's reasons carry
+ * their kind as a prefix (mh-medhead-validate.h); @path, when not NULL,
+ * names where in a request the write came from ("hospitals[3]." for an
+ * import), and goes before the field name. */
+static void
+set_error_from_store (GError **error, const GError *store_error, const char *path)
+{
+  const char *message = store_error->message;
+  const char *field_prefix = path ? path : "";
+  g_autofree char *where = NULL;
+
+  if (store_error->domain == MH_NODE_ERROR)
+    {
+      g_set_error_literal (error, MH_NODE_ERROR, store_error->code, message);
+      return;
+    }
+  if (store_error->domain != MH_SYNC_ERROR)
+    {
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, "%s", message);
+      return;
+    }
+
+  /* "hospitals[3]." names fields below it; alone it is "hospitals[3]: ". */
+  if (path != NULL && *path != '\0')
+    {
+      gsize len = strlen (path);
+      where = g_strdup_printf ("%.*s: ", (int) (path[len - 1] == '.' ? len - 1 : len), path);
+    }
+  else
+    where = g_strdup ("");
+
+  switch ((MhSyncError) store_error->code)
+    {
+    case MH_SYNC_ERROR_REJECTED:
+      if (g_str_has_prefix (message, MH_REASON_FORBIDDEN))
+        g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FORBIDDEN, "%s%s", where,
+                     message + strlen (MH_REASON_FORBIDDEN));
+      else if (g_str_has_prefix (message, MH_REASON_INVALID))
+        g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID, "%s%s", field_prefix,
+                     message + strlen (MH_REASON_INVALID));
+      else if (g_str_has_prefix (message, MH_REASON_WAITING))
+        g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_NOT_FOUND, "%s%s", where,
+                     message + strlen (MH_REASON_WAITING));
+      else
+        g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID, "%s%s", where, message);
+      break;
+    case MH_SYNC_ERROR_EXISTS:
+    case MH_SYNC_ERROR_DELETED:
+    case MH_SYNC_ERROR_INSERT_ONLY:
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFLICT, "%s%s", where, message);
+      break;
+    case MH_SYNC_ERROR_NOT_FOUND:
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_NOT_FOUND, "%s%s", where, message);
+      break;
+    case MH_SYNC_ERROR_UNKNOWN_TABLE:
+    case MH_SYNC_ERROR_UNKNOWN_COLUMN:
+    case MH_SYNC_ERROR_TYPE:
+    case MH_SYNC_ERROR_MALFORMED:
+    case MH_SYNC_ERROR_TOO_LARGE:
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID, "%s%s", where, message);
+      break;
+    case MH_SYNC_ERROR_FAILED:
+    case MH_SYNC_ERROR_SCHEMA:
+    case MH_SYNC_ERROR_SITE:
+    default:
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, "%s", message);
+      break;
+    }
+}
+
+/* Converts an error from the store (or passes one of ours through). */
+static gboolean
+fail_from_store (GError **error, GError *store_error, const char *path)
+{
+  g_autoptr(GError) owned = store_error;
+
+  set_error_from_store (error, owned, path);
+  return FALSE;
+}
+
+static gboolean
+fail (GError **error, MhNodeError code, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+fail (GError **error, MhNodeError code, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  if (error != NULL)
+    g_propagate_error (error, g_error_new_valist (MH_NODE_ERROR, code, format, args));
+  va_end (args);
+  return FALSE;
+}
+
+static gboolean
+sqlite_fail (MhNode *self, GError **error, const char *what)
+{
+  return fail (error, MH_NODE_ERROR_FAILED, "%s: %s", what,
+               sqlite3_errmsg (mh_store_get_db (self->store)));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Helpers: SQLite                                                          */
+
+static sqlite3_stmt *
+prepare (MhNode *self, const char *sql, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v2 (mh_store_get_db (self->store), sql, -1, &stmt, NULL) != SQLITE_OK)
+    {
+      sqlite_fail (self, error, "preparing a query");
+      sqlite3_finalize (stmt);
+      return NULL;
+    }
+  return stmt;
+}
+
+static gboolean
+exec_sql (MhNode *self, const char *sql, GError **error)
+{
+  char *message = NULL;
+
+  if (sqlite3_exec (mh_store_get_db (self->store), sql, NULL, NULL, &message) != SQLITE_OK)
+    {
+      fail (error, MH_NODE_ERROR_FAILED, "%s", message ? message : "SQLite failed");
+      sqlite3_free (message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static const char *
+column_text (sqlite3_stmt *stmt, int col)
+{
+  return (const char *) sqlite3_column_text (stmt, col);
+}
+
+static gboolean
+column_is_null (sqlite3_stmt *stmt, int col)
+{
+  return sqlite3_column_type (stmt, col) == SQLITE_NULL;
+}
+
+/* Binds the bounds of a composite id range: every "PREFIX/..." row sorts
+ * between "PREFIX/" and "PREFIX0" ('0' follows '/' in ASCII), so the
+ * unique index on id answers it. */
+static void
+bind_prefix_range (sqlite3_stmt *stmt, int first, const char *prefix)
+{
+  sqlite3_bind_text (stmt, first, g_strconcat (prefix, "/", NULL), -1, g_free);
+  sqlite3_bind_text (stmt, first + 1, g_strconcat (prefix, "0", NULL), -1, g_free);
+}
+
+static void
+install_validator (MhStore *store)
+{
+  mh_store_set_validator (store, mh_medhead_validate, mh_medhead_validator_new (store),
+                          (GDestroyNotify) mh_medhead_validator_free);
+}
+
+/* The validator's statements go before the store closes its database. */
+static void
+close_store (MhStore **store)
+{
+  if (*store != NULL)
+    mh_store_set_validator (*store, NULL, NULL, NULL);
+  g_clear_object (store);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Helpers: JSON output                                                     */
+
+static void
+set_text (JsonObject *object, const char *member, const char *value)
+{
+  if (value == NULL)
+    json_object_set_null_member (object, member);
+  else
+    json_object_set_string_member (object, member, value);
+}
+
+/* Sets a member from a column, with the type SQLite holds. */
+static void
+set_column (JsonObject *object, const char *member, sqlite3_stmt *stmt, int col)
+{
+  switch (sqlite3_column_type (stmt, col))
+    {
+    case SQLITE_INTEGER:
+      json_object_set_int_member (object, member, sqlite3_column_int64 (stmt, col));
+      break;
+    case SQLITE_FLOAT:
+      json_object_set_double_member (object, member, sqlite3_column_double (stmt, col));
+      break;
+    case SQLITE_TEXT:
+      json_object_set_string_member (object, member, column_text (stmt, col));
+      break;
+    case SQLITE_NULL:
+    case SQLITE_BLOB:
+    default:
+      json_object_set_null_member (object, member);
+      break;
+    }
+}
+
+/* Sets members named as the statement's columns, from column @first on. */
+static void
+set_columns (JsonObject *object, sqlite3_stmt *stmt, int first, int last)
+{
+  for (int col = first; col <= last; col++)
+    set_column (object, sqlite3_column_name (stmt, col), stmt, col);
+}
+
+/* The stored form "17,21,54" as an array of ids. Read leniently: a newer
+ * schema may know more specialties. */
+static JsonArray *
+specialties_to_json (const char *text)
+{
+  JsonArray *array = json_array_new ();
+  g_auto(GStrv) parts = NULL;
+
+  if (text == NULL || *text == '\0')
+    return array;
+  parts = g_strsplit (text, ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      guint64 id;
+
+      if (g_ascii_string_to_unsigned (parts[i], 10, 1, G_MAXUINT, &id, NULL))
+        json_array_add_int_element (array, (gint64) id);
+    }
+  return array;
+}
+
+static JsonNode *
+value_to_json (GVariant *value)
+{
+  g_autoptr(GVariant) inner = NULL;
+  JsonNode *node = json_node_alloc ();
+
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_VARIANT))
+    value = inner = g_variant_get_variant (value);
+  if (mh_value_is_null (value))
+    return json_node_init_null (node);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+    return json_node_init_int (node, g_variant_get_int64 (value));
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+    return json_node_init_double (node, g_variant_get_double (value));
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    return json_node_init_string (node, g_variant_get_string (value, NULL));
+  return json_node_init_null (node);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Helpers: JSON input                                                      */
+
+typedef enum
+{
+  IN_TEXT,
+  IN_INT,
+  IN_REAL,
+  IN_SPECIALTIES,
+} InputKind;
+
+/* One member of a request body, and the column it is stored in. */
+typedef struct
+{
+  const char *member;
+  const char *table;
+  const char *column;
+  InputKind kind;
+} InputField;
+
+/* Values collected for one table; @n counts the columns set. */
+typedef struct
+{
+  const char *table;
+  GVariantDict dict;
+  guint n;
+} TableValues;
+
+static void
+table_values_init (TableValues *values, const char *table)
+{
+  values->table = table;
+  g_variant_dict_init (&values->dict, NULL);
+  values->n = 0;
+}
+
+static void
+table_values_clear (TableValues *values)
+{
+  g_variant_dict_clear (&values->dict);
+}
+
+static void
+table_values_set (TableValues *values, const char *column, GVariant *value)
+{
+  g_variant_dict_insert_value (&values->dict, column, value);
+  values->n++;
+}
+
+/* Returns a floating a{sv} of the collected values. */
+static GVariant *
+table_values_end (TableValues *values)
+{
+  return g_variant_dict_end (&values->dict);
+}
+
+/* Converts one JSON member to a value of its column's type, or explains
+ * (naming the member) why it cannot be one. Nothing is converted that a
+ * client could not have meant: "51" is not a number, 1.5 is not a count. */
+static GVariant *
+input_value (JsonNode *node, InputKind kind, const char *path, const char *member,
+             GError **error)
+{
+  GType type;
+
+  if (JSON_NODE_HOLDS_NULL (node))
+    return mh_value_null ();
+
+  type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
+  switch (kind)
+    {
+    case IN_TEXT:
+      if (type == G_TYPE_STRING)
+        return g_variant_new_string (json_node_get_string (node));
+      fail (error, MH_NODE_ERROR_INVALID, "%s%s: must be text", path, member);
+      return NULL;
+
+    case IN_INT:
+      if (type == G_TYPE_INT64)
+        return g_variant_new_int64 (json_node_get_int (node));
+      if (type == G_TYPE_DOUBLE)
+        {
+          double d = json_node_get_double (node);
+
+          if (isfinite (d) && d == floor (d) && fabs (d) < 9007199254740992.0)
+            return g_variant_new_int64 ((gint64) d);
+        }
+      fail (error, MH_NODE_ERROR_INVALID, "%s%s: must be an integer", path, member);
+      return NULL;
+
+    case IN_REAL:
+      if (type == G_TYPE_INT64)
+        return g_variant_new_double ((double) json_node_get_int (node));
+      if (type == G_TYPE_DOUBLE && isfinite (json_node_get_double (node)))
+        return g_variant_new_double (json_node_get_double (node));
+      fail (error, MH_NODE_ERROR_INVALID, "%s%s: must be a number", path, member);
+      return NULL;
+
+    case IN_SPECIALTIES:
+      {
+        g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (guint));
+        g_autofree char *text = NULL;
+        JsonArray *array;
+
+        if (!JSON_NODE_HOLDS_ARRAY (node))
+          goto bad_specialties;
+        array = json_node_get_array (node);
+        for (guint i = 0; i < json_array_get_length (array); i++)
+          {
+            JsonNode *element = json_array_get_element (array, i);
+            gint64 id;
+            guint value;
+
+            if (!JSON_NODE_HOLDS_VALUE (element)
+                || json_node_get_value_type (element) != G_TYPE_INT64)
+              goto bad_specialties;
+            id = json_node_get_int (element);
+            if (id < 1 || id > (gint64) mh_specialty_count ())
+              goto bad_specialties;
+            value = (guint) id;
+            g_array_append_val (ids, value);
+          }
+        text = mh_medhead_format_specialties (ids);
+        return g_variant_new_string (text);
+
+      bad_specialties:
+        fail (error, MH_NODE_ERROR_INVALID,
+              "%s%s: must be an array of specialty ids from 1 to %u", path, member,
+              mh_specialty_count ());
+        return NULL;
+      }
+
+    default:
+      g_assert_not_reached ();
+    }
+  return NULL;
+}
+
+static gboolean
+member_in (const char *member, const char *const *members)
+{
+  return members != NULL && g_strv_contains (members, member);
+}
+
+/* Sorts the members of @object into @tables by @fields. Members listed in
+ * @special are the caller's to read; any other member is refused. */
+static gboolean
+collect_fields (JsonObject *object, const InputField *fields, gsize n_fields,
+                const char *const *special, TableValues *tables, gsize n_tables,
+                const char *path, GError **error)
+{
+  g_autoptr(GList) members = json_object_get_members (object);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      const char *member = l->data;
+      const InputField *field = NULL;
+      GVariant *value;
+
+      if (member_in (member, special))
+        continue;
+      for (gsize i = 0; i < n_fields && field == NULL; i++)
+        if (strcmp (fields[i].member, member) == 0)
+          field = &fields[i];
+      if (field == NULL)
+        return fail (error, MH_NODE_ERROR_INVALID, "%s%s: unknown field", path, member);
+
+      value = input_value (json_object_get_member (object, member), field->kind, path, member,
+                           error);
+      if (value == NULL)
+        return FALSE;
+      for (gsize t = 0; t < n_tables; t++)
+        if (strcmp (tables[t].table, field->table) == 0)
+          {
+            table_values_set (&tables[t], field->column, value);
+            value = NULL;
+            break;
+          }
+      g_assert (value == NULL);
+    }
+  return TRUE;
+}
+
+/* The "id" member of a create request: a UUID when given, else a new one. */
+static char *
+take_new_id (JsonObject *object, const char *path, GError **error)
+{
+  JsonNode *node;
+  const char *id;
+
+  if (object == NULL || !json_object_has_member (object, "id"))
+    return g_uuid_string_random ();
+  node = json_object_get_member (object, "id");
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "%sid: must be a UUID", path);
+      return NULL;
+    }
+  id = json_node_get_string (node);
+  if (!mh_medhead_uuid_is_valid (id))
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "%sid: must be a UUID", path);
+      return NULL;
+    }
+  return g_strdup (id);
+}
+
+/* A string member (or %NULL when absent or null). */
+static gboolean
+get_string_member (JsonObject *object, const char *member, const char *path, const char **out,
+                   GError **error)
+{
+  JsonNode *node;
+
+  *out = NULL;
+  if (object == NULL || !json_object_has_member (object, member))
+    return TRUE;
+  node = json_object_get_member (object, member);
+  if (JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return fail (error, MH_NODE_ERROR_INVALID, "%s%s: must be text", path, member);
+  *out = json_node_get_string (node);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Roles and time                                                           */
+
+static const char *const role_names[] = { "hospital", "ambulance", "hub" };
+
+const char *
+mh_role_to_string (MhRole role)
+{
+  if ((guint) role >= G_N_ELEMENTS (role_names))
+    return NULL;
+  return role_names[role];
+}
+
+gboolean
+mh_role_from_string (const char *text, MhRole *role)
+{
+  if (text == NULL)
+    return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (role_names); i++)
+    if (strcmp (text, role_names[i]) == 0)
+      {
+        if (role != NULL)
+          *role = (MhRole) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+gint64
+mh_node_now_ms (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), 0);
+  return g_get_real_time () / 1000 + self->time_offset_ms;
+}
+
+/* A count is stale once older than its hospital's reporting interval, or
+ * when it was never reported at all. */
+static gboolean
+count_is_stale (MhNode *self, gboolean reported, gint64 reported_at, gint64 interval_min)
+{
+  if (!reported)
+    return TRUE;
+  if (interval_min <= 0)
+    interval_min = MH_NODE_DEFAULT_REPORT_INTERVAL_MIN;
+  return mh_node_now_ms (self) - reported_at > interval_min * MINUTE_MS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Auxiliary tables                                                         */
+
+/* The R*Tree follows the hospital table through triggers, so that remote
+ * changes keep it current in the very transaction that applies them. Its
+ * third dimension is the specialty: one entry per hospital and specialty
+ * (id = _rid * 128 + specialty), and one with specialty 0 for searches of
+ * any specialty, so that a search only ever meets hospitals that have the
+ * specialty asked for. A hospital whose identity register has not arrived
+ * yet has no position and stays out. It is a cache, rebuilt at every open.
+ *
+ * Triggers must never fail (a failure would abort the store's whole
+ * batch): the validator only lets "17,21,54" forms of ids up to 80 in, and
+ * anything else is indexed as having no specialty. */
+#define RTREE_SPECIALTIES(row)                                                             \
+  "json_each (CASE WHEN json_valid ('[0,' || " row ".specialties || ']')"                    \
+  " THEN '[0,' || " row ".specialties || ']' ELSE '[0]' END)"
+
+static const char aux_ddl[] =
+  "DROP TRIGGER IF EXISTS node_hospital_rtree_insert;"
+  "DROP TRIGGER IF EXISTS node_hospital_rtree_update;"
+  "DROP TRIGGER IF EXISTS node_hospital_rtree_delete;"
+  "DROP TABLE IF EXISTS node_hospital_rtree;"
+  "CREATE VIRTUAL TABLE node_hospital_rtree USING rtree ("
+  "  id, minlat, maxlat, minlon, maxlon, minspec, maxspec);"
+  "INSERT INTO node_hospital_rtree SELECT h._rid * 128 + s.value, h.lat, h.lat, h.lon, h.lon,"
+  "  s.value, s.value FROM hospital h, " RTREE_SPECIALTIES ("h") " s"
+  "  WHERE h.lat IS NOT NULL AND h.lon IS NOT NULL AND s.value BETWEEN 0 AND 127;"
+  "CREATE TRIGGER node_hospital_rtree_insert AFTER INSERT ON hospital"
+  "  WHEN new.lat IS NOT NULL AND new.lon IS NOT NULL BEGIN"
+  "    INSERT OR REPLACE INTO node_hospital_rtree SELECT new._rid * 128 + value, new.lat,"
+  "      new.lat, new.lon, new.lon, value, value FROM " RTREE_SPECIALTIES ("new")
+  "      WHERE value BETWEEN 0 AND 127;"
+  "  END;"
+  "CREATE TRIGGER node_hospital_rtree_update AFTER UPDATE OF lat, lon, specialties ON hospital"
+  "  BEGIN"
+  "    DELETE FROM node_hospital_rtree WHERE id IN (SELECT old._rid * 128 + value"
+  "      FROM " RTREE_SPECIALTIES ("old") " WHERE value BETWEEN 0 AND 127);"
+  "    INSERT OR REPLACE INTO node_hospital_rtree SELECT new._rid * 128 + value, new.lat,"
+  "      new.lat, new.lon, new.lon, value, value FROM " RTREE_SPECIALTIES ("new")
+  "      WHERE value BETWEEN 0 AND 127 AND new.lat IS NOT NULL AND new.lon IS NOT NULL;"
+  "  END;"
+  "CREATE TRIGGER node_hospital_rtree_delete AFTER DELETE ON hospital BEGIN"
+  "    DELETE FROM node_hospital_rtree WHERE id IN (SELECT old._rid * 128 + value"
+  "      FROM " RTREE_SPECIALTIES ("old") " WHERE value BETWEEN 0 AND 127);"
+  "  END;"
+  "CREATE TABLE IF NOT EXISTS node_message_arrival (id TEXT PRIMARY KEY,"
+  "  arrived_at INTEGER NOT NULL, author_name TEXT, sent INTEGER);"
+  "CREATE INDEX IF NOT EXISTS node_message_arrival_at ON node_message_arrival (arrived_at);"
+  "CREATE INDEX IF NOT EXISTS node_transfer_hospital ON transfer (hospital_id);"
+  "CREATE INDEX IF NOT EXISTS node_message_channel ON message (channel);";
+
+/* A hospital's free beds in one category: what a crew may count on
+ * (available less the beds already promised to other crews). */
+#define FREE_BEDS_SQL "MAX(0, COALESCE(b.available, 0) - COALESCE(b.committed_inbound, 0))"
+
+/* The candidates in a box (?1..?4) that have the specialty ?5 (0: any,
+ * which every hospital's entry 0 matches): their rowid and their position
+ * as the R*Tree holds it (32-bit, rounded outwards: within a metre). */
+static const char nearest_candidates_sql[] =
+  "SELECT id / 128, (minlat + maxlat) / 2, (minlon + maxlon) / 2 FROM node_hospital_rtree"
+  " WHERE minlat <= ?2 AND maxlat >= ?1 AND minlon <= ?4 AND maxlon >= ?3"
+  "  AND minspec <= ?5 AND maxspec >= ?5";
+
+/* One candidate (?1: its rowid), when it has a free bed in category ?2
+ * and takes ambulances. */
+static const char nearest_by_category_sql[] =
+  "SELECT h.id, h.name, h.lat, h.lon, h.report_interval_min,"
+  "  h.phone_switchboard, h.phone_emergency, s.ems_traffic, " FREE_BEDS_SQL ", b.reported_at"
+  " FROM hospital h JOIN beds b ON b.id = h.id || '/' || ?2"
+  " LEFT JOIN hospital_status s ON s.id = h.id"
+  " WHERE h._rid = ?1 AND " FREE_BEDS_SQL " > 0"
+  "  AND (s.ems_traffic IS NULL OR s.ems_traffic IN ('normal', 'advisory', 'not_applicable'))";
+
+/* The same over every known category ("%s": the quoted list); the count
+ * is stale when the oldest count it adds up is. */
+static const char nearest_any_sql[] =
+  "SELECT * FROM ("
+  " SELECT h.id, h.name, h.lat, h.lon, h.report_interval_min,"
+  "  h.phone_switchboard, h.phone_emergency, s.ems_traffic,"
+  "  (SELECT SUM(" FREE_BEDS_SQL ") FROM beds b WHERE b.id > h.id || '/' AND b.id < h.id || '0'"
+  "    AND b.category IN (%s)) AS free,"
+  "  (SELECT MIN(b.reported_at) FROM beds b WHERE b.id > h.id || '/' AND b.id < h.id || '0'"
+  "    AND b.category IN (%s) AND " FREE_BEDS_SQL " > 0) AS reported_at"
+  " FROM hospital h LEFT JOIN hospital_status s ON s.id = h.id"
+  " WHERE h._rid = ?1"
+  "  AND (s.ems_traffic IS NULL OR s.ems_traffic IN ('normal', 'advisory', 'not_applicable'))"
+  ") WHERE free > 0";
+
+static gboolean
+setup_aux_tables (MhNode *self, GError **error)
+{
+  g_autoptr(GString) categories = g_string_new (NULL);
+  g_autofree char *any_sql = NULL;
+  const char *const *known = mh_bed_categories ();
+
+  /* Statement journals in memory: inside a long transaction (an import)
+   * every statement that fires a trigger or may abort half-way writes one,
+   * and on disk they cost an import of 10,000 hospitals most of a minute. */
+  /* A region's replica (tens of MB) in memory for the searches, which
+   * read hospitals all over the file. */
+  if (!exec_sql (self, "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
+                       "PRAGMA mmap_size = 268435456",
+                 error)
+      || !exec_sql (self, "SAVEPOINT node_setup", error))
+    return FALSE;
+  if (!exec_sql (self, aux_ddl, error))
+    {
+      exec_sql (self, "ROLLBACK TO node_setup; RELEASE node_setup", NULL);
+      return FALSE;
+    }
+  if (!exec_sql (self, "RELEASE node_setup", error))
+    return FALSE;
+
+  for (guint i = 0; known[i] != NULL; i++)
+    g_string_append_printf (categories, "%s'%s'", i ? ", " : "", known[i]);
+  any_sql = g_strdup_printf (nearest_any_sql, categories->str, categories->str);
+  self->nearest_candidates = prepare (self, nearest_candidates_sql, error);
+  if (self->nearest_candidates == NULL)
+    return FALSE;
+  self->nearest_by_category = prepare (self, nearest_by_category_sql, error);
+  if (self->nearest_by_category == NULL)
+    return FALSE;
+  self->nearest_any = prepare (self, any_sql, error);
+  return self->nearest_any != NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Message arrivals                                                         */
+
+static gint64
+next_arrival_ms (MhNode *self)
+{
+  /* Strictly increasing, so that "since the last one I saw" never skips a
+   * message that arrived in the same millisecond. */
+  self->last_arrival_ms = MAX (mh_node_now_ms (self), self->last_arrival_ms + 1);
+  return self->last_arrival_ms;
+}
+
+/* Stamps the messages (and retractions of messages never seen here) that
+ * have no arrival yet: after a crash between a commit and its flush, or
+ * after a batch too large for per-row signals. */
+static gboolean
+stamp_unseen_messages (MhNode *self, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  stmt = prepare (self,
+                  "SELECT id FROM message WHERE id NOT IN (SELECT id FROM node_message_arrival)"
+                  " UNION SELECT id FROM retraction"
+                  "  WHERE id NOT IN (SELECT id FROM node_message_arrival)"
+                  " ORDER BY 1",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    g_ptr_array_add (self->pending_arrivals, g_strdup (column_text (stmt, 0)));
+  g_clear_pointer (&stmt, sqlite3_finalize);
+  return flush_arrivals (self);
+}
+
+static gboolean
+flush_arrivals (MhNode *self)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(GPtrArray) ids = NULL;
+  gboolean ok = TRUE;
+
+  if (self->pending_arrivals->len == 0)
+    return TRUE;
+  ids = g_steal_pointer (&self->pending_arrivals);
+  self->pending_arrivals = g_ptr_array_new_with_free_func (g_free);
+
+  stmt = prepare (self,
+                  "INSERT OR IGNORE INTO node_message_arrival (id, arrived_at, author_name, sent)"
+                  " SELECT ?1, ?2, (SELECT author_name FROM message WHERE id = ?1),"
+                  "  (SELECT sent FROM message WHERE id = ?1)",
+                  NULL);
+  if (stmt == NULL || !exec_sql (self, "SAVEPOINT node_arrivals", NULL))
+    return FALSE;
+  for (guint i = 0; i < ids->len && ok; i++)
+    {
+      sqlite3_bind_text (stmt, 1, g_ptr_array_index (ids, i), -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (stmt, 2, next_arrival_ms (self));
+      ok = sqlite3_step (stmt) == SQLITE_DONE;
+      sqlite3_reset (stmt);
+    }
+  if (!ok)
+    {
+      g_message ("cannot record message arrivals: %s",
+                 sqlite3_errmsg (mh_store_get_db (self->store)));
+      exec_sql (self, "ROLLBACK TO node_arrivals; RELEASE node_arrivals", NULL);
+      return FALSE;
+    }
+  return exec_sql (self, "RELEASE node_arrivals", NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* committed_inbound                                                        */
+
+typedef struct
+{
+  char *category;
+  gint64 count;
+  gboolean row_exists;
+} CommittedWrite;
+
+static void
+committed_write_free (CommittedWrite *write)
+{
+  g_free (write->category);
+  g_free (write);
+}
+
+typedef struct
+{
+  MhNode *self;
+  GPtrArray *writes; /* CommittedWrite */
+} CommittedTxn;
+
+static gboolean
+write_committed_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  CommittedTxn *txn = user_data;
+
+  for (guint i = 0; i < txn->writes->len; i++)
+    {
+      CommittedWrite *write = g_ptr_array_index (txn->writes, i);
+      g_autofree char *row = g_strdup_printf ("%s/%s", txn->self->hospital_id, write->category);
+      GVariantDict dict;
+
+      g_variant_dict_init (&dict, NULL);
+      g_variant_dict_insert (&dict, "committed_inbound", "x", write->count);
+      if (!write->row_exists)
+        {
+          g_variant_dict_insert (&dict, "hospital_id", "s", txn->self->hospital_id);
+          g_variant_dict_insert (&dict, "category", "s", write->category);
+        }
+      if (!mh_store_upsert (store, "beds", row, g_variant_dict_end (&dict), error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* When an accepted transfer stops counting: its ETA (or, without one, the
+ * time it was accepted) plus the grace period (?2). */
+#define EXPIRY_SQL "COALESCE(eta, desk_at, 0) + ?2"
+
+static gboolean
+refresh_committed_once (MhNode *self, GError **error)
+{
+  g_autoptr(GHashTable) counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) stored = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GPtrArray) writes = NULL;
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(GError) local_error = NULL;
+  const char *const *known = mh_bed_categories ();
+  CommittedTxn txn;
+
+  /* Before the hospital's own row arrives, its beds cannot be written. */
+  if (mh_store_get_row_state (self->store, "hospital", self->hospital_id) != MH_ROW_LIVE)
+    return TRUE;
+
+  stmt = prepare (self,
+                  "SELECT bed_category, COUNT(*) FROM transfer WHERE hospital_id = ?1"
+                  " AND desk_state = 'accepted'"
+                  " AND (crew_state IS NULL OR crew_state NOT IN ('arrived', 'cancelled'))"
+                  " AND " EXPIRY_SQL " > ?3 GROUP BY bed_category",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, self->hospital_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, (gint64) self->grace_minutes * MINUTE_MS);
+  sqlite3_bind_int64 (stmt, 3, mh_node_now_ms (self));
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    if (!column_is_null (stmt, 0))
+      g_hash_table_insert (counts, g_strdup (column_text (stmt, 0)),
+                           GINT_TO_POINTER ((int) sqlite3_column_int64 (stmt, 1)));
+  g_clear_pointer (&stmt, sqlite3_finalize);
+
+  stmt = prepare (self,
+                  "SELECT substr(id, instr(id, '/') + 1), COALESCE(committed_inbound, 0)"
+                  " FROM beds WHERE id > ?1 AND id < ?2",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  bind_prefix_range (stmt, 1, self->hospital_id);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    g_hash_table_insert (stored, g_strdup (column_text (stmt, 0)),
+                         GINT_TO_POINTER ((int) sqlite3_column_int64 (stmt, 1)));
+  g_clear_pointer (&stmt, sqlite3_finalize);
+
+  /* Written only on a change: a refresh that finds nothing new leaves the
+   * log, and so the peers, alone. Unknown categories (from a newer
+   * schema) cannot be written by this one, and count as no beds anyway. */
+  writes = g_ptr_array_new_with_free_func ((GDestroyNotify) committed_write_free);
+  for (guint i = 0; known[i] != NULL; i++)
+    {
+      gpointer value = NULL;
+      gboolean exists = g_hash_table_lookup_extended (stored, known[i], NULL, &value);
+      gint64 before = exists ? GPOINTER_TO_INT (value) : 0;
+      gint64 now = GPOINTER_TO_INT (g_hash_table_lookup (counts, known[i]));
+
+      if (now != before)
+        {
+          CommittedWrite *write = g_new0 (CommittedWrite, 1);
+
+          write->category = g_strdup (known[i]);
+          write->count = now;
+          write->row_exists = exists;
+          g_ptr_array_add (writes, write);
+        }
+    }
+  if (writes->len == 0)
+    return TRUE;
+
+  txn.self = self;
+  txn.writes = writes;
+  if (!mh_store_transact (self->store, write_committed_txn, &txn, &local_error))
+    return fail_from_store (error, g_steal_pointer (&local_error), NULL);
+  return TRUE;
+}
+
+static gboolean
+refresh_committed (MhNode *self, GError **error)
+{
+  gboolean ok = TRUE;
+
+  if (self->role != MH_ROLE_HOSPITAL || self->hospital_id == NULL || self->store == NULL)
+    return TRUE;
+  /* Our own writes emit "changed::beds" too: note it, do not recurse. */
+  if (self->refreshing)
+    {
+      self->refresh_again = TRUE;
+      return TRUE;
+    }
+  self->refreshing = TRUE;
+  do
+    {
+      self->refresh_again = FALSE;
+      ok = refresh_committed_once (self, error);
+    }
+  while (ok && self->refresh_again);
+  self->refreshing = FALSE;
+  return ok;
+}
+
+static void
+refresh_committed_quietly (MhNode *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!refresh_committed (self, &error))
+    g_message ("cannot update committed_inbound of hospital %s: %s", self->hospital_id,
+               error->message);
+}
+
+static gboolean
+refresh_timeout_cb (gpointer user_data)
+{
+  refresh_committed_quietly (MH_NODE (user_data));
+  return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Signal callbacks                                                         */
+
+static void
+message_changed_cb (MhStore *store, const char *table, const char *row, MhNode *self)
+{
+  if (row == NULL)
+    {
+      /* Too many rows at once for a signal each. */
+      if (!stamp_unseen_messages (self, NULL))
+        g_message ("cannot record message arrivals");
+      return;
+    }
+  g_ptr_array_add (self->pending_arrivals, g_strdup (row));
+}
+
+static void
+store_committed_cb (MhStore *store, gint64 seq, MhNode *self)
+{
+  flush_arrivals (self);
+}
+
+static void
+transfer_changed_cb (MhStore *store, const char *table, const char *row, MhNode *self)
+{
+  refresh_committed_quietly (self);
+}
+
+static void
+own_hospital_changed_cb (MhStore *store, const char *table, const char *row, MhNode *self)
+{
+  const char *hospital = self->hospital_id;
+
+  if (row == NULL || g_strcmp0 (row, hospital) == 0
+      || (g_str_has_prefix (row, hospital) && row[strlen (hospital)] == '/'))
+    refresh_committed_quietly (self);
+}
+
+/* ------------------------------------------------------------------------ */
+/* GObject                                                                  */
+
+static void
+mh_node_dispose (GObject *object)
+{
+  MhNode *self = MH_NODE (object);
+
+  g_clear_handle_id (&self->refresh_source, g_source_remove);
+  if (self->replicator != NULL)
+    {
+      mh_replicator_stop (self->replicator);
+      g_clear_object (&self->replicator);
+    }
+  if (self->store != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->store, self);
+      flush_arrivals (self);
+    }
+  /* Statements first: the store closes the database. */
+  g_clear_pointer (&self->nearest_candidates, sqlite3_finalize);
+  g_clear_pointer (&self->nearest_by_category, sqlite3_finalize);
+  g_clear_pointer (&self->nearest_any, sqlite3_finalize);
+  close_store (&self->store);
+  g_clear_object (&self->identity);
+
+  G_OBJECT_CLASS (mh_node_parent_class)->dispose (object);
+}
+
+static void
+mh_node_finalize (GObject *object)
+{
+  MhNode *self = MH_NODE (object);
+
+  g_free (self->data_dir);
+  g_free (self->name);
+  g_free (self->hospital_id);
+  g_free (self->unit_id);
+  g_free (self->site_id);
+  g_clear_pointer (&self->pending_arrivals, g_ptr_array_unref);
+
+  G_OBJECT_CLASS (mh_node_parent_class)->finalize (object);
+}
+
+static void
+mh_node_class_init (MhNodeClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = mh_node_dispose;
+  object_class->finalize = mh_node_finalize;
+}
+
+static void
+mh_node_init (MhNode *self)
+{
+  self->grace_minutes = MH_NODE_DEFAULT_GRACE_MIN;
+  self->pending_arrivals = g_ptr_array_new_with_free_func (g_free);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setting up and opening                                                   */
+
+static char *
+new_api_token (void)
+{
+  guint8 bytes[TOKEN_BYTES];
+  gsize got = 0;
+  GString *hex = g_string_sized_new (2 * TOKEN_BYTES);
+
+  while (got < sizeof bytes)
+    {
+      ssize_t n = getrandom (bytes + got, sizeof bytes - got, 0);
+
+      if (n < 0 && errno != EINTR)
+        g_error ("no random numbers from the kernel: %s", g_strerror (errno));
+      if (n > 0)
+        got += (gsize) n;
+    }
+  for (gsize i = 0; i < sizeof bytes; i++)
+    g_string_append_printf (hex, "%02x", bytes[i]);
+  memset (bytes, 0, sizeof bytes);
+  return g_string_free (hex, FALSE);
+}
+
+static gboolean
+write_api_token (const char *data_dir, GError **error)
+{
+  g_autofree char *path = g_build_filename (data_dir, API_TOKEN, NULL);
+  g_autofree char *token = new_api_token ();
+  g_autofree char *text = g_strdup_printf ("%s\n", token);
+  g_autoptr(GError) local_error = NULL;
+  gboolean ok;
+
+  /* Created 0600 from the start: never readable by others, not even for
+   * the moment between a create and a chmod. */
+  ok = g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &local_error);
+  memset (token, 0, strlen (token));
+  memset (text, 0, strlen (text));
+  if (!ok)
+    return fail (error, MH_NODE_ERROR_FAILED, "cannot write %s: %s", path, local_error->message);
+  return TRUE;
+}
+
+static void
+remove_replica_files (const char *db_path)
+{
+  static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *path = g_strconcat (db_path, suffixes[i], NULL);
+      g_unlink (path);
+    }
+}
+
+static gboolean
+check_id_argument (const char *id, const char *what, GError **error)
+{
+  if (id == NULL)
+    return fail (error, MH_NODE_ERROR_INVALID, "%s: required", what);
+  if (!mh_medhead_id_is_valid (id))
+    return fail (error, MH_NODE_ERROR_INVALID, "%s: not a valid id", what);
+  return TRUE;
+}
+
+static GVariant *
+site_values (const char *name, MhRole role, const char *hospital_id, const char *unit_id)
+{
+  GVariantDict site;
+
+  g_variant_dict_init (&site, NULL);
+  g_variant_dict_insert (&site, "name", "s", name);
+  g_variant_dict_insert (&site, "role", "s", mh_role_to_string (role));
+  if (hospital_id != NULL)
+    g_variant_dict_insert (&site, "hospital_id", "s", hospital_id);
+  if (unit_id != NULL)
+    g_variant_dict_insert (&site, "unit_id", "s", unit_id);
+  return g_variant_dict_end (&site);
+}
+
+/**
+ * mh_node_init_data_dir:
+ * @hospital_id: (nullable): for a hospital node, the hospital it speaks for
+ *   (it need not be in the registry yet)
+ * @unit_id: (nullable): for an ambulance node, its unit
+ *
+ * Creates a node's data directory (mode 0700): the identity, node.ini, the
+ * API token (mode 0600) and the replica holding this site's registry row.
+ */
+gboolean
+mh_node_init_data_dir (const char *data_dir, const char *name, MhRole role,
+                       const char *hospital_id, const char *unit_id, GError **error)
+{
+  g_autofree char *db_path = NULL;
+  g_autofree char *ini_path = NULL;
+  g_autofree char *ini_text = NULL;
+  g_autoptr(GKeyFile) ini = NULL;
+  g_autoptr(MhIdentity) identity = NULL;
+  g_autoptr(MhSchema) schema = NULL;
+  MhStore *store = NULL;
+  g_autoptr(GError) local_error = NULL;
+  const char *site_id;
+  gboolean ok;
+
+  g_return_val_if_fail (data_dir != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (name == NULL || *name == '\0')
+    return fail (error, MH_NODE_ERROR_INVALID, "name: required");
+  if (mh_role_to_string (role) == NULL)
+    return fail (error, MH_NODE_ERROR_INVALID, "role: must be hospital, ambulance or hub");
+  if (role == MH_ROLE_HOSPITAL && !check_id_argument (hospital_id, "hospital_id", error))
+    return FALSE;
+  if (role == MH_ROLE_AMBULANCE && !check_id_argument (unit_id, "unit_id", error))
+    return FALSE;
+  if (role != MH_ROLE_HOSPITAL && hospital_id != NULL)
+    return fail (error, MH_NODE_ERROR_INVALID, "hospital_id: only for a hospital node");
+  if (role != MH_ROLE_AMBULANCE && unit_id != NULL)
+    return fail (error, MH_NODE_ERROR_INVALID, "unit_id: only for an ambulance node");
+
+  db_path = g_build_filename (data_dir, REPLICA_DB, NULL);
+  if (g_file_test (db_path, G_FILE_TEST_EXISTS))
+    return fail (error, MH_NODE_ERROR_CONFIG, "%s is already initialised", data_dir);
+  if (g_mkdir_with_parents (data_dir, 0700) != 0)
+    {
+      int saved = errno;
+      return fail (error, MH_NODE_ERROR_CONFIG, "cannot create %s: %s", data_dir,
+                   g_strerror (saved));
+    }
+
+  identity = mh_identity_load_or_create (data_dir, &local_error);
+  if (identity == NULL)
+    return fail (error, MH_NODE_ERROR_CONFIG, "%s", local_error->message);
+  site_id = mh_identity_get_site_id (identity);
+
+  ini = g_key_file_new ();
+  g_key_file_set_string (ini, "node", "name", name);
+  g_key_file_set_string (ini, "node", "role", mh_role_to_string (role));
+  g_key_file_set_string (ini, "node", "hospital_id", hospital_id ? hospital_id : "");
+  g_key_file_set_string (ini, "node", "unit_id", unit_id ? unit_id : "");
+  g_key_file_set_string (ini, "node", "site_id", site_id);
+  g_key_file_set_string (ini, "node", "fingerprint", mh_identity_get_fingerprint (identity));
+  g_key_file_set_integer (ini, "domain", "grace_minutes", MH_NODE_DEFAULT_GRACE_MIN);
+  ini_text = g_key_file_to_data (ini, NULL, NULL);
+  ini_path = g_build_filename (data_dir, NODE_INI, NULL);
+  if (!g_file_set_contents_full (ini_path, ini_text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &local_error))
+    return fail (error, MH_NODE_ERROR_FAILED, "%s", local_error->message);
+  if (!write_api_token (data_dir, error))
+    return FALSE;
+
+  /* The replica last: its presence is what "initialised" means. */
+  schema = mh_medhead_schema_new ();
+  store = mh_store_open (db_path, schema, site_id, &local_error);
+  if (store == NULL)
+    {
+      remove_replica_files (db_path);
+      return fail (error, MH_NODE_ERROR_FAILED, "%s", local_error->message);
+    }
+  install_validator (store);
+  ok = mh_store_insert (store, "site", site_id, site_values (name, role, hospital_id, unit_id),
+                        &local_error);
+  close_store (&store);
+  if (!ok)
+    {
+      remove_replica_files (db_path);
+      return fail_from_store (error, g_steal_pointer (&local_error), NULL);
+    }
+  return TRUE;
+}
+
+static char *
+ini_get_optional (GKeyFile *ini, const char *group, const char *key)
+{
+  char *value = g_key_file_get_string (ini, group, key, NULL);
+
+  if (value != NULL && *value == '\0')
+    g_clear_pointer (&value, g_free);
+  return value;
+}
+
+static gboolean
+load_config (MhNode *self, GError **error)
+{
+  g_autofree char *path = g_build_filename (self->data_dir, NODE_INI, NULL);
+  g_autoptr(GKeyFile) ini = g_key_file_new ();
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *role = NULL;
+  gint grace;
+
+  if (!g_key_file_load_from_file (ini, path, G_KEY_FILE_NONE, &local_error))
+    {
+      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return fail (error, MH_NODE_ERROR_CONFIG,
+                     "%s is not a node's data directory (no %s): run medhead-node init",
+                     self->data_dir, NODE_INI);
+      return fail (error, MH_NODE_ERROR_CONFIG, "%s: %s", path, local_error->message);
+    }
+
+  self->name = ini_get_optional (ini, "node", "name");
+  role = ini_get_optional (ini, "node", "role");
+  self->hospital_id = ini_get_optional (ini, "node", "hospital_id");
+  self->unit_id = ini_get_optional (ini, "node", "unit_id");
+  self->site_id = ini_get_optional (ini, "node", "site_id");
+  if (self->name == NULL || self->site_id == NULL || !mh_role_from_string (role, &self->role))
+    return fail (error, MH_NODE_ERROR_CONFIG, "%s: name, role or site_id missing or invalid",
+                 path);
+  if ((self->role == MH_ROLE_HOSPITAL && !mh_medhead_id_is_valid (self->hospital_id))
+      || (self->role == MH_ROLE_AMBULANCE && !mh_medhead_id_is_valid (self->unit_id)))
+    return fail (error, MH_NODE_ERROR_CONFIG, "%s: the %s node has no valid %s", path, role,
+                 self->role == MH_ROLE_HOSPITAL ? "hospital_id" : "unit_id");
+  if (self->role != MH_ROLE_HOSPITAL)
+    g_clear_pointer (&self->hospital_id, g_free);
+  if (self->role != MH_ROLE_AMBULANCE)
+    g_clear_pointer (&self->unit_id, g_free);
+
+  grace = g_key_file_get_integer (ini, "domain", "grace_minutes", &local_error);
+  if (local_error == NULL && grace > 0)
+    self->grace_minutes = (guint) grace;
+  return TRUE;
+}
+
+/* The site's registry row, in case an init was cut short after the
+ * replica was made. */
+static gboolean
+ensure_site_row (MhNode *self, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  if (mh_store_get_row_state (self->store, "site", self->site_id) != MH_ROW_ABSENT)
+    return TRUE;
+  if (!mh_store_insert (self->store, "site", self->site_id,
+                        site_values (self->name, self->role, self->hospital_id, self->unit_id),
+                        &local_error))
+    return fail_from_store (error, g_steal_pointer (&local_error), NULL);
+  return TRUE;
+}
+
+/**
+ * mh_node_open:
+ *
+ * Opens a data directory made by mh_node_init_data_dir().
+ *
+ * Returns: (transfer full): the node, or %NULL with @error set
+ *   (%MH_NODE_ERROR_CONFIG when the directory is missing or corrupt)
+ */
+MhNode *
+mh_node_open (const char *data_dir, GError **error)
+{
+  g_autoptr(MhNode) self = NULL;
+  g_autoptr(MhSchema) schema = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *db_path = NULL;
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (data_dir != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self = g_object_new (MH_TYPE_NODE, NULL);
+  self->data_dir = g_strdup (data_dir);
+  if (!load_config (self, error))
+    return NULL;
+
+  db_path = g_build_filename (data_dir, REPLICA_DB, NULL);
+  if (!g_file_test (db_path, G_FILE_TEST_IS_REGULAR))
+    {
+      fail (error, MH_NODE_ERROR_CONFIG, "%s has no replica: run medhead-node init", data_dir);
+      return NULL;
+    }
+
+  self->identity = mh_identity_load_or_create (data_dir, &local_error);
+  if (self->identity == NULL)
+    {
+      fail (error, MH_NODE_ERROR_CONFIG, "%s", local_error->message);
+      return NULL;
+    }
+  if (g_strcmp0 (mh_identity_get_site_id (self->identity), self->site_id) != 0)
+    {
+      fail (error, MH_NODE_ERROR_CONFIG,
+            "%s: the key pair is not the one of site %s (restored from another node?)",
+            data_dir, self->site_id);
+      return NULL;
+    }
+
+  schema = mh_medhead_schema_new ();
+  self->store = mh_store_open (db_path, schema, self->site_id, &local_error);
+  if (self->store == NULL)
+    {
+      fail (error, MH_NODE_ERROR_CONFIG, "%s", local_error->message);
+      return NULL;
+    }
+  install_validator (self->store);
+
+  /* A test-only skew of this node's own clock (the peer network's tests
+   * run a node a year ahead, or ten minutes behind). */
+  {
+    const char *offset = g_getenv ("MEDHEAD_TEST_CLOCK_OFFSET_MS");
+    if (offset != NULL && *offset != '\0')
+      mh_store_set_clock_offset (self->store, g_ascii_strtoll (offset, NULL, 10));
+  }
+
+  if (!setup_aux_tables (self, error) || !ensure_site_row (self, error))
+    return NULL;
+
+  stmt = prepare (self, "SELECT MAX(arrived_at) FROM node_message_arrival", error);
+  if (stmt == NULL)
+    return NULL;
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    self->last_arrival_ms = sqlite3_column_int64 (stmt, 0);
+  g_clear_pointer (&stmt, sqlite3_finalize);
+  if (!stamp_unseen_messages (self, NULL))
+    g_message ("cannot record message arrivals");
+
+  g_signal_connect (self->store, "changed::message", G_CALLBACK (message_changed_cb), self);
+  g_signal_connect (self->store, "changed::retraction", G_CALLBACK (message_changed_cb), self);
+  g_signal_connect (self->store, "committed", G_CALLBACK (store_committed_cb), self);
+  if (self->role == MH_ROLE_HOSPITAL)
+    {
+      g_signal_connect (self->store, "changed::transfer", G_CALLBACK (transfer_changed_cb), self);
+      g_signal_connect (self->store, "changed::beds", G_CALLBACK (own_hospital_changed_cb),
+                        self);
+      g_signal_connect (self->store, "changed::hospital", G_CALLBACK (own_hospital_changed_cb),
+                        self);
+      refresh_committed_quietly (self);
+      /* Expiries happen with no change arriving. */
+      self->refresh_source = g_timeout_add_seconds (REFRESH_INTERVAL_S, refresh_timeout_cb, self);
+    }
+  return g_steal_pointer (&self);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Accessors                                                                */
+
+MhStore *
+mh_node_get_store (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return self->store;
+}
+
+MhIdentity *
+mh_node_get_identity (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return self->identity;
+}
+
+const char *
+mh_node_get_fingerprint (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return mh_identity_get_fingerprint (self->identity);
+}
+
+const char *
+mh_node_get_data_dir (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return self->data_dir;
+}
+
+const char *
+mh_node_get_site_id (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return self->site_id;
+}
+
+const char *
+mh_node_get_name (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return self->name;
+}
+
+MhRole
+mh_node_get_role (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), MH_ROLE_HUB);
+  return self->role;
+}
+
+const char *
+mh_node_get_hospital_id (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return self->hospital_id;
+}
+
+const char *
+mh_node_get_unit_id (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return self->unit_id;
+}
+
+/**
+ * mh_node_read_api_token:
+ *
+ * Returns: (transfer full): the API token, without its newline
+ */
+char *
+mh_node_read_api_token (MhNode *self, GError **error)
+{
+  g_autofree char *path = NULL;
+  g_autoptr(GError) local_error = NULL;
+  char *text = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  path = g_build_filename (self->data_dir, API_TOKEN, NULL);
+  if (!g_file_get_contents (path, &text, NULL, &local_error))
+    {
+      fail (error, MH_NODE_ERROR_CONFIG, "%s", local_error->message);
+      return NULL;
+    }
+  return g_strstrip (text);
+}
+
+gboolean
+mh_node_rotate_api_token (MhNode *self, GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+  return write_api_token (self->data_dir, error);
+}
+
+void
+mh_node_set_grace_minutes (MhNode *self, guint minutes)
+{
+  g_return_if_fail (MH_IS_NODE (self));
+  g_return_if_fail (minutes > 0);
+
+  if (self->grace_minutes == minutes)
+    return;
+  self->grace_minutes = minutes;
+  refresh_committed_quietly (self);
+}
+
+guint
+mh_node_get_grace_minutes (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), MH_NODE_DEFAULT_GRACE_MIN);
+  return self->grace_minutes;
+}
+
+void
+mh_node_set_time_offset (MhNode *self, gint64 offset_ms)
+{
+  g_return_if_fail (MH_IS_NODE (self));
+
+  if (self->time_offset_ms == offset_ms)
+    return;
+  self->time_offset_ms = offset_ms;
+  refresh_committed_quietly (self);
+}
+
+gboolean
+mh_node_refresh_committed (MhNode *self, GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+  return refresh_committed (self, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hospitals: reading                                                       */
+
+#define HOSPITAL_SELECT                                                                    \
+  "SELECT h.id, h.name, h.address, h.city, h.lat, h.lon, h.phone_switchboard,"             \
+  " h.phone_emergency, h.specialties, h.report_interval_min, s.ems_traffic,"               \
+  " s.ems_traffic_reason, s.facility, s.clinical, s.offload, s.offload_minutes"            \
+  " FROM hospital h LEFT JOIN hospital_status s ON s.id = h.id"
+
+/* Registers are validated one by one: a peer's row may hold its phones
+ * while its identity was refused (or has not arrived). Such a row is no
+ * hospital anyone can be sent to, and is not shown. */
+#define HOSPITAL_KNOWN "h.name IS NOT NULL"
+#define UNIT_KNOWN "u.call_sign IS NOT NULL"
+
+enum
+{
+  HOSPITAL_ID,
+  HOSPITAL_NAME,
+  HOSPITAL_ADDRESS,
+  HOSPITAL_CITY,
+  HOSPITAL_LAT,
+  HOSPITAL_LON,
+  HOSPITAL_PHONE_SWITCHBOARD,
+  HOSPITAL_PHONE_EMERGENCY,
+  HOSPITAL_SPECIALTIES,
+  HOSPITAL_REPORT_INTERVAL,
+  HOSPITAL_EMS_TRAFFIC,
+  HOSPITAL_OFFLOAD_MINUTES = HOSPITAL_EMS_TRAFFIC + 5,
+};
+
+/* The beds of one hospital, by category. A category this program does not
+ * know (from a newer schema) is shown as it is, with no free bed. */
+static JsonObject *
+beds_to_json (MhNode *self, const char *hospital_id, gint64 interval_min, gboolean for_export,
+              GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(JsonObject) beds = json_object_new ();
+
+  stmt = prepare (self,
+                  "SELECT substr(id, instr(id, '/') + 1), available, baseline, surge_24h,"
+                  " committed_inbound, reported_at, reported_by FROM beds"
+                  " WHERE id > ?1 AND id < ?2 ORDER BY id",
+                  error);
+  if (stmt == NULL)
+    return NULL;
+  bind_prefix_range (stmt, 1, hospital_id);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      const char *category = column_text (stmt, 0);
+      JsonObject *bed = json_object_new ();
+      gint64 available = sqlite3_column_int64 (stmt, 1);
+      gint64 committed = sqlite3_column_int64 (stmt, 4);
+
+      if (for_export)
+        {
+          /* What a registry file carries: the counts, not who reported
+           * them when, nor what is derived from transfers. */
+          if (!mh_medhead_is_bed_category (category) || column_is_null (stmt, 1))
+            {
+              json_object_unref (bed);
+              continue;
+            }
+          set_column (bed, "available", stmt, 1);
+          set_column (bed, "baseline", stmt, 2);
+          set_column (bed, "surge_24h", stmt, 3);
+          json_object_set_object_member (beds, category, bed);
+          continue;
+        }
+
+      set_text (bed, "category", category);
+      set_column (bed, "available", stmt, 1);
+      set_column (bed, "baseline", stmt, 2);
+      set_column (bed, "surge_24h", stmt, 3);
+      json_object_set_int_member (bed, "committed_inbound", committed);
+      json_object_set_int_member (bed, "free", mh_medhead_is_bed_category (category)
+                                                 ? MAX (0, available - committed)
+                                                 : 0);
+      set_column (bed, "reported_at", stmt, 5);
+      set_column (bed, "reported_by", stmt, 6);
+      json_object_set_boolean_member (bed, "stale",
+                                      count_is_stale (self, !column_is_null (stmt, 5),
+                                                      sqlite3_column_int64 (stmt, 5),
+                                                      interval_min));
+      json_object_set_object_member (beds, category, bed);
+    }
+  return g_steal_pointer (&beds);
+}
+
+static JsonObject *
+hospital_from_row (MhNode *self, sqlite3_stmt *stmt, gboolean for_export, GError **error)
+{
+  g_autoptr(JsonObject) hospital = json_object_new ();
+  JsonObject *beds;
+
+  set_columns (hospital, stmt, HOSPITAL_ID, HOSPITAL_PHONE_EMERGENCY);
+  json_object_set_array_member (hospital, "specialties",
+                                specialties_to_json (column_text (stmt, HOSPITAL_SPECIALTIES)));
+  set_columns (hospital, stmt, HOSPITAL_REPORT_INTERVAL, HOSPITAL_OFFLOAD_MINUTES);
+  beds = beds_to_json (self, column_text (stmt, HOSPITAL_ID),
+                       sqlite3_column_int64 (stmt, HOSPITAL_REPORT_INTERVAL), for_export, error);
+  if (beds == NULL)
+    return NULL;
+  json_object_set_object_member (hospital, "beds", beds);
+  return g_steal_pointer (&hospital);
+}
+
+static JsonArray *
+list_hospitals (MhNode *self, gboolean for_export, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(JsonArray) list = json_array_new ();
+  int rc;
+
+  stmt = prepare (self, HOSPITAL_SELECT " WHERE " HOSPITAL_KNOWN " ORDER BY h.name, h.id", error);
+  if (stmt == NULL)
+    return NULL;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      JsonObject *hospital = hospital_from_row (self, stmt, for_export, error);
+
+      if (hospital == NULL)
+        return NULL;
+      json_array_add_object_element (list, hospital);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      sqlite_fail (self, error, "listing hospitals");
+      return NULL;
+    }
+  return g_steal_pointer (&list);
+}
+
+/**
+ * mh_node_list_hospitals:
+ *
+ * Returns: (transfer full): every hospital, by name
+ */
+JsonArray *
+mh_node_list_hospitals (MhNode *self, GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return list_hospitals (self, FALSE, error);
+}
+
+/**
+ * mh_node_get_hospital:
+ *
+ * Returns: (transfer full): the hospital, or %NULL with %MH_NODE_ERROR_NOT_FOUND
+ */
+JsonObject *
+mh_node_get_hospital (MhNode *self, const char *id, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  stmt = prepare (self, HOSPITAL_SELECT " WHERE " HOSPITAL_KNOWN " AND h.id = ?1", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    {
+      fail (error, MH_NODE_ERROR_NOT_FOUND, "no hospital %s", id);
+      return NULL;
+    }
+  return hospital_from_row (self, stmt, FALSE, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hospitals: writing                                                       */
+
+static const InputField hospital_fields[] = {
+  { "name", "hospital", "name", IN_TEXT },
+  { "address", "hospital", "address", IN_TEXT },
+  { "city", "hospital", "city", IN_TEXT },
+  { "lat", "hospital", "lat", IN_REAL },
+  { "lon", "hospital", "lon", IN_REAL },
+  { "phone_switchboard", "hospital", "phone_switchboard", IN_TEXT },
+  { "phone_emergency", "hospital", "phone_emergency", IN_TEXT },
+  { "specialties", "hospital", "specialties", IN_SPECIALTIES },
+  { "report_interval_min", "hospital", "report_interval_min", IN_INT },
+  { "ems_traffic", "hospital_status", "ems_traffic", IN_TEXT },
+  { "ems_traffic_reason", "hospital_status", "ems_traffic_reason", IN_TEXT },
+  { "facility", "hospital_status", "facility", IN_TEXT },
+  { "clinical", "hospital_status", "clinical", IN_TEXT },
+  { "offload", "hospital_status", "offload", IN_TEXT },
+  { "offload_minutes", "hospital_status", "offload_minutes", IN_INT },
+};
+
+static const InputField bed_fields[] = {
+  { "available", "beds", "available", IN_INT },
+  { "baseline", "beds", "baseline", IN_INT },
+  { "surge_24h", "beds", "surge_24h", IN_INT },
+};
+
+static const char *const hospital_special_members[] = { "id", "beds", NULL };
+
+typedef enum
+{
+  WRITE_CREATE, /* a new row: the id must be free */
+  WRITE_PATCH,  /* an existing row: what is not named stays */
+  WRITE_IMPORT, /* either: a registry file is applied again and again */
+} WriteMode;
+
+/* Writes one bed report inside a transaction. A report replaces the whole
+ * register: a count left out is unknown, not kept from the last report. */
+static gboolean
+write_beds (MhNode *self, const char *hospital_id, const char *category, JsonObject *fields,
+            const char *path, GError **error)
+{
+  g_autofree char *row = g_strdup_printf ("%s/%s", hospital_id, category);
+  g_autoptr(GError) local_error = NULL;
+  TableValues values;
+  gboolean ok;
+
+  table_values_init (&values, "beds");
+  ok = collect_fields (fields, bed_fields, G_N_ELEMENTS (bed_fields), NULL, &values, 1, path,
+                       error);
+  if (ok && !json_object_has_member (fields, "available"))
+    ok = fail (error, MH_NODE_ERROR_INVALID, "%savailable: required", path);
+  if (!ok)
+    {
+      table_values_clear (&values);
+      return FALSE;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (bed_fields); i++)
+    if (!json_object_has_member (fields, bed_fields[i].member))
+      table_values_set (&values, bed_fields[i].column, mh_value_null ());
+  table_values_set (&values, "reported_at", g_variant_new_int64 (mh_node_now_ms (self)));
+  table_values_set (&values, "reported_by", g_variant_new_string (self->name));
+  if (mh_store_get_row_state (self->store, "beds", row) != MH_ROW_LIVE)
+    {
+      table_values_set (&values, "hospital_id", g_variant_new_string (hospital_id));
+      table_values_set (&values, "category", g_variant_new_string (category));
+    }
+  if (!mh_store_upsert (self->store, "beds", row, table_values_end (&values), &local_error))
+    return fail_from_store (error, g_steal_pointer (&local_error), path);
+  return TRUE;
+}
+
+/* The "beds" member of a hospital: { category: { available, ... } }. */
+static gboolean
+write_beds_member (MhNode *self, const char *hospital_id, JsonObject *object, const char *path,
+                   GError **error)
+{
+  JsonNode *node = json_object_get_member (object, "beds");
+  g_autoptr(GList) categories = NULL;
+  JsonObject *beds;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return fail (error, MH_NODE_ERROR_INVALID, "%sbeds: must be an object of bed categories",
+                 path);
+  beds = json_node_get_object (node);
+  categories = json_object_get_members (beds);
+  for (GList *l = categories; l != NULL; l = l->next)
+    {
+      const char *category = l->data;
+      JsonNode *bed = json_object_get_member (beds, category);
+      g_autofree char *bed_path = g_strdup_printf ("%sbeds.%s.", path, category);
+
+      if (!mh_medhead_is_bed_category (category))
+        return fail (error, MH_NODE_ERROR_INVALID, "%sbeds.%s: unknown bed category", path,
+                     category);
+      if (!JSON_NODE_HOLDS_OBJECT (bed))
+        return fail (error, MH_NODE_ERROR_INVALID, "%sbeds.%s: must be an object", path,
+                     category);
+      if (!write_beds (self, hospital_id, category, json_node_get_object (bed), bed_path, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  MhNode *self;
+  const char *id;
+  JsonObject *fields;
+  const char *path;
+  WriteMode mode;
+} HospitalWrite;
+
+/* The hospital row, its statuses and its beds: one transaction. */
+static gboolean
+write_hospital (HospitalWrite *write, GError **error)
+{
+  MhNode *self = write->self;
+  g_autoptr(GError) local_error = NULL;
+  TableValues tables[2];
+  gboolean desk_owned = FALSE;
+  gboolean ok;
+
+  table_values_init (&tables[0], "hospital");
+  table_values_init (&tables[1], "hospital_status");
+  ok = collect_fields (write->fields, hospital_fields, G_N_ELEMENTS (hospital_fields),
+                       hospital_special_members, tables, 2, write->path, error);
+  if (!ok)
+    goto out;
+
+  switch (write->mode)
+    {
+    case WRITE_CREATE:
+      ok = mh_store_insert (self->store, "hospital", write->id, table_values_end (&tables[0]),
+                            &local_error);
+      break;
+    case WRITE_IMPORT:
+      ok = mh_store_upsert (self->store, "hospital", write->id, table_values_end (&tables[0]),
+                            &local_error);
+      /* A hub keeps the registry; a hospital with a site of its own keeps
+       * its beds and statuses, which a registry file must not overwrite. */
+      desk_owned = self->role == MH_ROLE_HUB
+                   && mh_medhead_hospital_has_site (self->store, write->id);
+      break;
+    case WRITE_PATCH:
+    default:
+      if (tables[0].n > 0)
+        ok = mh_store_update (self->store, "hospital", write->id, table_values_end (&tables[0]),
+                              &local_error);
+      break;
+    }
+  if (!ok)
+    {
+      ok = fail_from_store (error, g_steal_pointer (&local_error), write->path);
+      goto out;
+    }
+
+  if (tables[1].n > 0 && !desk_owned
+      && !mh_store_upsert (self->store, "hospital_status", write->id,
+                           table_values_end (&tables[1]), &local_error))
+    {
+      ok = fail_from_store (error, g_steal_pointer (&local_error), write->path);
+      goto out;
+    }
+  if (!desk_owned)
+    ok = write_beds_member (self, write->id, write->fields, write->path, error);
+
+out:
+  table_values_clear (&tables[0]);
+  table_values_clear (&tables[1]);
+  return ok;
+}
+
+static gboolean
+write_hospital_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  return write_hospital (user_data, error);
+}
+
+/* Runs a transaction whose function reports node errors (or store errors,
+ * mapped here). */
+static gboolean
+transact (MhNode *self, MhTransactionFunc func, gpointer data, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  if (!mh_store_transact (self->store, func, data, &local_error))
+    return fail_from_store (error, g_steal_pointer (&local_error), NULL);
+  return TRUE;
+}
+
+static gboolean
+require_object (JsonObject *fields, GError **error)
+{
+  if (fields == NULL)
+    return fail (error, MH_NODE_ERROR_INVALID, "body: must be a JSON object");
+  return TRUE;
+}
+
+/**
+ * mh_node_create_hospital:
+ * @fields: the hospital (see mh-node.h), with its statuses and optionally
+ *   "beds"; "id" a UUID when given
+ *
+ * Returns: (transfer full): the new hospital's id, or %NULL with @error set
+ */
+char *
+mh_node_create_hospital (MhNode *self, JsonObject *fields, GError **error)
+{
+  g_autofree char *id = NULL;
+  HospitalWrite write = { 0 };
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  if (!require_object (fields, error) || (id = take_new_id (fields, "", error)) == NULL)
+    return NULL;
+  write.self = self;
+  write.id = id;
+  write.fields = fields;
+  write.path = "";
+  write.mode = WRITE_CREATE;
+  if (!transact (self, write_hospital_txn, &write, error))
+    return NULL;
+  return g_steal_pointer (&id);
+}
+
+static gboolean
+check_row_live (MhNode *self, const char *table, const char *id, const char *what,
+                GError **error)
+{
+  if (id == NULL || mh_store_get_row_state (self->store, table, id) != MH_ROW_LIVE)
+    return fail (error, MH_NODE_ERROR_NOT_FOUND, "no %s %s", what, id ? id : "");
+  return TRUE;
+}
+
+/* "id" may be repeated in a PATCH body, never changed. */
+static gboolean
+check_same_id (JsonObject *fields, const char *id, GError **error)
+{
+  const char *given;
+
+  if (!get_string_member (fields, "id", "", &given, error))
+    return FALSE;
+  if (json_object_has_member (fields, "id") && g_strcmp0 (given, id) != 0)
+    return fail (error, MH_NODE_ERROR_INVALID, "id: cannot be changed");
+  return TRUE;
+}
+
+gboolean
+mh_node_patch_hospital (MhNode *self, const char *id, JsonObject *fields, GError **error)
+{
+  HospitalWrite write = { 0 };
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  if (!require_object (fields, error) || !check_row_live (self, "hospital", id, "hospital", error)
+      || !check_same_id (fields, id, error))
+    return FALSE;
+  write.self = self;
+  write.id = id;
+  write.fields = fields;
+  write.path = "";
+  write.mode = WRITE_PATCH;
+  return transact (self, write_hospital_txn, &write, error);
+}
+
+typedef struct
+{
+  MhNode *self;
+  const char *hospital_id;
+  const char *category;
+  JsonObject *fields;
+} BedsWrite;
+
+static gboolean
+write_beds_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  BedsWrite *write = user_data;
+
+  return write_beds (write->self, write->hospital_id, write->category, write->fields, "",
+                     error);
+}
+
+/**
+ * mh_node_put_beds:
+ * @fields: available (required), baseline, surge_24h
+ *
+ * Reports one category's counts, stamped now and by this node.
+ */
+gboolean
+mh_node_put_beds (MhNode *self, const char *hospital_id, const char *category,
+                  JsonObject *fields, GError **error)
+{
+  BedsWrite write = { self, hospital_id, category, fields };
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  if (!require_object (fields, error))
+    return FALSE;
+  if (category == NULL || !mh_medhead_is_bed_category (category))
+    return fail (error, MH_NODE_ERROR_INVALID, "category: unknown bed category");
+  if (!check_row_live (self, "hospital", hospital_id, "hospital", error))
+    return FALSE;
+  return transact (self, write_beds_txn, &write, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Nearest hospitals                                                        */
+
+typedef struct
+{
+  double distance;
+  char *id;
+  char *name;
+  double lat;
+  double lon;
+  gint64 free;
+  gboolean reported;
+  gint64 reported_at;
+  gint64 interval_min;
+  char *phone_switchboard;
+  char *phone_emergency;
+  char *ems_traffic;
+} Hit;
+
+static void
+hit_clear (Hit *hit)
+{
+  g_free (hit->id);
+  g_free (hit->name);
+  g_free (hit->phone_switchboard);
+  g_free (hit->phone_emergency);
+  g_free (hit->ems_traffic);
+}
+
+static int
+compare_hits (gconstpointer a, gconstpointer b)
+{
+  const Hit *x = a, *y = b;
+
+  if (x->distance != y->distance)
+    return x->distance < y->distance ? -1 : 1;
+  return g_strcmp0 (x->id, y->id);
+}
+
+static double
+radians (double degrees)
+{
+  return degrees * G_PI / 180.0;
+}
+
+static double
+degrees (double radians_)
+{
+  return radians_ * 180.0 / G_PI;
+}
+
+static double
+haversine_m (double lat1, double lon1, double lat2, double lon2)
+{
+  double dlat = radians (lat2 - lat1);
+  double dlon = radians (lon2 - lon1);
+  double a = sin (dlat / 2) * sin (dlat / 2)
+             + cos (radians (lat1)) * cos (radians (lat2)) * sin (dlon / 2) * sin (dlon / 2);
+
+  return 2 * EARTH_RADIUS_M * asin (MIN (1.0, sqrt (a)));
+}
+
+/* The smallest latitude/longitude box holding every point within
+ * @reach_m of (lat, lon) on the sphere (the bounding coordinates of a
+ * spherical cap). Returns FALSE when the box is the whole world. */
+static gboolean
+reach_box (double lat, double lon, double reach_m, double box[4])
+{
+  double d = reach_m / EARTH_RADIUS_M;
+  /* Well above the R*Tree's 32-bit rounding, well below a metre. */
+  const double margin = 1e-6;
+  double s;
+
+  if (d >= G_PI)
+    goto world;
+  box[0] = lat - degrees (d) - margin;
+  box[1] = lat + degrees (d) + margin;
+  box[2] = -180.0;
+  box[3] = 180.0;
+  /* A pole within reach: every longitude is. */
+  if (box[0] <= -90.0 || box[1] >= 90.0)
+    return TRUE;
+  s = sin (d) / cos (radians (lat));
+  if (s >= 1.0)
+    return TRUE;
+  box[2] = lon - degrees (asin (s)) - margin;
+  box[3] = lon + degrees (asin (s)) + margin;
+  /* Across the antimeridian: all longitudes, rather than two boxes. */
+  if (box[2] < -180.0 || box[3] > 180.0)
+    {
+      box[2] = -180.0;
+      box[3] = 180.0;
+    }
+  return TRUE;
+
+world:
+  box[0] = -90.0;
+  box[1] = 90.0;
+  box[2] = -180.0;
+  box[3] = 180.0;
+  return FALSE;
+}
+
+static char *
+dup_column (sqlite3_stmt *stmt, int col)
+{
+  return g_strdup (column_text (stmt, col));
+}
+
+typedef struct
+{
+  gint64 rid;
+  double approx; /* distance from the R*Tree's position */
+} Candidate;
+
+static int
+compare_candidates (gconstpointer a, gconstpointer b)
+{
+  const Candidate *x = a, *y = b;
+
+  if (x->approx != y->approx)
+    return x->approx < y->approx ? -1 : 1;
+  return x->rid < y->rid ? -1 : x->rid > y->rid;
+}
+
+/* Reads the candidates of one box that were not seen before. */
+static gboolean
+add_candidates (MhNode *self, double lat, double lon, const double box[4], guint specialty,
+                GHashTable *seen, GArray *pending, GError **error)
+{
+  sqlite3_stmt *stmt = self->nearest_candidates;
+  int rc;
+
+  for (int i = 0; i < 4; i++)
+    sqlite3_bind_double (stmt, i + 1, box[i]);
+  sqlite3_bind_int64 (stmt, 5, specialty);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      Candidate candidate;
+
+      candidate.rid = sqlite3_column_int64 (stmt, 0);
+      if (!g_hash_table_add (seen, GSIZE_TO_POINTER ((gsize) candidate.rid)))
+        continue;
+      candidate.approx = haversine_m (lat, lon, sqlite3_column_double (stmt, 1),
+                                      sqlite3_column_double (stmt, 2));
+      g_array_append_val (pending, candidate);
+    }
+  sqlite3_reset (stmt);
+  if (rc != SQLITE_DONE)
+    return sqlite_fail (self, error, "searching hospitals");
+  g_array_sort (pending, compare_candidates);
+  return TRUE;
+}
+
+/* Checks one candidate against the category (and EMS traffic); adds it to
+ * @hits, kept sorted, when it is an answer. */
+static gboolean
+evaluate_candidate (MhNode *self, double lat, double lon, const Candidate *candidate,
+                    const char *category, GArray *hits, GError **error)
+{
+  sqlite3_stmt *stmt = category ? self->nearest_by_category : self->nearest_any;
+  Hit hit = { 0 };
+  guint at;
+  int rc;
+
+  sqlite3_bind_int64 (stmt, 1, candidate->rid);
+  if (category)
+    sqlite3_bind_text (stmt, 2, category, -1, SQLITE_STATIC);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    {
+      hit.lat = sqlite3_column_double (stmt, 2);
+      hit.lon = sqlite3_column_double (stmt, 3);
+      hit.distance = haversine_m (lat, lon, hit.lat, hit.lon);
+      hit.id = dup_column (stmt, 0);
+      hit.name = dup_column (stmt, 1);
+      hit.interval_min = sqlite3_column_int64 (stmt, 4);
+      hit.phone_switchboard = dup_column (stmt, 5);
+      hit.phone_emergency = dup_column (stmt, 6);
+      hit.ems_traffic = dup_column (stmt, 7);
+      hit.free = sqlite3_column_int64 (stmt, 8);
+      hit.reported = !column_is_null (stmt, 9);
+      hit.reported_at = sqlite3_column_int64 (stmt, 9);
+      for (at = hits->len; at > 0 && compare_hits (&g_array_index (hits, Hit, at - 1), &hit) > 0;
+           at--)
+        ;
+      g_array_insert_val (hits, at, hit);
+      rc = sqlite3_step (stmt);
+    }
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+  if (rc != SQLITE_DONE)
+    return sqlite_fail (self, error, "searching hospitals");
+  return TRUE;
+}
+
+/* How far the R*Tree's rounded positions may put a hospital from where it
+ * is: well above the error of 32-bit coordinates (under a metre). */
+#define APPROX_MARGIN_M 10.0
+
+/*
+ * The nearest answers, best first. The R*Tree gives the candidates (the
+ * hospitals with the specialty) in a box holding every point within reach;
+ * they are checked in order of distance, each once, until @limit answers
+ * are found and no candidate left can be nearer than the last of them.
+ * When the candidates within reach run out first, the reach grows (to what
+ * the answers found so far suggest) and the box is searched again; until
+ * the box is the whole world.
+ *
+ * Invariant: every hospital nearer than the last answer kept has been
+ * checked. A hospital outside the box is further than the reach; one in the
+ * box but not checked yet is no nearer than the next candidate.
+ */
+static GArray *
+search_nearest (MhNode *self, double lat, double lon, guint specialty, const char *category,
+                guint limit, GError **error)
+{
+  g_autoptr(GArray) hits = g_array_new (FALSE, TRUE, sizeof (Hit));
+  g_autoptr(GArray) pending = g_array_new (FALSE, FALSE, sizeof (Candidate));
+  g_autoptr(GHashTable) seen = g_hash_table_new (NULL, NULL);
+  double reach = NEAREST_START_M;
+
+  g_array_set_clear_func (hits, (GDestroyNotify) hit_clear);
+  for (;;)
+    {
+      double box[4];
+      gboolean bounded = reach_box (lat, lon, reach, box);
+      gboolean beaten = FALSE;
+      guint next;
+
+      if (!add_candidates (self, lat, lon, box, specialty, seen, pending, error))
+        return NULL;
+      for (next = 0; next < pending->len; next++)
+        {
+          const Candidate *candidate = &g_array_index (pending, Candidate, next);
+
+          /* No candidate left can beat the last answer; nor can a hospital
+           * outside the box, further than the reach, which the answers
+           * (all checked within reach) are not. */
+          if (hits->len >= limit
+              && candidate->approx - APPROX_MARGIN_M
+                   > g_array_index (hits, Hit, limit - 1).distance)
+            {
+              beaten = TRUE;
+              break;
+            }
+          /* Beyond reach, a candidate may be further than one not seen yet. */
+          if (bounded && candidate->approx > reach - APPROX_MARGIN_M)
+            break;
+          if (!evaluate_candidate (self, lat, lon, candidate, category, hits, error))
+            return NULL;
+          if (hits->len > limit)
+            g_array_set_size (hits, limit);
+        }
+      g_array_remove_range (pending, 0, next);
+
+      /* The whole world was searched, or enough answers, all nearer than
+       * anything not checked yet. */
+      if (beaten || !bounded
+          || (hits->len >= limit
+              && g_array_index (hits, Hit, limit - 1).distance < reach - 2 * APPROX_MARGIN_M))
+        break;
+      /* Grow the reach to what the answers so far suggest (the area
+       * holding @limit of them, with a margin): at least by half, at most
+       * four-fold; usually one more search. */
+      reach *= hits->len > 0 ? CLAMP (sqrt ((double) limit / hits->len) * 1.25, 1.5, 4.0) : 3.0;
+    }
+
+  return g_steal_pointer (&hits);
+}
+
+static JsonObject *
+hit_to_json (MhNode *self, const Hit *hit, gboolean fallback)
+{
+  JsonObject *object = json_object_new ();
+
+  set_text (object, "id", hit->id);
+  set_text (object, "name", hit->name);
+  json_object_set_double_member (object, "lat", hit->lat);
+  json_object_set_double_member (object, "lon", hit->lon);
+  json_object_set_int_member (object, "distance_m", (gint64) llround (hit->distance));
+  json_object_set_int_member (object, "free_beds", hit->free);
+  json_object_set_boolean_member (object, "stale",
+                                  count_is_stale (self, hit->reported, hit->reported_at,
+                                                  hit->interval_min));
+  if (hit->reported)
+    json_object_set_int_member (object, "reported_at", hit->reported_at);
+  else
+    json_object_set_null_member (object, "reported_at");
+  json_object_set_boolean_member (object, "fallback", fallback);
+  set_text (object, "phone_switchboard", hit->phone_switchboard);
+  set_text (object, "phone_emergency", hit->phone_emergency);
+  set_text (object, "ems_traffic", hit->ems_traffic);
+  return object;
+}
+
+/**
+ * mh_node_nearest_hospitals:
+ * @specialty: a specialty id, or 0 for any
+ * @category: (nullable): a bed category, or %NULL for a free bed of any
+ * @limit: the most answers; 0 for the default (10)
+ *
+ * The nearest hospitals (straight-line distance) that have the specialty,
+ * a free bed in the category and an EMS traffic status that takes
+ * ambulances (not closed, nor a status this program does not know). When
+ * none does, the nearest with any free bed, flagged `fallback`.
+ *
+ * Returns: (transfer full): the answers, nearest first
+ */
+JsonArray *
+mh_node_nearest_hospitals (MhNode *self, double lat, double lon, guint specialty,
+                           const char *category, guint limit, GError **error)
+{
+  g_autoptr(GArray) hits = NULL;
+  g_autoptr(JsonArray) result = json_array_new ();
+  gboolean fallback = FALSE;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  if (!isfinite (lat) || lat < -90 || lat > 90)
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "lat: must be between -90 and 90");
+      return NULL;
+    }
+  if (!isfinite (lon) || lon < -180 || lon > 180)
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "lon: must be between -180 and 180");
+      return NULL;
+    }
+  if (specialty > mh_specialty_count ())
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "specialty: must be between 1 and %u",
+            mh_specialty_count ());
+      return NULL;
+    }
+  if (category != NULL && !mh_medhead_is_bed_category (category))
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "bed: unknown bed category");
+      return NULL;
+    }
+  if (limit == 0)
+    limit = NEAREST_DEFAULT_LIMIT;
+
+  hits = search_nearest (self, lat, lon, specialty, category, limit, error);
+  if (hits == NULL)
+    return NULL;
+  if (hits->len == 0 && (specialty != 0 || category != NULL))
+    {
+      g_clear_pointer (&hits, g_array_unref);
+      hits = search_nearest (self, lat, lon, 0, NULL, limit, error);
+      if (hits == NULL)
+        return NULL;
+      fallback = TRUE;
+    }
+  for (guint i = 0; i < hits->len; i++)
+    json_array_add_object_element (result,
+                                   hit_to_json (self, &g_array_index (hits, Hit, i), fallback));
+  return g_steal_pointer (&result);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Units                                                                    */
+
+#define UNIT_SELECT                                                                        \
+  "SELECT u.id, u.call_sign, u.type, u.agency, u.skills, u.status, u.status_at, p.lat,"     \
+  " p.lon, p.accuracy_m, p.at AS position_at"                                              \
+  " FROM unit u LEFT JOIN unit_position p ON p.id = u.id"
+
+static const InputField unit_fields[] = {
+  { "call_sign", "unit", "call_sign", IN_TEXT },
+  { "type", "unit", "type", IN_TEXT },
+  { "agency", "unit", "agency", IN_TEXT },
+  { "skills", "unit", "skills", IN_TEXT },
+  { "status", "unit", "status", IN_TEXT },
+  { "lat", "unit_position", "lat", IN_REAL },
+  { "lon", "unit_position", "lon", IN_REAL },
+  { "accuracy_m", "unit_position", "accuracy_m", IN_REAL },
+};
+
+static gboolean
+member_is_set (JsonObject *object, const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  return node != NULL && !JSON_NODE_HOLDS_NULL (node);
+}
+
+static JsonObject *
+unit_from_row (sqlite3_stmt *stmt, gboolean for_export)
+{
+  JsonObject *unit = json_object_new ();
+
+  if (for_export)
+    {
+      /* A registry file: who the unit is and where it was, not when. */
+      set_columns (unit, stmt, 0, 5);
+      set_columns (unit, stmt, 7, 8);
+      if (!column_is_null (stmt, 9))
+        set_column (unit, "accuracy_m", stmt, 9);
+      return unit;
+    }
+  set_columns (unit, stmt, 0, 10);
+  return unit;
+}
+
+static JsonArray *
+list_units (MhNode *self, gboolean for_export, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(JsonArray) list = json_array_new ();
+  int rc;
+
+  stmt = prepare (self, UNIT_SELECT " WHERE " UNIT_KNOWN " ORDER BY u.call_sign, u.id", error);
+  if (stmt == NULL)
+    return NULL;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    json_array_add_object_element (list, unit_from_row (stmt, for_export));
+  if (rc != SQLITE_DONE)
+    {
+      sqlite_fail (self, error, "listing units");
+      return NULL;
+    }
+  return g_steal_pointer (&list);
+}
+
+JsonArray *
+mh_node_list_units (MhNode *self, GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return list_units (self, FALSE, error);
+}
+
+JsonObject *
+mh_node_get_unit (MhNode *self, const char *id, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  stmt = prepare (self, UNIT_SELECT " WHERE " UNIT_KNOWN " AND u.id = ?1", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    {
+      fail (error, MH_NODE_ERROR_NOT_FOUND, "no unit %s", id);
+      return NULL;
+    }
+  return unit_from_row (stmt, FALSE);
+}
+
+typedef struct
+{
+  MhNode *self;
+  const char *id;
+  JsonObject *fields;
+  const char *path;
+  WriteMode mode;
+} UnitWrite;
+
+/* The unit row and its position: one transaction. A status or a position
+ * is stamped now; a position is written whole (an old accuracy must not
+ * stick to a new fix). */
+static gboolean
+write_unit (UnitWrite *write, GError **error)
+{
+  MhNode *self = write->self;
+  g_autoptr(GError) local_error = NULL;
+  TableValues tables[2];
+  gboolean ok;
+  gint64 now = mh_node_now_ms (self);
+
+  table_values_init (&tables[0], "unit");
+  table_values_init (&tables[1], "unit_position");
+  ok = collect_fields (write->fields, unit_fields, G_N_ELEMENTS (unit_fields),
+                       (const char *const[]){ "id", NULL }, tables, 2, write->path, error);
+  if (!ok)
+    goto out;
+  if (json_object_has_member (write->fields, "status"))
+    table_values_set (&tables[0], "status_at", g_variant_new_int64 (now));
+
+  if (write->mode == WRITE_CREATE)
+    ok = mh_store_insert (self->store, "unit", write->id, table_values_end (&tables[0]),
+                          &local_error);
+  else if (write->mode == WRITE_IMPORT)
+    ok = mh_store_upsert (self->store, "unit", write->id, table_values_end (&tables[0]),
+                          &local_error);
+  else if (tables[0].n > 0)
+    ok = mh_store_update (self->store, "unit", write->id, table_values_end (&tables[0]),
+                          &local_error);
+  if (!ok)
+    {
+      ok = fail_from_store (error, g_steal_pointer (&local_error), write->path);
+      goto out;
+    }
+
+  /* A registry file says "no position" with nulls. */
+  if (member_is_set (write->fields, "lat") || member_is_set (write->fields, "lon")
+      || member_is_set (write->fields, "accuracy_m"))
+    {
+      if (!member_is_set (write->fields, "lat") || !member_is_set (write->fields, "lon"))
+        {
+          ok = fail (error, MH_NODE_ERROR_INVALID, "%s%s: required with a position", write->path,
+                     member_is_set (write->fields, "lat") ? "lon" : "lat");
+          goto out;
+        }
+      if (!json_object_has_member (write->fields, "accuracy_m"))
+        table_values_set (&tables[1], "accuracy_m", mh_value_null ());
+      table_values_set (&tables[1], "at", g_variant_new_int64 (now));
+      if (!mh_store_upsert (self->store, "unit_position", write->id,
+                            table_values_end (&tables[1]), &local_error))
+        ok = fail_from_store (error, g_steal_pointer (&local_error), write->path);
+    }
+
+out:
+  table_values_clear (&tables[0]);
+  table_values_clear (&tables[1]);
+  return ok;
+}
+
+static gboolean
+write_unit_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  return write_unit (user_data, error);
+}
+
+char *
+mh_node_create_unit (MhNode *self, JsonObject *fields, GError **error)
+{
+  g_autofree char *id = NULL;
+  UnitWrite write = { 0 };
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  if (!require_object (fields, error) || (id = take_new_id (fields, "", error)) == NULL)
+    return NULL;
+  write.self = self;
+  write.id = id;
+  write.fields = fields;
+  write.path = "";
+  write.mode = WRITE_CREATE;
+  if (!transact (self, write_unit_txn, &write, error))
+    return NULL;
+  return g_steal_pointer (&id);
+}
+
+gboolean
+mh_node_patch_unit (MhNode *self, const char *id, JsonObject *fields, GError **error)
+{
+  UnitWrite write = { 0 };
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  if (!require_object (fields, error) || !check_row_live (self, "unit", id, "unit", error)
+      || !check_same_id (fields, id, error))
+    return FALSE;
+  write.self = self;
+  write.id = id;
+  write.fields = fields;
+  write.path = "";
+  write.mode = WRITE_PATCH;
+  return transact (self, write_unit_txn, &write, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Patients                                                                 */
+
+#define PATIENT_SELECT                                                                     \
+  "SELECT id, unit_id, age_estimate, sex, incident_at, mechanism, injuries, signs,"        \
+  " treatment, complaint, allergies, medications, triage, alert, required_specialty,"      \
+  " bed_category FROM patient"
+#define PATIENT_LAST_COLUMN 15
+
+static const InputField patient_fields[] = {
+  { "unit_id", "patient", "unit_id", IN_TEXT },
+  { "age_estimate", "patient", "age_estimate", IN_INT },
+  { "sex", "patient", "sex", IN_TEXT },
+  { "incident_at", "patient", "incident_at", IN_INT },
+  { "mechanism", "patient", "mechanism", IN_TEXT },
+  { "injuries", "patient", "injuries", IN_TEXT },
+  { "signs", "patient", "signs", IN_TEXT },
+  { "treatment", "patient", "treatment", IN_TEXT },
+  { "complaint", "patient", "complaint", IN_TEXT },
+  { "allergies", "patient", "allergies", IN_TEXT },
+  { "medications", "patient", "medications", IN_TEXT },
+  { "triage", "patient", "triage", IN_TEXT },
+  { "alert", "patient", "alert", IN_TEXT },
+  { "required_specialty", "patient", "required_specialty", IN_INT },
+  { "bed_category", "patient", "bed_category", IN_TEXT },
+};
+
+static const InputField observation_fields[] = {
+  { "taken_at", "observation", "taken_at", IN_INT },
+  { "hr", "observation", "hr", IN_INT },
+  { "rr", "observation", "rr", IN_INT },
+  { "spo2", "observation", "spo2", IN_INT },
+  { "sbp", "observation", "sbp", IN_INT },
+  { "dbp", "observation", "dbp", IN_INT },
+  { "temp", "observation", "temp", IN_REAL },
+  { "gcs", "observation", "gcs", IN_INT },
+  { "glucose", "observation", "glucose", IN_REAL },
+};
+
+static const InputField intervention_fields[] = {
+  { "given_at", "intervention", "given_at", IN_INT },
+  { "drug", "intervention", "drug", IN_TEXT },
+  { "dose", "intervention", "dose", IN_TEXT },
+  { "route", "intervention", "route", IN_TEXT },
+  { "procedure", "intervention", "procedure", IN_TEXT },
+};
+
+/* Observations or interventions of a patient, oldest first; each "id" is
+ * the part after "PATIENT_ID/", as a URL names it. */
+static JsonArray *
+patient_entries (MhNode *self, const char *table, const char *patient_id, GError **error)
+{
+  g_autofree char *sql = NULL;
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(JsonArray) list = json_array_new ();
+  const char *time_column = strcmp (table, "observation") == 0 ? "taken_at" : "given_at";
+
+  sql = g_strdup_printf ("SELECT substr(id, instr(id, '/') + 1) AS id, * FROM %s"
+                         " WHERE id > ?1 AND id < ?2 ORDER BY %s, id",
+                         table, time_column);
+  stmt = prepare (self, sql, error);
+  if (stmt == NULL)
+    return NULL;
+  bind_prefix_range (stmt, 1, patient_id);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      JsonObject *entry = json_object_new ();
+      int n = sqlite3_column_count (stmt);
+
+      set_column (entry, "id", stmt, 0);
+      /* Columns 1.. are the table's own: _rid, id, the declared, _mh. */
+      for (int col = 3; col < n - 1; col++)
+        set_column (entry, sqlite3_column_name (stmt, col), stmt, col);
+      json_array_add_object_element (list, entry);
+    }
+  return g_steal_pointer (&list);
+}
+
+static JsonArray *
+list_patient_rows (MhNode *self, const char *id, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(JsonArray) list = json_array_new ();
+
+  stmt = prepare (self, id ? PATIENT_SELECT " WHERE id = ?1" : PATIENT_SELECT " ORDER BY _rid",
+                  error);
+  if (stmt == NULL)
+    return NULL;
+  if (id)
+    sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      JsonObject *patient = json_object_new ();
+
+      set_columns (patient, stmt, 0, PATIENT_LAST_COLUMN);
+      json_array_add_object_element (list, patient);
+    }
+  return g_steal_pointer (&list);
+}
+
+/**
+ * mh_node_list_patients:
+ *
+ * Returns: (transfer full): the patient records held here, without their
+ *   observations and interventions (see mh_node_get_patient())
+ */
+JsonArray *
+mh_node_list_patients (MhNode *self, GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return list_patient_rows (self, NULL, error);
+}
+
+JsonObject *
+mh_node_get_patient (MhNode *self, const char *id, GError **error)
+{
+  g_autoptr(JsonArray) rows = NULL;
+  g_autoptr(JsonObject) patient = NULL;
+  JsonArray *entries;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  rows = list_patient_rows (self, id, error);
+  if (rows == NULL)
+    return NULL;
+  if (json_array_get_length (rows) == 0)
+    {
+      fail (error, MH_NODE_ERROR_NOT_FOUND, "no patient %s", id);
+      return NULL;
+    }
+  patient = json_object_ref (json_array_get_object_element (rows, 0));
+  if ((entries = patient_entries (self, "observation", id, error)) == NULL)
+    return NULL;
+  json_object_set_array_member (patient, "observations", entries);
+  if ((entries = patient_entries (self, "intervention", id, error)) == NULL)
+    return NULL;
+  json_object_set_array_member (patient, "interventions", entries);
+  return g_steal_pointer (&patient);
+}
+
+typedef struct
+{
+  MhNode *self;
+  const char *table;
+  const char *id;
+  GVariant *values; /* floating until used */
+  gboolean create;
+} RowWrite;
+
+static gboolean
+write_row_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  RowWrite *write = user_data;
+  g_autoptr(GError) local_error = NULL;
+  gboolean ok;
+
+  if (write->create)
+    ok = mh_store_insert (store, write->table, write->id, g_steal_pointer (&write->values),
+                          &local_error);
+  else
+    ok = mh_store_update (store, write->table, write->id, g_steal_pointer (&write->values),
+                          &local_error);
+  if (!ok)
+    return fail_from_store (error, g_steal_pointer (&local_error), NULL);
+  return TRUE;
+}
+
+/* Writes the collected values of one row, all registers in one call. */
+static gboolean
+write_one_row (MhNode *self, const char *table, const char *id, TableValues *values,
+               gboolean create, GError **error)
+{
+  RowWrite write = { self, table, id, NULL, create };
+  gboolean ok;
+
+  if (!create && values->n == 0)
+    {
+      table_values_clear (values);
+      return TRUE;
+    }
+  write.values = g_variant_ref_sink (table_values_end (values));
+  ok = transact (self, write_row_txn, &write, error);
+  g_clear_pointer (&write.values, g_variant_unref);
+  return ok;
+}
+
+char *
+mh_node_create_patient (MhNode *self, JsonObject *fields, GError **error)
+{
+  g_autofree char *id = NULL;
+  TableValues values;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  if (!require_object (fields, error) || (id = take_new_id (fields, "", error)) == NULL)
+    return NULL;
+  table_values_init (&values, "patient");
+  if (!collect_fields (fields, patient_fields, G_N_ELEMENTS (patient_fields),
+                       (const char *const[]){ "id", NULL }, &values, 1, "", error))
+    {
+      table_values_clear (&values);
+      return NULL;
+    }
+  /* A crew's patient is its own unit's, unless it says otherwise (and the
+   * validator then refuses it). */
+  if (!json_object_has_member (fields, "unit_id") && self->unit_id != NULL)
+    table_values_set (&values, "unit_id", g_variant_new_string (self->unit_id));
+  if (!write_one_row (self, "patient", id, &values, TRUE, error))
+    return NULL;
+  return g_steal_pointer (&id);
+}
+
+gboolean
+mh_node_patch_patient (MhNode *self, const char *id, JsonObject *fields, GError **error)
+{
+  TableValues values;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  if (!require_object (fields, error) || !check_row_live (self, "patient", id, "patient", error)
+      || !check_same_id (fields, id, error))
+    return FALSE;
+  table_values_init (&values, "patient");
+  if (!collect_fields (fields, patient_fields, G_N_ELEMENTS (patient_fields),
+                       (const char *const[]){ "id", NULL }, &values, 1, "", error))
+    {
+      table_values_clear (&values);
+      return FALSE;
+    }
+  return write_one_row (self, "patient", id, &values, FALSE, error);
+}
+
+/* An observation or intervention: a new insert-only row under the
+ * patient, by this site. Returns its id (the part after "PATIENT_ID/"). */
+static char *
+add_patient_entry (MhNode *self, const char *table, const InputField *fields, gsize n_fields,
+                   const char *time_column, const char *patient_id, JsonObject *object,
+                   GError **error)
+{
+  g_autofree char *id = NULL;
+  g_autofree char *row = NULL;
+  TableValues values;
+
+  if (!require_object (object, error)
+      || !check_row_live (self, "patient", patient_id, "patient", error)
+      || (id = take_new_id (object, "", error)) == NULL)
+    return NULL;
+  table_values_init (&values, table);
+  if (!collect_fields (object, fields, n_fields, (const char *const[]){ "id", NULL }, &values, 1,
+                       "", error))
+    {
+      table_values_clear (&values);
+      return NULL;
+    }
+  if (!json_object_has_member (object, time_column))
+    table_values_set (&values, time_column, g_variant_new_int64 (mh_node_now_ms (self)));
+  table_values_set (&values, "patient_id", g_variant_new_string (patient_id));
+  table_values_set (&values, "author_site", g_variant_new_string (self->site_id));
+  row = g_strdup_printf ("%s/%s", patient_id, id);
+  if (!write_one_row (self, table, row, &values, TRUE, error))
+    return NULL;
+  return g_steal_pointer (&id);
+}
+
+char *
+mh_node_add_observation (MhNode *self, const char *patient_id, JsonObject *fields,
+                         GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return add_patient_entry (self, "observation", observation_fields,
+                            G_N_ELEMENTS (observation_fields), "taken_at", patient_id, fields,
+                            error);
+}
+
+char *
+mh_node_add_intervention (MhNode *self, const char *patient_id, JsonObject *fields,
+                          GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return add_patient_entry (self, "intervention", intervention_fields,
+                            G_N_ELEMENTS (intervention_fields), "given_at", patient_id, fields,
+                            error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Transfers                                                                */
+
+#define TRANSFER_SELECT                                                                    \
+  "SELECT id, patient_id, unit_id, hospital_id, bed_category, specialty, priority, eta,"   \
+  " crew_state, crew_at, crew_by, desk_state, desk_reason, desk_at, desk_by FROM transfer"
+
+enum
+{
+  TRANSFER_ETA = 7,
+  TRANSFER_CREW_STATE = 8,
+  TRANSFER_DESK_STATE = 11,
+  TRANSFER_DESK_AT = 13,
+  TRANSFER_LAST = 14,
+};
+
+static gboolean
+crew_state_is_final (const char *state)
+{
+  return g_strcmp0 (state, "arrived") == 0 || g_strcmp0 (state, "cancelled") == 0;
+}
+
+/* The desk's side is empty until it answers: the crew creates the row
+ * whole, and only the hospital writes the desk register. */
+static const char *
+desk_state_or_pending (const char *state)
+{
+  return state ? state : "pending";
+}
+
+/*
+ * mh_transfer_shown_state:
+ *
+ * The state shown for each pair of the crew's and the desk's states. The
+ * crew's final states win (the patient is there, or is not coming); a
+ * diversion comes next (the crew must act on it); then the desk's answer,
+ * with "en route" kept visible once accepted or still unanswered.
+ *
+ *   crew \ desk   pending               acknowledged   accepted            diverted
+ *   announced     announced             acknowledged   accepted            diverted
+ *   en_route      en_route_unanswered   acknowledged   accepted_en_route   diverted
+ *   arrived       arrived               arrived        arrived             arrived
+ *   cancelled     cancelled             cancelled      cancelled           cancelled
+ *
+ * A NULL desk state is "pending". A state this program does not know
+ * (from a newer schema) shows as "unknown", unless the other side is final.
+ */
+const char *
+mh_transfer_shown_state (const char *crew_state, const char *desk_state)
+{
+  static const char *const crew_states[] = { "announced", "en_route", "arrived", "cancelled" };
+  static const char *const desk_states[] = { "pending", "acknowledged", "accepted", "diverted" };
+  static const char *const shown[4][4] = {
+    { "announced", "acknowledged", "accepted", "diverted" },
+    { "en_route_unanswered", "acknowledged", "accepted_en_route", "diverted" },
+    { "arrived", "arrived", "arrived", "arrived" },
+    { "cancelled", "cancelled", "cancelled", "cancelled" },
+  };
+  int crew = -1, desk = -1;
+
+  desk_state = desk_state_or_pending (desk_state);
+  for (int i = 0; i < 4; i++)
+    {
+      if (g_strcmp0 (crew_state, crew_states[i]) == 0)
+        crew = i;
+      if (strcmp (desk_state, desk_states[i]) == 0)
+        desk = i;
+    }
+  if (crew >= 2)
+    return shown[crew][0];
+  if (crew < 0 || desk < 0)
+    return "unknown";
+  return shown[crew][desk];
+}
+
+static gboolean
+transfer_is_expired (MhNode *self, sqlite3_stmt *stmt)
+{
+  gint64 reference;
+
+  if (g_strcmp0 (column_text (stmt, TRANSFER_DESK_STATE), "accepted") != 0
+      || crew_state_is_final (column_text (stmt, TRANSFER_CREW_STATE)))
+    return FALSE;
+  reference = !column_is_null (stmt, TRANSFER_ETA) ? sqlite3_column_int64 (stmt, TRANSFER_ETA)
+                                                   : sqlite3_column_int64 (stmt, TRANSFER_DESK_AT);
+  return reference + (gint64) self->grace_minutes * MINUTE_MS <= mh_node_now_ms (self);
+}
+
+static JsonObject *
+transfer_from_row (MhNode *self, sqlite3_stmt *stmt)
+{
+  JsonObject *transfer = json_object_new ();
+  const char *crew = column_text (stmt, TRANSFER_CREW_STATE);
+  const char *desk = column_text (stmt, TRANSFER_DESK_STATE);
+
+  set_columns (transfer, stmt, 0, TRANSFER_LAST);
+  set_text (transfer, "desk_state", desk_state_or_pending (desk));
+  set_text (transfer, "state", mh_transfer_shown_state (crew, desk));
+  json_object_set_boolean_member (transfer, "expired", transfer_is_expired (self, stmt));
+  return transfer;
+}
+
+/**
+ * mh_node_list_transfers:
+ * @hospital_id: (nullable): only the transfers to this hospital
+ */
+JsonArray *
+mh_node_list_transfers (MhNode *self, const char *hospital_id, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(JsonArray) list = json_array_new ();
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  stmt = prepare (self, hospital_id ? TRANSFER_SELECT " WHERE hospital_id = ?1 ORDER BY _rid"
+                                    : TRANSFER_SELECT " ORDER BY _rid",
+                  error);
+  if (stmt == NULL)
+    return NULL;
+  if (hospital_id)
+    sqlite3_bind_text (stmt, 1, hospital_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    json_array_add_object_element (list, transfer_from_row (self, stmt));
+  return g_steal_pointer (&list);
+}
+
+JsonObject *
+mh_node_get_transfer (MhNode *self, const char *id, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  stmt = prepare (self, TRANSFER_SELECT " WHERE id = ?1", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    {
+      fail (error, MH_NODE_ERROR_NOT_FOUND, "no transfer %s", id);
+      return NULL;
+    }
+  return transfer_from_row (self, stmt);
+}
+
+static const InputField transfer_fields[] = {
+  { "patient_id", "transfer", "patient_id", IN_TEXT },
+  { "unit_id", "transfer", "unit_id", IN_TEXT },
+  { "hospital_id", "transfer", "hospital_id", IN_TEXT },
+  { "bed_category", "transfer", "bed_category", IN_TEXT },
+  { "specialty", "transfer", "specialty", IN_INT },
+  { "priority", "transfer", "priority", IN_TEXT },
+  { "eta", "transfer", "eta", IN_INT },
+};
+
+/**
+ * mh_node_create_transfer:
+ * @fields: patient_id and hospital_id (required), unit_id (default: this
+ *   crew's unit, or the patient's), bed_category and specialty (default:
+ *   the patient's needs), priority (default "urgent"), eta (ms), id
+ *
+ * A crew (or a hub) announces a patient to a hospital: the crew's state is
+ * "announced", the desk's "pending" until it answers.
+ */
+char *
+mh_node_create_transfer (MhNode *self, JsonObject *fields, GError **error)
+{
+  g_autofree char *id = NULL;
+  g_autoptr(GVariant) patient = NULL;
+  const char *patient_id, *hospital_id;
+  TableValues values;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  if (!require_object (fields, error) || (id = take_new_id (fields, "", error)) == NULL)
+    return NULL;
+  table_values_init (&values, "transfer");
+  if (!collect_fields (fields, transfer_fields, G_N_ELEMENTS (transfer_fields),
+                       (const char *const[]){ "id", NULL }, &values, 1, "", error)
+      || !get_string_member (fields, "patient_id", "", &patient_id, error)
+      || !get_string_member (fields, "hospital_id", "", &hospital_id, error))
+    goto fail;
+
+  /* References are checked here to name the field: the validator would
+   * only say that the row is not known here yet. */
+  if (patient_id == NULL)
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "patient_id: required");
+      goto fail;
+    }
+  patient = mh_store_get_row (self->store, "patient", patient_id);
+  if (patient == NULL)
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "patient_id: no such patient here");
+      goto fail;
+    }
+  if (hospital_id == NULL)
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "hospital_id: required");
+      goto fail;
+    }
+  if (mh_store_get_row_state (self->store, "hospital", hospital_id) != MH_ROW_LIVE)
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "hospital_id: no such hospital here");
+      goto fail;
+    }
+
+  if (!json_object_has_member (fields, "unit_id"))
+    {
+      const char *unit = self->unit_id;
+
+      if (unit == NULL)
+        g_variant_lookup (patient, "unit_id", "&s", &unit);
+      if (unit != NULL)
+        table_values_set (&values, "unit_id", g_variant_new_string (unit));
+    }
+  if (!json_object_has_member (fields, "bed_category"))
+    {
+      const char *category = NULL;
+
+      if (g_variant_lookup (patient, "bed_category", "&s", &category))
+        table_values_set (&values, "bed_category", g_variant_new_string (category));
+    }
+  if (!json_object_has_member (fields, "specialty"))
+    {
+      gint64 specialty;
+
+      if (g_variant_lookup (patient, "required_specialty", "x", &specialty))
+        table_values_set (&values, "specialty", g_variant_new_int64 (specialty));
+    }
+  if (!json_object_has_member (fields, "priority"))
+    table_values_set (&values, "priority", g_variant_new_string ("urgent"));
+  table_values_set (&values, "crew_state", g_variant_new_string ("announced"));
+  table_values_set (&values, "crew_at", g_variant_new_int64 (mh_node_now_ms (self)));
+  table_values_set (&values, "crew_by", g_variant_new_string (self->name));
+
+  if (!write_one_row (self, "transfer", id, &values, TRUE, error))
+    return NULL;
+  return g_steal_pointer (&id);
+
+fail:
+  table_values_clear (&values);
+  return NULL;
+}
+
+/* The current states, after checking that this site may write @desk's
+ * side (403 before 409: who may act comes before what is allowed now). */
+static gboolean
+load_transfer_side (MhNode *self, const char *id, gboolean desk, char **crew_state,
+                    char **desk_state, GError **error)
+{
+  g_autoptr(GVariant) row = NULL;
+  const char *hospital = NULL, *unit = NULL;
+
+  row = id ? mh_store_get_row (self->store, "transfer", id) : NULL;
+  if (row == NULL)
+    return fail (error, MH_NODE_ERROR_NOT_FOUND, "no transfer %s", id ? id : "");
+  g_variant_lookup (row, "hospital_id", "&s", &hospital);
+  g_variant_lookup (row, "unit_id", "&s", &unit);
+  if (!mh_medhead_may_write_transfer_side (self->role, self->hospital_id, self->unit_id,
+                                           hospital, unit, desk))
+    return fail (error, MH_NODE_ERROR_FORBIDDEN,
+                 desk ? "only the destination hospital's sites or a hub answer a transfer"
+                      : "only the transfer's crew or a hub report its progress");
+  if (!g_variant_lookup (row, "crew_state", "s", crew_state))
+    *crew_state = NULL;
+  if (!g_variant_lookup (row, "desk_state", "s", desk_state))
+    *desk_state = NULL;
+  return TRUE;
+}
+
+/**
+ * mh_node_transfer_crew:
+ * @state: en_route, arrived or cancelled
+ *
+ * The crew's side moves announced → en_route → arrived; any state but a
+ * final one may go to cancelled. Anything else is %MH_NODE_ERROR_CONFLICT.
+ */
+gboolean
+mh_node_transfer_crew (MhNode *self, const char *id, const char *state, GError **error)
+{
+  g_autofree char *crew = NULL;
+  g_autofree char *desk = NULL;
+  TableValues values;
+  gboolean allowed;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  if (g_strcmp0 (state, "en_route") != 0 && g_strcmp0 (state, "arrived") != 0
+      && g_strcmp0 (state, "cancelled") != 0)
+    return fail (error, MH_NODE_ERROR_INVALID, "state: must be en_route, arrived or cancelled");
+  if (!load_transfer_side (self, id, FALSE, &crew, &desk, error))
+    return FALSE;
+
+  if (strcmp (state, "en_route") == 0)
+    allowed = g_strcmp0 (crew, "announced") == 0;
+  else if (strcmp (state, "arrived") == 0)
+    allowed = g_strcmp0 (crew, "en_route") == 0;
+  else
+    allowed = crew != NULL && !crew_state_is_final (crew);
+  if (!allowed)
+    return fail (error, MH_NODE_ERROR_CONFLICT, "state: a transfer cannot go from %s to %s",
+                 crew ? crew : "no state", state);
+
+  table_values_init (&values, "transfer");
+  table_values_set (&values, "crew_state", g_variant_new_string (state));
+  table_values_set (&values, "crew_at", g_variant_new_int64 (mh_node_now_ms (self)));
+  table_values_set (&values, "crew_by", g_variant_new_string (self->name));
+  return write_one_row (self, "transfer", id, &values, FALSE, error);
+}
+
+/**
+ * mh_node_transfer_desk:
+ * @state: acknowledged, accepted or diverted
+ * @reason: (nullable): why; required to divert
+ *
+ * The desk's side moves pending → acknowledged → accepted; pending,
+ * acknowledged or accepted may go to diverted. Once the crew has arrived
+ * or cancelled, the desk has nothing left to answer.
+ */
+gboolean
+mh_node_transfer_desk (MhNode *self, const char *id, const char *state, const char *reason,
+                       GError **error)
+{
+  g_autofree char *crew = NULL;
+  g_autofree char *desk = NULL;
+  TableValues values;
+  const char *current;
+  gboolean allowed;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  if (g_strcmp0 (state, "acknowledged") != 0 && g_strcmp0 (state, "accepted") != 0
+      && g_strcmp0 (state, "diverted") != 0)
+    return fail (error, MH_NODE_ERROR_INVALID,
+                 "state: must be acknowledged, accepted or diverted");
+  if (!load_transfer_side (self, id, TRUE, &crew, &desk, error))
+    return FALSE;
+  if (strcmp (state, "diverted") == 0 && (reason == NULL || *reason == '\0'))
+    return fail (error, MH_NODE_ERROR_INVALID, "reason: required when diverting");
+
+  current = desk_state_or_pending (desk);
+  if (strcmp (state, "acknowledged") == 0)
+    allowed = strcmp (current, "pending") == 0;
+  else if (strcmp (state, "accepted") == 0)
+    allowed = strcmp (current, "acknowledged") == 0;
+  else
+    allowed = strcmp (current, "pending") == 0 || strcmp (current, "acknowledged") == 0
+              || strcmp (current, "accepted") == 0;
+  if (allowed && crew_state_is_final (crew))
+    return fail (error, MH_NODE_ERROR_CONFLICT, "state: the transfer is %s already", crew);
+  if (!allowed)
+    return fail (error, MH_NODE_ERROR_CONFLICT, "state: a transfer cannot go from %s to %s",
+                 current, state);
+
+  table_values_init (&values, "transfer");
+  table_values_set (&values, "desk_state", g_variant_new_string (state));
+  table_values_set (&values, "desk_reason",
+                    reason && *reason ? g_variant_new_string (reason) : mh_value_null ());
+  table_values_set (&values, "desk_at", g_variant_new_int64 (mh_node_now_ms (self)));
+  table_values_set (&values, "desk_by", g_variant_new_string (self->name));
+  return write_one_row (self, "transfer", id, &values, FALSE, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Messages                                                                 */
+
+/**
+ * mh_node_post_message:
+ * @channel: "broadcast", "hospital:ID" or "transfer:ID"
+ *
+ * Returns: (transfer full): the message id, "SITE_ID/UUID"
+ */
+char *
+mh_node_post_message (MhNode *self, const char *channel, const char *body, GError **error)
+{
+  g_autofree char *uuid = g_uuid_string_random ();
+  g_autofree char *id = NULL;
+  TableValues values;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  if (!mh_medhead_channel_is_valid (channel))
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "channel: must be broadcast, hospital:ID or transfer:ID");
+      return NULL;
+    }
+  if (body == NULL)
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "body: required");
+      return NULL;
+    }
+  id = g_strdup_printf ("%s/%s", self->site_id, uuid);
+  table_values_init (&values, "message");
+  table_values_set (&values, "channel", g_variant_new_string (channel));
+  table_values_set (&values, "author_site", g_variant_new_string (self->site_id));
+  table_values_set (&values, "author_name", g_variant_new_string (self->name));
+  table_values_set (&values, "body", g_variant_new_string (body));
+  table_values_set (&values, "sent", g_variant_new_int64 (mh_store_now (self->store)));
+  if (!write_one_row (self, "message", id, &values, TRUE, error))
+    return NULL;
+  return g_steal_pointer (&id);
+}
+
+/**
+ * mh_node_list_messages:
+ * @channel: (nullable): one channel, or all
+ * @since_arrival: only messages that reached this node after this time (ms)
+ * @limit: the most to list; 0 for all
+ *
+ * Messages by local arrival, oldest first. A retracted message stays in
+ * the list, blanked: its body is gone everywhere, the fact stays.
+ */
+JsonArray *
+mh_node_list_messages (MhNode *self, const char *channel, gint64 since_arrival, guint limit,
+                       GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(JsonArray) list = json_array_new ();
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  flush_arrivals (self);
+  stmt = prepare (self,
+                  "SELECT * FROM ("
+                  " SELECT m.id, m.channel, m.author_site, m.author_name, m.body, m.sent,"
+                  "  a.arrived_at, 0 AS retracted FROM message m"
+                  "  LEFT JOIN node_message_arrival a ON a.id = m.id"
+                  "  WHERE m.id NOT IN (SELECT id FROM retraction)"
+                  " UNION ALL"
+                  " SELECT r.id, r.channel, r.author_site, a.author_name, NULL, a.sent,"
+                  "  a.arrived_at, 1 FROM retraction r"
+                  "  LEFT JOIN node_message_arrival a ON a.id = r.id"
+                  ") WHERE (?1 IS NULL OR channel = ?1) AND COALESCE(arrived_at, 0) > ?2"
+                  " ORDER BY arrived_at, id LIMIT ?3",
+                  error);
+  if (stmt == NULL)
+    return NULL;
+  if (channel != NULL)
+    sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, since_arrival);
+  sqlite3_bind_int64 (stmt, 3, limit ? (gint64) limit : -1);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      JsonObject *message = json_object_new ();
+
+      set_columns (message, stmt, 0, 6);
+      if (!column_is_null (stmt, 5))
+        json_object_set_int_member (message, "sent_at",
+                                    MH_HLC_PHYSICAL (sqlite3_column_int64 (stmt, 5)));
+      else
+        json_object_set_null_member (message, "sent_at");
+      json_object_set_boolean_member (message, "retracted", sqlite3_column_int (stmt, 7) != 0);
+      json_array_add_object_element (list, message);
+    }
+  return g_steal_pointer (&list);
+}
+
+typedef struct
+{
+  MhNode *self;
+  const char *id;
+  const char *channel;
+} Retraction;
+
+static gboolean
+retract_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  Retraction *retraction = user_data;
+  MhNode *self = retraction->self;
+  GVariantDict values;
+
+  g_variant_dict_init (&values, NULL);
+  g_variant_dict_insert (&values, "channel", "s", retraction->channel);
+  g_variant_dict_insert (&values, "author_site", "s", self->site_id);
+  g_variant_dict_insert (&values, "retracted_at", "x", mh_node_now_ms (self));
+  /* The retraction first: it is validated against the live message. */
+  return mh_store_insert (store, "retraction", retraction->id, g_variant_dict_end (&values),
+                          error)
+         && mh_store_delete (store, "message", retraction->id, error);
+}
+
+gboolean
+mh_node_retract_message (MhNode *self, const char *id, GError **error)
+{
+  g_autoptr(GVariant) message = NULL;
+  const char *author = NULL;
+  const char *channel = NULL;
+  Retraction retraction;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  message = id ? mh_store_get_row (self->store, "message", id) : NULL;
+  if (message == NULL)
+    {
+      if (id != NULL && mh_store_get_row_state (self->store, "retraction", id) == MH_ROW_LIVE)
+        return fail (error, MH_NODE_ERROR_CONFLICT, "the message is retracted already");
+      return fail (error, MH_NODE_ERROR_NOT_FOUND, "no message %s", id ? id : "");
+    }
+  g_variant_lookup (message, "author_site", "&s", &author);
+  g_variant_lookup (message, "channel", "&s", &channel);
+  if (g_strcmp0 (author, self->site_id) != 0)
+    return fail (error, MH_NODE_ERROR_FORBIDDEN, "only its author retracts a message");
+
+  retraction.self = self;
+  retraction.id = id;
+  retraction.channel = channel;
+  return transact (self, retract_txn, &retraction, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Status, digests, history                                                 */
+
+/**
+ * mh_node_get_status:
+ *
+ * Who this node is, its clock, its log, and the changes it holds back.
+ * Rejected changes are listed by table, row and reason only: their values
+ * may be patient data, which never goes into a status page.
+ */
+JsonObject *
+mh_node_get_status (MhNode *self)
+{
+  JsonObject *status = json_object_new ();
+  JsonObject *counts = json_object_new ();
+  JsonArray *rejected = json_array_new ();
+  g_autoptr(GPtrArray) queued = NULL;
+  g_autofree char *clock_text = NULL;
+  MhHlc clock;
+
+  g_return_val_if_fail (MH_IS_NODE (self), status);
+
+  clock = mh_store_get_clock (self->store);
+  clock_text = mh_hlc_to_string (clock);
+  set_text (status, "site_id", self->site_id);
+  set_text (status, "name", self->name);
+  set_text (status, "role", mh_role_to_string (self->role));
+  set_text (status, "hospital_id", self->hospital_id);
+  set_text (status, "unit_id", self->unit_id);
+  set_text (status, "fingerprint", mh_identity_get_fingerprint (self->identity));
+  json_object_set_int_member (status, "clock", clock);
+  set_text (status, "clock_text", clock_text);
+  json_object_set_int_member (status, "epoch", mh_store_get_epoch (self->store));
+  json_object_set_int_member (status, "last_seq", mh_store_get_last_seq (self->store));
+
+  json_object_set_int_member (counts, "held", mh_store_get_held_count (self->store));
+  json_object_set_int_member (counts, "parked", mh_store_get_parked_count (self->store));
+  json_object_set_int_member (counts, "rejected", mh_store_get_rejected_count (self->store));
+  json_object_set_object_member (status, "counts", counts);
+
+  queued = mh_store_list_rejected (self->store, 0);
+  for (guint i = queued->len > STATUS_REJECTED_SHOWN ? queued->len - STATUS_REJECTED_SHOWN : 0;
+       i < queued->len; i++)
+    {
+      MhQueuedChange *entry = g_ptr_array_index (queued, i);
+      JsonObject *item = json_object_new ();
+
+      set_text (item, "table", entry->change->table);
+      set_text (item, "row", entry->change->row);
+      set_text (item, "reason", entry->reason);
+      json_array_add_object_element (rejected, item);
+    }
+  json_object_set_array_member (status, "rejected", rejected);
+  json_object_set_array_member (status, "peers", mh_node_list_peers (self));
+  json_object_set_boolean_member (status, "clock_alarm",
+                                  self->replicator
+                                    && mh_replicator_get_clock_alarm (self->replicator));
+  json_object_set_int_member (status, "peer_offset_ms",
+                              self->replicator ? mh_replicator_get_peer_offset (self->replicator)
+                                               : 0);
+  json_object_set_int_member (status, "connected_peers",
+                              self->replicator ? mh_replicator_get_n_connected (self->replicator)
+                                               : 0);
+  set_text (status, "version", PACKAGE_VERSION);
+  return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The peer network                                                         */
+
+/**
+ * mh_node_start_sync:
+ * @listen: (nullable): HOST:PORT where peers may call this node; %NULL for
+ *   a node that only calls out (an ambulance behind NAT)
+ * @out_port: (out) (optional): the port bound
+ *
+ * Links this node with its peers: calls those that have a URL and keeps
+ * calling back, and accepts the pinned ones on @listen.
+ */
+gboolean
+mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+  g_return_val_if_fail (self->replicator == NULL, FALSE);
+
+  self->replicator = mh_replicator_new (self->store,
+                                        mh_identity_get_tls_certificate (self->identity),
+                                        mh_identity_get_fingerprint (self->identity), self->name);
+  if (listen != NULL && !mh_replicator_listen (self->replicator, listen, out_port, &local_error))
+    {
+      g_clear_object (&self->replicator);
+      return fail (error, MH_NODE_ERROR_CONFIG, "cannot listen for peers on %s: %s", listen,
+                   local_error->message);
+    }
+  mh_replicator_start (self->replicator);
+  return TRUE;
+}
+
+MhReplicator *
+mh_node_get_replicator (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return self->replicator;
+}
+
+/**
+ * mh_node_add_peer:
+ * @fingerprint: as people read it out; case, spaces and dashes do not matter
+ * @url: (nullable): https://HOST:PORT to call it at; %NULL to only accept its calls
+ */
+gboolean
+mh_node_add_peer (MhNode *self, const char *fingerprint, const char *url, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *canonical = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  canonical = mh_fingerprint_normalize (fingerprint ? fingerprint : "", &local_error);
+  if (canonical == NULL)
+    return fail (error, MH_NODE_ERROR_INVALID, "fingerprint: %s", local_error->message);
+  if (g_strcmp0 (canonical, mh_identity_get_fingerprint (self->identity)) == 0)
+    return fail (error, MH_NODE_ERROR_INVALID, "fingerprint: that is this node's own");
+  if (url != NULL && *url == '\0')
+    url = NULL;
+  if (!mh_peers_add (self->store, canonical, url, &local_error))
+    return fail (error, local_error->code == MH_SYNC_ERROR_MALFORMED ? MH_NODE_ERROR_INVALID
+                                                                     : MH_NODE_ERROR_FAILED,
+                 "%s%s", local_error->code == MH_SYNC_ERROR_MALFORMED ? "url: " : "",
+                 local_error->message);
+  if (self->replicator)
+    mh_replicator_reload_peers (self->replicator);
+  return TRUE;
+}
+
+gboolean
+mh_node_remove_peer (MhNode *self, const char *fingerprint, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *canonical = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  canonical = mh_fingerprint_normalize (fingerprint ? fingerprint : "", &local_error);
+  if (canonical == NULL)
+    return fail (error, MH_NODE_ERROR_INVALID, "fingerprint: %s", local_error->message);
+  if (!mh_peers_remove (self->store, canonical, &local_error))
+    return fail (error, local_error->code == MH_SYNC_ERROR_NOT_FOUND ? MH_NODE_ERROR_NOT_FOUND
+                                                                     : MH_NODE_ERROR_FAILED,
+                 "%s", local_error->message);
+  if (self->replicator)
+    mh_replicator_reload_peers (self->replicator);
+  return TRUE;
+}
+
+/**
+ * mh_node_list_peers:
+ *
+ * Returns: (transfer full): the peers, live when the node is linked
+ *   (connected, direction, changes waiting, bytes), else as last recorded
+ */
+JsonArray *
+mh_node_list_peers (MhNode *self)
+{
+  g_autoptr(GPtrArray) peers = NULL;
+  JsonArray *result;
+
+  g_return_val_if_fail (MH_IS_NODE (self), json_array_new ());
+
+  if (self->replicator)
+    return mh_replicator_get_peer_status (self->replicator);
+
+  result = json_array_new ();
+  peers = mh_peers_list (self->store);
+  for (guint i = 0; i < peers->len; i++)
+    {
+      MhPeerInfo *info = g_ptr_array_index (peers, i);
+      JsonObject *object = json_object_new ();
+
+      set_text (object, "fingerprint", info->fingerprint);
+      set_text (object, "url", info->url);
+      set_text (object, "site_id", info->site_id);
+      set_text (object, "name", info->name);
+      json_object_set_boolean_member (object, "connected", FALSE);
+      json_object_set_int_member (object, "last_contact", info->last_contact_ms);
+      json_object_set_int_member (object, "bytes_sent", info->bytes_sent);
+      json_object_set_int_member (object, "bytes_received", info->bytes_received);
+      if (info->last_error)
+        set_text (object, "last_error", info->last_error);
+      json_array_add_object_element (result, object);
+    }
+  return result;
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/**
+ * mh_node_get_digest:
+ *
+ * The replica's digests, by bucket (in name order, so that equal replicas
+ * give equal text).
+ */
+JsonObject *
+mh_node_get_digest (MhNode *self)
+{
+  JsonObject *result = json_object_new ();
+  JsonObject *buckets = json_object_new ();
+  g_autoptr(GHashTable) digests = NULL;
+  g_autofree gpointer *keys = NULL;
+  guint n = 0;
+
+  g_return_val_if_fail (MH_IS_NODE (self), result);
+
+  digests = mh_store_list_digests (self->store);
+  keys = g_hash_table_get_keys_as_array (digests, &n);
+  qsort (keys, n, sizeof (gpointer), compare_strings);
+  for (guint i = 0; i < n; i++)
+    set_text (buckets, keys[i], g_hash_table_lookup (digests, keys[i]));
+  set_text (result, "site_id", self->site_id);
+  json_object_set_object_member (result, "buckets", buckets);
+  return result;
+}
+
+/**
+ * mh_node_get_history:
+ *
+ * Returns: (transfer full): the losing values of the row's history
+ *   registers, oldest first: register, value (an array, one element per
+ *   column), hlc, origin, replaced_at (ms)
+ */
+JsonArray *
+mh_node_get_history (MhNode *self, const char *table, const char *row, GError **error)
+{
+  g_autoptr(GPtrArray) entries = NULL;
+  JsonArray *result;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  if (table == NULL || mh_schema_lookup_table (mh_store_get_schema (self->store), table) == NULL)
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "table: unknown table");
+      return NULL;
+    }
+  if (row == NULL || *row == '\0')
+    {
+      fail (error, MH_NODE_ERROR_INVALID, "row: required");
+      return NULL;
+    }
+  entries = mh_store_list_history (self->store, table, row);
+  result = json_array_new ();
+  for (guint i = 0; i < entries->len; i++)
+    {
+      MhHistoryEntry *entry = g_ptr_array_index (entries, i);
+      JsonObject *item = json_object_new ();
+      JsonArray *value = json_array_new ();
+      gsize n = g_variant_n_children (entry->value);
+
+      for (gsize j = 0; j < n; j++)
+        {
+          g_autoptr(GVariant) child = g_variant_get_child_value (entry->value, j);
+          json_array_add_element (value, value_to_json (child));
+        }
+      set_text (item, "register", entry->reg);
+      json_object_set_array_member (item, "value", value);
+      json_object_set_int_member (item, "hlc", entry->hlc);
+      set_text (item, "origin", entry->origin);
+      json_object_set_int_member (item, "replaced_at", entry->replaced_at_ms);
+      json_array_add_object_element (result, item);
+    }
+  return result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Import and export                                                        */
+
+static const char *const registry_members[] = {
+  "format", "demo", "notice", "test_point", "hospitals", "units", NULL,
+};
+
+typedef struct
+{
+  MhNode *self;
+  JsonObject *document;
+  guint n_hospitals;
+  guint n_units;
+} ImportTxn;
+
+/* The entries of "hospitals" or "units", checked to be objects. */
+static gboolean
+import_entries (JsonObject *document, const char *member, JsonArray **out, GError **error)
+{
+  JsonNode *node = json_object_get_member (document, member);
+  JsonArray *array;
+
+  *out = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    return fail (error, MH_NODE_ERROR_INVALID, "%s: must be an array", member);
+  array = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    if (!JSON_NODE_HOLDS_OBJECT (json_array_get_element (array, i)))
+      return fail (error, MH_NODE_ERROR_INVALID, "%s[%u]: must be an object", member, i);
+  *out = array;
+  return TRUE;
+}
+
+/* An entry's id: required (re-importing a file must update, not
+ * duplicate), and a UUID. */
+static const char *
+import_id (JsonObject *entry, const char *path, GError **error)
+{
+  const char *id;
+
+  if (!get_string_member (entry, "id", path, &id, error))
+    return NULL;
+  if (id == NULL)
+    fail (error, MH_NODE_ERROR_INVALID, "%sid: required", path);
+  else if (!mh_medhead_uuid_is_valid (id))
+    fail (error, MH_NODE_ERROR_INVALID, "%sid: must be a UUID", path);
+  else
+    return id;
+  return NULL;
+}
+
+static gboolean
+import_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  ImportTxn *txn = user_data;
+  MhNode *self = txn->self;
+  JsonArray *hospitals, *units;
+
+  if (!import_entries (txn->document, "hospitals", &hospitals, error)
+      || !import_entries (txn->document, "units", &units, error))
+    return FALSE;
+
+  for (guint i = 0; hospitals != NULL && i < json_array_get_length (hospitals); i++)
+    {
+      JsonObject *entry = json_array_get_object_element (hospitals, i);
+      g_autofree char *path = g_strdup_printf ("hospitals[%u].", i);
+      HospitalWrite write = { 0 };
+      const char *id = import_id (entry, path, error);
+
+      if (id == NULL)
+        return FALSE;
+      /* A desk speaks for its own hospital, a crew for its own unit. */
+      if (self->role == MH_ROLE_AMBULANCE)
+        return fail (error, MH_NODE_ERROR_FORBIDDEN,
+                     "hospitals[%u]: an ambulance node imports only its own unit", i);
+      if (self->role == MH_ROLE_HOSPITAL && g_strcmp0 (id, self->hospital_id) != 0)
+        return fail (error, MH_NODE_ERROR_FORBIDDEN,
+                     "hospitals[%u]: a hospital node imports only its own hospital", i);
+      write.self = self;
+      write.id = id;
+      write.fields = entry;
+      write.path = path;
+      write.mode = WRITE_IMPORT;
+      if (!write_hospital (&write, error))
+        return FALSE;
+      txn->n_hospitals++;
+    }
+
+  for (guint i = 0; units != NULL && i < json_array_get_length (units); i++)
+    {
+      JsonObject *entry = json_array_get_object_element (units, i);
+      g_autofree char *path = g_strdup_printf ("units[%u].", i);
+      UnitWrite write = { 0 };
+      const char *id = import_id (entry, path, error);
+
+      if (id == NULL)
+        return FALSE;
+      if (self->role == MH_ROLE_HOSPITAL)
+        return fail (error, MH_NODE_ERROR_FORBIDDEN,
+                     "units[%u]: a hospital node imports only its own hospital", i);
+      if (self->role == MH_ROLE_AMBULANCE && g_strcmp0 (id, self->unit_id) != 0)
+        return fail (error, MH_NODE_ERROR_FORBIDDEN,
+                     "units[%u]: an ambulance node imports only its own unit", i);
+      write.self = self;
+      write.id = id;
+      write.fields = entry;
+      write.path = path;
+      write.mode = WRITE_IMPORT;
+      if (!write_unit (&write, error))
+        return FALSE;
+      txn->n_units++;
+    }
+  return TRUE;
+}
+
+/**
+ * mh_node_import:
+ * @document: a registry file ("medhead-registry/1")
+ * @n_hospitals: (out) (optional): how many hospitals were written
+ * @n_units: (out) (optional): how many units were written
+ *
+ * Writes hospitals (with their statuses and beds) and units, in one
+ * transaction: a bad entry fails the whole import, naming its path, and
+ * nothing is written. A hub imports everything (but leaves the beds and
+ * statuses of a hospital with a site of its own to that site); a hospital
+ * node only its own hospital; an ambulance node only its own unit.
+ */
+gboolean
+mh_node_import (MhNode *self, JsonNode *document, guint *n_hospitals, guint *n_units,
+                GError **error)
+{
+  ImportTxn txn = { 0 };
+  g_autoptr(GList) members = NULL;
+  const char *format;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  if (n_hospitals)
+    *n_hospitals = 0;
+  if (n_units)
+    *n_units = 0;
+  if (document == NULL || !JSON_NODE_HOLDS_OBJECT (document))
+    return fail (error, MH_NODE_ERROR_INVALID, "document: must be a JSON object");
+  txn.document = json_node_get_object (document);
+  if (!get_string_member (txn.document, "format", "", &format, error))
+    return FALSE;
+  if (g_strcmp0 (format, REGISTRY_FORMAT) != 0)
+    return fail (error, MH_NODE_ERROR_INVALID, "format: must be \"%s\"", REGISTRY_FORMAT);
+  members = json_object_get_members (txn.document);
+  for (GList *l = members; l != NULL; l = l->next)
+    if (!g_strv_contains (registry_members, l->data))
+      return fail (error, MH_NODE_ERROR_INVALID, "%s: unknown field", (const char *) l->data);
+
+  txn.self = self;
+  if (!transact (self, import_txn, &txn, error))
+    return FALSE;
+  if (n_hospitals)
+    *n_hospitals = txn.n_hospitals;
+  if (n_units)
+    *n_units = txn.n_units;
+  return TRUE;
+}
+
+/**
+ * mh_node_export:
+ *
+ * Returns: (transfer full): the hospitals (with statuses and bed counts)
+ *   and units of the replica, as a registry file mh_node_import() reads
+ */
+JsonNode *
+mh_node_export (MhNode *self, GError **error)
+{
+  g_autoptr(JsonObject) document = json_object_new ();
+  JsonArray *hospitals, *units;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  hospitals = list_hospitals (self, TRUE, error);
+  if (hospitals == NULL)
+    return NULL;
+  units = list_units (self, TRUE, error);
+  if (units == NULL)
+    {
+      json_array_unref (hospitals);
+      return NULL;
+    }
+  set_text (document, "format", REGISTRY_FORMAT);
+  json_object_set_array_member (document, "hospitals", hospitals);
+  json_object_set_array_member (document, "units", units);
+  return json_node_init_object (json_node_alloc (), document);
+}

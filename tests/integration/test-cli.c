@@ -1,0 +1,451 @@
+/* test-cli.c: the medhead-node command line, as an operator uses it */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <glib/gstdio.h>
+
+#include "mh-test-node.h"
+#include "mh-test-util.h"
+
+static const char *const command_names[] = { "init", "serve", "import", "export", "status",
+                                             "token", NULL };
+
+/* A fresh, not yet initialised data directory (its parent is temporary). */
+static char *
+fresh_dir (void)
+{
+  g_autofree char *parent = mh_test_make_tmpdir ("medhead-cli");
+
+  return g_build_filename (parent, "node", NULL);
+}
+
+static void
+remove_fresh_dir (const char *dir)
+{
+  g_autofree char *parent = g_path_get_dirname (dir);
+
+  if (g_getenv ("MEDHEAD_KEEP_TMP") == NULL)
+    mh_test_rm_rf (parent);
+}
+
+static void
+init_hub (const char *dir)
+{
+  int status = mh_test_cli (NULL, NULL, "init", "--data-dir", dir, "--name", "Test hub", "--role",
+                            "hub", NULL);
+
+  g_assert_cmpint (status, ==, 0);
+}
+
+static JsonNode *
+export_document (const char *dir)
+{
+  g_autofree char *out = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  int status = mh_test_cli (&out, NULL, "export", "--data-dir", dir, NULL);
+
+  g_assert_cmpint (status, ==, 0);
+  json_parser_load_from_data (parser, out, -1, &error);
+  g_assert_no_error (error);
+  return json_parser_steal_root (parser);
+}
+
+static JsonArray *
+document_hospitals (JsonNode *document)
+{
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (document));
+  return json_object_get_array_member (json_node_get_object (document), "hospitals");
+}
+
+static JsonObject *
+find_by_id (JsonArray *array, const char *id)
+{
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonObject *object = json_array_get_object_element (array, i);
+
+      if (g_strcmp0 (json_object_get_string_member_with_default (object, "id", NULL), id) == 0)
+        return object;
+    }
+  return NULL;
+}
+
+/* Every member the source object has is in the exported one with the same
+ * value: what was imported comes back. Beds compare on what a registry file
+ * carries (counts), not on when they were reported. */
+static void
+assert_carries (JsonObject *source, JsonObject *exported)
+{
+  g_autoptr(GList) members = json_object_get_members (source);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      const char *name = l->data;
+      JsonNode *want = json_object_get_member (source, name);
+      JsonNode *got = json_object_get_member (exported, name);
+
+      if (got == NULL && JSON_NODE_HOLDS_NULL (want))
+        continue;
+      if (got == NULL)
+        g_error ("%s: missing from the export", name);
+      if (g_str_equal (name, "beds"))
+        {
+          JsonObject *want_beds = json_node_get_object (want);
+          JsonObject *got_beds = json_node_get_object (got);
+          g_autoptr(GList) categories = json_object_get_members (want_beds);
+
+          for (GList *c = categories; c != NULL; c = c->next)
+            {
+              JsonObject *want_bed = json_object_get_object_member (want_beds, c->data);
+              JsonObject *got_bed = json_object_get_object_member (got_beds, c->data);
+
+              g_assert_nonnull (got_bed);
+              g_assert_cmpint (json_object_get_int_member (want_bed, "available"), ==,
+                               json_object_get_int_member (got_bed, "available"));
+              g_assert_cmpint (json_object_get_int_member (want_bed, "baseline"), ==,
+                               json_object_get_int_member (got_bed, "baseline"));
+            }
+          continue;
+        }
+      if (!json_node_equal (want, got))
+        {
+          g_autofree char *a = json_to_string (want, FALSE);
+          g_autofree char *b = json_to_string (got, FALSE);
+          g_error ("%s: imported %s, exported %s", name, a, b);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void
+test_cli_help (void)
+{
+  g_autofree char *out = NULL;
+  int status;
+
+  status = mh_test_cli (&out, NULL, "--help", NULL);
+  g_assert_cmpint (status, ==, 0);
+  for (guint i = 0; command_names[i] != NULL; i++)
+    g_assert_nonnull (strstr (out, command_names[i]));
+  g_clear_pointer (&out, g_free);
+
+  for (guint i = 0; command_names[i] != NULL; i++)
+    {
+      g_autofree char *text = NULL;
+
+      status = mh_test_cli (&text, NULL, command_names[i], "--help", NULL);
+      g_assert_cmpint (status, ==, 0);
+      g_assert_nonnull (strstr (text, "Usage"));
+      g_assert_nonnull (strstr (text, "--data-dir"));
+    }
+
+  status = mh_test_cli (&out, NULL, "--version", NULL);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_true (g_str_has_prefix (out, "medhead-node " PACKAGE_VERSION));
+}
+
+typedef struct
+{
+  const char *args[12];
+  const char *says; /* a part of the message on stderr */
+} BadCase;
+
+static void
+test_cli_bad_arguments (void)
+{
+  g_autofree char *dir = fresh_dir ();
+  const BadCase cases[] = {
+    { { NULL }, "Usage" },
+    { { "frobnicate", NULL }, "unknown command" },
+    { { "init", "--name", "X", "--role", "hub", NULL }, "--data-dir" },
+    { { "init", "--data-dir", dir, "--role", "hub", NULL }, "--name" },
+    { { "init", "--data-dir", dir, "--name", "X", NULL }, "--role" },
+    { { "init", "--data-dir", dir, "--name", "X", "--role", "doctor", NULL }, "--role" },
+    { { "init", "--data-dir", dir, "--name", "X", "--role", "hospital", NULL }, "--hospital" },
+    { { "init", "--data-dir", dir, "--name", "X", "--role", "ambulance", NULL }, "--unit" },
+    { { "init", "--data-dir", dir, "--name", "X", "--role", "hub", "--unit", "u1", NULL },
+      "--unit" },
+    { { "init", "--data-dir", dir, "--name", "X", "--role", "hub", "--bogus", NULL }, "bogus" },
+    { { "serve", NULL }, "--data-dir" },
+    { { "serve", "--data-dir", dir, "--api", "10.1.2.3:8470", NULL }, "loopback" },
+    { { "serve", "--data-dir", dir, "--api", "0.0.0.0:8470", NULL }, "loopback" },
+    { { "serve", "--data-dir", dir, "--api", "127.0.0.1", NULL }, "ADDRESS:PORT" },
+    { { "serve", "--data-dir", dir, "--api", "127.0.0.1:99999", NULL }, "port" },
+    { { "serve", "--data-dir", dir, "--api", "example.org:80", NULL }, "IP address" },
+    { { "import", "--data-dir", dir, NULL }, "FILE" },
+    { { "import", "FILE", NULL }, "--data-dir" },
+    { { "export", "--data-dir", dir, "extra", NULL }, "extra" },
+    { { "status", NULL }, "--data-dir" },
+    { { "token", "--data-dir", dir, NULL }, "rotate" },
+    { { "token", "spin", "--data-dir", dir, NULL }, "spin" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *err = NULL;
+      int status = mh_test_cli_argv (cases[i].args, NULL, &err);
+
+      g_test_message ("case %u: %s", i, cases[i].args[0] != NULL ? cases[i].args[0] : "(none)");
+      g_assert_cmpint (status, ==, 2);
+      g_assert_nonnull (err);
+      if (strstr (err, cases[i].says) == NULL)
+        g_error ("case %u: expected '%s' in: %s", i, cases[i].says, err);
+    }
+  /* None of this created anything. */
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  remove_fresh_dir (dir);
+}
+
+static void
+test_cli_init (void)
+{
+  g_autofree char *dir = fresh_dir ();
+  g_autofree char *token_path = g_build_filename (dir, "api-token", NULL);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *token = NULL;
+  g_autofree char *token_again = NULL;
+  GStatBuf st;
+  int status;
+
+  status = mh_test_cli (&out, NULL, "init", "--data-dir", dir, "--name", "Test hub", "--role",
+                        "hub", NULL);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out, "site id"));
+  g_assert_nonnull (strstr (out, token_path));
+
+  /* The token is the user's alone. */
+  g_assert_cmpint (g_stat (token_path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_assert_true (g_file_get_contents (token_path, &token, NULL, NULL));
+
+  /* A second init must not replace the identity or the replica. */
+  status = mh_test_cli (NULL, &err, "init", "--data-dir", dir, "--name", "Other", "--role", "hub",
+                        NULL);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (err);
+  g_assert_cmpuint (strlen (err), >, 0);
+  g_assert_true (g_file_get_contents (token_path, &token_again, NULL, NULL));
+  g_assert_cmpstr (token, ==, token_again);
+
+  remove_fresh_dir (dir);
+}
+
+static void
+test_cli_status (void)
+{
+  g_autofree char *dir = fresh_dir ();
+  g_autofree char *out = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  JsonObject *status_object;
+  int status;
+
+  /* A directory that was never initialised is a runtime failure. */
+  status = mh_test_cli (NULL, NULL, "status", "--data-dir", dir, NULL);
+  g_assert_cmpint (status, ==, 1);
+
+  init_hub (dir);
+  status = mh_test_cli (&out, NULL, "status", "--data-dir", dir, NULL);
+  g_assert_cmpint (status, ==, 0);
+  json_parser_load_from_data (parser, out, -1, &error);
+  g_assert_no_error (error);
+  status_object = json_node_get_object (json_parser_get_root (parser));
+  g_assert_nonnull (json_object_get_string_member_with_default (status_object, "site_id", NULL));
+  g_assert_cmpstr (json_object_get_string_member_with_default (status_object, "role", NULL), ==,
+                   "hub");
+
+  remove_fresh_dir (dir);
+}
+
+static void
+test_cli_import_export (void)
+{
+  g_autofree char *dir = fresh_dir ();
+  g_autofree char *dir2 = fresh_dir ();
+  g_autofree char *region = mh_test_source_file ("data/demo/region-idf.json");
+  g_autofree char *exported_path = NULL;
+  g_autofree char *out = NULL;
+  g_autoptr(JsonNode) source = mh_test_load_json (region);
+  g_autoptr(JsonNode) first = NULL;
+  g_autoptr(JsonNode) second = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonArray *source_hospitals, *first_hospitals, *second_hospitals;
+  int status;
+
+  init_hub (dir);
+  status = mh_test_cli (&out, NULL, "import", "--data-dir", dir, region, NULL);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out, "54 hospitals"));
+
+  first = export_document (dir);
+  source_hospitals = document_hospitals (source);
+  first_hospitals = document_hospitals (first);
+  g_assert_cmpuint (json_array_get_length (source_hospitals), ==, 54);
+  g_assert_cmpuint (json_array_get_length (first_hospitals), ==, 54);
+  for (guint i = 0; i < json_array_get_length (source_hospitals); i++)
+    {
+      JsonObject *want = json_array_get_object_element (source_hospitals, i);
+      JsonObject *got = find_by_id (first_hospitals,
+                                    json_object_get_string_member (want, "id"));
+
+      g_assert_nonnull (got);
+      assert_carries (want, got);
+    }
+
+  /* The export is itself an importable file that gives the same export. */
+  {
+    g_autofree char *parent = g_path_get_dirname (dir2);
+    exported_path = g_build_filename (parent, "export.json", NULL);
+  }
+  {
+    g_autofree char *text = json_to_string (first, TRUE);
+    g_file_set_contents (exported_path, text, -1, &error);
+    g_assert_no_error (error);
+  }
+  init_hub (dir2);
+  status = mh_test_cli (NULL, NULL, "import", "--data-dir", dir2, exported_path, NULL);
+  g_assert_cmpint (status, ==, 0);
+  second = export_document (dir2);
+  second_hospitals = document_hospitals (second);
+  g_assert_cmpuint (json_array_get_length (second_hospitals), ==, 54);
+  for (guint i = 0; i < json_array_get_length (first_hospitals); i++)
+    {
+      JsonObject *want = json_array_get_object_element (first_hospitals, i);
+      JsonObject *got = find_by_id (second_hospitals,
+                                    json_object_get_string_member (want, "id"));
+
+      g_assert_nonnull (got);
+      assert_carries (want, got);
+    }
+
+  remove_fresh_dir (dir);
+  remove_fresh_dir (dir2);
+}
+
+static void
+assert_import_fails (const char *dir, const char *name, const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, "..", name, NULL);
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) document = NULL;
+  int status;
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  status = mh_test_cli (NULL, &err, "import", "--data-dir", dir, path, NULL);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (err, path));
+
+  /* All or nothing: not one hospital of the file got in. */
+  document = export_document (dir);
+  g_assert_cmpuint (json_array_get_length (document_hospitals (document)), ==, 0);
+}
+
+static void
+test_cli_import_malformed (void)
+{
+  g_autofree char *dir = fresh_dir ();
+  g_autofree char *missing = g_build_filename (dir, "..", "missing.json", NULL);
+  g_autofree char *deep = NULL;
+  int status;
+
+  init_hub (dir);
+  status = mh_test_cli (NULL, NULL, "import", "--data-dir", dir, missing, NULL);
+  g_assert_cmpint (status, ==, 1);
+
+  assert_import_fails (dir, "truncated.json",
+                       "{\"format\": \"medhead-registry/1\", \"hospitals\": [{\"id\": ");
+  assert_import_fails (dir, "not-json.json", "hospitals:\n  - Fred Brooks\n");
+  assert_import_fails (dir, "wrong-format.json", "{\"format\": \"something-else/9\", "
+                                                 "\"hospitals\": []}");
+  /* One good hospital, then a bad one: the good one must not stay. */
+  assert_import_fails (dir, "half-bad.json",
+                       "{\"format\": \"medhead-registry/1\", \"hospitals\": ["
+                       "{\"id\": \"0c2a1e52-6b3c-4d8e-9f10-111111111111\", \"name\": \"Good\", "
+                       "\"lat\": 48.8, \"lon\": 2.3, \"specialties\": [21]},"
+                       "{\"id\": \"0c2a1e52-6b3c-4d8e-9f10-222222222222\", \"name\": \"Bad\", "
+                       "\"lat\": 148.8, \"lon\": 2.3, \"specialties\": [21]}]}");
+  deep = g_strnfill (5000, '[');
+  assert_import_fails (dir, "deep.json", deep);
+
+  remove_fresh_dir (dir);
+}
+
+static void
+test_cli_token_rotate (void)
+{
+  g_autoptr(MhTestNode) node = mh_test_node_new ("hub", "Rotating hub", NULL);
+  g_autofree char *old_token = NULL;
+  g_autofree char *new_token = NULL;
+  g_autofree char *token_path = g_build_filename (node->dir, "api-token", NULL);
+  g_autoptr(MhTestReply) before = NULL;
+  g_autoptr(MhTestReply) with_old = NULL;
+  g_autoptr(MhTestReply) with_new = NULL;
+  GStatBuf st;
+  int status;
+
+  mh_test_node_start (node);
+  old_token = g_strdup (node->token);
+  before = mh_test_node_request (node, "GET", "/api/v1/status", NULL);
+  g_assert_cmpuint (before->status, ==, 200);
+
+  status = mh_test_cli (NULL, NULL, "token", "rotate", "--data-dir", node->dir, NULL);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_true (g_file_get_contents (token_path, &new_token, NULL, NULL));
+  g_strstrip (new_token);
+  g_assert_cmpstr (new_token, !=, old_token);
+  g_assert_cmpint (g_stat (token_path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+
+  /* The running node takes the new token at once and refuses the old one. */
+  with_old = mh_test_request (node->session, node->url, "GET", "/api/v1/status", old_token, NULL,
+                              NULL, 0);
+  mh_test_assert_error (with_old, 401, "unauthorized", NULL);
+  with_new = mh_test_request (node->session, node->url, "GET", "/api/v1/status", new_token, NULL,
+                              NULL, 0);
+  g_assert_cmpuint (with_new->status, ==, 200);
+
+  g_assert_cmpint (mh_test_node_stop (node, SIGTERM), ==, 0);
+}
+
+static void
+test_cli_serve_port_in_use (void)
+{
+  g_autoptr(MhTestNode) first = mh_test_node_new ("hub", "First", NULL);
+  g_autoptr(MhTestNode) second = mh_test_node_new ("hub", "Second", NULL);
+  g_autofree char *address = NULL;
+  g_autofree char *err = NULL;
+  int status;
+
+  mh_test_node_start (first);
+  /* Listening on a taken port is a runtime failure, with a message. */
+  address = g_strdup (first->url + strlen ("http://"));
+  status = mh_test_cli (NULL, &err, "serve", "--data-dir", second->dir, "--api", address, NULL);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_cmpuint (strlen (err), >, 0);
+  g_assert_cmpint (mh_test_node_stop (first, SIGINT), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/cli/help", test_cli_help);
+  g_test_add_func ("/cli/bad-arguments", test_cli_bad_arguments);
+  g_test_add_func ("/cli/init", test_cli_init);
+  g_test_add_func ("/cli/status", test_cli_status);
+  g_test_add_func ("/cli/import-export", test_cli_import_export);
+  g_test_add_func ("/cli/import-malformed", test_cli_import_malformed);
+  g_test_add_func ("/cli/token-rotate", test_cli_token_rotate);
+  g_test_add_func ("/cli/serve-port-in-use", test_cli_serve_port_in_use);
+
+  return g_test_run ();
+}

@@ -1,0 +1,604 @@
+/* test-validate.c: every validation rule, for a local write and for the
+ * same change arriving from another node
+ *
+ * A local write that breaks a rule is refused with the right MhNodeError
+ * code and the field named. The same change made by a rogue peer (one that
+ * validates nothing) is rejected or parked by the receiver, listed, and
+ * never applied.
+ */
+#include "config.h"
+
+#include "node-test-common.h"
+
+typedef struct
+{
+  char *dir;
+  MhNode *hub;
+  MhNode *desk; /* Fred Brooks's own site */
+  MhNode *crew; /* unit MH-AMB-01 */
+} Net;
+
+static void
+net_set_up (Net *net, gconstpointer data)
+{
+  MhNode *nodes[3];
+
+  net->dir = mh_test_make_tmpdir ("mh-validate");
+  net->hub = test_node_new (net->dir, "hub", MH_ROLE_HUB, NULL, NULL);
+  net->desk = test_node_new (net->dir, "desk", MH_ROLE_HOSPITAL, FRED_BROOKS, NULL);
+  net->crew = test_node_new (net->dir, "crew", MH_ROLE_AMBULANCE, NULL, UNIT_AMB01);
+  test_import (net->hub, "demo/reference-scenario.json");
+  nodes[0] = net->hub;
+  nodes[1] = net->desk;
+  nodes[2] = net->crew;
+  test_sync_all (nodes, 3);
+}
+
+static void
+net_tear_down (Net *net, gconstpointer data)
+{
+  g_clear_object (&net->hub);
+  g_clear_object (&net->desk);
+  g_clear_object (&net->crew);
+  mh_test_rm_rf (net->dir);
+  g_free (net->dir);
+}
+
+/* A node that joined the network (its site row is known to @peer) and
+ * then stopped validating what it writes. */
+static MhNode *
+rogue_new (Net *net, const char *name, MhRole role, const char *hospital, const char *unit)
+{
+  MhNode *rogue = test_node_new (net->dir, name, role, hospital, unit);
+  MhNode *nodes[] = { net->hub, rogue };
+
+  test_sync_all (nodes, 2);
+  test_go_rogue (rogue);
+  return rogue;
+}
+
+static void
+store_write (MhNode *node, const char *table, const char *row, const char *values)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (mh_store_upsert (mh_node_get_store (node), table, row,
+                                  g_variant_new_parsed (values), &error));
+  g_assert_no_error (error);
+}
+
+/* Sends everything @rogue holds to @victim, and checks that the change to
+ * (table, row) was rejected and listed there. */
+static void
+assert_rejected_remotely (MhNode *rogue, MhNode *victim, const char *table, const char *row)
+{
+  MhApplyReport report;
+
+  test_send (rogue, victim, &report);
+  g_assert_cmpuint (report.rejected, >=, 1);
+  g_assert_true (test_rejected_has (victim, table, row));
+}
+
+static JsonObject *
+get_hospital (MhNode *node, const char *id)
+{
+  g_autoptr(GError) error = NULL;
+  JsonObject *hospital = mh_node_get_hospital (node, id, &error);
+
+  g_assert_no_error (error);
+  return hospital;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Types, ranges, enums, required fields                                    */
+
+static void
+expect_create_hospital_invalid (MhNode *node, const char *body, const char *field)
+{
+  g_autoptr(JsonObject) fields = test_object (body);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *id = mh_node_create_hospital (node, fields, &error);
+
+  g_assert_null (id);
+  test_assert_node_error (error, MH_NODE_ERROR_INVALID, field);
+}
+
+static void
+test_types (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonArray) before = mh_node_list_hospitals (net->hub, NULL);
+  g_autoptr(JsonArray) after = NULL;
+  g_autoptr(JsonObject) beds = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) rogue = NULL;
+  const char *id = "0b7d8a8c-6c5e-4a8e-9d0e-0f1e2d3c4b5a";
+
+  /* Types are checked by the node, before the store sees a value. */
+  expect_create_hospital_invalid (net->hub, "{\"name\": \"X\", \"lat\": \"51\", \"lon\": 0}",
+                                  "lat");
+  expect_create_hospital_invalid (net->hub, "{\"name\": 5, \"lat\": 51, \"lon\": 0}", "name");
+  expect_create_hospital_invalid (net->hub,
+                                  "{\"name\": \"X\", \"lat\": 51, \"lon\": 0, \"foo\": 1}", "foo");
+  expect_create_hospital_invalid (net->hub,
+                                  "{\"name\": \"X\", \"lat\": 51, \"lon\": 0, \"specialties\": "
+                                  "[81]}",
+                                  "specialties");
+  expect_create_hospital_invalid (net->hub,
+                                  "{\"name\": \"X\", \"lat\": 51, \"lon\": 0, \"beds\": "
+                                  "{\"adult_icu\": {\"available\": 1.5}}}",
+                                  "beds.adult_icu.available");
+  expect_create_hospital_invalid (net->hub,
+                                  "{\"id\": \"not-a-uuid\", \"name\": \"X\", \"lat\": 51, "
+                                  "\"lon\": 0}",
+                                  "id");
+  /* Ranges and required fields are the validator's. */
+  expect_create_hospital_invalid (net->hub, "{\"name\": \"X\", \"lat\": 95, \"lon\": 0}", "lat");
+  expect_create_hospital_invalid (net->hub, "{\"name\": \"X\", \"lat\": 45, \"lon\": 200}",
+                                  "lon");
+  expect_create_hospital_invalid (net->hub, "{\"lat\": 45, \"lon\": 2}", "name");
+
+  {
+    g_autofree char *long_name = g_strnfill (300, 'n');
+    g_autofree char *body = g_strdup_printf ("{\"name\": \"%s\", \"lat\": 1, \"lon\": 1}",
+                                             long_name);
+    expect_create_hospital_invalid (net->hub, body, "name");
+  }
+
+  beds = test_object ("{\"available\": \"many\", \"baseline\": 2}");
+  g_assert_false (mh_node_put_beds (net->hub, JULIA_CRUSHER, "medical_surgical", beds, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_INVALID, "available");
+  g_clear_error (&error);
+  g_clear_pointer (&beds, json_object_unref);
+  beds = test_object ("{\"available\": -1, \"baseline\": 2}");
+  g_assert_false (mh_node_put_beds (net->hub, JULIA_CRUSHER, "medical_surgical", beds, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_INVALID, "available");
+  g_clear_error (&error);
+
+  after = mh_node_list_hospitals (net->hub, NULL);
+  g_assert_cmpuint (json_array_get_length (after), ==, json_array_get_length (before));
+
+  /* The same out-of-range latitude from a peer. */
+  rogue = rogue_new (net, "rogue", MH_ROLE_HUB, NULL, NULL);
+  store_write (rogue, "hospital", id, "{'name': <'Nowhere'>, 'lat': <95.0>, 'lon': <2.0>}");
+  assert_rejected_remotely (rogue, net->hub, "hospital", id);
+  /* Its other registers (phones, all null) are valid and stored, but a
+   * hospital without its identity is none. */
+  g_assert_null (mh_node_get_hospital (net->hub, id, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_NOT_FOUND, NULL);
+  g_clear_pointer (&after, json_array_unref);
+  after = mh_node_list_hospitals (net->hub, NULL);
+  g_assert_cmpuint (json_array_get_length (after), ==, json_array_get_length (before));
+}
+
+static void
+test_enums (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) patch = test_object ("{\"ems_traffic\": \"open\"}");
+  g_autoptr(JsonObject) beverly = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) rogue = NULL;
+
+  g_assert_false (mh_node_patch_hospital (net->hub, BEVERLY_BASHIR, patch, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_INVALID, "ems_traffic");
+  g_clear_error (&error);
+
+  /* A status and its reason win or lose together: closed needs a reason. */
+  g_clear_pointer (&patch, json_object_unref);
+  patch = test_object ("{\"ems_traffic\": \"closed\"}");
+  g_assert_false (mh_node_patch_hospital (net->hub, BEVERLY_BASHIR, patch, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_INVALID, "ems_traffic_reason");
+  g_clear_error (&error);
+
+  rogue = rogue_new (net, "rogue", MH_ROLE_HUB, NULL, NULL);
+  store_write (rogue, "hospital_status", BEVERLY_BASHIR, "{'ems_traffic': <'open'>}");
+  assert_rejected_remotely (rogue, net->hub, "hospital_status", BEVERLY_BASHIR);
+  beverly = get_hospital (net->hub, BEVERLY_BASHIR);
+  g_assert_cmpstr (test_string (beverly, "ems_traffic"), ==, "normal");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ownership                                                                */
+
+static void
+test_ambulance_writes_beds (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) beds = test_object ("{\"available\": 9, \"baseline\": 9}");
+  g_autoptr(JsonObject) status = test_object ("{\"clinical\": \"full\"}");
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (mh_node_put_beds (net->crew, JULIA_CRUSHER, "medical_surgical", beds, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+  g_assert_false (mh_node_patch_hospital (net->crew, JULIA_CRUSHER, status, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+
+  test_go_rogue (net->crew);
+  store_write (net->crew, "beds", JULIA_CRUSHER "/medical_surgical",
+               "{'available': <int64 9>, 'baseline': <int64 9>}");
+  assert_rejected_remotely (net->crew, net->hub, "beds", JULIA_CRUSHER "/medical_surgical");
+  g_assert_cmpint (test_free_beds (net->hub, JULIA_CRUSHER, "medical_surgical"), ==, 0);
+}
+
+static void
+test_hospital_writes_other_beds (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) beds = test_object ("{\"available\": 9, \"baseline\": 9}");
+  g_autoptr(JsonObject) status = test_object ("{\"clinical\": \"full\"}");
+  g_autoptr(JsonObject) julia = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* Fred Brooks's desk reports its own beds, not Julia Crusher's. */
+  g_assert_true (mh_node_put_beds (net->desk, FRED_BROOKS, "medical_surgical", beds, &error));
+  g_assert_no_error (error);
+  g_assert_false (mh_node_put_beds (net->desk, JULIA_CRUSHER, "medical_surgical", beds, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+  g_assert_false (mh_node_patch_hospital (net->desk, JULIA_CRUSHER, status, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+
+  test_go_rogue (net->desk);
+  store_write (net->desk, "beds", JULIA_CRUSHER "/medical_surgical",
+               "{'available': <int64 9>, 'baseline': <int64 9>}");
+  store_write (net->desk, "hospital_status", JULIA_CRUSHER, "{'clinical': <'full'>}");
+  assert_rejected_remotely (net->desk, net->hub, "beds", JULIA_CRUSHER "/medical_surgical");
+  g_assert_true (test_rejected_has (net->hub, "hospital_status", JULIA_CRUSHER));
+  g_assert_cmpint (test_free_beds (net->hub, JULIA_CRUSHER, "medical_surgical"), ==, 0);
+  julia = get_hospital (net->hub, JULIA_CRUSHER);
+  g_assert_cmpstr (test_string (julia, "clinical"), ==, "normal");
+  /* Its own report went through. */
+  g_assert_cmpint (test_free_beds (net->hub, FRED_BROOKS, "medical_surgical"), ==, 9);
+}
+
+static void
+test_hub_writes_desk_beds (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) beds = test_object ("{\"available\": 7, \"baseline\": 9}");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) other_hub = NULL;
+  MhApplyReport report;
+
+  /* Fred Brooks has a desk of its own: the hub no longer types its counts. */
+  g_assert_false (mh_node_put_beds (net->hub, FRED_BROOKS, "medical_surgical", beds, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_assert_nonnull (strstr (error->message, "own site"));
+  g_clear_error (&error);
+  /* Julia Crusher has none: the hub reports for it. */
+  g_assert_true (mh_node_put_beds (net->hub, JULIA_CRUSHER, "medical_surgical", beds, &error));
+  g_assert_no_error (error);
+
+  /* The rule needs this node's view of the registry, which another hub may
+   * not have had yet: it is a local check only, and a hub's report from
+   * elsewhere is applied. */
+  other_hub = test_node_new (net->dir, "other-hub", MH_ROLE_HUB, NULL, NULL);
+  test_import (other_hub, "demo/reference-scenario.json");
+  g_assert_true (mh_node_put_beds (other_hub, FRED_BROOKS, "medical_surgical", beds, &error));
+  g_assert_no_error (error);
+  test_send (other_hub, net->hub, &report);
+  g_assert_cmpuint (report.rejected, ==, 0);
+  g_assert_cmpint (test_free_beds (net->hub, FRED_BROOKS, "medical_surgical"), ==, 7);
+}
+
+static void
+test_unit_ownership (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) patch = test_object ("{\"status\": \"out_of_service\"}");
+  g_autoptr(JsonObject) unit = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (mh_node_patch_unit (net->desk, UNIT_AMB01, patch, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+  g_assert_true (mh_node_patch_unit (net->crew, UNIT_AMB01, patch, &error));
+  g_assert_no_error (error);
+
+  test_go_rogue (net->desk);
+  store_write (net->desk, "unit", UNIT_AMB01, "{'status': <'available'>}");
+  store_write (net->desk, "unit_position", UNIT_AMB01, "{'lat': <48.0>, 'lon': <2.0>}");
+  assert_rejected_remotely (net->desk, net->hub, "unit", UNIT_AMB01);
+  g_assert_true (test_rejected_has (net->hub, "unit_position", UNIT_AMB01));
+  unit = mh_node_get_unit (net->hub, UNIT_AMB01, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (test_string (unit, "status"), ==, "available");
+}
+
+static void
+test_patient_ownership (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) fields = test_object ("{\"age_estimate\": 40, \"triage\": \"delayed\"}");
+  g_autoptr(JsonObject) patch = test_object ("{\"triage\": \"immediate\"}");
+  g_autoptr(JsonObject) unit2 = test_object ("{\"id\": \"6c0ffee0-0000-4000-8000-000000000002\","
+                                             " \"call_sign\": \"MH-AMB-02\", \"type\": \"als\"}");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) crew2 = NULL;
+  g_autofree char *patient = NULL;
+  g_autofree char *refused = NULL;
+  g_autofree char *unit2_id = NULL;
+  const char *rogue_patient = "9e0e0e0e-0000-4000-8000-0000000000aa";
+
+  /* A desk keeps no pre-hospital record. */
+  refused = mh_node_create_patient (net->desk, fields, &error);
+  g_assert_null (refused);
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+
+  patient = mh_node_create_patient (net->crew, fields, &error);
+  g_assert_no_error (error);
+
+  /* Another crew may not rewrite this unit's patient. */
+  unit2_id = mh_node_create_unit (net->hub, unit2, &error);
+  g_assert_no_error (error);
+  crew2 = test_node_new (net->dir, "crew2", MH_ROLE_AMBULANCE, NULL, unit2_id);
+  {
+    MhNode *nodes[] = { net->hub, net->crew, crew2 };
+    test_sync_all (nodes, 3);
+  }
+  g_assert_false (mh_node_patch_patient (crew2, patient, patch, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+  /* Nor create one in this unit's name. */
+  {
+    g_autoptr(JsonObject) theirs = test_objectf ("{\"unit_id\": \"%s\"}", UNIT_AMB01);
+    g_autofree char *id = mh_node_create_patient (crew2, theirs, &error);
+    g_assert_null (id);
+    test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+    g_clear_error (&error);
+  }
+  g_assert_true (mh_node_patch_patient (net->crew, patient, patch, &error));
+  g_assert_no_error (error);
+
+  test_go_rogue (net->desk);
+  store_write (net->desk, "patient", rogue_patient, "{'triage': <'minimal'>}");
+  assert_rejected_remotely (net->desk, net->hub, "patient", rogue_patient);
+  g_assert_cmpint (mh_store_get_row_state (mh_node_get_store (net->hub), "patient",
+                                           rogue_patient),
+                   ==, MH_ROW_ABSENT);
+}
+
+static char *
+announce (Net *net, char **patient_out)
+{
+  g_autoptr(JsonObject) patient = test_object ("{\"age_estimate\": 70, \"alert\": \"stemi\","
+                                               " \"required_specialty\": 21,"
+                                               " \"bed_category\": \"medical_surgical\"}");
+  g_autoptr(JsonObject) transfer = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *patient_id = mh_node_create_patient (net->crew, patient, &error);
+  char *id;
+
+  g_assert_no_error (error);
+  transfer = test_objectf ("{\"patient_id\": \"%s\", \"hospital_id\": \"%s\","
+                           " \"priority\": \"immediate\"}",
+                           patient_id, FRED_BROOKS);
+  id = mh_node_create_transfer (net->crew, transfer, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (id);
+  if (patient_out)
+    *patient_out = g_steal_pointer (&patient_id);
+  return id;
+}
+
+static void
+test_transfer_sides (Net *net, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) transfer = NULL;
+  g_autoptr(MhNode) julia_desk = NULL;
+  g_autofree char *id = announce (net, NULL);
+  MhNode *nodes[] = { net->hub, net->desk, net->crew };
+
+  test_sync_all (nodes, 3);
+
+  /* Each side of a transfer is written by that side only. */
+  g_assert_false (mh_node_transfer_desk (net->crew, id, "accepted", NULL, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+  g_assert_false (mh_node_transfer_crew (net->desk, id, "en_route", &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+
+  julia_desk = test_node_new (net->dir, "julia-desk", MH_ROLE_HOSPITAL, JULIA_CRUSHER, NULL);
+  {
+    MhNode *four[] = { net->hub, net->desk, net->crew, julia_desk };
+    test_sync_all (four, 4);
+  }
+  g_assert_false (mh_node_transfer_desk (julia_desk, id, "acknowledged", NULL, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+
+  /* A crew that accepts its own transfer, from elsewhere. */
+  test_go_rogue (net->crew);
+  store_write (net->crew, "transfer", id,
+               "{'desk_state': <'accepted'>, 'desk_at': <int64 1700000000000>}");
+  assert_rejected_remotely (net->crew, net->desk, "transfer", id);
+  transfer = mh_node_get_transfer (net->desk, id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (test_string (transfer, "desk_state"), ==, "pending");
+  g_assert_cmpint (test_free_beds (net->desk, FRED_BROOKS, "medical_surgical"), ==, 2);
+}
+
+static void
+test_message_author (Net *net, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *id = mh_node_post_message (net->hub, "broadcast", "Major incident", &error);
+  g_autofree char *forged = NULL;
+  g_autofree char *forged_values = NULL;
+  g_autoptr(JsonArray) messages = NULL;
+  MhNode *nodes[] = { net->hub, net->crew };
+
+  g_assert_no_error (error);
+  test_sync_all (nodes, 2);
+
+  /* Only its author retracts a message. */
+  g_assert_false (mh_node_retract_message (net->crew, id, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+  /* A channel is one of three forms. */
+  g_assert_null (mh_node_post_message (net->crew, "nowhere", "hello", &error));
+  test_assert_node_error (error, MH_NODE_ERROR_INVALID, "channel");
+  g_clear_error (&error);
+
+  /* A crew that deletes the hub's message, and writes in its name. */
+  test_go_rogue (net->crew);
+  g_assert_true (mh_store_delete (mh_node_get_store (net->crew), "message", id, &error));
+  g_assert_no_error (error);
+  forged = g_strdup_printf ("%s/0f0f0f0f-0000-4000-8000-000000000001",
+                            mh_node_get_site_id (net->hub));
+  forged_values = g_strdup_printf ("{'channel': <'broadcast'>, 'author_site': <'%s'>, "
+                                   "'body': <'All clear'>, 'sent': <int64 1>}",
+                                   mh_node_get_site_id (net->hub));
+  store_write (net->crew, "message", forged, forged_values);
+  assert_rejected_remotely (net->crew, net->hub, "message", id);
+  g_assert_true (test_rejected_has (net->hub, "message", forged));
+
+  messages = mh_node_list_messages (net->hub, "broadcast", 0, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (json_array_get_length (messages), ==, 1);
+  g_assert_cmpstr (test_string (json_array_get_object_element (messages, 0), "body"), ==,
+                   "Major incident");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parked until what a change refers to arrives                             */
+
+static void
+test_parked (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) beds = test_object ("{\"available\": 1, \"baseline\": 2}");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) newcomer = test_node_new (net->dir, "newcomer", MH_ROLE_HUB, NULL, NULL);
+  MhApplyReport report = { 0 };
+
+  test_import (newcomer, "demo/reference-scenario.json");
+  g_assert_true (mh_node_put_beds (net->desk, FRED_BROOKS, "medical_surgical", beds, &error));
+  g_assert_no_error (error);
+
+  /* The desk's report before its site's registry row: parked, not refused. */
+  test_send_lane (net->desk, newcomer, MH_LANE_BEDS, &report);
+  g_assert_cmpuint (report.parked, >=, 1);
+  g_assert_cmpuint (report.rejected, ==, 0);
+  g_assert_true (test_parked_has (newcomer, "beds", FRED_BROOKS "/medical_surgical"));
+  g_assert_cmpint (test_free_beds (newcomer, FRED_BROOKS, "medical_surgical"), ==, 2);
+
+  /* The registry arrives: the report applies. */
+  test_send (net->desk, newcomer, &report);
+  g_assert_cmpuint (mh_store_get_parked_count (mh_node_get_store (newcomer)), ==, 0);
+  g_assert_cmpint (test_free_beds (newcomer, FRED_BROOKS, "medical_surgical"), ==, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Version skew                                                             */
+
+/* The rogue's changes, restamped with another schema version. */
+static GPtrArray *
+changes_as_version (MhNode *from, guint version)
+{
+  GPtrArray *all = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+
+  for (guint lane = 0; lane < MH_N_LANES; lane++)
+    {
+      MhCursor cursor = { 0, 0 };
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GPtrArray) changes = mh_store_read_lane (mh_node_get_store (from), lane, &cursor,
+                                                         100000, NULL, NULL, &error);
+
+      g_assert_no_error (error);
+      for (guint i = 0; i < changes->len; i++)
+        {
+          MhChange *change = g_ptr_array_index (changes, i);
+
+          change->schema_version = version;
+          g_ptr_array_add (all, mh_change_ref (change));
+        }
+    }
+  return all;
+}
+
+static void
+test_version_skew (Net *net, gconstpointer data)
+{
+  g_autoptr(MhNode) newer = test_node_new (net->dir, "newer", MH_ROLE_HUB, NULL, NULL);
+  g_autoptr(MhNode) same_version = test_node_new (net->dir, "same", MH_ROLE_HUB, NULL, NULL);
+  g_autoptr(MhNode) older = test_node_new (net->dir, "older", MH_ROLE_HUB, NULL, NULL);
+  g_autoptr(GPtrArray) same = NULL;
+  g_autoptr(GPtrArray) ahead = NULL;
+  g_autoptr(JsonObject) beverly = NULL;
+  g_autoptr(JsonArray) nearest = NULL;
+  g_autoptr(GError) error = NULL;
+  MhApplyReport report;
+  JsonObject *beds;
+
+  test_import (same_version, "demo/reference-scenario.json");
+  test_import (older, "demo/reference-scenario.json");
+
+  /* What a node of the next schema version could write: a status and a
+   * bed category this one does not know. */
+  test_import (newer, "demo/reference-scenario.json");
+  test_go_rogue (newer);
+  store_write (newer, "hospital_status", BEVERLY_BASHIR,
+               "{'ems_traffic': <'diverting'>, 'ems_traffic_reason': <'CT down'>}");
+  store_write (newer, "beds", BEVERLY_BASHIR "/ecmo",
+               "{'hospital_id': <'" BEVERLY_BASHIR "'>, 'category': <'ecmo'>, "
+               "'available': <int64 3>, 'baseline': <int64 3>}");
+
+  /* From a peer of the same version, an unknown value is simply wrong. */
+  same = changes_as_version (newer, MH_MEDHEAD_SCHEMA_VERSION);
+  g_assert_true (mh_store_apply (mh_node_get_store (same_version), same, &report, &error));
+  g_assert_no_error (error);
+  g_assert_true (test_rejected_has (same_version, "hospital_status", BEVERLY_BASHIR));
+  g_assert_true (test_rejected_has (same_version, "beds", BEVERLY_BASHIR "/ecmo"));
+  beverly = mh_node_get_hospital (same_version, BEVERLY_BASHIR, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (test_string (beverly, "ems_traffic"), ==, "normal");
+  g_clear_pointer (&beverly, json_object_unref);
+
+  /* From a newer one, it is stored as it is, shown, and counts as not
+   * taking ambulances and as no beds. */
+  ahead = changes_as_version (newer, MH_MEDHEAD_SCHEMA_VERSION + 1);
+  g_assert_true (mh_store_apply (mh_node_get_store (older), ahead, &report, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (report.rejected, ==, 0);
+  g_assert_cmpuint (mh_store_get_rejected_count (mh_node_get_store (older)), ==, 0);
+  beverly = mh_node_get_hospital (older, BEVERLY_BASHIR, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (test_string (beverly, "ems_traffic"), ==, "diverting");
+  beds = json_object_get_object_member (beverly, "beds");
+  g_assert_true (json_object_has_member (beds, "ecmo"));
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (beds, "ecmo"),
+                                               "available"),
+                   ==, 3);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (beds, "ecmo"),
+                                               "free"),
+                   ==, 0);
+
+  nearest = mh_node_nearest_hospitals (older, 51.539, -0.19, IMMUNOLOGY, "medical_surgical", 5,
+                                       &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < json_array_get_length (nearest); i++)
+    g_assert_cmpstr (test_string (json_array_get_object_element (nearest, i), "id"), !=,
+                     BEVERLY_BASHIR);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+#define ADD(path, func) g_test_add ((path), Net, NULL, net_set_up, (func), net_tear_down)
+  ADD ("/validate/types-and-ranges", test_types);
+  ADD ("/validate/enums", test_enums);
+  ADD ("/validate/ownership/ambulance-writes-beds", test_ambulance_writes_beds);
+  ADD ("/validate/ownership/hospital-writes-other-beds", test_hospital_writes_other_beds);
+  ADD ("/validate/ownership/hub-writes-desk-beds", test_hub_writes_desk_beds);
+  ADD ("/validate/ownership/unit", test_unit_ownership);
+  ADD ("/validate/ownership/patient", test_patient_ownership);
+  ADD ("/validate/ownership/transfer-sides", test_transfer_sides);
+  ADD ("/validate/ownership/message-author", test_message_author);
+  ADD ("/validate/parked", test_parked);
+  ADD ("/validate/version-skew", test_version_skew);
+#undef ADD
+
+  return g_test_run ();
+}
