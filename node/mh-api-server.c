@@ -972,12 +972,78 @@ retract_message (Request *req, GError **error)
   return TRUE;
 }
 
+static gboolean
+list_peers (Request *req, GError **error)
+{
+  g_autoptr(JsonArray) peers = NULL;
+
+  if (!check_params (req, NULL, error))
+    return FALSE;
+  peers = mh_node_list_peers (req->self->node);
+  reply_array (req->msg, SOUP_STATUS_OK, peers);
+  return TRUE;
+}
+
+static JsonObject *
+find_peer (MhNode *node, const char *fingerprint)
+{
+  g_autoptr(JsonArray) peers = mh_node_list_peers (node);
+
+  for (guint i = 0; i < json_array_get_length (peers); i++)
+    {
+      JsonObject *peer = json_array_get_object_element (peers, i);
+      if (g_strcmp0 (json_object_get_string_member (peer, "fingerprint"), fingerprint) == 0)
+        return json_object_ref (peer);
+    }
+  return NULL;
+}
+
+/* Pins a peer: {"fingerprint": "ABCD-…", "url": "https://host:port"} (url optional). */
+static gboolean
+add_peer (Request *req, GError **error)
+{
+  static const char *const allowed[] = { "fingerprint", "url", NULL };
+  const char *fingerprint, *url = NULL;
+  g_autofree char *canonical = NULL;
+  g_autoptr(JsonObject) peer = NULL;
+
+  if (!check_params (req, NULL, error) || !body_only (req, allowed, error)
+      || !body_string (req, "fingerprint", TRUE, &fingerprint, error)
+      || !body_string (req, "url", FALSE, &url, error)
+      || !mh_node_add_peer (req->self->node, fingerprint, url, error))
+    return FALSE;
+  canonical = mh_fingerprint_normalize (fingerprint, NULL);
+  peer = find_peer (req->self->node, canonical);
+  if (peer == NULL)
+    {
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, "the peer was not recorded");
+      return FALSE;
+    }
+  reply_created (req, "peers", canonical, peer);
+  return TRUE;
+}
+
+static gboolean
+remove_peer (Request *req, GError **error)
+{
+  g_autoptr(JsonObject) done = json_object_new ();
+
+  if (!check_params (req, NULL, error)
+      || !mh_node_remove_peer (req->self->node, segment (req, 1), error))
+    return FALSE;
+  json_object_set_boolean_member (done, "removed", TRUE);
+  reply_object (req->msg, SOUP_STATUS_OK, done);
+  return TRUE;
+}
+
 /* More specific patterns come first: the first pattern that matches the
  * path decides, and its methods make the Allow header of a 405. */
 static const Route routes[] = {
   { "status", { { "GET", get_status } } },
   { "digest", { { "GET", get_digest } } },
   { "history", { { "GET", get_history } } },
+  { "peers", { { "GET", list_peers }, { "POST", add_peer, TRUE } } },
+  { "peers/*", { { "DELETE", remove_peer } } },
   { "hospitals", { { "GET", list_hospitals }, { "POST", create_hospital, TRUE } } },
   { "hospitals/nearest", { { "GET", nearest_hospitals } } },
   { "hospitals/*", { { "GET", get_hospital }, { "PATCH", patch_hospital, TRUE } } },
