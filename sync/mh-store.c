@@ -101,6 +101,7 @@ struct _MhStore
   gboolean txn_logged;
 
   guint n_tombs;
+  gboolean counts_dirty; /* a queue or the tombstones may have changed */
   guint n_held;
   guint n_parked;
   guint n_rejected;
@@ -1027,12 +1028,19 @@ count_rows (MhStore *self, const char *table)
   return 0;
 }
 
+/* Counting is four queries: done only when a queue changed, or after a
+ * rollback undid what was counted in memory (tombstones). */
 static void
 update_counts (MhStore *self)
 {
-  guint held = (guint) count_rows (self, "_mh_held");
-  guint parked = (guint) count_rows (self, "_mh_parked");
-  guint rejected = (guint) count_rows (self, "_mh_rejected");
+  guint held, parked, rejected;
+
+  if (!self->counts_dirty)
+    return;
+  self->counts_dirty = FALSE;
+  held = (guint) count_rows (self, "_mh_held");
+  parked = (guint) count_rows (self, "_mh_parked");
+  rejected = (guint) count_rows (self, "_mh_rejected");
 
   self->n_tombs = (guint) count_rows (self, "_mh_tomb");
   if (held != self->n_held)
@@ -1098,6 +1106,7 @@ txn_rollback (MhStore *self)
   g_hash_table_remove_all (self->touched_rows);
   g_hash_table_remove_all (self->touched_tables);
   load_digests (self, NULL);
+  self->counts_dirty = TRUE;
   update_counts (self);
 }
 
@@ -1335,6 +1344,8 @@ queue_put (MhStore *self, const char *queue, const MhChange *change, const char 
   g_autofree char *key = change_key (change);
   g_autofree char *json = change_to_json (change);
 
+  self->counts_dirty = TRUE;
+
   if (stmt == NULL)
     return set_sqlite_error (self, error, "queueing a change");
   sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
@@ -1352,6 +1363,8 @@ queue_remove (MhStore *self, const char *queue, gint64 id, GError **error)
 {
   g_autofree char *sql = g_strdup_printf ("DELETE FROM %s WHERE id = ?", queue);
   g_autoptr(sqlite3_stmt) stmt = prepare_once (self, sql);
+
+  self->counts_dirty = TRUE;
 
   if (stmt == NULL)
     return set_sqlite_error (self, error, "dequeuing a change");
@@ -2317,6 +2330,7 @@ open_db (MhStore *self, const char *site_id, GError **error)
 
   if (!exec_sql (self, "COMMIT", error) || !load_digests (self, error))
     return FALSE;
+  self->counts_dirty = TRUE;
   update_counts (self);
   return TRUE;
 
