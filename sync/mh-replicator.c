@@ -911,7 +911,6 @@ mh_replicator_listen (MhReplicator *self, const char *address, guint16 *out_port
   g_autofree char *host = NULL;
   g_autoptr(GInetAddress) inet = NULL;
   g_autoptr(GSocketAddress) socket_address = NULL;
-  g_autoptr(GSList) uris = NULL;
   guint16 port;
 
   g_return_val_if_fail (MH_IS_REPLICATOR (self), FALSE);
@@ -942,10 +941,20 @@ mh_replicator_listen (MhReplicator *self, const char *address, guint16 *out_port
   if (!soup_server_listen (self->server, socket_address, SOUP_SERVER_LISTEN_HTTPS, error))
     return FALSE;
 
-  uris = soup_server_get_uris (self->server);
+  /* The bound port, from the listening socket itself: libsoup 3.2's
+   * soup_server_get_uris() leaks an address on every call. */
   if (out_port)
-    *out_port = uris ? (guint16) g_uri_get_port (uris->data) : port;
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+    {
+      g_autoptr(GSList) listeners = soup_server_get_listeners (self->server);
+
+      *out_port = port;
+      for (GSList *l = listeners; l != NULL; l = l->next)
+        {
+          g_autoptr(GSocketAddress) local = g_socket_get_local_address (l->data, NULL);
+          if (G_IS_INET_SOCKET_ADDRESS (local))
+            *out_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+        }
+    }
   self->running = TRUE;
   return TRUE;
 }
