@@ -1,0 +1,39 @@
+/* mh-application.h: the MedHead Emergency application */
+#pragma once
+
+#include <adwaita.h>
+
+#include "mh-node.h"
+#include "mh-types.h"
+
+G_BEGIN_DECLS
+
+#define MH_TYPE_APPLICATION (mh_application_get_type ())
+
+G_DECLARE_FINAL_TYPE (MhApplication, mh_application, MH, APPLICATION, AdwApplication)
+
+MhApplication *mh_application_new (void);
+MhNode *mh_application_get_node (MhApplication *self);
+
+/* Opens the node in data_dir and shows its main window. */
+gboolean mh_application_open_station (MhApplication *self, const char *data_dir, GError **error);
+/* Opens the demo network (created on first use) and shows its main window. */
+gboolean mh_application_open_demo (MhApplication *self, GError **error);
+/* Sets up this station in the default data directory (first run). */
+gboolean mh_application_create_station (MhApplication *self, MhRole role,
+                                        const char *hospital_id, const char *unit_id,
+                                        const char *name, GError **error);
+/* Shows the main window of the open node. */
+void mh_application_show_main (MhApplication *self);
+
+/* The default data directory: $XDG_DATA_HOME/medhead. */
+char *mh_default_data_dir (void);
+/* The demo registry file (data/demo/region-idf.json). */
+char *mh_demo_registry_path (void);
+/* Parses a registry file (medhead-registry/1). */
+JsonNode *mh_load_registry (const char *path, GError **error);
+/* Opens the demo station in dir, creating it (a hub named "Demo station"
+ * with the demo registry imported) when it does not exist yet. */
+MhNode *mh_demo_open (const char *dir, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,857 @@
+/* mh-map-view.c: the map: hospitals by free beds, units, over any base
+ *
+ * The map never depends on a tile server: its reference map source only
+ * sets the projection and zoom range, and the base is an MhGridLayer over
+ * the CSS background unless the tile-url setting names an http(s) source. */
+#define G_LOG_DOMAIN "medhead"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <shumate/shumate.h>
+
+#include "mh-grid-layer.h"
+#include "mh-labels.h"
+#include "mh-map-view.h"
+#include "mh-settings.h"
+
+struct _MhMapView
+{
+  GtkWidget parent_instance;
+
+  /* Owned widgets (children of this widget) */
+  GtkWidget *overlay;
+
+  /* Borrowed References */
+  ShumateMap *map;
+  ShumateViewport *viewport;
+  ShumateMapLayer *base_layer;
+  MhGridLayer *grid_layer;
+  ShumateMarkerLayer *hospital_layer;
+  ShumateMarkerLayer *unit_layer;
+  GtkLabel *legend_label;
+  GtkWidget *offline_label;
+  GtkPopover *popover;
+
+  /* Owned References */
+  MhNode *node;
+  GSettings *settings;
+  ShumateMapSource *reference_source;
+  GHashTable *hospital_markers; /* id -> ShumateMarker (borrowed from the layer) */
+  GHashTable *unit_markers;     /* id -> ShumateMarker */
+  GHashTable *pin_colors;       /* id -> static color string */
+  char *selected_id;
+  guint refresh_id;
+  gboolean centred;
+};
+
+G_DEFINE_FINAL_TYPE (MhMapView, mh_map_view, GTK_TYPE_WIDGET)
+
+/* Below this zoom the whole region fits on a cab laptop screen. */
+#define REGION_ZOOM 11.0
+#define SELECT_ZOOM 13.0
+
+static const char *pin_classes[] = { "mh-pin-green", "mh-pin-amber", "mh-pin-red", "mh-pin-grey" };
+
+const char *
+mh_pin_color_to_string (MhPinColor color)
+{
+  switch (color)
+    {
+    case MH_PIN_GREEN:
+      return "green";
+    case MH_PIN_AMBER:
+      return "amber";
+    case MH_PIN_RED:
+      return "red";
+    case MH_PIN_GREY:
+    default:
+      return "grey";
+    }
+}
+
+static gboolean
+hospital_has_specialty (JsonObject *hospital, guint specialty)
+{
+  JsonArray *specialties;
+
+  if (specialty == 0)
+    return TRUE;
+  if (!json_object_has_member (hospital, "specialties")
+      || json_object_get_null_member (hospital, "specialties"))
+    return FALSE;
+  specialties = json_object_get_array_member (hospital, "specialties");
+  for (guint i = 0; i < json_array_get_length (specialties); i++)
+    if ((guint) json_array_get_int_element (specialties, i) == specialty)
+      return TRUE;
+  return FALSE;
+}
+
+static const char *
+get_string (JsonObject *object, const char *member)
+{
+  if (!json_object_has_member (object, member) || json_object_get_null_member (object, member))
+    return NULL;
+  return json_object_get_string_member (object, member);
+}
+
+void
+mh_pin_state_from_hospital (JsonObject *hospital, guint specialty, const char *category,
+                            MhPinState *state)
+{
+  JsonObject *beds = NULL;
+  const char *traffic = get_string (hospital, "ems_traffic");
+  gboolean any_fresh = FALSE;
+
+  memset (state, 0, sizeof *state);
+  state->has_specialty = hospital_has_specialty (hospital, specialty);
+  /* An unknown status counts as unavailable, as nearest does. */
+  state->closed = traffic == NULL || (g_strcmp0 (traffic, "normal") != 0
+                                      && g_strcmp0 (traffic, "advisory") != 0);
+
+  if (json_object_has_member (hospital, "beds") && !json_object_get_null_member (hospital, "beds"))
+    beds = json_object_get_object_member (hospital, "beds");
+  if (beds != NULL)
+    {
+      g_autoptr (GList) members = json_object_get_members (beds);
+
+      for (GList *l = members; l != NULL; l = l->next)
+        {
+          JsonObject *bed = json_object_get_object_member (beds, l->data);
+
+          if (category != NULL && *category != '\0' && !g_str_equal (category, l->data))
+            continue;
+          state->free_beds += json_object_get_int_member_with_default (bed, "free", 0);
+          if (!json_object_get_boolean_member_with_default (bed, "stale", FALSE))
+            any_fresh = TRUE;
+        }
+    }
+  state->stale = !any_fresh;
+
+  if (state->closed || state->stale || !state->has_specialty)
+    state->color = MH_PIN_GREY;
+  else if (state->free_beds >= 3)
+    state->color = MH_PIN_GREEN;
+  else if (state->free_beds >= 1)
+    state->color = MH_PIN_AMBER;
+  else
+    state->color = MH_PIN_RED;
+}
+
+static void
+popover_closed_cb (MhMapView *self, GtkPopover *popover)
+{
+  if (self->popover == popover)
+    self->popover = NULL;
+  gtk_widget_unparent (GTK_WIDGET (popover));
+}
+
+static void
+close_popover (MhMapView *self)
+{
+  if (self->popover != NULL)
+    gtk_popover_popdown (self->popover);
+  /* popdown emits closed, which unparents; make sure even if it did not */
+  if (self->popover != NULL)
+    {
+      gtk_widget_unparent (GTK_WIDGET (self->popover));
+      self->popover = NULL;
+    }
+}
+
+static GtkWidget *
+card_label (const char *text, const char *css_class)
+{
+  GtkWidget *label = gtk_label_new (text);
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (label), 40);
+  if (css_class != NULL)
+    gtk_widget_add_css_class (label, css_class);
+  return label;
+}
+
+static GtkWidget *
+build_card (MhMapView *self, JsonObject *hospital)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  GtkWidget *grid = gtk_grid_new ();
+  JsonObject *beds = NULL;
+  const char *const *categories = mh_bed_categories ();
+  const char *phone;
+  g_autofree char *address = NULL;
+  g_autofree char *statuses = NULL;
+  int row = 0;
+
+  gtk_widget_add_css_class (box, "mh-card");
+  gtk_box_append (GTK_BOX (box), card_label (get_string (hospital, "name"), "heading"));
+  address = g_strjoin (", ", get_string (hospital, "address") ?: "",
+                       get_string (hospital, "city") ?: "", NULL);
+  gtk_box_append (GTK_BOX (box), card_label (address, "dim-label"));
+
+  /* TRANSLATORS: the hospital's statuses: EMS traffic, facility, clinical, offload */
+  statuses = g_strdup_printf (_("Ambulances: %s · Facility: %s · Clinical: %s · Offload: %s"),
+                              mh_label_for (get_string (hospital, "ems_traffic")),
+                              mh_label_for (get_string (hospital, "facility")),
+                              mh_label_for (get_string (hospital, "clinical")),
+                              mh_label_for (get_string (hospital, "offload")));
+  gtk_box_append (GTK_BOX (box), card_label (statuses, NULL));
+  if (get_string (hospital, "ems_traffic_reason") != NULL)
+    gtk_box_append (GTK_BOX (box),
+                    card_label (get_string (hospital, "ems_traffic_reason"), "warning"));
+
+  gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
+  gtk_grid_set_row_spacing (GTK_GRID (grid), 2);
+  gtk_grid_attach (GTK_GRID (grid), card_label (_("Beds"), "caption-heading"), 0, row, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), card_label (_("Free"), "caption-heading"), 1, row, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), card_label (_("Available"), "caption-heading"), 2, row, 1, 1);
+  row++;
+  if (json_object_has_member (hospital, "beds") && !json_object_get_null_member (hospital, "beds"))
+    beds = json_object_get_object_member (hospital, "beds");
+  for (guint i = 0; beds != NULL && categories[i] != NULL; i++)
+    {
+      JsonObject *bed;
+      g_autofree char *free_text = NULL;
+      g_autofree char *available_text = NULL;
+      GtkWidget *free_label;
+
+      if (!json_object_has_member (beds, categories[i]))
+        continue;
+      bed = json_object_get_object_member (beds, categories[i]);
+      free_text = g_strdup_printf ("%" G_GINT64_FORMAT,
+                                   json_object_get_int_member_with_default (bed, "free", 0));
+      available_text = g_strdup_printf ("%" G_GINT64_FORMAT,
+                                        json_object_get_int_member_with_default (bed, "available",
+                                                                                 0));
+      free_label = card_label (free_text, "numeric");
+      if (json_object_get_boolean_member_with_default (bed, "stale", FALSE))
+        {
+          g_autofree char *stale_text = g_strdup_printf (_("%s (stale)"), free_text);
+
+          gtk_label_set_text (GTK_LABEL (free_label), stale_text);
+          gtk_widget_add_css_class (free_label, "warning");
+        }
+      gtk_grid_attach (GTK_GRID (grid), card_label (mh_label_for (categories[i]), NULL), 0, row, 1,
+                       1);
+      gtk_grid_attach (GTK_GRID (grid), free_label, 1, row, 1, 1);
+      gtk_grid_attach (GTK_GRID (grid), card_label (available_text, "numeric"), 2, row, 1, 1);
+      row++;
+    }
+  gtk_box_append (GTK_BOX (box), grid);
+
+  phone = get_string (hospital, "phone_emergency");
+  if (phone != NULL)
+    {
+      g_autofree char *text = g_strdup_printf (_("Emergency: %s"), phone);
+      GtkWidget *label = card_label (text, NULL);
+
+      gtk_label_set_selectable (GTK_LABEL (label), TRUE);
+      gtk_box_append (GTK_BOX (box), label);
+    }
+  phone = get_string (hospital, "phone_switchboard");
+  if (phone != NULL)
+    {
+      g_autofree char *text = g_strdup_printf (_("Switchboard: %s"), phone);
+      GtkWidget *label = card_label (text, NULL);
+
+      gtk_label_set_selectable (GTK_LABEL (label), TRUE);
+      gtk_box_append (GTK_BOX (box), label);
+    }
+  return box;
+}
+
+static void
+open_card (MhMapView *self, const char *hospital_id)
+{
+  ShumateMarker *marker = g_hash_table_lookup (self->hospital_markers, hospital_id);
+  g_autoptr (JsonObject) hospital = NULL;
+  g_autoptr (GError) error = NULL;
+  GtkWidget *button;
+  GtkWidget *popover;
+
+  if (marker == NULL || self->node == NULL)
+    return;
+  hospital = mh_node_get_hospital (self->node, hospital_id, &error);
+  if (hospital == NULL)
+    {
+      g_warning ("hospital %s: %s", hospital_id, error->message);
+      return;
+    }
+  close_popover (self);
+
+  button = shumate_marker_get_child (marker);
+  popover = gtk_popover_new ();
+  gtk_popover_set_child (GTK_POPOVER (popover), build_card (self, hospital));
+  gtk_widget_set_parent (popover, button);
+  g_signal_connect_object (popover, "closed", G_CALLBACK (popover_closed_cb), self,
+                           G_CONNECT_SWAPPED);
+  self->popover = GTK_POPOVER (popover);
+  if (gtk_widget_get_mapped (button))
+    gtk_popover_popup (GTK_POPOVER (popover));
+}
+
+static void
+set_selected (MhMapView *self, const char *hospital_id)
+{
+  ShumateMarker *marker;
+  g_autofree char *id = g_strdup (hospital_id);
+
+  if (self->selected_id != NULL)
+    {
+      marker = g_hash_table_lookup (self->hospital_markers, self->selected_id);
+      if (marker != NULL)
+        gtk_widget_remove_css_class (shumate_marker_get_child (marker), "mh-pin-selected");
+    }
+  g_free (self->selected_id);
+  self->selected_id = g_steal_pointer (&id);
+  marker = g_hash_table_lookup (self->hospital_markers, self->selected_id);
+  if (marker != NULL)
+    gtk_widget_add_css_class (shumate_marker_get_child (marker), "mh-pin-selected");
+}
+
+static void
+pin_clicked_cb (MhMapView *self, GtkButton *button)
+{
+  const char *id = g_object_get_data (G_OBJECT (button), "hospital-id");
+
+  set_selected (self, id);
+  open_card (self, id);
+}
+
+static ShumateMarker *
+ensure_hospital_marker (MhMapView *self, const char *id)
+{
+  ShumateMarker *marker = g_hash_table_lookup (self->hospital_markers, id);
+  GtkWidget *button;
+
+  if (marker != NULL)
+    return marker;
+  marker = shumate_marker_new ();
+  button = gtk_button_new_with_label ("");
+  gtk_widget_add_css_class (button, "mh-pin");
+  gtk_widget_set_focus_on_click (button, FALSE);
+  g_object_set_data_full (G_OBJECT (button), "hospital-id", g_strdup (id), g_free);
+  g_signal_connect_object (button, "clicked", G_CALLBACK (pin_clicked_cb), self,
+                           G_CONNECT_SWAPPED);
+  shumate_marker_set_child (marker, button);
+  shumate_marker_layer_add_marker (self->hospital_layer, marker);
+  g_hash_table_insert (self->hospital_markers, g_strdup (id), marker);
+  return marker;
+}
+
+static void
+update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
+                        const char *category)
+{
+  const char *id = get_string (hospital, "id");
+  const char *name = get_string (hospital, "name");
+  ShumateMarker *marker;
+  GtkWidget *button;
+  MhPinState state;
+  g_autofree char *count = NULL;
+  g_autofree char *tooltip = NULL;
+
+  if (id == NULL)
+    return;
+  mh_pin_state_from_hospital (hospital, specialty, category, &state);
+  marker = ensure_hospital_marker (self, id);
+  shumate_location_set_location (SHUMATE_LOCATION (marker),
+                                 json_object_get_double_member (hospital, "lat"),
+                                 json_object_get_double_member (hospital, "lon"));
+  button = shumate_marker_get_child (marker);
+  for (guint i = 0; i < G_N_ELEMENTS (pin_classes); i++)
+    gtk_widget_remove_css_class (button, pin_classes[i]);
+  gtk_widget_add_css_class (button, pin_classes[state.color]);
+  g_hash_table_insert (self->pin_colors, g_strdup (id),
+                       (gpointer) mh_pin_color_to_string (state.color));
+
+  count = state.free_beds > 99 ? g_strdup ("99+")
+                               : g_strdup_printf ("%" G_GINT64_FORMAT, state.free_beds);
+  gtk_button_set_label (GTK_BUTTON (button), count);
+
+  if (state.closed)
+    tooltip = g_strdup_printf (_("%s — closed to ambulances"), name);
+  else if (!state.has_specialty)
+    tooltip = g_strdup_printf (_("%s — specialty not offered"), name);
+  else if (state.stale)
+    tooltip = g_strdup_printf (_("%s — %d free beds (stale)"), name, (int) state.free_beds);
+  else
+    tooltip = g_strdup_printf (ngettext ("%s — %d free bed", "%s — %d free beds",
+                                         (gulong) state.free_beds),
+                               name, (int) state.free_beds);
+  gtk_widget_set_tooltip_text (button, tooltip);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, tooltip,
+                                  -1);
+}
+
+static void
+update_unit_marker (MhMapView *self, JsonObject *unit)
+{
+  const char *id = get_string (unit, "id");
+  const char *own_unit = self->node != NULL ? mh_node_get_unit_id (self->node) : NULL;
+  ShumateMarker *marker;
+  GtkWidget *label;
+  g_autofree char *tooltip = NULL;
+
+  if (id == NULL || get_string (unit, "call_sign") == NULL || !json_object_has_member (unit, "lat")
+      || json_object_get_null_member (unit, "lat"))
+    return;
+  marker = g_hash_table_lookup (self->unit_markers, id);
+  if (marker == NULL)
+    {
+      marker = shumate_marker_new ();
+      label = gtk_label_new (NULL);
+      gtk_widget_add_css_class (label, "mh-unit");
+      shumate_marker_set_child (marker, label);
+      shumate_marker_layer_add_marker (self->unit_layer, marker);
+      g_hash_table_insert (self->unit_markers, g_strdup (id), marker);
+    }
+  label = shumate_marker_get_child (marker);
+  gtk_label_set_text (GTK_LABEL (label), get_string (unit, "call_sign"));
+  if (g_strcmp0 (own_unit, id) == 0)
+    gtk_widget_add_css_class (label, "mh-unit-self");
+  gtk_widget_remove_css_class (label, "mh-unit-busy");
+  if (g_strcmp0 (get_string (unit, "status"), "available") != 0)
+    gtk_widget_add_css_class (label, "mh-unit-busy");
+  tooltip = g_strdup_printf ("%s — %s", get_string (unit, "call_sign"),
+                             mh_label_for (get_string (unit, "status")));
+  gtk_widget_set_tooltip_text (label, tooltip);
+  shumate_location_set_location (SHUMATE_LOCATION (marker),
+                                 json_object_get_double_member (unit, "lat"),
+                                 json_object_get_double_member (unit, "lon"));
+}
+
+/* Removes the markers whose row is gone. */
+static void
+prune_markers (GHashTable *markers, GHashTable *seen, ShumateMarkerLayer *layer)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, markers);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (!g_hash_table_contains (seen, key))
+      {
+        shumate_marker_layer_remove_marker (layer, value);
+        g_hash_table_iter_remove (&iter);
+      }
+}
+
+static void
+centre_on_region (MhMapView *self, JsonArray *hospitals)
+{
+  double lat = 0, lon = 0;
+  guint n = json_array_get_length (hospitals);
+
+  if (n == 0)
+    return;
+  /* The mean, not the middle of the bounding box: hospitals crowd in the
+   * cities, and a few outliers should not push them off screen. */
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *h = json_array_get_object_element (hospitals, i);
+
+      lat += json_object_get_double_member (h, "lat");
+      lon += json_object_get_double_member (h, "lon");
+    }
+  shumate_viewport_set_zoom_level (self->viewport, REGION_ZOOM);
+  shumate_map_center_on (self->map, lat / n, lon / n);
+  self->centred = TRUE;
+}
+
+static void
+update_legend (MhMapView *self, guint specialty, const char *category)
+{
+  g_autofree char *text = NULL;
+  const char *specialty_text = specialty > 0 ? mh_specialty_name (specialty) : NULL;
+  const char *category_text = category != NULL && *category != '\0' ? mh_label_for (category)
+                                                                     : _("any bed");
+
+  /* TRANSLATORS: the legend of the map: specialty · bed category */
+  text = g_strdup_printf (_("%s · %s"), specialty_text != NULL ? specialty_text : _("Any specialty"),
+                          category_text);
+  gtk_label_set_text (self->legend_label, text);
+}
+
+void
+mh_map_view_refresh (MhMapView *self)
+{
+  g_autoptr (JsonArray) hospitals = NULL;
+  g_autoptr (JsonArray) units = NULL;
+  g_autoptr (GHashTable) seen = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *category = NULL;
+  guint specialty;
+
+  g_return_if_fail (MH_IS_MAP_VIEW (self));
+
+  g_clear_handle_id (&self->refresh_id, g_source_remove);
+  if (self->node == NULL)
+    return;
+
+  specialty = g_settings_get_uint (self->settings, "specialty");
+  category = g_settings_get_string (self->settings, "bed-category");
+  update_legend (self, specialty, category);
+
+  hospitals = mh_node_list_hospitals (self->node, &error);
+  if (hospitals == NULL)
+    {
+      g_warning ("listing hospitals: %s", error->message);
+      return;
+    }
+  seen = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < json_array_get_length (hospitals); i++)
+    {
+      JsonObject *h = json_array_get_object_element (hospitals, i);
+
+      update_hospital_marker (self, h, specialty, category);
+      if (get_string (h, "id") != NULL)
+        g_hash_table_add (seen, (gpointer) get_string (h, "id"));
+    }
+  prune_markers (self->hospital_markers, seen, self->hospital_layer);
+  if (!self->centred)
+    centre_on_region (self, hospitals);
+
+  units = mh_node_list_units (self->node, &error);
+  if (units == NULL)
+    {
+      g_warning ("listing units: %s", error->message);
+      return;
+    }
+  g_hash_table_remove_all (seen);
+  for (guint i = 0; i < json_array_get_length (units); i++)
+    {
+      JsonObject *u = json_array_get_object_element (units, i);
+
+      update_unit_marker (self, u);
+      if (get_string (u, "id") != NULL)
+        g_hash_table_add (seen, (gpointer) get_string (u, "id"));
+    }
+  prune_markers (self->unit_markers, seen, self->unit_layer);
+}
+
+static gboolean
+refresh_idle_cb (gpointer user_data)
+{
+  MhMapView *self = user_data;
+
+  self->refresh_id = 0;
+  mh_map_view_refresh (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Many rows change at once when peers catch up: one refresh per idle. */
+static void
+queue_refresh (MhMapView *self)
+{
+  if (self->refresh_id == 0)
+    self->refresh_id = g_idle_add (refresh_idle_cb, self);
+}
+
+static void
+store_changed_cb (MhMapView *self, const char *table, const char *row, MhStore *store)
+{
+  queue_refresh (self);
+}
+
+static void
+apply_tile_source (MhMapView *self)
+{
+  g_autofree char *url = g_settings_get_string (self->settings, "tile-url");
+  gboolean online = g_str_has_prefix (url, "http://") || g_str_has_prefix (url, "https://");
+  ShumateRasterRenderer *renderer;
+
+  if (self->base_layer != NULL)
+    {
+      shumate_map_remove_layer (self->map, SHUMATE_LAYER (self->base_layer));
+      self->base_layer = NULL;
+    }
+
+  if (online)
+    {
+      /* The tile downloader keeps its disk cache under XDG_CACHE_HOME. */
+      renderer = shumate_raster_renderer_new_full_from_url ("medhead-tiles", _("Map tiles"), "",
+                                                            NULL, 0, 19, 256,
+                                                            SHUMATE_MAP_PROJECTION_MERCATOR, url);
+      g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (renderer));
+      g_object_unref (renderer);
+      shumate_viewport_set_reference_map_source (self->viewport, self->reference_source);
+      self->base_layer = shumate_map_layer_new (self->reference_source, self->viewport);
+      shumate_map_insert_layer_behind (self->map, SHUMATE_LAYER (self->base_layer),
+                                       SHUMATE_LAYER (self->grid_layer));
+    }
+  else
+    {
+      /* Only for the projection and zoom range: never added as a layer,
+       * so nothing is ever fetched. */
+      renderer = shumate_raster_renderer_new_full_from_url ("medhead-offline", _("Offline"), "",
+                                                            NULL, 0, 19, 256,
+                                                            SHUMATE_MAP_PROJECTION_MERCATOR,
+                                                            "http://127.0.0.1/{z}/{x}/{y}.png");
+      g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (renderer));
+      g_object_unref (renderer);
+      shumate_viewport_set_reference_map_source (self->viewport, self->reference_source);
+    }
+  gtk_widget_set_visible (GTK_WIDGET (self->grid_layer), !online);
+  gtk_widget_set_visible (self->offline_label, !online);
+}
+
+static void
+settings_changed_cb (MhMapView *self, const char *key, GSettings *settings)
+{
+  if (g_strcmp0 (key, "tile-url") == 0)
+    apply_tile_source (self);
+  else
+    queue_refresh (self);
+}
+
+static void
+zoom_in_clicked_cb (MhMapView *self)
+{
+  shumate_map_zoom_in (self->map);
+}
+
+static void
+zoom_out_clicked_cb (MhMapView *self)
+{
+  shumate_map_zoom_out (self->map);
+}
+
+static GtkWidget *
+build_zoom_buttons (MhMapView *self)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  GtkWidget *button;
+
+  gtk_widget_add_css_class (box, "linked");
+  gtk_widget_add_css_class (box, "osd");
+  gtk_widget_set_halign (box, GTK_ALIGN_END);
+  gtk_widget_set_valign (box, GTK_ALIGN_START);
+  gtk_widget_set_margin_top (box, 12);
+  gtk_widget_set_margin_end (box, 12);
+
+  button = gtk_button_new_from_icon_name ("zoom-in-symbolic");
+  gtk_widget_set_tooltip_text (button, _("Zoom In"));
+  g_signal_connect_object (button, "clicked", G_CALLBACK (zoom_in_clicked_cb), self,
+                           G_CONNECT_SWAPPED);
+  gtk_box_append (GTK_BOX (box), button);
+  button = gtk_button_new_from_icon_name ("zoom-out-symbolic");
+  gtk_widget_set_tooltip_text (button, _("Zoom Out"));
+  g_signal_connect_object (button, "clicked", G_CALLBACK (zoom_out_clicked_cb), self,
+                           G_CONNECT_SWAPPED);
+  gtk_box_append (GTK_BOX (box), button);
+  return box;
+}
+
+static GtkWidget *
+legend_swatch (const char *css_class, const char *text)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
+  GtkWidget *dot = gtk_label_new (NULL);
+
+  gtk_widget_add_css_class (dot, "mh-dot");
+  gtk_widget_add_css_class (dot, css_class);
+  gtk_widget_set_valign (dot, GTK_ALIGN_CENTER);
+  gtk_box_append (GTK_BOX (box), dot);
+  gtk_box_append (GTK_BOX (box), gtk_label_new (text));
+  return box;
+}
+
+static GtkWidget *
+build_legend (MhMapView *self)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+  GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 10);
+
+  gtk_widget_add_css_class (box, "mh-legend");
+  gtk_widget_add_css_class (box, "osd");
+  gtk_widget_set_halign (box, GTK_ALIGN_START);
+  gtk_widget_set_valign (box, GTK_ALIGN_START);
+  gtk_widget_set_margin_top (box, 12);
+  gtk_widget_set_margin_start (box, 12);
+
+  self->legend_label = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_xalign (self->legend_label, 0);
+  gtk_widget_add_css_class (GTK_WIDGET (self->legend_label), "heading");
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->legend_label));
+
+  gtk_box_append (GTK_BOX (row), legend_swatch ("mh-pin-green", _("3+ free")));
+  gtk_box_append (GTK_BOX (row), legend_swatch ("mh-pin-amber", _("1–2")));
+  gtk_box_append (GTK_BOX (row), legend_swatch ("mh-pin-red", _("none")));
+  gtk_box_append (GTK_BOX (row), legend_swatch ("mh-pin-grey", _("closed, stale or n/a")));
+  gtk_box_append (GTK_BOX (box), row);
+  return box;
+}
+
+static void
+mh_map_view_dispose (GObject *object)
+{
+  MhMapView *self = MH_MAP_VIEW (object);
+
+  close_popover (self);
+  g_clear_handle_id (&self->refresh_id, g_source_remove);
+  if (self->node != NULL)
+    g_signal_handlers_disconnect_by_data (mh_node_get_store (self->node), self);
+  g_clear_pointer (&self->overlay, gtk_widget_unparent);
+  G_OBJECT_CLASS (mh_map_view_parent_class)->dispose (object);
+}
+
+static void
+mh_map_view_finalize (GObject *object)
+{
+  MhMapView *self = MH_MAP_VIEW (object);
+
+  g_clear_object (&self->node);
+  g_clear_object (&self->settings);
+  g_clear_object (&self->reference_source);
+  g_clear_pointer (&self->hospital_markers, g_hash_table_unref);
+  g_clear_pointer (&self->unit_markers, g_hash_table_unref);
+  g_clear_pointer (&self->pin_colors, g_hash_table_unref);
+  g_clear_pointer (&self->selected_id, g_free);
+  G_OBJECT_CLASS (mh_map_view_parent_class)->finalize (object);
+}
+
+static void
+mh_map_view_class_init (MhMapViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = mh_map_view_dispose;
+  object_class->finalize = mh_map_view_finalize;
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+  gtk_widget_class_set_css_name (widget_class, "mh-map-view");
+  gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
+}
+
+static void
+mh_map_view_init (MhMapView *self)
+{
+  GtkWidget *scale;
+
+  self->hospital_markers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->unit_markers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->pin_colors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->settings = mh_settings_new ();
+
+  self->overlay = gtk_overlay_new ();
+  gtk_widget_set_parent (self->overlay, GTK_WIDGET (self));
+
+  self->map = shumate_map_new ();
+  gtk_widget_add_css_class (GTK_WIDGET (self->map), "mh-map");
+  gtk_widget_set_hexpand (GTK_WIDGET (self->map), TRUE);
+  gtk_widget_set_vexpand (GTK_WIDGET (self->map), TRUE);
+  gtk_overlay_set_child (GTK_OVERLAY (self->overlay), GTK_WIDGET (self->map));
+  self->viewport = shumate_map_get_viewport (self->map);
+
+  self->grid_layer = mh_grid_layer_new (self->viewport);
+  shumate_map_add_layer (self->map, SHUMATE_LAYER (self->grid_layer));
+  self->unit_layer = shumate_marker_layer_new (self->viewport);
+  shumate_map_add_layer (self->map, SHUMATE_LAYER (self->unit_layer));
+  self->hospital_layer = shumate_marker_layer_new_full (self->viewport, GTK_SELECTION_NONE);
+  shumate_map_add_layer (self->map, SHUMATE_LAYER (self->hospital_layer));
+
+  gtk_overlay_add_overlay (GTK_OVERLAY (self->overlay), build_zoom_buttons (self));
+  gtk_overlay_add_overlay (GTK_OVERLAY (self->overlay), build_legend (self));
+
+  scale = GTK_WIDGET (shumate_scale_new (self->viewport));
+  gtk_widget_set_halign (scale, GTK_ALIGN_START);
+  gtk_widget_set_valign (scale, GTK_ALIGN_END);
+  gtk_widget_set_can_target (scale, FALSE);
+  gtk_overlay_add_overlay (GTK_OVERLAY (self->overlay), scale);
+
+  self->offline_label = gtk_label_new (_("Offline map: no tile source"));
+  gtk_widget_add_css_class (self->offline_label, "mh-offline");
+  gtk_widget_add_css_class (self->offline_label, "caption");
+  gtk_widget_set_halign (self->offline_label, GTK_ALIGN_END);
+  gtk_widget_set_valign (self->offline_label, GTK_ALIGN_END);
+  gtk_widget_set_can_target (self->offline_label, FALSE);
+  gtk_overlay_add_overlay (GTK_OVERLAY (self->overlay), self->offline_label);
+
+  apply_tile_source (self);
+  shumate_viewport_set_zoom_level (self->viewport, REGION_ZOOM);
+
+  g_signal_connect_object (self->settings, "changed", G_CALLBACK (settings_changed_cb), self,
+                           G_CONNECT_SWAPPED);
+}
+
+void
+mh_map_view_set_node (MhMapView *self, MhNode *node)
+{
+  MhStore *store;
+
+  g_return_if_fail (MH_IS_MAP_VIEW (self));
+  g_return_if_fail (MH_IS_NODE (node));
+  g_return_if_fail (self->node == NULL);
+
+  self->node = g_object_ref (node);
+  store = mh_node_get_store (node);
+  g_signal_connect_object (store, "changed::hospital", G_CALLBACK (store_changed_cb), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (store, "changed::hospital_status", G_CALLBACK (store_changed_cb), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (store, "changed::beds", G_CALLBACK (store_changed_cb), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (store, "changed::unit", G_CALLBACK (store_changed_cb), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (store, "changed::unit_position", G_CALLBACK (store_changed_cb), self,
+                           G_CONNECT_SWAPPED);
+  mh_map_view_refresh (self);
+}
+
+void
+mh_map_view_get_center (MhMapView *self, double *lat, double *lon)
+{
+  g_return_if_fail (MH_IS_MAP_VIEW (self));
+
+  *lat = shumate_location_get_latitude (SHUMATE_LOCATION (self->viewport));
+  *lon = shumate_location_get_longitude (SHUMATE_LOCATION (self->viewport));
+}
+
+void
+mh_map_view_select_hospital (MhMapView *self, const char *hospital_id)
+{
+  ShumateMarker *marker;
+
+  g_return_if_fail (MH_IS_MAP_VIEW (self));
+  g_return_if_fail (hospital_id != NULL);
+
+  marker = g_hash_table_lookup (self->hospital_markers, hospital_id);
+  if (marker == NULL)
+    return;
+  set_selected (self, hospital_id);
+  if (shumate_viewport_get_zoom_level (self->viewport) < SELECT_ZOOM)
+    shumate_viewport_set_zoom_level (self->viewport, SELECT_ZOOM);
+  shumate_map_center_on (self->map, shumate_location_get_latitude (SHUMATE_LOCATION (marker)),
+                         shumate_location_get_longitude (SHUMATE_LOCATION (marker)));
+  open_card (self, hospital_id);
+}
+
+guint
+mh_map_view_get_n_hospital_markers (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), 0);
+  return g_hash_table_size (self->hospital_markers);
+}
+
+guint
+mh_map_view_get_n_unit_markers (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), 0);
+  return g_hash_table_size (self->unit_markers);
+}
+
+const char *
+mh_map_view_get_pin_color (MhMapView *self, const char *hospital_id)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
+  return g_hash_table_lookup (self->pin_colors, hospital_id);
+}
+
+const char *
+mh_map_view_get_selected_hospital (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
+  return self->selected_id;
+}

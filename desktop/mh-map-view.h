@@ -1,0 +1,49 @@
+/* mh-map-view.h: the map: hospitals by free beds, units, over any base */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "mh-node.h"
+#include "mh-types.h"
+
+G_BEGIN_DECLS
+
+#define MH_TYPE_MAP_VIEW (mh_map_view_get_type ())
+
+G_DECLARE_FINAL_TYPE (MhMapView, mh_map_view, MH, MAP_VIEW, GtkWidget)
+
+/* How a hospital pin looks for a specialty (0: any) and bed category
+ * (NULL or "": any): the state struct the marker is derived from. */
+typedef enum
+{
+  MH_PIN_GREEN, /* 3 free beds or more */
+  MH_PIN_AMBER, /* 1 or 2 */
+  MH_PIN_RED,   /* none */
+  MH_PIN_GREY,  /* closed to ambulances, stale, or without the specialty */
+} MhPinColor;
+
+typedef struct
+{
+  MhPinColor color;
+  gint64 free_beds;
+  gboolean stale;
+  gboolean closed;
+  gboolean has_specialty;
+} MhPinState;
+
+void mh_pin_state_from_hospital (JsonObject *hospital, guint specialty, const char *category,
+                                 MhPinState *state);
+const char *mh_pin_color_to_string (MhPinColor color);
+
+void mh_map_view_set_node (MhMapView *self, MhNode *node);
+void mh_map_view_get_center (MhMapView *self, double *lat, double *lon);
+void mh_map_view_select_hospital (MhMapView *self, const char *hospital_id);
+/* Refreshes the markers now rather than at the next idle. */
+void mh_map_view_refresh (MhMapView *self);
+guint mh_map_view_get_n_hospital_markers (MhMapView *self);
+guint mh_map_view_get_n_unit_markers (MhMapView *self);
+/* The pin of a hospital as shown ("green", "amber", "red", "grey"), or NULL. */
+const char *mh_map_view_get_pin_color (MhMapView *self, const char *hospital_id);
+const char *mh_map_view_get_selected_hospital (MhMapView *self);
+
+G_END_DECLS

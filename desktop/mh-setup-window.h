@@ -1,0 +1,16 @@
+/* mh-setup-window.h: first run: set up this station, or try the demo */
+#pragma once
+
+#include <adwaita.h>
+
+#include "mh-types.h"
+
+G_BEGIN_DECLS
+
+#define MH_TYPE_SETUP_WINDOW (mh_setup_window_get_type ())
+
+G_DECLARE_FINAL_TYPE (MhSetupWindow, mh_setup_window, MH, SETUP_WINDOW, AdwApplicationWindow)
+
+MhSetupWindow *mh_setup_window_new (MhApplication *application);
+
+G_END_DECLS

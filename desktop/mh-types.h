@@ -1,0 +1,17 @@
+/* mh-types.h: forward declarations of the desktop app's types */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _MhApplication MhApplication;
+typedef struct _MhBedBoard MhBedBoard;
+typedef struct _MhFindView MhFindView;
+typedef struct _MhGridLayer MhGridLayer;
+typedef struct _MhMapView MhMapView;
+typedef struct _MhPreferencesWindow MhPreferencesWindow;
+typedef struct _MhSetupWindow MhSetupWindow;
+typedef struct _MhWindow MhWindow;
+
+G_END_DECLS

@@ -1,0 +1,24 @@
+/* mh-window.h: the main window: map, find hospital, bed board */
+#pragma once
+
+#include <adwaita.h>
+
+#include "mh-node.h"
+#include "mh-types.h"
+
+G_BEGIN_DECLS
+
+#define MH_TYPE_WINDOW (mh_window_get_type ())
+
+G_DECLARE_FINAL_TYPE (MhWindow, mh_window, MH, WINDOW, AdwApplicationWindow)
+
+MhWindow *mh_window_new (MhApplication *application, MhNode *node);
+MhNode *mh_window_get_node (MhWindow *self);
+MhMapView *mh_window_get_map_view (MhWindow *self);
+MhFindView *mh_window_get_find_view (MhWindow *self);
+MhBedBoard *mh_window_get_bed_board (MhWindow *self);
+/* "map", "find" or "beds" */
+void mh_window_show_view (MhWindow *self, const char *name);
+void mh_window_add_toast (MhWindow *self, const char *message);
+
+G_END_DECLS

@@ -1,0 +1,223 @@
+/* test-window.c: the main window on a demo station, in process under Xvfb */
+#include "config.h"
+
+#include <math.h>
+
+#include "mh-application.h"
+#include "mh-bed-board.h"
+#include "mh-find-view.h"
+#include "mh-map-view.h"
+#include "mh-test-util.h"
+#include "mh-window.h"
+
+typedef struct
+{
+  char *tmpdir;
+  MhNode *node;
+  MhWindow *window;
+} Fixture;
+
+static gboolean have_display;
+
+static void
+drain_main_loop (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+
+  if (!have_display)
+    return;
+  f->tmpdir = mh_test_make_tmpdir ("desktop-window");
+  dir = g_build_filename (f->tmpdir, "demo", NULL);
+  f->node = mh_demo_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (f->node);
+  f->window = g_object_ref_sink (mh_window_new (NULL, f->node));
+  gtk_window_present (GTK_WINDOW (f->window));
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (f->window));
+  drain_main_loop ();
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  if (!have_display)
+    return;
+  gtk_window_destroy (GTK_WINDOW (f->window));
+  drain_main_loop ();
+  g_clear_object (&f->window);
+  g_clear_object (&f->node);
+  mh_test_rm_rf (f->tmpdir);
+  g_free (f->tmpdir);
+}
+
+static double
+distance_m (double lat1, double lon1, double lat2, double lon2)
+{
+  double p1 = lat1 * G_PI / 180, p2 = lat2 * G_PI / 180;
+  double dp = p2 - p1, dl = (lon2 - lon1) * G_PI / 180;
+  double a = sin (dp / 2) * sin (dp / 2) + cos (p1) * cos (p2) * sin (dl / 2) * sin (dl / 2);
+
+  return 6371008.8 * 2 * atan2 (sqrt (a), sqrt (1 - a));
+}
+
+static gboolean
+has_specialty (JsonObject *hospital, guint specialty)
+{
+  JsonArray *list = json_object_get_array_member (hospital, "specialties");
+
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    if ((guint) json_array_get_int_element (list, i) == specialty)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+test_map_markers (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonArray) hospitals = NULL;
+  g_autoptr (JsonArray) units = NULL;
+  MhMapView *map;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  hospitals = mh_node_list_hospitals (f->node, NULL);
+  units = mh_node_list_units (f->node, NULL);
+  g_assert_cmpuint (json_array_get_length (hospitals), >, 0);
+  map = mh_window_get_map_view (f->window);
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), ==,
+                    json_array_get_length (hospitals));
+  g_assert_cmpuint (mh_map_view_get_n_unit_markers (map), ==, json_array_get_length (units));
+  for (guint i = 0; i < json_array_get_length (hospitals); i++)
+    {
+      JsonObject *h = json_array_get_object_element (hospitals, i);
+
+      g_assert_nonnull (mh_map_view_get_pin_color (map, json_object_get_string_member (h, "id")));
+    }
+}
+
+static void
+test_find (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonArray) hospitals = NULL;
+  const double lat = 48.8566, lon = 2.3522;
+  const char *expected = NULL;
+  double best = G_MAXDOUBLE;
+  MhFindView *find;
+  JsonArray *results;
+  JsonObject *first;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+
+  /* The nearest hospital with cardiology, a free medical-surgical bed and
+   * open to ambulances, found by brute force. */
+  hospitals = mh_node_list_hospitals (f->node, NULL);
+  for (guint i = 0; i < json_array_get_length (hospitals); i++)
+    {
+      JsonObject *h = json_array_get_object_element (hospitals, i);
+      const char *traffic = json_object_get_string_member (h, "ems_traffic");
+      JsonObject *beds = json_object_get_object_member (h, "beds");
+      double d;
+
+      if (!has_specialty (h, 21) || !json_object_has_member (beds, "medical_surgical")
+          || (g_strcmp0 (traffic, "normal") != 0 && g_strcmp0 (traffic, "advisory") != 0))
+        continue;
+      if (json_object_get_int_member (json_object_get_object_member (beds, "medical_surgical"),
+                                      "free")
+          <= 0)
+        continue;
+      d = distance_m (lat, lon, json_object_get_double_member (h, "lat"),
+                      json_object_get_double_member (h, "lon"));
+      if (d < best)
+        {
+          best = d;
+          expected = json_object_get_string_member (h, "id");
+        }
+    }
+  g_assert_nonnull (expected);
+
+  /* Opening the view runs a search at once. */
+  mh_window_show_view (f->window, "find");
+  find = mh_window_get_find_view (f->window);
+  g_assert_nonnull (mh_find_view_get_results (find));
+
+  mh_find_view_set_position (find, lat, lon, "test");
+  mh_find_view_set_query (find, 21, "medical_surgical");
+  mh_find_view_run (find);
+  drain_main_loop ();
+  results = mh_find_view_get_results (find);
+  g_assert_nonnull (results);
+  g_assert_cmpuint (json_array_get_length (results), >, 0);
+  first = json_array_get_object_element (results, 0);
+  g_assert_cmpstr (json_object_get_string_member (first, "id"), ==, expected);
+  g_assert_false (mh_find_view_get_fallback (find));
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (first, "distance_m"), best, 2.0);
+}
+
+static void
+test_bed_board (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonObject) hospital = NULL;
+  MhBedBoard *board;
+  GtkSpinButton *spin;
+  JsonObject *bed;
+  const char *id;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  mh_window_show_view (f->window, "beds");
+  board = mh_window_get_bed_board (f->window);
+  id = mh_bed_board_get_hospital (board);
+  g_assert_nonnull (id);
+
+  spin = mh_bed_board_get_spin_button (board, "adult_icu", "available");
+  g_assert_nonnull (spin);
+  gtk_editable_set_text (GTK_EDITABLE (spin), "42");
+  /* Enter in the spin button */
+  g_signal_emit_by_name (gtk_editable_get_delegate (GTK_EDITABLE (spin)), "activate");
+  drain_main_loop ();
+
+  hospital = mh_node_get_hospital (f->node, id, NULL);
+  g_assert_nonnull (hospital);
+  bed = json_object_get_object_member (json_object_get_object_member (hospital, "beds"),
+                                       "adult_icu");
+  g_assert_cmpint (json_object_get_int_member (bed, "available"), ==, 42);
+  g_assert_cmpfloat (gtk_spin_button_get_value (spin), ==, 42);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  /* GTK warns about its environment under Xvfb (no session bus, icon
+   * loaders): warnings are not fatal here, criticals still are. */
+  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+
+  have_display = gtk_init_check ();
+  if (have_display)
+    adw_init ();
+
+  g_test_add ("/desktop/window/map-markers", Fixture, NULL, fixture_setup, test_map_markers,
+              fixture_teardown);
+  g_test_add ("/desktop/window/find", Fixture, NULL, fixture_setup, test_find, fixture_teardown);
+  g_test_add ("/desktop/window/bed-board", Fixture, NULL, fixture_setup, test_bed_board,
+              fixture_teardown);
+  return g_test_run ();
+}
