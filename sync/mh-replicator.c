@@ -59,6 +59,7 @@ typedef struct
   guint in_flight;
   gint64 offset_ms;
   gboolean has_offset;
+  gint64 peer_agree; /* how many of its own peers agree with its clock */
   gint64 bytes_sent;
   gint64 bytes_received;
   gint64 last_ack_ms;
@@ -100,6 +101,7 @@ struct _MhReplicator
   gboolean running;
   gboolean clock_alarm;
   gint64 peer_offset;
+  gint64 agree; /* how many peers' clocks agree with ours, as last told */
   guint max_backoff_ms;
 };
 
@@ -224,6 +226,8 @@ send_hello (Link *link)
   json_builder_add_int_value (builder, mh_store_get_epoch (self->store));
   json_builder_set_member_name (builder, "wall");
   json_builder_add_int_value (builder, own_wall_ms (self));
+  json_builder_set_member_name (builder, "agree");
+  json_builder_add_int_value (builder, self->agree);
   json_builder_set_member_name (builder, "cursors");
   json_builder_begin_array (builder);
   for (guint lane = 0; lane < mh_schema_get_n_lanes (schema); lane++)
@@ -240,36 +244,74 @@ send_hello (Link *link)
   link_send (link, builder);
 }
 
-static int
-compare_int64 (gconstpointer a, gconstpointer b)
+typedef struct
 {
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  gint64 offset;
+  gint64 weight;
+} ClockSample;
+
+static int
+compare_samples (gconstpointer a, gconstpointer b)
+{
+  gint64 x = ((const ClockSample *) a)->offset, y = ((const ClockSample *) b)->offset;
   return x < y ? -1 : x > y;
 }
 
+static void send_ping (Link *link);
+
+/* Which time is right? This node's clock is one sample (offset 0); each
+ * peer's is another, weighted by how many of that peer's own peers agree
+ * with it, so a node with a single peer can still tell when it is the odd
+ * one. The weighted median wins; a tie is settled towards this node's own
+ * clock: one skewed peer can never move a node. */
 static void
 update_clock (MhReplicator *self)
 {
-  g_autoptr(GArray) offsets = g_array_new (FALSE, FALSE, sizeof (gint64));
-  gint64 median = 0;
-  gboolean alarm;
+  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (ClockSample));
+  gint64 bound = mh_store_get_hold_bound (self->store);
+  ClockSample own = { 0, 1 };
+  gint64 total = 0, cumulative = 0, lower = 0, upper = 0, median, agree = 0;
+  gboolean have_lower = FALSE, alarm;
 
+  g_array_append_val (samples, own);
   for (guint i = 0; i < self->links->len; i++)
     {
       Link *link = g_ptr_array_index (self->links, i);
-      if (link->open && link->has_offset)
-        g_array_append_val (offsets, link->offset_ms);
-    }
-  if (offsets->len > 0)
-    {
-      g_array_sort (offsets, compare_int64);
-      median = g_array_index (offsets, gint64, offsets->len / 2);
-    }
+      ClockSample sample;
 
-  /* A clock that disagrees with its peers' by more than the hold bound
-   * raises the alarm, and held changes are then judged by the peers'
-   * time: a laptop with a slow clock must not hold back correct changes. */
-  alarm = ABS (median) > mh_store_get_hold_bound (self->store);
+      if (!link->open || !link->has_offset)
+        continue;
+      sample.offset = link->offset_ms;
+      sample.weight = 1 + MAX (link->peer_agree, 0);
+      g_array_append_val (samples, sample);
+      if (ABS (link->offset_ms) <= bound)
+        agree++;
+    }
+  g_array_sort (samples, compare_samples);
+  for (guint i = 0; i < samples->len; i++)
+    total += g_array_index (samples, ClockSample, i).weight;
+  for (guint i = 0; i < samples->len; i++)
+    {
+      ClockSample *sample = &g_array_index (samples, ClockSample, i);
+
+      cumulative += sample->weight;
+      if (!have_lower && 2 * cumulative >= total)
+        {
+          lower = sample->offset;
+          have_lower = TRUE;
+        }
+      if (2 * cumulative > total)
+        {
+          upper = sample->offset;
+          break;
+        }
+    }
+  median = ABS (lower) <= ABS (upper) ? lower : upper;
+
+  /* A clock that disagrees with the others' by more than the hold bound
+   * raises the alarm, and held changes are then judged by their time: a
+   * laptop with a slow clock must not hold back correct changes. */
+  alarm = ABS (median) > bound;
   self->peer_offset = median;
   mh_store_set_reference_offset (self->store, alarm ? median : 0);
   if (alarm != self->clock_alarm)
@@ -278,6 +320,17 @@ update_clock (MhReplicator *self)
       if (alarm)
         g_warning ("this node's clock is %" G_GINT64_FORMAT " s off its peers'", -median / 1000);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CLOCK_ALARM]);
+    }
+  if (agree != self->agree)
+    {
+      /* Peers weigh this node's clock by it: tell them at once. */
+      self->agree = agree;
+      for (guint i = 0; i < self->links->len; i++)
+        {
+          Link *link = g_ptr_array_index (self->links, i);
+          if (link->open)
+            send_ping (link);
+        }
     }
   if (alarm)
     {
@@ -470,6 +523,7 @@ handle_hello (Link *link, JsonObject *hello)
 
   link->offset_ms = wall - own_wall_ms (self);
   link->has_offset = TRUE;
+  get_int_member (hello, "agree", &link->peer_agree);
   link->open = TRUE;
   link->last_ack_ms = now_ms ();
   link->last_contact_ms = now_ms ();
@@ -647,9 +701,13 @@ handle_ping (Link *link, JsonObject *frame)
   gint64 wall = 0;
 
   get_int_member (frame, "wall", &wall);
+  if (get_int_member (frame, "agree", &link->peer_agree))
+    update_clock (link->owner);
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "type");
   json_builder_add_string_value (builder, "pong");
+  json_builder_set_member_name (builder, "agree");
+  json_builder_add_int_value (builder, link->owner->agree);
   json_builder_set_member_name (builder, "wall");
   json_builder_add_int_value (builder, own_wall_ms (link->owner));
   json_builder_set_member_name (builder, "echo");
@@ -665,11 +723,28 @@ handle_pong (Link *link, JsonObject *frame)
 
   if (!get_int_member (frame, "wall", &wall) || !get_int_member (frame, "echo", &echo))
     return;
+  get_int_member (frame, "agree", &link->peer_agree);
   mine = own_wall_ms (link->owner);
   rtt = MAX (0, mine - echo);
   link->offset_ms = wall + rtt / 2 - mine;
   link->has_offset = TRUE;
   update_clock (link->owner);
+}
+
+static void
+send_ping (Link *link)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "ping");
+  json_builder_set_member_name (builder, "wall");
+  json_builder_add_int_value (builder, own_wall_ms (link->owner));
+  json_builder_set_member_name (builder, "agree");
+  json_builder_add_int_value (builder, link->owner->agree);
+  json_builder_end_object (builder);
+  link_send (link, builder);
 }
 
 static void
@@ -1169,7 +1244,6 @@ watchdog_cb (gpointer data)
   for (guint i = 0; i < self->links->len; i++)
     {
       Link *link = g_ptr_array_index (self->links, i);
-      g_autoptr(JsonBuilder) builder = NULL;
 
       if (!link->open || link->closing)
         continue;
@@ -1182,14 +1256,7 @@ watchdog_cb (gpointer data)
         }
       mh_peers_record_contact (self->store, link->fingerprint, link->site_id, link->name,
                                link->bytes_sent, link->bytes_received);
-      builder = json_builder_new ();
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "type");
-      json_builder_add_string_value (builder, "ping");
-      json_builder_set_member_name (builder, "wall");
-      json_builder_add_int_value (builder, own_wall_ms (self));
-      json_builder_end_object (builder);
-      link_send (link, builder);
+      send_ping (link);
     }
   /* `medhead-node peer add` writes to the replica while the daemon runs. */
   mh_replicator_reload_peers (self);

@@ -1,0 +1,2059 @@
+/* test-network.c: nodes that replicate to each other, as real processes
+ *
+ * Every test starts its own `medhead-node serve` processes on 127.0.0.1
+ * with free ports, pins them to each other with `peer add` on both ends,
+ * and drives them through the REST API: writes on one node, reads on the
+ * others, and the digests to show that two replicas hold the same data.
+ * The faults are real too: SIGKILL, restarts on the same data folder,
+ * links removed and added again, clocks skewed, a data folder restored
+ * from an earlier copy, and a hand-written client that sends malformed
+ * frames on the sync port.
+ *
+ * Each node's output goes to serve.log next to its data folder; when a
+ * wait times out, every node's log tail and status are printed before the
+ * test fails. MEDHEAD_KEEP_TMP keeps the folders, MEDHEAD_SEED replays the
+ * random topology tests.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "mh-test-node.h"
+#include "mh-test-util.h"
+
+#define FRED_BROOKS "a8eb353e-d702-588f-bdfc-3756c19a6269"
+#define JULIA_CRUSHER "80ad8487-7af0-5ce6-8474-7df023d61e10"
+#define BEVERLY_BASHIR "08960b65-9680-58bf-8c7f-195ceedb302b"
+#define UNIT "5b93bfe6-16ce-5bf4-ab88-bb83e08915e8"
+#define SCENARIO "data/demo/reference-scenario.json"
+
+/* ASan builds start slowly: be patient before calling a node dead. */
+#define START_TIMEOUT_S 60
+/* Deadlines for what should take well under a second on loopback; they
+ * only bound a test that would otherwise hang. */
+#define LINK_TIMEOUT_S 30
+#define CONVERGE_TIMEOUT_S 90
+
+#define ONE_YEAR_MS "31536000000"
+#define TEN_MINUTES_BEHIND_MS "-600000"
+
+static const char *const bed_categories[] = {
+  "adult_icu", "pediatric_icu", "medical_surgical", "pediatrics", "psychiatric", "burn",
+  "negative_pressure_isolation", "other_isolation", "operating_rooms",
+};
+
+static const char *const unit_statuses[] = {
+  "available", "dispatched", "en_route", "on_scene", "transporting", "at_hospital",
+};
+
+/* ------------------------------------------------------------------------ */
+/* Nodes                                                                    */
+
+typedef struct
+{
+  MhTestNode *node; /* data folder, API URL and token, process */
+  char *label;
+  char *site_id;
+  char *fingerprint;
+  gboolean listen;
+  /* Chosen by the first start and kept by the next ones: the peers that
+   * call this node have its URL pinned, as they would a hub's address. */
+  guint16 sync_port;
+  char *sync_url;
+  GPtrArray *env; /* NAME=VALUE for serve */
+  char *log_path;
+  guint starts;
+} Net;
+
+/* The nodes of the running test, to show their logs when a wait fails. */
+static GPtrArray *nets;
+
+static void
+die_with_parent (gpointer user_data)
+{
+  /* A test that fails aborts: its nodes must not outlive it. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static gboolean
+net_running (Net *net)
+{
+  return net->node->process != NULL && g_subprocess_get_identifier (net->node->process) != NULL;
+}
+
+static void
+print_lines (const char *prefix, const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+
+  /* One message per line: each must start with "#" to stay TAP. */
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (lines[i][0] != '\0')
+      g_test_message ("%s%s", prefix, lines[i]);
+}
+
+static void G_GNUC_NORETURN G_GNUC_PRINTF (1, 2)
+fail_dump (const char *format, ...)
+{
+  g_autofree char *what = NULL;
+  va_list ap;
+
+  va_start (ap, format);
+  what = g_strdup_vprintf (format, ap);
+  va_end (ap);
+
+  for (guint i = 0; nets != NULL && i < nets->len; i++)
+    {
+      Net *net = g_ptr_array_index (nets, i);
+      g_autofree char *log = NULL;
+      gsize length = 0;
+
+      g_test_message ("---- %s (%s, %s)", net->label, net->fingerprint,
+                      net_running (net) ? "running" : "stopped");
+      if (g_file_get_contents (net->log_path, &log, &length, NULL))
+        print_lines ("  log: ", length > 6000 ? log + length - 6000 : log);
+      if (net_running (net) && net->node->url != NULL)
+        {
+          g_autoptr(MhTestReply) reply = mh_test_node_request (net->node, "GET", "/api/v1/status",
+                                                               NULL);
+          print_lines ("  status: ", reply->body);
+        }
+    }
+  g_error ("%s", what);
+}
+
+/* Polls instead of sleeping: most waits end within milliseconds. The
+ * message arguments are only evaluated when the wait fails. */
+#define WAIT_UNTIL(seconds, condition, ...)                                                       \
+  G_STMT_START                                                                                    \
+  {                                                                                               \
+    gint64 wait_deadline_ = g_get_monotonic_time () + (gint64) (seconds) * G_USEC_PER_SEC;        \
+    while (!(condition))                                                                          \
+      {                                                                                           \
+        if (g_get_monotonic_time () > wait_deadline_)                                             \
+          fail_dump (__VA_ARGS__);                                                                \
+        g_usleep (20 * 1000);                                                                     \
+      }                                                                                           \
+  }                                                                                               \
+  G_STMT_END
+
+static char *
+read_trimmed (const char *path)
+{
+  g_autofree char *text = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL) || *g_strstrip (text) == '\0')
+    return NULL;
+  return g_steal_pointer (&text);
+}
+
+static Net *
+net_new (const char *role, const char *label, const char *for_id)
+{
+  Net *net = g_new0 (Net, 1);
+  g_autofree char *out = NULL;
+  g_autofree char *parent = NULL;
+  g_auto(GStrv) lines = NULL;
+  int status;
+
+  net->node = mh_test_node_new (role, label, for_id);
+  net->label = g_strdup (label);
+  net->env = g_ptr_array_new_with_free_func (g_free);
+  parent = g_path_get_dirname (net->node->dir);
+  net->log_path = g_build_filename (parent, "serve.log", NULL);
+  g_ptr_array_add (nets, net);
+
+  status = mh_test_cli (&out, NULL, "id", "--data-dir", net->node->dir, NULL);
+  g_assert_cmpint (status, ==, 0);
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      if (g_str_has_prefix (lines[i], "site-id: "))
+        net->site_id = g_strstrip (g_strdup (lines[i] + strlen ("site-id: ")));
+      else if (g_str_has_prefix (lines[i], "fingerprint: "))
+        net->fingerprint = g_strstrip (g_strdup (lines[i] + strlen ("fingerprint: ")));
+    }
+  if (net->site_id == NULL || net->fingerprint == NULL)
+    g_error ("medhead-node id printed no site id or fingerprint: %s", out);
+  g_assert_cmpuint (strlen (net->site_id), ==, 26);
+  g_assert_cmpuint (strlen (net->fingerprint), ==, 24);
+  return net;
+}
+
+static void
+net_free (Net *net)
+{
+  if (net == NULL)
+    return;
+  g_ptr_array_remove (nets, net);
+  mh_test_node_free (net->node); /* kills it if it still runs */
+  g_ptr_array_unref (net->env);
+  g_free (net->label);
+  g_free (net->site_id);
+  g_free (net->fingerprint);
+  g_free (net->sync_url);
+  g_free (net->log_path);
+  g_free (net);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Net, net_free)
+
+static void
+net_setenv (Net *net, const char *name, const char *value)
+{
+  g_ptr_array_add (net->env, g_strdup_printf ("%s=%s", name, value));
+}
+
+static void
+net_start (Net *net)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *api_path = g_build_filename (net->node->dir, "api-url", NULL);
+  g_autofree char *sync_path = g_build_filename (net->node->dir, "sync-url", NULL);
+  g_autofree char *token_path = g_build_filename (net->node->dir, "api-token", NULL);
+  g_autoptr(GError) error = NULL;
+  gint64 deadline;
+  FILE *banner;
+  int fd;
+
+  g_assert_null (net->node->process);
+  /* A node killed with SIGKILL leaves its URL files behind: they must not
+   * pass for the new process's. */
+  g_unlink (api_path);
+  g_unlink (sync_path);
+  g_clear_pointer (&net->node->url, g_free);
+  g_clear_pointer (&net->sync_url, g_free);
+
+  g_ptr_array_add (argv, g_strdup (mh_test_node_program ()));
+  g_ptr_array_add (argv, g_strdup ("serve"));
+  g_ptr_array_add (argv, g_strdup ("--data-dir"));
+  g_ptr_array_add (argv, g_strdup (net->node->dir));
+  g_ptr_array_add (argv, g_strdup ("--api"));
+  g_ptr_array_add (argv, g_strdup ("127.0.0.1:0"));
+  if (net->listen)
+    {
+      g_ptr_array_add (argv, g_strdup ("--listen"));
+      g_ptr_array_add (argv, g_strdup_printf ("127.0.0.1:%u", net->sync_port));
+    }
+  g_ptr_array_add (argv, NULL);
+
+  for (guint i = 0; i < net->env->len; i++)
+    {
+      g_auto(GStrv) pair = g_strsplit (g_ptr_array_index (net->env, i), "=", 2);
+      g_subprocess_launcher_setenv (launcher, pair[0], pair[1], TRUE);
+    }
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+
+  banner = fopen (net->log_path, "a");
+  g_assert_nonnull (banner);
+  fprintf (banner, "==== start %u of %s\n", ++net->starts, net->label);
+  fclose (banner);
+  fd = open (net->log_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  g_subprocess_launcher_take_stderr_fd (launcher, fcntl (fd, F_DUPFD_CLOEXEC, 3));
+  g_subprocess_launcher_take_stdout_fd (launcher, fd);
+
+  net->node->process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata,
+                                                     &error);
+  g_assert_no_error (error);
+
+  deadline = g_get_monotonic_time () + START_TIMEOUT_S * G_USEC_PER_SEC;
+  for (;;)
+    {
+      if (net->node->url == NULL)
+        net->node->url = read_trimmed (api_path);
+      if (net->listen && net->sync_url == NULL)
+        net->sync_url = read_trimmed (sync_path);
+      if (net->node->url != NULL && (!net->listen || net->sync_url != NULL))
+        break;
+      if (g_subprocess_get_identifier (net->node->process) == NULL)
+        fail_dump ("%s: medhead-node serve exited before listening", net->label);
+      if (g_get_monotonic_time () > deadline)
+        fail_dump ("%s: medhead-node serve did not listen within %d s", net->label,
+                   START_TIMEOUT_S);
+      g_usleep (10 * 1000);
+    }
+  g_assert_true (g_str_has_prefix (net->node->url, "http://127.0.0.1:"));
+
+  g_clear_pointer (&net->node->token, g_free);
+  net->node->token = read_trimmed (token_path);
+  g_assert_nonnull (net->node->token);
+
+  if (net->listen)
+    {
+      g_autoptr(GUri) uri = g_uri_parse (net->sync_url, G_URI_FLAGS_NONE, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (g_uri_get_scheme (uri), ==, "https");
+      g_assert_cmpstr (g_uri_get_host (uri), ==, "127.0.0.1");
+      g_assert_cmpint (g_uri_get_port (uri), >, 0);
+      if (net->sync_port == 0)
+        net->sync_port = (guint16) g_uri_get_port (uri);
+      g_assert_cmpint (g_uri_get_port (uri), ==, net->sync_port);
+    }
+}
+
+/* Sends the signal and waits; returns the exit status, or 128 + signal. */
+static int
+net_stop (Net *net, int signal_number)
+{
+  g_autoptr(GSubprocess) process = g_steal_pointer (&net->node->process);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (process);
+  g_subprocess_send_signal (process, signal_number);
+  g_subprocess_wait (process, NULL, &error);
+  g_assert_no_error (error);
+  if (g_subprocess_get_if_signaled (process))
+    return 128 + g_subprocess_get_term_sig (process);
+  return g_subprocess_get_exit_status (process);
+}
+
+static void
+net_terminate (Net *net)
+{
+  int status = net_stop (net, SIGTERM);
+
+  if (status != 0)
+    fail_dump ("%s: exited with %d on SIGTERM", net->label, status);
+}
+
+static void
+net_kill (Net *net)
+{
+  g_assert_cmpint (net_stop (net, SIGKILL), ==, 128 + SIGKILL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                 */
+
+/* NULL unless the answer is 200 with an object. */
+static JsonObject *
+net_get (Net *net, const char *path)
+{
+  g_autoptr(MhTestReply) reply = mh_test_node_request (net->node, "GET", path, NULL);
+
+  if (reply->status != 200 || reply->json == NULL || !JSON_NODE_HOLDS_OBJECT (reply->json))
+    return NULL;
+  return json_object_ref (json_node_get_object (reply->json));
+}
+
+static gboolean
+net_has (Net *net, const char *path)
+{
+  g_autoptr(JsonObject) object = net_get (net, path);
+
+  return object != NULL;
+}
+
+static JsonArray *
+net_get_array (Net *net, const char *path)
+{
+  g_autoptr(MhTestReply) reply = mh_test_node_request (net->node, "GET", path, NULL);
+
+  if (reply->status != 200)
+    fail_dump ("%s: GET %s: %u %s", net->label, path, reply->status, reply->body);
+  return json_array_ref (mh_test_reply_array (reply));
+}
+
+static JsonObject *
+net_send (Net *net, const char *method, const char *path, const char *body, guint expected)
+{
+  g_autoptr(MhTestReply) reply = mh_test_node_request (net->node, method, path, body);
+
+  if (reply->status != expected)
+    fail_dump ("%s: %s %s: expected %u, got %u %s", net->label, method, path, expected,
+               reply->status, reply->body);
+  return json_object_ref (mh_test_reply_object (reply));
+}
+
+static JsonObject *
+net_status (Net *net)
+{
+  return net_send (net, "GET", "/api/v1/status", NULL, 200);
+}
+
+static JsonObject *
+status_peer (JsonObject *status, const char *fingerprint)
+{
+  JsonArray *peers = json_object_get_array_member (status, "peers");
+
+  g_assert_nonnull (peers);
+  for (guint i = 0; i < json_array_get_length (peers); i++)
+    {
+      JsonObject *peer = json_array_get_object_element (peers, i);
+
+      if (g_strcmp0 (json_object_get_string_member_with_default (peer, "fingerprint", NULL),
+                     fingerprint) == 0)
+        return peer;
+    }
+  return NULL;
+}
+
+static gint64
+status_count (JsonObject *status, const char *name)
+{
+  return json_object_get_int_member (json_object_get_object_member (status, "counts"), name);
+}
+
+/* Whether peer is in net's list of peers at all. */
+static gboolean
+net_knows (Net *net, Net *peer)
+{
+  g_autoptr(JsonObject) status = net_status (net);
+
+  return status_peer (status, peer->fingerprint) != NULL;
+}
+
+static gboolean
+net_connected (Net *net, Net *peer)
+{
+  g_autoptr(JsonObject) status = net_status (net);
+  JsonObject *entry = status_peer (status, peer->fingerprint);
+
+  return entry != NULL && json_object_get_boolean_member_with_default (entry, "connected", FALSE);
+}
+
+/* The peer's last_error as net records it, or NULL. */
+static char *
+net_peer_error (Net *net, const char *fingerprint)
+{
+  g_autoptr(JsonObject) status = net_status (net);
+  JsonObject *entry = status_peer (status, fingerprint);
+
+  if (entry == NULL)
+    return NULL;
+  return g_strdup (json_object_get_string_member_with_default (entry, "last_error", NULL));
+}
+
+static gboolean
+peer_has_error (Net *net, const char *fingerprint)
+{
+  g_autofree char *error = net_peer_error (net, fingerprint);
+
+  return error != NULL;
+}
+
+static gint64
+net_peer_int (Net *net, Net *peer, const char *member)
+{
+  g_autoptr(JsonObject) status = net_status (net);
+  JsonObject *entry = status_peer (status, peer->fingerprint);
+
+  g_assert_nonnull (entry);
+  return json_object_get_int_member_with_default (entry, member, -1);
+}
+
+/* The digests, bucket by bucket in name order, as text to compare. */
+static char *
+net_digest (Net *net)
+{
+  g_autoptr(JsonObject) digest = net_send (net, "GET", "/api/v1/digest", NULL, 200);
+  JsonObject *buckets = json_object_get_object_member (digest, "buckets");
+  g_autoptr(GList) names = NULL;
+  GString *text = g_string_new (NULL);
+
+  g_assert_nonnull (buckets);
+  names = g_list_sort (json_object_get_members (buckets), (GCompareFunc) strcmp);
+  for (GList *l = names; l != NULL; l = l->next)
+    g_string_append_printf (text, "%s=%s ", (const char *) l->data,
+                            json_object_get_string_member (buckets, l->data));
+  return g_string_free (text, FALSE);
+}
+
+static gboolean
+nets_converged (Net *const *list, guint n)
+{
+  g_autofree char *first = net_digest (list[0]);
+
+  for (guint i = 1; i < n; i++)
+    {
+      g_autofree char *other = net_digest (list[i]);
+
+      if (g_strcmp0 (first, other) != 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+describe_digests (Net *const *list, guint n)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *digest = net_running (list[i]) ? net_digest (list[i]) : NULL;
+
+      g_string_append_printf (text, "\n  %s: %s", list[i]->label, digest ? digest : "(stopped)");
+    }
+  return g_string_free (text, FALSE);
+}
+
+static char *
+net_post_message (Net *net, const char *channel, const char *text)
+{
+  g_autofree char *body = g_strdup_printf ("{\"channel\": \"%s\", \"body\": \"%s\"}", channel,
+                                           text);
+  g_autoptr(JsonObject) message = net_send (net, "POST", "/api/v1/messages", body, 201);
+
+  return g_strdup (json_object_get_string_member (message, "id"));
+}
+
+static char *
+message_path (const char *id)
+{
+  g_autofree char *escaped = g_uri_escape_string (id, NULL, FALSE);
+
+  return g_strdup_printf ("/api/v1/messages/%s", escaped);
+}
+
+static gboolean
+net_has_message (Net *net, const char *id)
+{
+  g_autofree char *path = message_path (id);
+
+  return net_has (net, path);
+}
+
+/* A field of a hospital's bed category as net shows it; -1 if absent. */
+static gint64
+bed_value (Net *net, const char *hospital_id, const char *category, const char *field)
+{
+  g_autofree char *path = g_strdup_printf ("/api/v1/hospitals/%s", hospital_id);
+  g_autoptr(JsonObject) hospital = net_get (net, path);
+  JsonObject *beds;
+
+  if (hospital == NULL || !json_object_has_member (hospital, "beds"))
+    return -1;
+  beds = json_object_get_object_member (hospital, "beds");
+  if (!json_object_has_member (beds, category))
+    return -1;
+  return json_object_get_int_member_with_default (json_object_get_object_member (beds, category),
+                                                  field, -1);
+}
+
+static char *
+string_at (Net *net, const char *path, const char *member)
+{
+  g_autoptr(JsonObject) object = net_get (net, path);
+
+  if (object == NULL)
+    return NULL;
+  return g_strdup (json_object_get_string_member_with_default (object, member, NULL));
+}
+
+static gboolean
+string_at_is (Net *net, const char *path, const char *member, const char *expected)
+{
+  g_autofree char *value = string_at (net, path, member);
+
+  return g_strcmp0 (value, expected) == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Peers                                                                    */
+
+/* Pins peer on net: with call, net calls it at its sync URL; without,
+ * net only accepts its calls. A running node takes it at once. */
+static void
+net_pin (Net *net, Net *peer, gboolean call)
+{
+  if (call)
+    g_assert_nonnull (peer->sync_url);
+
+  if (net_running (net))
+    {
+      g_autofree char *body = NULL;
+      g_autoptr(MhTestReply) reply = NULL;
+
+      if (call)
+        body = g_strdup_printf ("{\"fingerprint\": \"%s\", \"url\": \"%s\"}",
+                                peer->fingerprint, peer->sync_url);
+      else
+        body = g_strdup_printf ("{\"fingerprint\": \"%s\"}", peer->fingerprint);
+      reply = mh_test_node_request (net->node, "POST", "/api/v1/peers", body);
+      if (reply->status != 200 && reply->status != 201)
+        fail_dump ("%s: POST /api/v1/peers %s: %u %s", net->label, body, reply->status,
+                   reply->body);
+    }
+  else
+    {
+      const char *args[] = { "peer", "add", "--data-dir", net->node->dir, peer->fingerprint,
+                             call ? "--url" : NULL, call ? peer->sync_url : NULL, NULL };
+
+      g_assert_cmpint (mh_test_cli_argv (args, NULL, NULL), ==, 0);
+    }
+}
+
+/* Forgets peer; a running node drops its link at once. */
+static void
+net_unpin (Net *net, Net *peer)
+{
+  if (net_running (net))
+    {
+      g_autofree char *path = g_strdup_printf ("/api/v1/peers/%s", peer->fingerprint);
+      g_autoptr(JsonObject) done = net_send (net, "DELETE", path, NULL, 200);
+    }
+  else
+    {
+      int status = mh_test_cli (NULL, NULL, "peer", "remove", "--data-dir", net->node->dir,
+                                peer->fingerprint, NULL);
+
+      g_assert_cmpint (status, ==, 0);
+    }
+}
+
+/* The listener first: a call it does not expect yet would be refused, and
+ * the caller would back off before trying again. */
+static void
+net_link (Net *caller, Net *listener)
+{
+  net_pin (listener, caller, FALSE);
+  net_pin (caller, listener, TRUE);
+}
+
+static void
+wait_linked (Net *a, Net *b)
+{
+  WAIT_UNTIL (LINK_TIMEOUT_S, net_connected (a, b) && net_connected (b, a),
+              "%s and %s did not link", a->label, b->label);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A line: hospital - hub - ambulance                                       */
+
+static void
+test_line (void)
+{
+  g_autoptr(Net) hub = net_new ("hub", "Line hub", NULL);
+  g_autoptr(Net) hospital = net_new ("hospital", "Fred Brooks desk", FRED_BROOKS);
+  g_autoptr(Net) ambulance = net_new ("ambulance", "MH-AMB-01 crew", UNIT);
+  g_autoptr(JsonObject) status = NULL;
+  g_autoptr(JsonObject) patient = NULL;
+  g_autoptr(JsonObject) transfer = NULL;
+  g_autoptr(JsonObject) answered = NULL;
+  g_autoptr(JsonArray) incoming = NULL;
+  g_autofree char *message = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *transfer_path = NULL;
+  g_autofree char *desk_path = NULL;
+  Net *all[3];
+  JsonObject *entry;
+  gboolean listed = FALSE;
+
+  /* Only the hub holds the registry: the hospital and the ambulance learn
+   * their own hospital and unit from it. */
+  mh_test_node_import (hub->node, SCENARIO);
+  hub->listen = TRUE;
+  hospital->listen = TRUE;
+  net_start (hub);
+  net_start (hospital);
+  net_start (ambulance);
+
+  /* The hub knows where the hospital is. Only the ambulance knows where
+   * the hub is: the hub pins it without an address. */
+  net_link (hub, hospital);
+  net_link (ambulance, hub);
+  wait_linked (hub, hospital);
+  wait_linked (ambulance, hub);
+
+  status = net_status (hub);
+  entry = status_peer (status, ambulance->fingerprint);
+  g_assert_nonnull (entry);
+  g_assert_null (json_object_get_string_member_with_default (entry, "url", NULL));
+  g_assert_cmpstr (json_object_get_string_member (entry, "direction"), ==, "incoming");
+  g_assert_cmpstr (json_object_get_string_member (entry, "site_id"), ==, ambulance->site_id);
+  entry = status_peer (status, hospital->fingerprint);
+  g_assert_nonnull (entry);
+  g_assert_cmpstr (json_object_get_string_member (entry, "direction"), ==, "outgoing");
+  g_assert_cmpstr (json_object_get_string_member (entry, "site_id"), ==, hospital->site_id);
+
+  /* A bed count at the hospital crosses the hub to the ambulance. */
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (hospital, "/api/v1/hospitals/" FRED_BROOKS),
+              "the hospital's own registry entry did not reach it");
+  answered = net_send (hospital, "PUT", "/api/v1/hospitals/" FRED_BROOKS "/beds/adult_icu",
+                       "{\"available\": 7, \"baseline\": 9}", 200);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, bed_value (ambulance, FRED_BROOKS, "adult_icu", "available") == 7,
+              "the hospital's bed count did not reach the ambulance");
+  g_assert_cmpint (bed_value (hub, FRED_BROOKS, "adult_icu", "available"), ==, 7);
+
+  /* The crew's message and bed request cross it the other way. */
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (ambulance, "/api/v1/units/" UNIT),
+              "the ambulance's own unit did not reach it");
+  message = net_post_message (ambulance, "hospital:" FRED_BROOKS,
+                              "MH-AMB-01 inbound, suspected stroke, ETA 12 min");
+  patient = net_send (ambulance, "POST", "/api/v1/patients",
+                      "{\"age_estimate\": 70, \"sex\": \"female\", \"triage\": \"immediate\", "
+                      "\"alert\": \"stroke\", \"required_specialty\": 21, "
+                      "\"bed_category\": \"medical_surgical\"}",
+                      201);
+  body = g_strdup_printf ("{\"patient_id\": \"%s\", \"hospital_id\": \"" FRED_BROOKS "\", "
+                          "\"priority\": \"immediate\"}",
+                          json_object_get_string_member (patient, "id"));
+  transfer = net_send (ambulance, "POST", "/api/v1/transfers", body, 201);
+  transfer_path = g_strdup_printf ("/api/v1/transfers/%s",
+                                   json_object_get_string_member (transfer, "id"));
+
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has_message (hospital, message),
+              "the crew's message did not reach the hospital");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (hospital, transfer_path),
+              "the transfer did not reach the hospital");
+  incoming = net_get_array (hospital, "/api/v1/transfers?hospital=" FRED_BROOKS);
+  for (guint i = 0; i < json_array_get_length (incoming); i++)
+    listed |= g_strcmp0 (json_object_get_string_member (
+                           json_array_get_object_element (incoming, i), "id"),
+                         json_object_get_string_member (transfer, "id")) == 0;
+  g_assert_true (listed);
+
+  /* The desk's answer, and the bed it promises, go back to the crew. */
+  desk_path = g_strdup_printf ("%s/desk", transfer_path);
+  g_clear_pointer (&answered, json_object_unref);
+  answered = net_send (hospital, "POST", desk_path, "{\"state\": \"acknowledged\"}", 200);
+  g_clear_pointer (&answered, json_object_unref);
+  answered = net_send (hospital, "POST", desk_path, "{\"state\": \"accepted\"}", 200);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, string_at_is (ambulance, transfer_path, "state", "accepted"),
+              "the desk's answer did not reach the crew");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              bed_value (ambulance, FRED_BROOKS, "medical_surgical", "committed_inbound") == 1,
+              "the bed promised to the transfer did not reach the crew");
+
+  all[0] = hub;
+  all[1] = hospital;
+  all[2] = ambulance;
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_converged (all, 3), "the line did not converge:%s",
+              describe_digests (all, 3));
+
+  net_terminate (ambulance);
+  net_terminate (hospital);
+  net_terminate (hub);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Star and mesh, with random writes while links are cut and restored      */
+
+#define CHAOS_NODES 5
+#define CHAOS_ROUNDS 12
+#define CHAOS_MAX_EDGES 10
+
+typedef struct
+{
+  Net *net;
+  const char *hospital_id; /* a hospital node's own hospital */
+  gboolean is_ambulance;
+  gboolean is_hub;
+  gboolean up;
+  GHashTable *beds; /* category -> last acknowledged available, + 1 */
+} Member;
+
+typedef struct
+{
+  guint caller;
+  guint listener;
+  gboolean up;
+} Edge;
+
+typedef struct
+{
+  GRand *rand;
+  Member members[CHAOS_NODES];
+  Edge edges[CHAOS_MAX_EDGES];
+  guint n_edges;
+  GPtrArray *messages;  /* ids of the acknowledged messages */
+  char *unit_status;    /* the last acknowledged status of the unit */
+  double unit_lat;      /* and its position */
+  GHashTable *phones;   /* hospital id -> last acknowledged switchboard */
+  guint writes;
+  guint kills;
+  guint drops;
+} Chaos;
+
+static void
+chaos_write (Chaos *chaos, Member *member, guint round, guint n)
+{
+  guint kind = g_rand_int_range (chaos->rand, 0, 2);
+
+  /* Every site may post on the broadcast channel; the other writes are
+   * each node's own: its hospital's beds, its unit, the registry. */
+  if (kind == 0)
+    {
+      g_autofree char *text = g_strdup_printf ("round %u write %u from %s", round, n,
+                                               member->net->label);
+      g_ptr_array_add (chaos->messages, net_post_message (member->net, "broadcast", text));
+    }
+  else if (member->hospital_id != NULL)
+    {
+      const char *category = bed_categories[g_rand_int_range (chaos->rand, 0,
+                                                              G_N_ELEMENTS (bed_categories))];
+      gint available = g_rand_int_range (chaos->rand, 0, 30);
+      g_autofree char *path = g_strdup_printf ("/api/v1/hospitals/%s/beds/%s",
+                                               member->hospital_id, category);
+      g_autofree char *body = g_strdup_printf ("{\"available\": %d, \"baseline\": 30}",
+                                               available);
+      g_autoptr(JsonObject) bed = net_send (member->net, "PUT", path, body, 200);
+
+      g_hash_table_insert (member->beds, (gpointer) category, GINT_TO_POINTER (available + 1));
+    }
+  else if (member->is_ambulance)
+    {
+      const char *state = unit_statuses[g_rand_int_range (chaos->rand, 0,
+                                                          G_N_ELEMENTS (unit_statuses))];
+      g_autofree char *body = g_strdup_printf ("{\"status\": \"%s\", \"lat\": 51.5%02u%02u, "
+                                               "\"lon\": -0.12, \"accuracy_m\": 10}",
+                                               state, round, n);
+      g_autoptr(JsonObject) unit = net_send (member->net, "PATCH", "/api/v1/units/" UNIT, body,
+                                             200);
+
+      g_free (chaos->unit_status);
+      chaos->unit_status = g_strdup (state);
+      /* The position goes in its own lane, coalesced to the latest. */
+      chaos->unit_lat = json_object_get_double_member (unit, "lat");
+    }
+  else if (member->is_hub)
+    {
+      static const char *const hospitals[] = { FRED_BROOKS, JULIA_CRUSHER, BEVERLY_BASHIR };
+      const char *hospital_id = hospitals[g_rand_int_range (chaos->rand, 0, 3)];
+      g_autofree char *phone = g_strdup_printf ("+44 20 7000 %02u%02u", round, n);
+      g_autofree char *path = g_strdup_printf ("/api/v1/hospitals/%s", hospital_id);
+      g_autofree char *body = g_strdup_printf ("{\"phone_switchboard\": \"%s\"}", phone);
+      g_autoptr(JsonObject) hospital = net_send (member->net, "PATCH", path, body, 200);
+
+      g_hash_table_insert (chaos->phones, (gpointer) hospital_id, g_steal_pointer (&phone));
+    }
+  chaos->writes++;
+}
+
+static void
+chaos_restore (Chaos *chaos)
+{
+  for (guint i = 0; i < CHAOS_NODES; i++)
+    if (!chaos->members[i].up)
+      {
+        net_start (chaos->members[i].net);
+        chaos->members[i].up = TRUE;
+      }
+  for (guint e = 0; e < chaos->n_edges; e++)
+    if (!chaos->edges[e].up)
+      {
+        net_pin (chaos->members[chaos->edges[e].caller].net,
+                 chaos->members[chaos->edges[e].listener].net, TRUE);
+        chaos->edges[e].up = TRUE;
+      }
+}
+
+static void
+chaos_fault (Chaos *chaos)
+{
+  guint what = g_rand_int_range (chaos->rand, 0, 10);
+
+  if (what < 5)
+    {
+      /* SIGKILL: whatever was acknowledged is on disk, the rest of the
+       * link's traffic is lost in flight. */
+      Member *member = &chaos->members[g_rand_int_range (chaos->rand, 0, CHAOS_NODES)];
+
+      net_kill (member->net);
+      member->up = FALSE;
+      chaos->kills++;
+    }
+  else if (what < 7)
+    {
+      Edge *edge = &chaos->edges[g_rand_int_range (chaos->rand, 0, chaos->n_edges)];
+      Net *caller = chaos->members[edge->caller].net;
+      Net *listener = chaos->members[edge->listener].net;
+
+      if (!edge->up || !chaos->members[edge->caller].up || !chaos->members[edge->listener].up)
+        return;
+      /* The caller forgets the listener, which drops the link. */
+      net_unpin (caller, listener);
+      WAIT_UNTIL (LINK_TIMEOUT_S, !net_connected (listener, caller),
+                  "%s kept its link with %s after removing it", caller->label, listener->label);
+      edge->up = FALSE;
+      chaos->drops++;
+    }
+}
+
+static void
+chaos_check (Chaos *chaos)
+{
+  Net *all[CHAOS_NODES];
+
+  for (guint i = 0; i < CHAOS_NODES; i++)
+    all[i] = chaos->members[i].net;
+  for (guint e = 0; e < chaos->n_edges; e++)
+    wait_linked (all[chaos->edges[e].caller], all[chaos->edges[e].listener]);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_converged (all, CHAOS_NODES),
+              "no convergence after %u writes, %u kills, %u links dropped:%s", chaos->writes,
+              chaos->kills, chaos->drops, describe_digests (all, CHAOS_NODES));
+
+  /* Equal digests could still be equally wrong: every write that was
+   * answered 2xx must be there, on every node. */
+  for (guint i = 0; i < CHAOS_NODES; i++)
+    {
+      Net *net = all[i];
+      g_autoptr(JsonArray) listed = net_get_array (net, "/api/v1/messages?channel=broadcast"
+                                                        "&limit=1000");
+      g_autoptr(GHashTable) ids = g_hash_table_new (g_str_hash, g_str_equal);
+      GHashTableIter iter;
+      gpointer key, value;
+
+      for (guint m = 0; m < json_array_get_length (listed); m++)
+        g_hash_table_add (ids, (gpointer) json_object_get_string_member (
+                                 json_array_get_object_element (listed, m), "id"));
+      for (guint m = 0; m < chaos->messages->len; m++)
+        if (!g_hash_table_contains (ids, g_ptr_array_index (chaos->messages, m)))
+          fail_dump ("%s lacks acknowledged message %s", net->label,
+                     (const char *) g_ptr_array_index (chaos->messages, m));
+
+      for (guint h = 0; h < CHAOS_NODES; h++)
+        {
+          Member *writer = &chaos->members[h];
+
+          if (writer->hospital_id == NULL)
+            continue;
+          g_hash_table_iter_init (&iter, writer->beds);
+          while (g_hash_table_iter_next (&iter, &key, &value))
+            {
+              gint64 shown = bed_value (net, writer->hospital_id, key, "available");
+
+              if (shown != GPOINTER_TO_INT (value) - 1)
+                fail_dump ("%s shows %" G_GINT64_FORMAT " %s beds at %s; %s reported %d last",
+                           net->label, shown, (const char *) key, writer->hospital_id,
+                           writer->net->label, GPOINTER_TO_INT (value) - 1);
+            }
+        }
+
+      if (chaos->unit_status != NULL)
+        {
+          g_autoptr(JsonObject) unit = net_get (net, "/api/v1/units/" UNIT);
+          const char *shown = unit ? json_object_get_string_member (unit, "status") : NULL;
+
+          if (g_strcmp0 (shown, chaos->unit_status) != 0)
+            fail_dump ("%s shows the unit %s; the crew reported %s last", net->label, shown,
+                       chaos->unit_status);
+          if (ABS (json_object_get_double_member (unit, "lat") - chaos->unit_lat) > 1e-9)
+            fail_dump ("%s shows the unit at latitude %f; the crew reported %f last", net->label,
+                       json_object_get_double_member (unit, "lat"), chaos->unit_lat);
+        }
+
+      g_hash_table_iter_init (&iter, chaos->phones);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        {
+          g_autofree char *path = g_strdup_printf ("/api/v1/hospitals/%s", (const char *) key);
+          g_autofree char *shown = string_at (net, path, "phone_switchboard");
+
+          if (g_strcmp0 (shown, value) != 0)
+            fail_dump ("%s shows switchboard %s for %s; the hub wrote %s last", net->label, shown,
+                       (const char *) key, (const char *) value);
+        }
+    }
+}
+
+static void
+run_chaos (gboolean mesh)
+{
+  guint32 seed = mh_test_seed_from_env (g_random_int ());
+  Chaos chaos = { 0 };
+  const char *hospitals[] = { FRED_BROOKS, JULIA_CRUSHER, BEVERLY_BASHIR };
+  const char *desks[] = { "Fred Brooks desk", "Julia Crusher desk", "Beverly Bashir desk" };
+  Member *members = chaos.members;
+
+  g_test_message ("seed %u (MEDHEAD_SEED=%u replays this run)", seed, seed);
+  chaos.rand = g_rand_new_with_seed (seed);
+  chaos.messages = g_ptr_array_new_with_free_func (g_free);
+  chaos.phones = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+
+  /* A hub with the registry, three hospital desks and a crew. */
+  members[0].net = net_new ("hub", "Hub", NULL);
+  members[0].is_hub = TRUE;
+  mh_test_node_import (members[0].net->node, SCENARIO);
+  for (guint i = 0; i < 3; i++)
+    {
+      members[1 + i].net = net_new ("hospital", desks[i], hospitals[i]);
+      members[1 + i].hospital_id = hospitals[i];
+    }
+  members[4].net = net_new ("ambulance", "MH-AMB-01 crew", UNIT);
+  members[4].is_ambulance = TRUE;
+
+  for (guint i = 0; i < CHAOS_NODES; i++)
+    {
+      members[i].beds = g_hash_table_new (g_str_hash, g_str_equal);
+      members[i].net->listen = mesh || i == 0;
+      members[i].up = TRUE;
+      net_start (members[i].net);
+    }
+
+  /* The star: every station calls the hub. The mesh: everyone is pinned
+   * with everyone; each calls the next one round the ring and the one
+   * after (the chords), so every pair has exactly one caller. */
+  if (mesh)
+    for (guint i = 0; i < CHAOS_NODES; i++)
+      for (guint step = 1; step <= 2; step++)
+        chaos.edges[chaos.n_edges++] = (Edge) { i, (i + step) % CHAOS_NODES, TRUE };
+  else
+    for (guint i = 1; i < CHAOS_NODES; i++)
+      chaos.edges[chaos.n_edges++] = (Edge) { i, 0, TRUE };
+  for (guint e = 0; e < chaos.n_edges; e++)
+    net_link (members[chaos.edges[e].caller].net, members[chaos.edges[e].listener].net);
+  for (guint e = 0; e < chaos.n_edges; e++)
+    wait_linked (members[chaos.edges[e].caller].net, members[chaos.edges[e].listener].net);
+
+  /* A desk writes its beds once its hospital's registry entry is there. */
+  for (guint i = 1; i <= 3; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/api/v1/hospitals/%s", members[i].hospital_id);
+
+      WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (members[i].net, path),
+                  "%s did not receive its hospital", members[i].net->label);
+    }
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (members[4].net, "/api/v1/units/" UNIT),
+              "the crew did not receive its unit");
+
+  for (guint round = 0; round < CHAOS_ROUNDS; round++)
+    {
+      chaos_restore (&chaos);
+      for (guint i = 0; i < CHAOS_NODES; i++)
+        {
+          guint n = g_rand_int_range (chaos.rand, 1, 4);
+
+          for (guint w = 0; w < n && members[i].up; w++)
+            chaos_write (&chaos, &members[i], round, w);
+        }
+      chaos_fault (&chaos);
+      /* Let some of the changes cross, not all: the next fault cuts the
+       * rest in flight. */
+      g_usleep (g_rand_int_range (chaos.rand, 20, 300) * 1000);
+    }
+  chaos_restore (&chaos);
+  g_test_message ("%u writes, %u kills, %u links dropped and restored", chaos.writes,
+                  chaos.kills, chaos.drops);
+  chaos_check (&chaos);
+
+  for (guint i = 0; i < CHAOS_NODES; i++)
+    {
+      net_terminate (members[i].net);
+      net_free (members[i].net);
+      g_hash_table_unref (members[i].beds);
+    }
+  g_ptr_array_unref (chaos.messages);
+  g_hash_table_unref (chaos.phones);
+  g_free (chaos.unit_status);
+  g_rand_free (chaos.rand);
+}
+
+static void
+test_star (void)
+{
+  run_chaos (FALSE);
+}
+
+static void
+test_mesh (void)
+{
+  run_chaos (TRUE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* SIGKILL in the middle of a large catch-up                                */
+
+/* Enough hospitals that a first sync takes a while: every one with all
+ * its bed categories, each its own row. */
+#define CATCH_UP_HOSPITALS 2000
+
+static JsonNode *
+large_registry (guint n_hospitals)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "format");
+  json_builder_add_string_value (builder, "medhead-registry/1");
+  json_builder_set_member_name (builder, "hospitals");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < n_hospitals; i++)
+    {
+      g_autofree char *id = g_uuid_string_random ();
+      g_autofree char *name = g_strdup_printf ("Catch-up hospital %u", i);
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "id");
+      json_builder_add_string_value (builder, id);
+      json_builder_set_member_name (builder, "name");
+      json_builder_add_string_value (builder, name);
+      json_builder_set_member_name (builder, "lat");
+      json_builder_add_double_value (builder, 45.0 + i * 0.001);
+      json_builder_set_member_name (builder, "lon");
+      json_builder_add_double_value (builder, 2.0 + (i % 100) * 0.01);
+      json_builder_set_member_name (builder, "specialties");
+      json_builder_begin_array (builder);
+      json_builder_add_int_value (builder, 21);
+      json_builder_end_array (builder);
+      json_builder_set_member_name (builder, "ems_traffic");
+      json_builder_add_string_value (builder, "normal");
+      json_builder_set_member_name (builder, "beds");
+      json_builder_begin_object (builder);
+      for (guint c = 0; c < G_N_ELEMENTS (bed_categories); c++)
+        {
+          json_builder_set_member_name (builder, bed_categories[c]);
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "available");
+          json_builder_add_int_value (builder, (i + c) % 7);
+          json_builder_set_member_name (builder, "baseline");
+          json_builder_add_int_value (builder, 10);
+          json_builder_set_member_name (builder, "surge_24h");
+          json_builder_add_int_value (builder, 1);
+          json_builder_end_object (builder);
+        }
+      json_builder_end_object (builder);
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "units");
+  json_builder_begin_array (builder);
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+static void
+test_catch_up_killed (void)
+{
+  g_autoptr(Net) hub = net_new ("hub", "Catch-up hub", NULL);
+  g_autoptr(Net) control = net_new ("hub", "Control", NULL);
+  g_autoptr(Net) fresh = net_new ("hub", "Fresh", NULL);
+  g_autoptr(JsonNode) registry = large_registry (CATCH_UP_HOSPITALS);
+  g_autoptr(JsonObject) status = NULL;
+  gint64 total, full_bytes, waiting = -1, bytes_at_kill = 0, waiting_after, resumed_bytes;
+  gint64 deadline;
+  Net *pair[2];
+
+  mh_test_node_import_document (hub->node, registry);
+  hub->listen = TRUE;
+  net_start (hub);
+  status = net_status (hub);
+  total = json_object_get_int_member (status, "last_seq");
+  g_test_message ("the hub's log holds %" G_GINT64_FORMAT " entries", total);
+
+  /* What a whole first sync costs, to compare with. */
+  net_start (control);
+  net_link (control, hub);
+  pair[0] = hub;
+  pair[1] = control;
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_converged (pair, 2), "the control did not catch up:%s",
+              describe_digests (pair, 2));
+  WAIT_UNTIL (LINK_TIMEOUT_S, net_peer_int (hub, control, "changes_waiting") == 0,
+              "the hub still waits for the control's acknowledgements");
+  full_bytes = net_peer_int (hub, control, "bytes_sent");
+  g_test_message ("a whole first sync: %" G_GINT64_FORMAT " bytes", full_bytes);
+  net_terminate (control);
+
+  /* The hub's API answers while it sends: watch the catch-up from there,
+   * and kill the fresh node once it holds some but not all. */
+  net_start (fresh);
+  net_link (fresh, hub);
+  deadline = g_get_monotonic_time () + CONVERGE_TIMEOUT_S * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr(JsonObject) now = net_status (hub);
+      JsonObject *entry = status_peer (now, fresh->fingerprint);
+
+      if (entry != NULL && json_object_get_boolean_member (entry, "connected"))
+        {
+          waiting = json_object_get_int_member (entry, "changes_waiting");
+          bytes_at_kill = json_object_get_int_member (entry, "bytes_sent");
+          if (waiting <= total * 65 / 100)
+            break;
+        }
+      if (g_get_monotonic_time () > deadline)
+        fail_dump ("the fresh node's catch-up did not start");
+      g_usleep (10 * 1000);
+    }
+  net_kill (fresh);
+  g_test_message ("killed with %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " entries waiting, "
+                  "after %" G_GINT64_FORMAT " bytes",
+                  waiting, total, bytes_at_kill);
+  if (waiting < total * 15 / 100)
+    fail_dump ("the catch-up went too fast to interrupt (%" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+               " left): raise CATCH_UP_HOSPITALS",
+               waiting, total);
+  WAIT_UNTIL (LINK_TIMEOUT_S, !net_connected (hub, fresh), "the hub did not see the link cut");
+
+  /* Back on the same folder: it calls the hub with the cursors it
+   * committed, and the hub resumes from them. From zero, the hub would
+   * count every entry as waiting again. */
+  net_start (fresh);
+  deadline = g_get_monotonic_time () + LINK_TIMEOUT_S * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr(JsonObject) now = net_status (hub);
+      JsonObject *entry = status_peer (now, fresh->fingerprint);
+
+      if (entry != NULL && json_object_get_boolean_member (entry, "connected"))
+        {
+          waiting_after = json_object_get_int_member (entry, "changes_waiting");
+          break;
+        }
+      if (g_get_monotonic_time () > deadline)
+        fail_dump ("the fresh node did not link again");
+      g_usleep (5 * 1000);
+    }
+  g_test_message ("after the restart, %" G_GINT64_FORMAT " entries waiting", waiting_after);
+  g_assert_cmpint (waiting_after, <=, waiting);
+
+  pair[1] = fresh;
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_converged (pair, 2), "the fresh node did not converge:%s",
+              describe_digests (pair, 2));
+  WAIT_UNTIL (LINK_TIMEOUT_S, net_peer_int (hub, fresh, "changes_waiting") == 0,
+              "the hub still waits for the fresh node's acknowledgements");
+  resumed_bytes = net_peer_int (hub, fresh, "bytes_sent");
+  g_test_message ("the resumed link carried %" G_GINT64_FORMAT " bytes", resumed_bytes);
+  /* At least half of what crossed before the kill did not cross again. */
+  g_assert_cmpint (resumed_bytes, <, full_bytes - bytes_at_kill / 2);
+
+  net_terminate (fresh);
+  net_terminate (hub);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Clocks                                                                   */
+
+static gboolean
+net_clock_alarm (Net *net)
+{
+  g_autoptr(JsonObject) status = net_status (net);
+
+  return json_object_get_boolean_member (status, "clock_alarm");
+}
+
+static gint64
+net_count (Net *net, const char *name)
+{
+  g_autoptr(JsonObject) status = net_status (net);
+
+  return status_count (status, name);
+}
+
+/* A hub hears n_right nodes with a right clock (itself included) and one a
+ * year ahead, which links last. */
+static void
+run_clock_ahead (guint n_right)
+{
+  g_autoptr(GPtrArray) right = g_ptr_array_new_with_free_func ((GDestroyNotify) net_free);
+  g_autoptr(GPtrArray) written = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(Net) ahead = net_new ("hub", "A year ahead", NULL);
+  g_autofree char *from_ahead = NULL;
+  g_autofree char *later = NULL;
+  Net *hub;
+
+  for (guint i = 0; i < n_right; i++)
+    {
+      g_autofree char *label = i == 0 ? g_strdup ("Clock hub") : g_strdup_printf ("Right %u", i);
+
+      g_ptr_array_add (right, net_new ("hub", label, NULL));
+    }
+  hub = g_ptr_array_index (right, 0);
+  hub->listen = TRUE;
+  net_setenv (ahead, "MEDHEAD_TEST_CLOCK_OFFSET_MS", ONE_YEAR_MS);
+  for (guint i = 0; i < n_right; i++)
+    net_start (g_ptr_array_index (right, i));
+  net_start (ahead);
+  for (guint i = 1; i < n_right; i++)
+    {
+      net_link (g_ptr_array_index (right, i), hub);
+      wait_linked (g_ptr_array_index (right, i), hub);
+    }
+  net_link (ahead, hub);
+  wait_linked (ahead, hub);
+
+  from_ahead = net_post_message (ahead, "broadcast", "written a year ahead");
+  for (guint i = 0; i < n_right; i++)
+    {
+      Net *net = g_ptr_array_index (right, i);
+      g_autofree char *text = g_strdup_printf ("from %s", net->label);
+
+      g_ptr_array_add (written, net_post_message (net, "broadcast", text));
+    }
+
+  /* The others hold its change, and show it held. */
+  WAIT_UNTIL (LINK_TIMEOUT_S,
+              net_count (hub, "held") > 0 || net_has_message (hub, from_ahead),
+              "the hub neither held nor applied the change from a year ahead");
+  if (net_has_message (hub, from_ahead))
+    {
+      g_autoptr(JsonObject) status = net_status (hub);
+
+      /* Not fatal: the tests after this one still run. */
+      g_test_fail_printf ("the hub applied a change from a year ahead (clock_alarm %s, "
+                          "peer_offset_ms %" G_GINT64_FORMAT ", clock %s)",
+                          json_object_get_boolean_member (status, "clock_alarm") ? "true"
+                                                                                 : "false",
+                          json_object_get_int_member (status, "peer_offset_ms"),
+                          json_object_get_string_member (status, "clock_text"));
+      net_terminate (ahead);
+      for (guint i = n_right; i > 0; i--)
+        net_terminate (g_ptr_array_index (right, i - 1));
+      return;
+    }
+  g_assert_false (net_clock_alarm (hub));
+
+  /* The rest converges, and reaches the skewed node too. */
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_converged ((Net *const *) right->pdata, n_right),
+              "the nodes with a right clock did not converge:%s",
+              describe_digests ((Net *const *) right->pdata, n_right));
+  for (guint m = 0; m < written->len; m++)
+    WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+                net_has_message (ahead, g_ptr_array_index (written, m)),
+                "the node a year ahead did not receive %s",
+                (const char *) g_ptr_array_index (written, m));
+  for (guint i = 0; i < n_right; i++)
+    {
+      g_assert_false (net_has_message (g_ptr_array_index (right, i), from_ahead));
+      for (guint m = 0; m < written->len; m++)
+        g_assert_true (net_has_message (g_ptr_array_index (right, i),
+                                        g_ptr_array_index (written, m)));
+    }
+  g_assert_cmpint (net_count (hub, "held"), >, 0);
+  g_assert_false (net_clock_alarm (hub));
+
+  /* Its own peers tell the skewed node that it is wrong. */
+  WAIT_UNTIL (LINK_TIMEOUT_S, net_clock_alarm (ahead),
+              "the node a year ahead did not raise the clock alarm");
+
+  /* The hub's own clock was not dragged a year forward: what it writes
+   * now is not held anywhere. */
+  later = net_post_message (hub, "broadcast", "from the hub, later");
+  for (guint i = 1; i < n_right; i++)
+    {
+      Net *net = g_ptr_array_index (right, i);
+
+      WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has_message (net, later),
+                  "%s did not apply the hub's later change", net->label);
+      g_assert_cmpint (net_count (net, "held"), ==, 0);
+    }
+
+  net_terminate (ahead);
+  for (guint i = n_right; i > 0; i--)
+    net_terminate (g_ptr_array_index (right, i - 1));
+}
+
+/* Two right clocks besides the hub's: the majority is plain. */
+static void
+test_clock_ahead (void)
+{
+  run_clock_ahead (3);
+}
+
+/* The hub and one other right clock against the skewed one: the hub's
+ * own clock must count, or it has a tie to break and may take the
+ * skewed node's time. */
+static void
+test_clock_ahead_tie (void)
+{
+  run_clock_ahead (2);
+}
+
+static void
+test_clock_behind (void)
+{
+  g_autoptr(Net) hub = net_new ("hub", "Clock hub", NULL);
+  g_autoptr(Net) second = net_new ("hub", "Second", NULL);
+  g_autoptr(Net) behind = net_new ("hub", "Ten minutes behind", NULL);
+  g_autoptr(JsonObject) status = NULL;
+  g_autofree char *from_hub = NULL;
+  g_autofree char *from_second = NULL;
+  g_autofree char *from_behind = NULL;
+  Net *all[3];
+  gint64 offset;
+
+  hub->listen = TRUE;
+  net_setenv (behind, "MEDHEAD_TEST_CLOCK_OFFSET_MS", TEN_MINUTES_BEHIND_MS);
+  net_start (hub);
+  net_start (second);
+  net_start (behind);
+  /* As above: the hub hears a right clock before the slow one. */
+  net_link (second, hub);
+  wait_linked (second, hub);
+  net_link (behind, hub);
+  wait_linked (behind, hub);
+
+  WAIT_UNTIL (LINK_TIMEOUT_S, net_clock_alarm (behind),
+              "the node ten minutes behind did not raise the clock alarm");
+  status = net_status (behind);
+  offset = json_object_get_int_member (status, "peer_offset_ms");
+  g_test_message ("the slow node's peers are %" G_GINT64_FORMAT " ms ahead of it", offset);
+  g_assert_cmpint (offset, >, 9 * 60 * 1000);
+  g_assert_cmpint (offset, <, 11 * 60 * 1000);
+  g_assert_false (net_clock_alarm (hub));
+  g_assert_false (net_clock_alarm (second));
+
+  /* Its peers' changes look ten minutes ahead of its own clock, more than
+   * the hold bound: judged by their time instead, they apply at once. */
+  from_hub = net_post_message (hub, "broadcast", "from the hub");
+  from_second = net_post_message (second, "broadcast", "from the second node, through the hub");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              net_has_message (behind, from_hub) && net_has_message (behind, from_second),
+              "the slow node did not apply its peers' changes");
+  g_assert_cmpint (net_count (behind, "held"), ==, 0);
+
+  from_behind = net_post_message (behind, "broadcast", "from the slow node");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              net_has_message (hub, from_behind) && net_has_message (second, from_behind),
+              "the slow node's change did not reach its peers");
+
+  all[0] = hub;
+  all[1] = second;
+  all[2] = behind;
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_converged (all, 3), "no convergence:%s",
+              describe_digests (all, 3));
+
+  net_terminate (behind);
+  net_terminate (second);
+  net_terminate (hub);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A node restored from a copy of its own data folder                      */
+
+static void
+copy_tree (const char *from, const char *to)
+{
+  const char *argv[] = { "cp", "-a", from, to, NULL };
+  g_autoptr(GError) error = NULL;
+  int wait_status = 0;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                &wait_status, &error);
+  g_assert_no_error (error);
+  g_spawn_check_wait_status (wait_status, &error);
+  g_assert_no_error (error);
+}
+
+static gint64
+net_status_int (Net *net, const char *member)
+{
+  g_autoptr(JsonObject) status = net_status (net);
+
+  return json_object_get_int_member (status, member);
+}
+
+static void
+test_restored_copy (void)
+{
+  g_autoptr(Net) peer = net_new ("hub", "Peer", NULL);
+  g_autoptr(Net) restored = net_new ("hub", "Restored", NULL);
+  g_autofree char *parent = g_path_get_dirname (restored->node->dir);
+  g_autofree char *copy = g_build_filename (parent, "copy", NULL);
+  g_autofree char *lost = g_build_filename (parent, "lost", NULL);
+  g_autofree char *before = NULL;
+  g_autofree char *lost_first = NULL;
+  g_autofree char *lost_second = NULL;
+  g_autofree char *after_first = NULL;
+  g_autofree char *after_second = NULL;
+  g_autoptr(JsonObject) bed = NULL;
+  gint64 epoch, seq_before_loss, seq_restored;
+  Net *pair[2];
+
+  /* The restored node is the hub that holds the registry: the beds of a
+   * hospital without a site of its own are its to write. */
+  mh_test_node_import (restored->node, SCENARIO);
+  peer->listen = TRUE;
+  net_start (peer);
+  net_start (restored);
+  net_link (restored, peer);
+  wait_linked (restored, peer);
+
+  before = net_post_message (restored, "broadcast", "before the copy");
+  bed = net_send (restored, "PUT", "/api/v1/hospitals/" FRED_BROOKS "/beds/adult_icu",
+                  "{\"available\": 1, \"baseline\": 9}", 200);
+  pair[0] = peer;
+  pair[1] = restored;
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_converged (pair, 2), "no convergence before the copy:%s",
+              describe_digests (pair, 2));
+  epoch = net_status_int (restored, "epoch");
+
+  /* The copy, taken while the node is stopped, as a backup would be. */
+  net_terminate (restored);
+  copy_tree (restored->node->dir, copy);
+
+  /* Life goes on after the copy: these reach the peer, then are lost
+   * with the original folder. */
+  net_start (restored);
+  wait_linked (restored, peer);
+  lost_first = net_post_message (restored, "broadcast", "after the copy, lost with the disk");
+  lost_second = net_post_message (restored, "broadcast", "after the copy, lost too");
+  g_clear_pointer (&bed, json_object_unref);
+  bed = net_send (restored, "PUT", "/api/v1/hospitals/" FRED_BROOKS "/beds/adult_icu",
+                  "{\"available\": 2, \"baseline\": 9}", 200);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_converged (pair, 2), "no convergence after the copy:%s",
+              describe_digests (pair, 2));
+  seq_before_loss = net_status_int (restored, "last_seq");
+  net_terminate (restored);
+
+  /* The disk dies; the copy comes back in its place, same identity. */
+  g_assert_cmpint (g_rename (restored->node->dir, lost), ==, 0);
+  g_assert_cmpint (g_rename (copy, restored->node->dir), ==, 0);
+  net_start (restored);
+  seq_restored = net_status_int (restored, "last_seq");
+  g_test_message ("log back from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
+                  "; epoch %" G_GINT64_FORMAT " then %" G_GINT64_FORMAT,
+                  seq_before_loss, seq_restored, epoch, net_status_int (restored, "epoch"));
+  /* Its next three writes fit in the numbers the lost run used. */
+  g_assert_cmpint (seq_restored + 3, <=, seq_before_loss);
+  /* The replica file is not the one it last opened: a new log epoch. */
+  g_assert_cmpint (net_status_int (restored, "epoch"), !=, epoch);
+  wait_linked (restored, peer);
+
+  /* Its new writes take sequence numbers the peer has seen already, in
+   * the old epoch; the peer must take them all the same. */
+  after_first = net_post_message (restored, "broadcast", "after the restore");
+  after_second = net_post_message (restored, "broadcast", "after the restore, again");
+  g_clear_pointer (&bed, json_object_unref);
+  bed = net_send (restored, "PUT", "/api/v1/hospitals/" FRED_BROOKS "/beds/adult_icu",
+                  "{\"available\": 4, \"baseline\": 9}", 200);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              net_has_message (peer, after_first) && net_has_message (peer, after_second)
+                && bed_value (peer, FRED_BROOKS, "adult_icu", "available") == 4,
+              "the restored node's new writes did not reach its peer");
+
+  /* Nothing the peer had is lost either. */
+  g_assert_true (net_has_message (peer, before));
+  g_assert_true (net_has_message (peer, lost_first));
+  g_assert_true (net_has_message (peer, lost_second));
+  g_assert_true (net_has_message (restored, before));
+  if (!net_has_message (restored, lost_first))
+    g_test_message ("the restored node did not get back its own writes made after the copy");
+
+  net_terminate (restored);
+  net_terminate (peer);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Refusals                                                                 */
+
+/* A listener with a well-behaved peer linked to it, in step. */
+typedef struct
+{
+  Net *listener;
+  Net *good;
+  char *digest;
+} Refusal;
+
+static void
+refusal_setup (Refusal *r)
+{
+  Net *pair[2];
+
+  r->listener = net_new ("hub", "Listener", NULL);
+  r->good = net_new ("hub", "Good peer", NULL);
+  mh_test_node_import (r->listener->node, SCENARIO);
+  r->listener->listen = TRUE;
+  net_start (r->listener);
+  net_start (r->good);
+  net_link (r->good, r->listener);
+  wait_linked (r->good, r->listener);
+  pair[0] = r->listener;
+  pair[1] = r->good;
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_converged (pair, 2), "no convergence:%s",
+              describe_digests (pair, 2));
+  r->digest = net_digest (r->listener);
+}
+
+/* Nothing moved into the listener, and it still serves its good peer,
+ * both ways. */
+static void
+refusal_check (Refusal *r)
+{
+  g_autofree char *digest = net_digest (r->listener);
+  g_autofree char *from_listener = NULL;
+  g_autofree char *from_good = NULL;
+
+  g_assert_cmpstr (digest, ==, r->digest);
+  g_assert_true (net_connected (r->listener, r->good));
+  from_listener = net_post_message (r->listener, "broadcast", "still serving");
+  from_good = net_post_message (r->good, "broadcast", "still served");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              net_has_message (r->good, from_listener) && net_has_message (r->listener, from_good),
+              "the listener stopped serving its good peer");
+}
+
+static void
+refusal_teardown (Refusal *r)
+{
+  net_terminate (r->good);
+  net_terminate (r->listener);
+  net_free (r->good);
+  net_free (r->listener);
+  g_free (r->digest);
+}
+
+/* The intruder tried, failed, and no data crossed either way. */
+static void
+assert_no_link (Refusal *r, Net *intruder, const char *pinned_as, const char *message)
+{
+  g_autofree char *error = NULL;
+
+  WAIT_UNTIL (LINK_TIMEOUT_S, peer_has_error (intruder, pinned_as),
+              "%s recorded no failed call", intruder->label);
+  /* It keeps calling; the next attempts must fail like the first. */
+  g_usleep (1500 * 1000);
+  error = net_peer_error (intruder, pinned_as);
+  g_test_message ("%s: %s", intruder->label, error);
+  {
+    g_autoptr(JsonObject) status = net_status (intruder);
+    JsonObject *entry = status_peer (status, pinned_as);
+
+    g_assert_false (json_object_get_boolean_member (entry, "connected"));
+    g_assert_cmpint (json_object_get_int_member (status, "connected_peers"), ==, 0);
+  }
+  g_assert_false (net_has_message (r->listener, message));
+  g_assert_false (net_has (intruder, "/api/v1/hospitals/" FRED_BROOKS));
+}
+
+static void
+test_refuse_unknown_certificate (void)
+{
+  Refusal r = { 0 };
+  g_autoptr(Net) stranger = net_new ("hub", "Stranger", NULL);
+  g_autofree char *message = NULL;
+
+  refusal_setup (&r);
+  /* It knows the listener; the listener does not know it. */
+  net_pin (stranger, r.listener, TRUE);
+  net_start (stranger);
+  message = net_post_message (stranger, "broadcast", "from an unknown node");
+  assert_no_link (&r, stranger, r.listener->fingerprint, message);
+  g_assert_false (net_knows (r.listener, stranger));
+  refusal_check (&r);
+  net_terminate (stranger);
+  refusal_teardown (&r);
+}
+
+static void
+test_refuse_wrong_fingerprint (void)
+{
+  Refusal r = { 0 };
+  g_autoptr(Net) confused = net_new ("hub", "Confused", NULL);
+  g_autofree char *message = NULL;
+
+  refusal_setup (&r);
+  /* The listener admits it, but it expects someone else at the listener's
+   * address: it must refuse the certificate it is shown. */
+  net_pin (r.listener, confused, FALSE);
+  {
+    const char *args[] = { "peer", "add", "--data-dir", confused->node->dir,
+                           r.good->fingerprint, "--url", r.listener->sync_url, NULL };
+
+    g_assert_cmpint (mh_test_cli_argv (args, NULL, NULL), ==, 0);
+  }
+  net_start (confused);
+  message = net_post_message (confused, "broadcast", "from a node that pinned the wrong key");
+  assert_no_link (&r, confused, r.good->fingerprint, message);
+  g_assert_false (net_connected (r.listener, confused));
+  refusal_check (&r);
+  net_terminate (confused);
+  refusal_teardown (&r);
+}
+
+static gboolean
+error_mentions_version (Net *net, const char *fingerprint)
+{
+  g_autofree char *error = net_peer_error (net, fingerprint);
+
+  return error != NULL && strstr (error, "version") != NULL;
+}
+
+static void
+test_refuse_version (void)
+{
+  Refusal r = { 0 };
+  g_autoptr(Net) future = net_new ("hub", "Schema 9", NULL);
+  g_autofree char *message = NULL;
+  g_autofree char *theirs = NULL;
+  g_autofree char *ours = NULL;
+
+  refusal_setup (&r);
+  net_setenv (future, "MEDHEAD_TEST_SCHEMA_VERSION", "9");
+  net_start (future);
+  message = net_post_message (future, "broadcast", "from schema version 9");
+  net_link (future, r.listener);
+
+  /* Both sides say why. */
+  WAIT_UNTIL (LINK_TIMEOUT_S, error_mentions_version (future, r.listener->fingerprint),
+              "the newer node did not record why the link was refused");
+  WAIT_UNTIL (LINK_TIMEOUT_S, error_mentions_version (r.listener, future->fingerprint),
+              "the listener did not record why it refused the newer node");
+  theirs = net_peer_error (future, r.listener->fingerprint);
+  ours = net_peer_error (r.listener, future->fingerprint);
+  g_test_message ("the newer node says: %s", theirs);
+  g_test_message ("the listener says: %s", ours);
+  g_assert_nonnull (strstr (theirs, "schema"));
+  g_assert_nonnull (strstr (ours, "schema"));
+
+  g_usleep (1500 * 1000);
+  g_assert_false (net_connected (future, r.listener));
+  g_assert_false (net_connected (r.listener, future));
+  g_assert_false (net_has_message (r.listener, message));
+  g_assert_false (net_has (future, "/api/v1/hospitals/" FRED_BROOKS));
+  refusal_check (&r);
+  net_terminate (future);
+  refusal_teardown (&r);
+}
+
+/* A bare client of the sync endpoint, written here so that it can send
+ * what no node would. */
+typedef struct
+{
+  SoupSession *session;
+  SoupWebsocketConnection *conn;
+  GError *error;
+  gboolean connecting;
+  gboolean closed;
+  GPtrArray *frames; /* char *: the text frames received */
+} RawLink;
+
+static gboolean
+raw_accept_certificate_cb (SoupMessage *msg, GTlsCertificate *certificate,
+                           GTlsCertificateFlags errors, gpointer data)
+{
+  /* This client tests the listener: whom it reaches is not in question. */
+  return TRUE;
+}
+
+static void
+raw_connected_cb (GObject *source, GAsyncResult *result, gpointer data)
+{
+  RawLink *raw = data;
+
+  raw->conn = soup_session_websocket_connect_finish (SOUP_SESSION (source), result, &raw->error);
+  raw->connecting = FALSE;
+}
+
+static void
+raw_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer data)
+{
+  RawLink *raw = data;
+  gsize size;
+  const char *text = g_bytes_get_data (message, &size);
+
+  g_ptr_array_add (raw->frames, g_strndup (text, size));
+}
+
+static void
+raw_closed_cb (SoupWebsocketConnection *conn, gpointer data)
+{
+  ((RawLink *) data)->closed = TRUE;
+}
+
+static gboolean
+raw_timeout_cb (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+typedef gboolean (*RawDoneFunc) (RawLink *raw);
+
+static gboolean
+raw_wait (RawLink *raw, guint seconds, RawDoneFunc done)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add_seconds (seconds, raw_timeout_cb, &timed_out);
+
+  while (!done (raw) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  return done (raw);
+}
+
+static gboolean
+raw_is_connected (RawLink *raw)
+{
+  return !raw->connecting;
+}
+
+static gboolean
+raw_is_closed (RawLink *raw)
+{
+  return raw->closed;
+}
+
+/* The message of the first error frame received, or NULL. */
+static char *
+raw_error (RawLink *raw)
+{
+  for (guint i = 0; i < raw->frames->len; i++)
+    {
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      JsonObject *frame;
+
+      if (!json_parser_load_from_data (parser, g_ptr_array_index (raw->frames, i), -1, NULL)
+          || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+        continue;
+      frame = json_node_get_object (json_parser_get_root (parser));
+      if (g_strcmp0 (json_object_get_string_member_with_default (frame, "type", NULL), "error")
+          == 0)
+        return g_strdup (json_object_get_string_member_with_default (frame, "message", ""));
+    }
+  return NULL;
+}
+
+static gboolean
+raw_has_ack (RawLink *raw)
+{
+  for (guint i = 0; i < raw->frames->len; i++)
+    if (g_str_has_prefix (g_ptr_array_index (raw->frames, i), "{\"type\":\"ack\""))
+      return TRUE;
+  return raw->closed;
+}
+
+static RawLink *
+raw_open (Net *listener, GTlsCertificate *certificate)
+{
+  RawLink *raw = g_new0 (RawLink, 1);
+  g_autofree char *uri = g_strconcat (listener->sync_url, "/sync/v1/link", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+
+  g_assert_nonnull (msg);
+  raw->frames = g_ptr_array_new_with_free_func (g_free);
+  raw->session = soup_session_new ();
+  /* Straight to the pinned address, trusting no authority. */
+  soup_session_set_proxy_resolver (raw->session, NULL);
+  soup_session_set_tls_database (raw->session, NULL);
+  soup_message_set_tls_client_certificate (msg, certificate);
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (raw_accept_certificate_cb), NULL);
+
+  raw->connecting = TRUE;
+  soup_session_websocket_connect_async (raw->session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+                                        raw_connected_cb, raw);
+  if (!raw_wait (raw, LINK_TIMEOUT_S, raw_is_connected))
+    fail_dump ("the raw client could not connect");
+  g_assert_no_error (raw->error);
+  g_signal_connect (raw->conn, "message", G_CALLBACK (raw_message_cb), raw);
+  g_signal_connect (raw->conn, "closed", G_CALLBACK (raw_closed_cb), raw);
+  return raw;
+}
+
+static void
+raw_free (RawLink *raw)
+{
+  if (raw->conn != NULL)
+    {
+      if (soup_websocket_connection_get_state (raw->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_close (raw->conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+      raw_wait (raw, 5, raw_is_closed);
+      g_signal_handlers_disconnect_by_data (raw->conn, raw);
+      g_object_unref (raw->conn);
+    }
+  g_clear_error (&raw->error);
+  g_object_unref (raw->session);
+  g_ptr_array_unref (raw->frames);
+  g_free (raw);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RawLink, raw_free)
+
+static char *
+raw_hello (const char *site_id)
+{
+  return g_strdup_printf ("{\"type\":\"hello\",\"proto\":1,\"schema\":1,\"site\":\"%s\","
+                          "\"name\":\"raw test client\",\"epoch\":1,\"wall\":%" G_GINT64_FORMAT
+                          ",\"cursors\":[]}",
+                          site_id, g_get_real_time () / 1000);
+}
+
+static char *
+nested (const char *prefix, guint depth, const char *suffix)
+{
+  GString *text = g_string_new (prefix);
+
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (text, '[');
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (text, ']');
+  g_string_append (text, suffix);
+  return g_string_free (text, FALSE);
+}
+
+typedef struct
+{
+  const char *what;
+  gboolean hello_first;
+  const char *hello_site; /* NULL: the client's own */
+  char *frame;            /* text, or NULL for a binary frame */
+  const char *expected;   /* in the error message, NULL: any */
+} Garbage;
+
+static void
+test_refuse_malformed (void)
+{
+  Refusal r = { 0 };
+  g_autoptr(Net) client = net_new ("hub", "Raw client", NULL);
+  g_autofree char *cert_path = g_build_filename (client->node->dir, "identity-cert.pem", NULL);
+  g_autofree char *key_path = g_build_filename (client->node->dir, "identity-key.pem", NULL);
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *recorded = NULL;
+  Garbage garbage[] = {
+    { "a frame that is not JSON", TRUE, NULL, g_strdup ("{"), "malformed" },
+    { "a batch with a change that lacks its clock and origin", TRUE, NULL,
+      g_strdup ("{\"type\":\"changes\",\"lane\":4,\"epoch\":1,\"to\":1,"
+                "\"changes\":[{\"t\":\"message\",\"r\":\"x/y\",\"g\":\"row\"}]}"),
+      "malformed" },
+    { "a batch that is not even a batch", TRUE, NULL,
+      g_strdup ("{\"type\":\"changes\",\"lane\":4,\"epoch\":1,\"to\":1,\"changes\":17}"),
+      "malformed" },
+    { "a control frame nested 5000 deep", TRUE, NULL, nested ("", 5000, ""), NULL },
+    { "a batch nested 5000 deep", TRUE, NULL,
+      nested ("{\"type\":\"changes\",\"lane\":4,\"epoch\":1,\"to\":1,\"changes\":", 5000, "}"),
+      "malformed" },
+    { "changes before any hello", FALSE, NULL,
+      g_strdup ("{\"type\":\"changes\",\"lane\":4,\"epoch\":1,\"to\":0,\"changes\":[]}"),
+      "hello" },
+    { "a binary frame", TRUE, NULL, NULL, "binary" },
+    { "a hello that names another site", FALSE, "", NULL, "site" },
+  };
+
+  refusal_setup (&r);
+  /* A throwaway data folder gives the client an identity of its own,
+   * which the listener admits like any peer. */
+  certificate = g_tls_certificate_new_from_files (cert_path, key_path, &error);
+  g_assert_no_error (error);
+  net_pin (r.listener, client, FALSE);
+  garbage[G_N_ELEMENTS (garbage) - 1].hello_site = r.good->site_id;
+
+  for (guint i = 0; i < G_N_ELEMENTS (garbage); i++)
+    {
+      g_autoptr(RawLink) raw = raw_open (r.listener, certificate);
+      g_autofree char *hello = raw_hello (garbage[i].hello_site ? garbage[i].hello_site
+                                                                : client->site_id);
+      g_autofree char *message = NULL;
+      g_autofree char *lower = NULL;
+      g_autofree char *digest = NULL;
+
+      if (garbage[i].hello_first || garbage[i].hello_site != NULL)
+        soup_websocket_connection_send_text (raw->conn, hello);
+      if (garbage[i].frame != NULL)
+        soup_websocket_connection_send_text (raw->conn, garbage[i].frame);
+      else if (garbage[i].hello_site == NULL)
+        soup_websocket_connection_send_binary (raw->conn, "\x01\x02\x03", 3);
+
+      if (!raw_wait (raw, LINK_TIMEOUT_S, raw_is_closed))
+        fail_dump ("%s: the listener did not close the link", garbage[i].what);
+      message = raw_error (raw);
+      g_test_message ("%s: %s", garbage[i].what, message ? message : "(no error frame)");
+      if (message == NULL)
+        fail_dump ("%s: closed without an error frame", garbage[i].what);
+      lower = g_ascii_strdown (message, -1);
+      if (garbage[i].expected != NULL && strstr (lower, garbage[i].expected) == NULL)
+        fail_dump ("%s: the error does not say \"%s\": %s", garbage[i].what, garbage[i].expected,
+                   message);
+      digest = net_digest (r.listener);
+      g_assert_cmpstr (digest, ==, r.digest);
+      g_free (garbage[i].frame);
+    }
+  recorded = net_peer_error (r.listener, client->fingerprint);
+  g_test_message ("the listener's record of the client: %s", recorded);
+  g_assert_nonnull (recorded);
+
+  refusal_check (&r);
+  refusal_teardown (&r);
+}
+
+
+/* A well-formed change that the good peer never wrote, in its name, with
+ * a signature that is not its own: a relay hands on other sites' changes,
+ * so only the signature tells a forged one (DESIGN.md section 5). */
+static void
+test_refuse_forged_origin (void)
+{
+  Refusal r = { 0 };
+  g_autoptr(Net) client = net_new ("hub", "Raw client", NULL);
+  g_autofree char *cert_path = g_build_filename (client->node->dir, "identity-cert.pem", NULL);
+  g_autofree char *key_path = g_build_filename (client->node->dir, "identity-key.pem", NULL);
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RawLink) raw = NULL;
+  g_autofree char *hello = NULL;
+  g_autofree char *uuid = g_uuid_string_random ();
+  g_autofree char *signature = NULL;
+  g_autofree char *forged_id = NULL;
+  g_autofree char *forged = NULL;
+  g_autofree char *digest = NULL;
+  guint8 zeros[64] = { 0 };
+  gint64 hlc = (g_get_real_time () / 1000) << 16;
+
+  refusal_setup (&r);
+  certificate = g_tls_certificate_new_from_files (cert_path, key_path, &error);
+  g_assert_no_error (error);
+  net_pin (r.listener, client, FALSE);
+
+  signature = g_base64_encode (zeros, sizeof zeros);
+  forged_id = g_strdup_printf ("%s/%s", r.good->site_id, uuid);
+  forged = g_strdup_printf ("{\"type\":\"changes\",\"lane\":4,\"epoch\":1,\"to\":1,\"changes\":"
+                            "[{\"t\":\"message\",\"r\":\"%s\",\"g\":\"row\",\"v\":[\"broadcast\","
+                            "\"%s\",\"Good peer\",\"forged\",%" G_GINT64_FORMAT "],\"c\":%"
+                            G_GINT64_FORMAT ",\"o\":\"%s\",\"s\":999999,\"sv\":1,"
+                            "\"sig\":\"%s\"}]}",
+                            forged_id, r.good->site_id, hlc, hlc, r.good->site_id, signature);
+  raw = raw_open (r.listener, certificate);
+  hello = raw_hello (client->site_id);
+  soup_websocket_connection_send_text (raw->conn, hello);
+  soup_websocket_connection_send_text (raw->conn, forged);
+  /* Acknowledged (and refused inside) or closed: either way, handled. */
+  if (!raw_wait (raw, LINK_TIMEOUT_S, raw_has_ack))
+    fail_dump ("the listener neither acknowledged nor refused a forged change");
+
+  if (net_has_message (r.listener, forged_id))
+    {
+      /* Nodes neither sign their changes nor check signatures yet: any
+       * pinned peer can write in any site's name, a hub's included. */
+      g_test_incomplete ("a change forged in another site's name was applied: "
+                         "signatures are not checked");
+      g_clear_pointer (&raw, raw_free);
+      refusal_teardown (&r);
+      return;
+    }
+  digest = net_digest (r.listener);
+  g_assert_cmpstr (digest, ==, r.digest);
+  g_clear_pointer (&raw, raw_free);
+  refusal_check (&r);
+  g_assert_false (net_has_message (r.good, forged_id));
+  refusal_teardown (&r);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  nets = g_ptr_array_new ();
+
+  g_test_add_func ("/network/line", test_line);
+  g_test_add_func ("/network/star", test_star);
+  g_test_add_func ("/network/mesh", test_mesh);
+  g_test_add_func ("/network/catch-up-killed", test_catch_up_killed);
+  g_test_add_func ("/network/restored-copy", test_restored_copy);
+  g_test_add_func ("/network/refuse/unknown-certificate", test_refuse_unknown_certificate);
+  g_test_add_func ("/network/refuse/wrong-fingerprint", test_refuse_wrong_fingerprint);
+  g_test_add_func ("/network/refuse/version", test_refuse_version);
+  g_test_add_func ("/network/refuse/malformed", test_refuse_malformed);
+  g_test_add_func ("/network/refuse/forged-origin", test_refuse_forged_origin);
+  g_test_add_func ("/network/clock/behind", test_clock_behind);
+  g_test_add_func ("/network/clock/ahead", test_clock_ahead);
+  /* Last (GTest stops at the first failure): the daemon fails it for now. */
+  g_test_add_func ("/network/clock/ahead-tie", test_clock_ahead_tie);
+
+  status = g_test_run ();
+  g_ptr_array_unref (nets);
+  return status;
+}
