@@ -68,6 +68,8 @@ struct _MhNode
   MhIdentity *identity;
   MhStore *store;
   MhReplicator *replicator; /* once the node links with peers */
+  sqlite3_stmt *read_begin;
+  sqlite3_stmt *read_end;
   sqlite3_stmt *nearest_candidates;
   sqlite3_stmt *nearest_by_category;
   sqlite3_stmt *nearest_any;
@@ -694,20 +696,18 @@ static const char nearest_by_category_sql[] =
   " WHERE h._rid = ?1 AND " FREE_BEDS_SQL " > 0"
   "  AND (s.ems_traffic IS NULL OR s.ems_traffic IN ('normal', 'advisory', 'not_applicable'))";
 
-/* The same over every known category ("%s": the quoted list); the count
- * is stale when the oldest count it adds up is. */
+/* The same over every known category ("%s": the quoted list), in one pass
+ * over the hospital's beds rows; the count is stale when the oldest count
+ * it adds up is. */
 static const char nearest_any_sql[] =
-  "SELECT * FROM ("
-  " SELECT h.id, h.name, h.lat, h.lon, h.report_interval_min,"
-  "  h.phone_switchboard, h.phone_emergency, s.ems_traffic,"
-  "  (SELECT SUM(" FREE_BEDS_SQL ") FROM beds b WHERE b.id > h.id || '/' AND b.id < h.id || '0'"
-  "    AND b.category IN (%s)) AS free,"
-  "  (SELECT MIN(b.reported_at) FROM beds b WHERE b.id > h.id || '/' AND b.id < h.id || '0'"
-  "    AND b.category IN (%s) AND " FREE_BEDS_SQL " > 0) AS reported_at"
-  " FROM hospital h LEFT JOIN hospital_status s ON s.id = h.id"
-  " WHERE h._rid = ?1"
+  "SELECT h.id, h.name, h.lat, h.lon, h.report_interval_min,"
+  "  h.phone_switchboard, h.phone_emergency, s.ems_traffic, SUM(" FREE_BEDS_SQL "),"
+  "  MIN(CASE WHEN " FREE_BEDS_SQL " > 0 THEN b.reported_at END)"
+  " FROM hospital h JOIN beds b ON b.id > h.id || '/' AND b.id < h.id || '0'"
+  " LEFT JOIN hospital_status s ON s.id = h.id"
+  " WHERE h._rid = ?1 AND b.category IN (%s)"
   "  AND (s.ems_traffic IS NULL OR s.ems_traffic IN ('normal', 'advisory', 'not_applicable'))"
-  ") WHERE free > 0";
+  " GROUP BY h._rid HAVING SUM(" FREE_BEDS_SQL ") > 0";
 
 static gboolean
 setup_aux_tables (MhNode *self, GError **error)
@@ -736,7 +736,16 @@ setup_aux_tables (MhNode *self, GError **error)
 
   for (guint i = 0; known[i] != NULL; i++)
     g_string_append_printf (categories, "%s'%s'", i ? ", " : "", known[i]);
-  any_sql = g_strdup_printf (nearest_any_sql, categories->str, categories->str);
+  any_sql = g_strdup_printf (nearest_any_sql, categories->str);
+  /* A search runs dozens of statements: one read transaction for all of
+   * them, instead of taking and dropping the WAL read lock for each, and
+   * one snapshot to answer from. A savepoint, so that it nests. */
+  self->read_begin = prepare (self, "SAVEPOINT node_read", error);
+  if (self->read_begin == NULL)
+    return FALSE;
+  self->read_end = prepare (self, "RELEASE node_read", error);
+  if (self->read_end == NULL)
+    return FALSE;
   self->nearest_candidates = prepare (self, nearest_candidates_sql, error);
   if (self->nearest_candidates == NULL)
     return FALSE;
@@ -1042,6 +1051,8 @@ mh_node_dispose (GObject *object)
       flush_arrivals (self);
     }
   /* Statements first: the store closes the database. */
+  g_clear_pointer (&self->read_begin, sqlite3_finalize);
+  g_clear_pointer (&self->read_end, sqlite3_finalize);
   g_clear_pointer (&self->nearest_candidates, sqlite3_finalize);
   g_clear_pointer (&self->nearest_by_category, sqlite3_finalize);
   g_clear_pointer (&self->nearest_any, sqlite3_finalize);
@@ -2369,17 +2380,24 @@ mh_node_nearest_hospitals (MhNode *self, double lat, double lon, guint specialty
   if (limit == 0)
     limit = NEAREST_DEFAULT_LIMIT;
 
+  if (sqlite3_step (self->read_begin) != SQLITE_DONE)
+    {
+      sqlite3_reset (self->read_begin);
+      sqlite_fail (self, error, "searching hospitals");
+      return NULL;
+    }
+  sqlite3_reset (self->read_begin);
   hits = search_nearest (self, lat, lon, specialty, category, limit, error);
-  if (hits == NULL)
-    return NULL;
-  if (hits->len == 0 && (specialty != 0 || category != NULL))
+  if (hits != NULL && hits->len == 0 && (specialty != 0 || category != NULL))
     {
       g_clear_pointer (&hits, g_array_unref);
       hits = search_nearest (self, lat, lon, 0, NULL, limit, error);
-      if (hits == NULL)
-        return NULL;
       fallback = TRUE;
     }
+  sqlite3_step (self->read_end);
+  sqlite3_reset (self->read_end);
+  if (hits == NULL)
+    return NULL;
   for (guint i = 0; i < hits->len; i++)
     json_array_add_object_element (result,
                                    hit_to_json (self, &g_array_index (hits, Hit, i), fallback));

@@ -275,7 +275,13 @@ test_stale (Fixture *f, gconstpointer data)
 /* ------------------------------------------------------------------------ */
 /* 10,000 hospitals against a brute force                                   */
 
+/* Sanitizers and valgrind run the import ten to forty times slower: fewer
+ * hospitals there, the same checks. */
+#if defined(__SANITIZE_ADDRESS__)
+#define N_HOSPITALS 3000
+#else
 #define N_HOSPITALS 10000
+#endif
 #define N_HOSPITALS_UNDER_VALGRIND 1000
 #define N_QUERIES 200
 
@@ -297,8 +303,6 @@ test_random (void)
   g_autoptr(GRand) rand = g_rand_new_with_seed (seed);
   g_autofree char *dir = mh_test_make_tmpdir ("mh-nearest-random");
   g_autoptr(MhNode) hub = test_node_new (dir, "hub", MH_ROLE_HUB, NULL, NULL);
-  /* Valgrind runs the import forty times slower: fewer hospitals, the same
-   * checks. */
   guint n_hospitals = g_getenv ("MEDHEAD_UNDER_VALGRIND") != NULL ? N_HOSPITALS_UNDER_VALGRIND
                                                                   : N_HOSPITALS;
   g_autofree GenHospital *all = gen_hospitals (rand, n_hospitals);
