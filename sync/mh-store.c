@@ -159,6 +159,8 @@ static Outcome apply_known (MhStore *self, const MhTableDef *table, MhChange *ch
                             gboolean local, guint origin_index, char **reason, GError **error);
 static char *change_to_json (const MhChange *change);
 static gboolean flush_pending (MhStore *self, GError **error);
+static gboolean save_peer_cursor (MhStore *self, const char *peer, guint lane,
+                                  const MhCursor *cursor, GError **error);
 static void drop_pending (MhStore *self);
 static gboolean drop_foreign_of_row (MhStore *self, const MhTableDef *table, const char *row,
                                      GError **error);
@@ -3401,19 +3403,15 @@ retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
  * Applies a batch in one transaction. A refused, parked or held change
  * never stops the rest. Fails (and applies nothing) only when storage fails.
  */
-gboolean
-mh_store_apply (MhStore *self, GPtrArray *changes, MhApplyReport *report, GError **error)
+/* One batch from a peer in one transaction: the changes, the held and
+ * parked ones they release, and (with @peer) the cursor on the peer's log. */
+static gboolean
+apply_batch (MhStore *self, GPtrArray *changes, const char *peer, guint lane,
+             const MhCursor *cursor, MhApplyReport *report, GError **error)
 {
-  MhApplyReport local_report = { 0 };
   gboolean any_applied = FALSE;
 
-  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
-  g_return_val_if_fail (changes != NULL, FALSE);
-
-  if (report == NULL)
-    report = &local_report;
   memset (report, 0, sizeof *report);
-
   if (!txn_begin (self, error))
     return FALSE;
   if (!release_held_locked (self, report, error))
@@ -3431,12 +3429,25 @@ mh_store_apply (MhStore *self, GPtrArray *changes, MhApplyReport *report, GError
   if ((any_applied || report->released > 0) && self->n_parked + report->parked > 0
       && !retry_parked_locked (self, report, error))
     goto fail;
+  if (peer != NULL && !save_peer_cursor (self, peer, lane, cursor, error))
+    goto fail;
   return txn_commit (self, error);
 
 fail:
   txn_rollback (self);
   memset (report, 0, sizeof *report);
   return FALSE;
+}
+
+gboolean
+mh_store_apply (MhStore *self, GPtrArray *changes, MhApplyReport *report, GError **error)
+{
+  MhApplyReport local_report = { 0 };
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (changes != NULL, FALSE);
+
+  return apply_batch (self, changes, NULL, 0, NULL, report ? report : &local_report, error);
 }
 
 /**
@@ -3991,58 +4002,20 @@ mh_store_apply_from_peer (MhStore *self, GPtrArray *changes, const char *peer, g
                           const MhCursor *cursor, MhApplyReport *report, GError **error)
 {
   MhApplyReport local_report = { 0 };
-  gboolean any_applied = FALSE;
+  gboolean ok;
 
   g_return_val_if_fail (MH_IS_STORE (self), FALSE);
   g_return_val_if_fail (changes != NULL && peer != NULL && cursor != NULL, FALSE);
-
-  if (report == NULL)
-    report = &local_report;
-  memset (report, 0, sizeof *report);
 
   /* A peer's batch commits without waiting for the disk: the cursor moves
    * in the same transaction, so a batch lost to a power cut is lost with
    * its cursor, and the peer sends it again. Local writes keep FULL. */
   if (self->txn_depth == 0)
     sqlite3_exec (self->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-  if (!txn_begin (self, error))
-    goto restore;
-  if (!release_held_locked (self, report, error))
-    goto fail;
-  for (guint i = 0; i < changes->len; i++)
-    {
-      Outcome outcome = OUTCOME_REJECTED;
-
-      if (!apply_remote (self, g_ptr_array_index (changes, i), &outcome, error))
-        goto fail;
-      report_outcome (report, outcome);
-      if (outcome == OUTCOME_APPLIED)
-        any_applied = TRUE;
-    }
-  if ((any_applied || report->released > 0) && self->n_parked + report->parked > 0
-      && !retry_parked_locked (self, report, error))
-    goto fail;
-  if (!save_peer_cursor (self, peer, lane, cursor, error))
-    goto fail;
-  {
-    gboolean ok = txn_commit (self, error);
-
-    if (self->txn_depth == 0)
-      sqlite3_exec (self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
-    return ok;
-  }
-
-restore:
+  ok = apply_batch (self, changes, peer, lane, cursor, report ? report : &local_report, error);
   if (self->txn_depth == 0)
     sqlite3_exec (self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
-  return FALSE;
-
-fail:
-  txn_rollback (self);
-  memset (report, 0, sizeof *report);
-  if (self->txn_depth == 0)
-    sqlite3_exec (self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
-  return FALSE;
+  return ok;
 }
 
 /**
