@@ -22,6 +22,7 @@ typedef struct
   gint64 oseq;
   gint64 lseq;
   GBytes *sig;
+  guint sv; /* the writer's schema version; 0: this replica's own */
 } MhRegMeta;
 
 struct _MhRow

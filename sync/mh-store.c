@@ -438,6 +438,7 @@ row_copy (const MhRow *src)
 #define META_SAME_CLOCK 0x02
 #define META_SAME_LSEQ 0x04
 #define META_SIGNED 0x08
+#define META_SCHEMA 0x10 /* the writer's schema version follows: not this replica's */
 
 static guint64
 zigzag (gint64 v)
@@ -475,6 +476,8 @@ meta_encode (const MhRow *row)
         header |= META_SAME_LSEQ;
       if (sig_len)
         header |= META_SIGNED;
+      if (m->sv != 0)
+        header |= META_SCHEMA;
       g_byte_array_append (out, &header, 1);
       if (!(header & META_SAME_CLOCK))
         {
@@ -489,6 +492,8 @@ meta_encode (const MhRow *row)
           put_varint (out, sig_len);
           g_byte_array_append (out, g_bytes_get_data (m->sig, NULL), sig_len);
         }
+      if (m->sv != 0)
+        put_varint (out, m->sv);
       prev = m;
     }
   return g_byte_array_free_to_bytes (out);
@@ -545,6 +550,12 @@ meta_decode (MhRow *row, const guint8 *data, gsize len)
             return FALSE;
           m->sig = g_bytes_new (p, v);
           p += v;
+        }
+      if (header & META_SCHEMA)
+        {
+          if (!get_varint (&p, end, &v) || v > G_MAXUINT16)
+            return FALSE;
+          m->sv = (guint) v;
         }
       prev = m;
     }
@@ -1796,6 +1807,11 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
   next->meta[reg_index].oseq = change->origin_seq;
   next->meta[reg_index].lseq = lseq;
   next->meta[reg_index].sig = change->signature ? g_bytes_ref (change->signature) : NULL;
+  /* Relayed with the version it was written in: a value a newer schema
+   * allowed must not look like this version's to the next node. */
+  next->meta[reg_index].sv = change->schema_version != mh_schema_get_version (self->schema)
+                               ? change->schema_version
+                               : 0;
 
   digest_register (self, next, reg_index, +1);
 
@@ -2810,6 +2826,7 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
       m->origin = self->site_index;
       m->oseq = ++self->own_seq;
       m->lseq = lseq;
+      m->sv = 0;
     }
 
   failed_before = self->txn_failed;
@@ -3661,7 +3678,8 @@ mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
                                           row->meta[i].oseq);
               if (row->meta[i].sig)
                 change->signature = g_bytes_ref (row->meta[i].sig);
-              change->schema_version = mh_schema_get_version (self->schema);
+              change->schema_version = row->meta[i].sv ? row->meta[i].sv
+                                                       : mh_schema_get_version (self->schema);
               change->local_seq = lseq;
               g_ptr_array_add (changes, change);
             }

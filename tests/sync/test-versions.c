@@ -213,6 +213,56 @@ test_versions_same_version_unknown_rejected (void)
   mh_test_rm_rf (dir);
 }
 
+/* A value a newer schema allowed in a register this one knows (an enum
+ * value, say) is relayed with the newer version, or the next node of this
+ * version would take it for one of its own and refuse it. */
+static void
+test_versions_relay_keeps_version (void)
+{
+  g_autofree char *dir = mh_test_make_tmpdir ("mh-versions");
+  g_autoptr(MhSchema) v1 = schema_v (1);
+  g_autoptr(MhStore) store = open_store (dir, "store", v1);
+  g_autoptr(GPtrArray) changes = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+  g_autoptr(GPtrArray) relayed = NULL;
+  g_autoptr(GError) error = NULL;
+  MhChange *change;
+  MhApplyReport report;
+
+  change = mh_change_new_set ("beds", "h1/icu", "reported", g_variant_new_parsed ("[<int64 4>]"),
+                              MH_HLC_PACK (g_get_real_time () / 1000, 0), "newer", 1);
+  change->schema_version = 2;
+  g_ptr_array_add (changes, change);
+  apply (store, changes, &report);
+  g_assert_cmpuint (report.applied, ==, 1);
+
+  /* A local write to another row of the same table is this version's. */
+  g_assert_true (mh_store_insert (store, "beds", "h2/icu",
+                                  g_variant_new_parsed ("{'available': <int64 1>}"), &error));
+  g_assert_no_error (error);
+
+  relayed = read_all (store);
+  g_assert_cmpuint (relayed->len, ==, 2);
+  for (guint i = 0; i < relayed->len; i++)
+    {
+      MhChange *got = g_ptr_array_index (relayed, i);
+      g_assert_cmpuint (got->schema_version, ==, g_str_equal (got->row, "h1/icu") ? 2 : 1);
+    }
+
+  /* Kept across a reopen: the version is stored with the register. */
+  g_clear_object (&store);
+  store = open_store (dir, "store", v1);
+  g_clear_pointer (&relayed, g_ptr_array_unref);
+  relayed = read_all (store);
+  for (guint i = 0; i < relayed->len; i++)
+    {
+      MhChange *got = g_ptr_array_index (relayed, i);
+      g_assert_cmpuint (got->schema_version, ==, g_str_equal (got->row, "h1/icu") ? 2 : 1);
+    }
+
+  g_clear_object (&store);
+  mh_test_rm_rf (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -221,5 +271,6 @@ main (int argc, char **argv)
   g_test_add_func ("/versions/relay-unknown", test_versions_relay_unknown);
   g_test_add_func ("/versions/same-version-unknown-rejected",
                    test_versions_same_version_unknown_rejected);
+  g_test_add_func ("/versions/relay-keeps-version", test_versions_relay_keeps_version);
   return g_test_run ();
 }
