@@ -4,6 +4,7 @@
  *                     [--hospital ID | --unit ID]
  *   medhead-node serve --data-dir DIR [--api ADDR:PORT] [--listen ADDR:PORT]
  *   medhead-node id --data-dir DIR
+ *   medhead-node epoch new --data-dir DIR
  *   medhead-node peer add|list|remove --data-dir DIR [FINGERPRINT] [--url URL]
  *   medhead-node import --data-dir DIR FILE
  *   medhead-node export --data-dir DIR
@@ -552,6 +553,45 @@ run_id (int argc, char **argv)
   return EXIT_SUCCESS;
 }
 
+/* For a replica put back from a backup or copied by hand where the store
+ * could not tell (its file keeps its inode): peers then read its log again
+ * from zero instead of skipping renumbered changes. */
+static int
+run_epoch (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  int status;
+
+  status = parse_options ("epoch", "new",
+                          "Starts a new log epoch: every peer reads this node's changes again\n"
+                          "from the start. Run it after restoring the data directory from a\n"
+                          "backup (copies to another file are detected by themselves).",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc < 2)
+    return usage_error ("epoch", "an action is required: new");
+  if (!g_str_equal (argv[1], "new"))
+    return usage_error ("epoch", "unknown action '%s' (known: new)", argv[1]);
+  if (argc > 2)
+    return usage_error ("epoch", "unexpected argument '%s'", argv[2]);
+  if (data_dir == NULL)
+    return usage_error ("epoch", "--data-dir is required");
+  node = open_node ("epoch", data_dir, &status);
+  if (node == NULL)
+    return status;
+  if (!mh_store_new_epoch (mh_node_get_store (node), &error))
+    return failure ("epoch", error);
+  g_print ("new log epoch %" G_GINT64_FORMAT "\n", mh_store_get_epoch (mh_node_get_store (node)));
+  return EXIT_SUCCESS;
+}
+
 static int
 run_peer (int argc, char **argv)
 {
@@ -659,6 +699,7 @@ static const Command commands[] = {
   { "export", "Write hospitals and units to standard output", run_export },
   { "status", "Print the node's status as JSON", run_status },
   { "id", "Print this node's site id and fingerprint", run_id },
+  { "epoch", "Start a new log epoch after a restore ('epoch new')", run_epoch },
   { "peer", "Add, list or remove the peers this node links with", run_peer },
   { "token", "Manage the API token ('token rotate')", run_token },
 };
