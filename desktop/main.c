@@ -12,9 +12,11 @@ int
 main (int argc, char **argv)
 {
   g_autoptr (MhApplication) app = NULL;
+  /* Translations of an uninstalled build (_build/po), for trying it out. */
+  const char *localedir = g_getenv ("MEDHEAD_LOCALEDIR");
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bindtextdomain (GETTEXT_PACKAGE, localedir && *localedir ? localedir : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
