@@ -17,6 +17,7 @@ struct _MhApplication
   /* Owned References */
   MhNode *node;
   char *data_dir_option;
+  char *listen_option;
   gboolean demo_option;
 };
 
@@ -27,6 +28,8 @@ G_DEFINE_FINAL_TYPE (MhApplication, mh_application, ADW_TYPE_APPLICATION)
 
 static const GOptionEntry option_entries[] = {
   { "demo", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Open the demo network"), NULL },
+  { "listen", 0, 0, G_OPTION_ARG_STRING, NULL, N_("Accept peer links on this address"),
+    N_("HOST:PORT") },
   { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, NULL, N_("Open the station in DIR"), N_("DIR") },
   { NULL }
 };
@@ -129,7 +132,14 @@ show_error (MhApplication *self, const char *title, const GError *error)
 static void
 set_node (MhApplication *self, MhNode *node)
 {
+  g_autoptr (GError) error = NULL;
+
   g_set_object (&self->node, node);
+  /* The embedded node links with its peers on this main loop: a station
+   * without links would only ever show its own writes. */
+  if (mh_node_get_replicator (node) == NULL
+      && !mh_node_start_sync (node, self->listen_option, NULL, &error))
+    show_error (self, _("Could not link with the network"), error);
 }
 
 void
@@ -260,8 +270,14 @@ mh_application_handle_local_options (GApplication *application, GVariantDict *op
 {
   MhApplication *self = MH_APPLICATION (application);
   const char *dir = NULL;
+  const char *listen = NULL;
 
   self->demo_option = g_variant_dict_contains (options, "demo");
+  if (g_variant_dict_lookup (options, "listen", "&s", &listen))
+    {
+      g_free (self->listen_option);
+      self->listen_option = g_strdup (listen);
+    }
   if (g_variant_dict_lookup (options, "data-dir", "^&ay", &dir))
     {
       g_free (self->data_dir_option);
@@ -334,6 +350,7 @@ mh_application_finalize (GObject *object)
 
   g_clear_object (&self->node);
   g_clear_pointer (&self->data_dir_option, g_free);
+  g_clear_pointer (&self->listen_option, g_free);
 
   G_OBJECT_CLASS (mh_application_parent_class)->finalize (object);
 }
