@@ -881,6 +881,7 @@ link_new (MhReplicator *self, SoupWebsocketConnection *conn, gboolean outgoing,
 {
   Link *link = g_new0 (Link, 1);
   guint n_lanes = mh_schema_get_n_lanes (mh_store_get_schema (self->store));
+  g_autoptr(MhPeerInfo) info = mh_peers_lookup (self->store, fingerprint);
 
   link->owner = self;
   link->conn = g_object_ref (conn);
@@ -893,6 +894,13 @@ link_new (MhReplicator *self, SoupWebsocketConnection *conn, gboolean outgoing,
   link->lane_more = g_new0 (gboolean, n_lanes);
   link->rr_current = g_new0 (gint64, n_lanes);
   link->rate_window_ms = now_ms ();
+  /* Byte counts run over the peer's whole life, not one link: a link cut
+   * and reopened does not hide what crossed before. */
+  if (info != NULL)
+    {
+      link->bytes_sent = info->bytes_sent;
+      link->bytes_received = info->bytes_received;
+    }
 
   soup_websocket_connection_set_max_incoming_payload_size (conn, MAX_FRAME_BYTES);
   soup_websocket_connection_set_keepalive_interval (conn, PING_INTERVAL_S);
