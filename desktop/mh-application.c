@@ -92,7 +92,7 @@ import_registry (MhNode *node, GError **error)
   root = mh_load_registry (path, error);
   if (root == NULL)
     return FALSE;
-  return mh_node_import (node, root, NULL, NULL, error);
+  return mh_node_import_own (node, root, error);
 }
 
 MhNode *

@@ -8,6 +8,7 @@
 #include "mh-application.h"
 #include "mh-bed-board.h"
 #include "mh-find-view.h"
+#include "mh-locator.h"
 #include "mh-map-view.h"
 #include "mh-window.h"
 
@@ -25,6 +26,7 @@ struct _MhWindow
 
   /* Owned References */
   MhNode *node;
+  MhLocator *locator;
 };
 
 G_DEFINE_FINAL_TYPE (MhWindow, mh_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -38,13 +40,20 @@ enum
 
 static GParamSpec *properties[N_PROPS];
 
-/* Find hospital searches from this station's unit, else from the map centre. */
+/* Find hospital searches from where this station is (GeoClue), else from
+ * its unit's last known position, else from the map centre. */
 static void
 update_find_position (MhWindow *self)
 {
   const char *unit_id = mh_node_get_unit_id (self->node);
   double lat, lon;
 
+  if (self->locator != NULL && mh_locator_get_located (self->locator))
+    {
+      mh_find_view_set_position (self->find_view, mh_locator_get_latitude (self->locator),
+                                 mh_locator_get_longitude (self->locator), _("located"));
+      return;
+    }
   if (unit_id != NULL)
     {
       g_autoptr (JsonObject) unit = mh_node_get_unit (self->node, unit_id, NULL);
@@ -60,6 +69,30 @@ update_find_position (MhWindow *self)
     }
   mh_map_view_get_center (self->map_view, &lat, &lon);
   mh_find_view_set_position (self->find_view, lat, lon, _("map centre"));
+}
+
+/* A crew's position is the unit's: written to the replica, it reaches the
+ * hub and the hospitals' maps like any other change. */
+static void
+location_changed_cb (MhWindow *self, GParamSpec *pspec, MhLocator *locator)
+{
+  const char *unit_id = mh_node_get_unit_id (self->node);
+  g_autoptr (JsonObject) fields = json_object_new ();
+  g_autoptr (GError) error = NULL;
+
+  if (!mh_locator_get_located (locator))
+    return;
+  if (unit_id != NULL)
+    {
+      json_object_set_double_member (fields, "lat", mh_locator_get_latitude (locator));
+      json_object_set_double_member (fields, "lon", mh_locator_get_longitude (locator));
+      if (mh_locator_get_accuracy (locator) > 0)
+        json_object_set_double_member (fields, "accuracy_m", mh_locator_get_accuracy (locator));
+      if (!mh_node_patch_unit (self->node, unit_id, fields, &error))
+        g_warning ("recording this unit's position: %s", error->message);
+    }
+  if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->stack), "find") == 0)
+    update_find_position (self);
 }
 
 static void
@@ -110,11 +143,25 @@ mh_window_constructed (GObject *object)
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->find_view, "hospital-activated",
                            G_CALLBACK (hospital_activated_cb), self, G_CONNECT_SWAPPED);
+
+  /* Hospitals do not move; crews do. */
+  if (role == MH_ROLE_AMBULANCE)
+    {
+      self->locator = mh_locator_new ();
+      g_signal_connect_object (self->locator, "notify::latitude", G_CALLBACK (location_changed_cb),
+                               self, G_CONNECT_SWAPPED);
+      mh_locator_start (self->locator);
+    }
 }
 
 static void
 mh_window_dispose (GObject *object)
 {
+  MhWindow *self = MH_WINDOW (object);
+
+  if (self->locator != NULL)
+    mh_locator_stop (self->locator);
+  g_clear_object (&self->locator);
   gtk_widget_dispose_template (GTK_WIDGET (object), MH_TYPE_WINDOW);
   G_OBJECT_CLASS (mh_window_parent_class)->dispose (object);
 }

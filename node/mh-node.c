@@ -3848,6 +3848,63 @@ mh_node_import (MhNode *self, JsonNode *document, guint *n_hospitals, guint *n_u
   return TRUE;
 }
 
+static JsonArray *
+own_entries (JsonObject *document, const char *member, const char *own_id)
+{
+  JsonArray *all = json_object_get_array_member (document, member);
+  JsonArray *own = json_array_new ();
+
+  for (guint i = 0; all != NULL && own_id != NULL && i < json_array_get_length (all); i++)
+    {
+      JsonNode *entry = json_array_get_element (all, i);
+
+      if (JSON_NODE_HOLDS_OBJECT (entry)
+          && g_strcmp0 (json_object_get_string_member_with_default (json_node_get_object (entry),
+                                                                    "id", NULL),
+                        own_id) == 0)
+        json_array_add_element (own, json_node_copy (entry));
+    }
+  return own;
+}
+
+/**
+ * mh_node_import_own:
+ * @document: a whole region's registry file
+ *
+ * Like mh_node_import(), but a hospital station takes only its own
+ * hospital and a crew station only its own unit from @document: what a
+ * new station writes from the registry it was set up with. The rest of the
+ * region reaches it from its peers. A hub takes everything.
+ */
+gboolean
+mh_node_import_own (MhNode *self, JsonNode *document, GError **error)
+{
+  g_autoptr(JsonNode) own = NULL;
+  JsonObject *source, *object;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  if (self->role == MH_ROLE_HUB || document == NULL || !JSON_NODE_HOLDS_OBJECT (document))
+    return mh_node_import (self, document, NULL, NULL, error);
+
+  source = json_node_get_object (document);
+  object = json_object_new ();
+  if (json_object_has_member (source, "format"))
+    json_object_set_member (object, "format",
+                            json_node_copy (json_object_get_member (source, "format")));
+  json_object_set_array_member (object, "hospitals",
+                                own_entries (source, "hospitals",
+                                             self->role == MH_ROLE_HOSPITAL ? self->hospital_id
+                                                                            : NULL));
+  json_object_set_array_member (object, "units",
+                                own_entries (source, "units",
+                                             self->role == MH_ROLE_AMBULANCE ? self->unit_id
+                                                                             : NULL));
+  own = json_node_init_object (json_node_alloc (), object);
+  json_object_unref (object);
+  return mh_node_import (self, own, NULL, NULL, error);
+}
+
 /**
  * mh_node_export:
  *

@@ -140,6 +140,7 @@ JsonArray *mh_node_get_history (MhNode *self, const char *table, const char *row
 /* Bulk registry exchange: the format of the files in data/demo ("medhead-registry/1"). */
 gboolean mh_node_import (MhNode *self, JsonNode *document, guint *n_hospitals, guint *n_units,
                          GError **error);
+gboolean mh_node_import_own (MhNode *self, JsonNode *document, GError **error);
 JsonNode *mh_node_export (MhNode *self, GError **error);
 
 /* Specialties, from data/nhs-specialties.tsv */
