@@ -11,14 +11,15 @@ driven through the accessibility tree (AT-SPI, pyatspi).
    scenario's expected hospital first.
 
 Run as `/usr/bin/python3 test-e2e.py` (meson does). It starts its own X
-server (Xvfb -displayfd picks a free display without the race of
-xvfb-run -a) and its own session bus (the AT-SPI bus is D-Bus activated on
-it; what its services print stays out of the TAP). Prints TAP. Needs
-MEDHEAD_NODE_BIN, MEDHEAD_APP_BIN and MEDHEAD_SOURCE_ROOT. Every process it
-starts is stopped, even on failure.
+server (Xvfb on a random free display, clear of xvfb-run -a) and its own
+session bus (the AT-SPI bus is D-Bus activated on it; what its services
+print stays out of the TAP). Prints TAP. Needs MEDHEAD_NODE_BIN,
+MEDHEAD_APP_BIN and MEDHEAD_SOURCE_ROOT. Every process it starts is
+stopped, even on failure.
 """
 import importlib.util
 import json
+import random
 import os
 import shutil
 import signal
@@ -149,10 +150,22 @@ class Session:
         return line
 
     def start_display(self):
-        display = self.read_from(["Xvfb", "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
-                                 "xvfb", "-displayfd")
-        os.environ["DISPLAY"] = ":" + display
-        self.env["DISPLAY"] = ":" + display
+        # A random high display number, away from xvfb-run -a (99 up) and
+        # from -displayfd alone (0 up), whose dying servers may remove a
+        # newer server's socket; a taken number makes Xvfb exit: try another.
+        for attempt in range(8):
+            number = str(random.randrange(200, 60000))
+            try:
+                display = self.read_from(["Xvfb", ":" + number, "-screen", "0", "1024x600x24",
+                                          "-nolisten", "tcp"], "xvfb", "-displayfd")
+            except StepFailed:
+                self.procs[-1].wait()
+                self.procs.pop()
+                continue
+            os.environ["DISPLAY"] = ":" + display
+            self.env["DISPLAY"] = ":" + display
+            return
+        raise StepFailed("Xvfb did not start on any of 8 display numbers (see xvfb.log)")
 
     def start_session_bus(self):
         """A private session bus; its output goes to a log, not to TAP."""
