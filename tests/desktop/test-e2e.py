@@ -87,6 +87,8 @@ class Session:
         # The app must expose its accessibility tree.
         self.env.pop("GTK_A11Y", None)
         self.env.update(
+            # The widgets are found by their English names.
+            LANG="C.UTF-8", LANGUAGE="", LC_ALL="C.UTF-8",
             GSK_RENDERER="cairo",
             GSETTINGS_BACKEND="memory",
             GIO_USE_PROXY_RESOLVER="dummy",
@@ -262,8 +264,7 @@ class App:
                         and a.name.startswith(name_prefix))
 
     def window_id(self):
-        out = subprocess.run(["xdotool", "search", "--pid", str(self.proc.pid), "--onlyvisible",
-                              "--name", "MedHead Emergency"],
+        out = subprocess.run(["xdotool", "search", "--pid", str(self.proc.pid), "--onlyvisible"],
                              capture_output=True, text=True).stdout.split()
         if not out:
             raise StepFailed(f"no X window for the {self.name} app")
