@@ -153,19 +153,22 @@ class Session:
 
     def start_display(self):
         # A random high display number, away from xvfb-run -a (99 up) and
-        # from -displayfd alone (0 up), whose dying servers may remove a
-        # newer server's socket; a taken number makes Xvfb exit: try another.
+        # -displayfd alone (0 up); a taken number makes Xvfb exit: try
+        # another. -noreset: at-spi-bus-launcher connects to the display and
+        # leaves; the server then resets, and an app connecting during the
+        # reset failed with 'cannot open display' (about 1 run in 4).
         for attempt in range(8):
             number = str(random.randrange(200, 60000))
             try:
                 display = self.read_from(["Xvfb", ":" + number, "-screen", "0", "1024x600x24",
-                                          "-nolisten", "tcp"], "xvfb", "-displayfd")
+                                          "-nolisten", "tcp", "-noreset"], "xvfb", "-displayfd")
             except StepFailed:
                 self.procs[-1].wait()
                 self.procs.pop()
                 continue
             os.environ["DISPLAY"] = ":" + display
             self.env["DISPLAY"] = ":" + display
+            self.xvfb = self.procs[-1]
             return
         raise StepFailed("Xvfb did not start on any of 8 display numbers (see xvfb.log)")
 
@@ -247,7 +250,13 @@ class App:
 
     def _find_app(self):
         if self.proc.poll() is not None:
-            raise StepFailed(f"the {self.name} app exited with {self.proc.returncode}")
+            xvfb = self.session.xvfb
+            display = self.session.env["DISPLAY"]
+            socket = "/tmp/.X11-unix/X" + display[1:]
+            raise StepFailed(f"the {self.name} app exited with {self.proc.returncode} "
+                             f"(Xvfb {display}: "
+                             f"{'running' if xvfb.poll() is None else f'exited {xvfb.returncode}'}"
+                             f", socket {'present' if os.path.exists(socket) else 'missing'})")
         desktop = self.pyatspi.Registry.getDesktop(0)
         for app in desktop:
             if app is not None and app.get_process_id() == self.proc.pid:
