@@ -7,6 +7,7 @@
 
 #include "mh-application.h"
 #include "mh-preferences-window.h"
+#include "mh-settings.h"
 #include "mh-setup-window.h"
 #include "mh-window.h"
 
@@ -16,6 +17,7 @@ struct _MhApplication
 
   /* Owned References */
   MhNode *node;
+  GSettings *settings;
   char *data_dir_option;
   char *listen_option;
   gboolean demo_option;
@@ -327,6 +329,21 @@ mh_application_activate (GApplication *application)
   gtk_window_present (window);
 }
 
+/* The color-scheme setting: default follows the system, light and dark
+ * force one (a dark cab at night, a bright desk by a window). */
+static void
+color_scheme_changed_cb (MhApplication *self)
+{
+  g_autofree char *value = g_settings_get_string (self->settings, "color-scheme");
+  AdwColorScheme scheme = ADW_COLOR_SCHEME_DEFAULT;
+
+  if (g_str_equal (value, "light"))
+    scheme = ADW_COLOR_SCHEME_FORCE_LIGHT;
+  else if (g_str_equal (value, "dark"))
+    scheme = ADW_COLOR_SCHEME_FORCE_DARK;
+  adw_style_manager_set_color_scheme (adw_style_manager_get_default (), scheme);
+}
+
 static void
 mh_application_startup (GApplication *application)
 {
@@ -341,6 +358,11 @@ mh_application_startup (GApplication *application)
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit", quit_accels);
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.preferences",
                                          prefs_accels);
+
+  self->settings = mh_settings_new ();
+  g_signal_connect_object (self->settings, "changed::color-scheme",
+                           G_CALLBACK (color_scheme_changed_cb), self, G_CONNECT_SWAPPED);
+  color_scheme_changed_cb (self);
 }
 
 static void
@@ -349,6 +371,7 @@ mh_application_finalize (GObject *object)
   MhApplication *self = MH_APPLICATION (object);
 
   g_clear_object (&self->node);
+  g_clear_object (&self->settings);
   g_clear_pointer (&self->data_dir_option, g_free);
   g_clear_pointer (&self->listen_option, g_free);
 

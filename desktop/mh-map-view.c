@@ -633,11 +633,17 @@ build_zoom_buttons (MhMapView *self)
 
   button = gtk_button_new_from_icon_name ("zoom-in-symbolic");
   gtk_widget_set_tooltip_text (button, _("Zoom In"));
+  /* GTK 4.8 does not name an icon button after its tooltip. */
+  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Zoom In"), -1);
   g_signal_connect_object (button, "clicked", G_CALLBACK (zoom_in_clicked_cb), self,
                            G_CONNECT_SWAPPED);
   gtk_box_append (GTK_BOX (box), button);
   button = gtk_button_new_from_icon_name ("zoom-out-symbolic");
   gtk_widget_set_tooltip_text (button, _("Zoom Out"));
+  /* GTK 4.8 does not name an icon button after its tooltip. */
+  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Zoom Out"), -1);
   g_signal_connect_object (button, "clicked", G_CALLBACK (zoom_out_clicked_cb), self,
                            G_CONNECT_SWAPPED);
   gtk_box_append (GTK_BOX (box), button);

@@ -1,4 +1,4 @@
-/* mh-preferences-window.c: preferences: the map's tile source */
+/* mh-preferences-window.c: preferences: light or dark, the map's tile source */
 #define G_LOG_DOMAIN "medhead"
 
 #include "config.h"
@@ -14,6 +14,7 @@ struct _MhPreferencesWindow
 
   /* Template Widgets */
   AdwEntryRow *tile_url_row;
+  AdwComboRow *color_scheme_row;
 
   /* Owned References */
   GSettings *settings;
@@ -46,6 +47,31 @@ tile_url_applied_cb (MhPreferencesWindow *self)
   g_settings_set_string (self->settings, "tile-url", url);
 }
 
+/* The rows of color_scheme_row, in order. */
+static const char *const color_schemes[] = { "default", "light", "dark", NULL };
+
+static void
+color_scheme_selected_cb (MhPreferencesWindow *self)
+{
+  guint selected = adw_combo_row_get_selected (self->color_scheme_row);
+
+  if (selected < G_N_ELEMENTS (color_schemes) - 1)
+    g_settings_set_string (self->settings, "color-scheme", color_schemes[selected]);
+}
+
+static void
+load_color_scheme (MhPreferencesWindow *self)
+{
+  g_autofree char *value = g_settings_get_string (self->settings, "color-scheme");
+  guint selected = 0;
+
+  for (guint i = 0; color_schemes[i] != NULL; i++)
+    if (g_str_equal (value, color_schemes[i]))
+      selected = i;
+  if (adw_combo_row_get_selected (self->color_scheme_row) != selected)
+    adw_combo_row_set_selected (self->color_scheme_row, selected);
+}
+
 static void
 mh_preferences_window_dispose (GObject *object)
 {
@@ -73,6 +99,7 @@ mh_preferences_window_class_init (MhPreferencesWindowClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/com/medhead/Emergency/mh-preferences-window.ui");
   gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, tile_url_row);
+  gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, color_scheme_row);
 }
 
 static void
@@ -86,6 +113,11 @@ mh_preferences_window_init (MhPreferencesWindow *self)
   gtk_editable_set_text (GTK_EDITABLE (self->tile_url_row), url);
   g_signal_connect_object (self->tile_url_row, "apply", G_CALLBACK (tile_url_applied_cb), self,
                            G_CONNECT_SWAPPED);
+  load_color_scheme (self);
+  g_signal_connect_object (self->color_scheme_row, "notify::selected",
+                           G_CALLBACK (color_scheme_selected_cb), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed::color-scheme",
+                           G_CALLBACK (load_color_scheme), self, G_CONNECT_SWAPPED);
 }
 
 MhPreferencesWindow *

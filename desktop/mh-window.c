@@ -27,6 +27,7 @@ struct _MhWindow
   /* Owned References */
   MhNode *node;
   MhLocator *locator;
+  guint unit_changed_id;
 };
 
 G_DEFINE_FINAL_TYPE (MhWindow, mh_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -107,6 +108,32 @@ visible_child_changed_cb (MhWindow *self, GParamSpec *pspec, AdwViewStack *stack
     }
 }
 
+/* The unit's position may arrive from a peer after the window opened (a
+ * new station) or change as the unit drives: Find hospital follows it. */
+static gboolean
+unit_changed_idle_cb (gpointer user_data)
+{
+  MhWindow *self = user_data;
+
+  self->unit_changed_id = 0;
+  if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->stack), "find") == 0)
+    {
+      update_find_position (self);
+      mh_find_view_run (self->find_view);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+unit_changed_cb (MhWindow *self, const char *table, const char *row, MhStore *store)
+{
+  /* row is NULL when a commit changed too many rows to name them. */
+  if (row != NULL && g_strcmp0 (row, mh_node_get_unit_id (self->node)) != 0)
+    return;
+  if (self->unit_changed_id == 0)
+    self->unit_changed_id = g_idle_add (unit_changed_idle_cb, self);
+}
+
 static void
 hospital_activated_cb (MhWindow *self, const char *hospital_id, MhFindView *find_view)
 {
@@ -141,6 +168,15 @@ mh_window_constructed (GObject *object)
 
   g_signal_connect_object (self->stack, "notify::visible-child", G_CALLBACK (visible_child_changed_cb),
                            self, G_CONNECT_SWAPPED);
+  if (mh_node_get_unit_id (self->node) != NULL)
+    {
+      MhStore *store = mh_node_get_store (self->node);
+
+      g_signal_connect_object (store, "changed::unit", G_CALLBACK (unit_changed_cb), self,
+                               G_CONNECT_SWAPPED);
+      g_signal_connect_object (store, "changed::unit_position", G_CALLBACK (unit_changed_cb),
+                               self, G_CONNECT_SWAPPED);
+    }
   g_signal_connect_object (self->find_view, "hospital-activated",
                            G_CALLBACK (hospital_activated_cb), self, G_CONNECT_SWAPPED);
 
@@ -162,6 +198,7 @@ mh_window_dispose (GObject *object)
   if (self->locator != NULL)
     mh_locator_stop (self->locator);
   g_clear_object (&self->locator);
+  g_clear_handle_id (&self->unit_changed_id, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (object), MH_TYPE_WINDOW);
   G_OBJECT_CLASS (mh_window_parent_class)->dispose (object);
 }
