@@ -48,11 +48,11 @@ files "medhead-node installed in $bindir" "$bindir/medhead-node"
 files "data files in $pkgdatadir" "$pkgdatadir/nhs-specialties.tsv" "$pkgdatadir/demo/region-idf.json"
 
 mo=$dest$localedir/fr/LC_MESSAGES/medhead-emergency.mo
-if [ -f "$mo" ] && msgunfmt "$mo" 2>/dev/null | grep -q 'MedHead Urgences'; then
-  ok "French translation installed"
+if [ -f "$mo" ] && msgunfmt "$mo" 2>/dev/null | grep -q 'Print this node'; then
+  ok "French translation installed, with medhead-node's messages"
 else
   echo "# $mo missing or incomplete"
-  not_ok "French translation installed"
+  not_ok "French translation installed, with medhead-node's messages"
 fi
 
 if [ -n "$unitdir" ]; then
@@ -101,6 +101,15 @@ if [ "$("$node" --version 2>&1)" = "medhead-node $version" ]; then
   ok "medhead-node --version"
 else
   not_ok "medhead-node --version"
+fi
+
+# The installed translations, in the user's language (LANGUAGE works even
+# where no French locale is generated).
+if MEDHEAD_LOCALEDIR=$dest$localedir LANGUAGE=fr LC_ALL=C.UTF-8 "$node" init --help >"$tmp/out" 2>&1 \
+    && grep -q '^Utilisation' "$tmp/out" && grep -q 'Dossier de données à créer' "$tmp/out"; then
+  ok "medhead-node speaks French with LANGUAGE=fr"
+else
+  sed 's/^/# /' "$tmp/out"; not_ok "medhead-node speaks French with LANGUAGE=fr"
 fi
 
 data=$tmp/node
