@@ -240,7 +240,7 @@ about_activated (GSimpleAction *action, GVariant *parameter, gpointer user_data)
 
   adw_show_about_window (parent,
                          "application-name", _("MedHead Emergency"),
-                         "application-icon", "applications-science",
+                         "application-icon", APP_ID,
                          "version", PACKAGE_VERSION,
                          "comments", _("Hospital beds and ambulance transfers, shared across "
                                        "a region even when the network fails"),

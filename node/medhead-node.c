@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
 #include "mh-api-server.h"
@@ -61,7 +62,7 @@ usage_error (const char *command, const char *format, ...)
   va_end (args);
 
   g_printerr ("medhead-node %s: %s\n", command, message);
-  g_printerr ("Try 'medhead-node %s --help'.\n", command);
+  g_printerr (_("Try 'medhead-node %s --help'.\n"), command);
   return EXIT_USAGE;
 }
 
@@ -83,8 +84,9 @@ parse_options (const char *command, const char *parameters, const char *summary,
   g_autoptr(GError) error = NULL;
 
   g_set_prgname (prgname);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_set_summary (context, summary);
-  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, argc, argv, &error))
     return usage_error (command, "%s", error->message);
   return EXIT_SUCCESS;
@@ -121,13 +123,15 @@ run_init (int argc, char **argv)
   g_autofree char *hospital = NULL;
   g_autofree char *unit = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory to create", "DIR" },
-    { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "Name of this site, as others see it",
-      "NAME" },
-    { "role", 'r', 0, G_OPTION_ARG_STRING, &role_text, "hospital, ambulance or hub", "ROLE" },
-    { "hospital", 0, 0, G_OPTION_ARG_STRING, &hospital, "Hospital this site speaks for",
-      "ID" },
-    { "unit", 0, 0, G_OPTION_ARG_STRING, &unit, "Unit this site speaks for", "ID" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory to create"),
+      N_("DIR") },
+    { "name", 'n', 0, G_OPTION_ARG_STRING, &name, N_("Name of this site, as others see it"),
+      N_("NAME") },
+    { "role", 'r', 0, G_OPTION_ARG_STRING, &role_text, N_("hospital, ambulance or hub"),
+      N_("ROLE") },
+    { "hospital", 0, 0, G_OPTION_ARG_STRING, &hospital, N_("Hospital this site speaks for"),
+      N_("ID") },
+    { "unit", 0, 0, G_OPTION_ARG_STRING, &unit, N_("Unit this site speaks for"), N_("ID") },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -137,30 +141,30 @@ run_init (int argc, char **argv)
   int status;
 
   status = parse_options ("init", NULL,
-                          "Creates a replica, a site identity and an API token in DIR.\n"
-                          "A hospital site needs --hospital, an ambulance site needs --unit.",
+                          _("Creates a replica, a site identity and an API token in DIR.\n"
+                          "A hospital site needs --hospital, an ambulance site needs --unit."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc > 1)
-    return usage_error ("init", "unexpected argument '%s'", argv[1]);
+    return usage_error ("init", _("unexpected argument '%s'"), argv[1]);
   if (data_dir == NULL)
-    return usage_error ("init", "--data-dir is required");
+    return usage_error ("init", _("--data-dir is required"));
   if (name == NULL || *g_strstrip (name) == '\0')
-    return usage_error ("init", "--name is required");
+    return usage_error ("init", _("--name is required"));
   if (role_text == NULL)
-    return usage_error ("init", "--role is required");
+    return usage_error ("init", _("--role is required"));
   if (!mh_role_from_string (role_text, &role))
-    return usage_error ("init", "--role must be hospital, ambulance or hub, not '%s'",
+    return usage_error ("init", _("--role must be hospital, ambulance or hub, not '%s'"),
                         role_text);
   if (role == MH_ROLE_HOSPITAL && hospital == NULL)
-    return usage_error ("init", "a hospital site needs --hospital ID");
+    return usage_error ("init", _("a hospital site needs --hospital ID"));
   if (role == MH_ROLE_AMBULANCE && unit == NULL)
-    return usage_error ("init", "an ambulance site needs --unit ID");
+    return usage_error ("init", _("an ambulance site needs --unit ID"));
   if (role != MH_ROLE_HOSPITAL && hospital != NULL)
-    return usage_error ("init", "--hospital is only for a hospital site");
+    return usage_error ("init", _("--hospital is only for a hospital site"));
   if (role != MH_ROLE_AMBULANCE && unit != NULL)
-    return usage_error ("init", "--unit is only for an ambulance site");
+    return usage_error ("init", _("--unit is only for an ambulance site"));
 
   if (!mh_node_init_data_dir (data_dir, name, role, hospital, unit, &error))
     return failure ("init", error);
@@ -171,7 +175,7 @@ run_init (int argc, char **argv)
   token_path = g_build_filename (data_dir, "api-token", NULL);
   g_print ("site id: %s\n", mh_node_get_site_id (node));
   g_print ("role: %s\n", mh_role_to_string (role));
-  g_print ("API token: %s (readable only by you)\n", token_path);
+  g_print (_("API token: %s (readable only by you)\n"), token_path);
   return EXIT_SUCCESS;
 }
 
@@ -215,7 +219,7 @@ static gpointer
 stop_watchdog (gpointer data)
 {
   g_usleep ((STOP_TIMEOUT_MS + 5000) * 1000);
-  g_printerr ("medhead-node serve: stopping took too long; exiting\n");
+  g_printerr (_("medhead-node serve: stopping took too long; exiting\n"));
   _exit (EXIT_SUCCESS);
   return NULL;
 }
@@ -227,13 +231,13 @@ run_serve (int argc, char **argv)
   g_autofree char *api = NULL;
   g_autofree char *listen = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
     { "api", 'a', 0, G_OPTION_ARG_STRING, &api,
-      "Address of the REST API (default 127.0.0.1:8470; port 0 picks a free port)",
-      "ADDR:PORT" },
+      N_("Address of the REST API (default 127.0.0.1:8470; port 0 picks a free port)"),
+      N_("ADDR:PORT") },
     { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
-      "Accept peer links there, over TLS with pinned client certificates (e.g. 0.0.0.0:8471; "
-      "without it, this node only calls its peers)", "ADDR:PORT" },
+      N_("Accept peer links there, over TLS with pinned client certificates (e.g. 0.0.0.0:8471; "
+      "without it, this node only calls its peers)"), N_("ADDR:PORT") },
     { NULL }
   };
   g_autofree char *sync_path = NULL;
@@ -252,25 +256,25 @@ run_serve (int argc, char **argv)
   int status;
 
   status = parse_options ("serve", NULL,
-                          "Runs the node and its REST API until SIGTERM or SIGINT, and links\n"
+                          _("Runs the node and its REST API until SIGTERM or SIGINT, and links\n"
                           "it with its peers ('medhead-node peer'). Once listening, writes the\n"
                           "API's URL to DIR/api-url, and with --listen the peer URL to\n"
-                          "DIR/sync-url.",
+                          "DIR/sync-url."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc > 1)
-    return usage_error ("serve", "unexpected argument '%s'", argv[1]);
+    return usage_error ("serve", _("unexpected argument '%s'"), argv[1]);
   if (data_dir == NULL)
-    return usage_error ("serve", "--data-dir is required");
+    return usage_error ("serve", _("--data-dir is required"));
   if (api == NULL)
     api = g_strdup_printf ("127.0.0.1:%d", MH_NODE_DEFAULT_API_PORT);
   if (!mh_api_parse_address (api, &address, &port, &error))
-    return usage_error ("serve", "--api %s: %s", api, error->message);
+    return usage_error ("serve", _("--api %s: %s"), api, error->message);
   if (!mh_api_address_is_loopback (address))
     return usage_error ("serve",
-                        "--api %s: not a loopback address; the REST API is plain HTTP and "
-                        "listens only on 127.0.0.1 or ::1 until it supports TLS",
+                        _("--api %s: not a loopback address; the REST API is plain HTTP and "
+                        "listens only on 127.0.0.1 or ::1 until it supports TLS"),
                         api);
 
   node = open_node ("serve", data_dir, &status);
@@ -305,7 +309,7 @@ run_serve (int argc, char **argv)
                                    strchr (host, ':') ? "]" : "", sync_port);
       if (!g_file_set_contents (sync_path, sync_text, -1, &error))
         return failure ("serve", error);
-      g_print ("peers may link at %s", sync_text);
+      g_print (_("peers may link at %s"), sync_text);
     }
   url = mh_api_server_get_url (server);
   url_text = g_strdup_printf ("%s\n", url);
@@ -320,7 +324,7 @@ run_serve (int argc, char **argv)
   term_id = g_unix_signal_add (SIGTERM, stop_signal_cb, &serve);
   int_id = g_unix_signal_add (SIGINT, stop_signal_cb, &serve);
 
-  g_print ("site %s (%s) listening on %s\n", mh_node_get_site_id (node),
+  g_print (_("site %s (%s) listening on %s\n"), mh_node_get_site_id (node),
            mh_role_to_string (mh_node_get_role (node)), url);
   fflush (stdout);
 
@@ -337,7 +341,7 @@ run_serve (int argc, char **argv)
   /* The server goes first: no request may reach the store once it closes. */
   g_clear_object (&server);
   g_clear_object (&node);
-  g_print ("stopped\n");
+  g_print (_("stopped\n"));
   return EXIT_SUCCESS;
 }
 
@@ -349,7 +353,7 @@ run_import (int argc, char **argv)
 {
   g_autofree char *data_dir = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -363,17 +367,17 @@ run_import (int argc, char **argv)
   int status;
 
   status = parse_options ("import", "FILE",
-                          "Imports hospitals and units from a registry file\n"
-                          "(\"medhead-registry/1\", as in data/demo/). All or nothing.",
+                          _("Imports hospitals and units from a registry file\n"
+                          "(\"medhead-registry/1\", as in data/demo/). All or nothing."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (data_dir == NULL)
-    return usage_error ("import", "--data-dir is required");
+    return usage_error ("import", _("--data-dir is required"));
   if (argc < 2)
-    return usage_error ("import", "a FILE to import is required");
+    return usage_error ("import", _("a FILE to import is required"));
   if (argc > 2)
-    return usage_error ("import", "unexpected argument '%s'", argv[2]);
+    return usage_error ("import", _("unexpected argument '%s'"), argv[2]);
   path = argv[1];
 
   file = g_mapped_file_new (path, FALSE, &error);
@@ -383,13 +387,13 @@ run_import (int argc, char **argv)
   length = g_mapped_file_get_length (file);
   if (length > MAX_IMPORT_BYTES)
     {
-      g_printerr ("medhead-node import: %s: larger than %d MiB\n", path,
+      g_printerr (_("medhead-node import: %s: larger than %d MiB\n"), path,
                   MAX_IMPORT_BYTES / (1024 * 1024));
       return EXIT_FAILURE;
     }
   if (length == 0 || !g_utf8_validate_len (data, length, NULL))
     {
-      g_printerr ("medhead-node import: %s: not a UTF-8 JSON document\n", path);
+      g_printerr (_("medhead-node import: %s: not a UTF-8 JSON document\n"), path);
       return EXIT_FAILURE;
     }
   if (!mh_codec_check_depth (data, length, MH_API_MAX_DEPTH, &error))
@@ -400,7 +404,7 @@ run_import (int argc, char **argv)
   parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, data, (gssize) length, &error))
     {
-      g_printerr ("medhead-node import: %s: not valid JSON: %s\n", path, error->message);
+      g_printerr (_("medhead-node import: %s: not valid JSON: %s\n"), path, error->message);
       return EXIT_FAILURE;
     }
 
@@ -409,10 +413,10 @@ run_import (int argc, char **argv)
     return status;
   if (!mh_node_import (node, json_parser_get_root (parser), &n_hospitals, &n_units, &error))
     {
-      g_printerr ("medhead-node import: %s: %s (nothing imported)\n", path, error->message);
+      g_printerr (_("medhead-node import: %s: %s (nothing imported)\n"), path, error->message);
       return EXIT_FAILURE;
     }
-  g_print ("imported %u hospitals and %u units from %s\n", n_hospitals, n_units, path);
+  g_print (_("imported %u hospitals and %u units from %s\n"), n_hospitals, n_units, path);
   return EXIT_SUCCESS;
 }
 
@@ -421,7 +425,7 @@ run_export (int argc, char **argv)
 {
   g_autofree char *data_dir = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -430,15 +434,15 @@ run_export (int argc, char **argv)
   int status;
 
   status = parse_options ("export", NULL,
-                          "Writes the hospitals and units of the replica to standard output\n"
-                          "as a registry file (\"medhead-registry/1\").",
+                          _("Writes the hospitals and units of the replica to standard output\n"
+                          "as a registry file (\"medhead-registry/1\")."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc > 1)
-    return usage_error ("export", "unexpected argument '%s'", argv[1]);
+    return usage_error ("export", _("unexpected argument '%s'"), argv[1]);
   if (data_dir == NULL)
-    return usage_error ("export", "--data-dir is required");
+    return usage_error ("export", _("--data-dir is required"));
 
   node = open_node ("export", data_dir, &status);
   if (node == NULL)
@@ -455,7 +459,7 @@ run_status (int argc, char **argv)
 {
   g_autofree char *data_dir = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
     { NULL }
   };
   g_autoptr(MhNode) node = NULL;
@@ -464,15 +468,15 @@ run_status (int argc, char **argv)
   int status;
 
   status = parse_options ("status", NULL,
-                          "Prints the node's status (site, role, clock, held, parked and\n"
-                          "rejected changes) as JSON.",
+                          _("Prints the node's status (site, role, clock, held, parked and\n"
+                          "rejected changes) as JSON."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc > 1)
-    return usage_error ("status", "unexpected argument '%s'", argv[1]);
+    return usage_error ("status", _("unexpected argument '%s'"), argv[1]);
   if (data_dir == NULL)
-    return usage_error ("status", "--data-dir is required");
+    return usage_error ("status", _("--data-dir is required"));
 
   node = open_node ("status", data_dir, &status);
   if (node == NULL)
@@ -488,7 +492,7 @@ run_token (int argc, char **argv)
 {
   g_autofree char *data_dir = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -497,19 +501,19 @@ run_token (int argc, char **argv)
   int status;
 
   status = parse_options ("token", "rotate",
-                          "Replaces the API token in DIR/api-token. A running node accepts\n"
-                          "only the new token from its next request on.",
+                          _("Replaces the API token in DIR/api-token. A running node accepts\n"
+                          "only the new token from its next request on."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc < 2)
-    return usage_error ("token", "an action is required: rotate");
+    return usage_error ("token", _("an action is required: rotate"));
   if (!g_str_equal (argv[1], "rotate"))
-    return usage_error ("token", "unknown action '%s' (known: rotate)", argv[1]);
+    return usage_error ("token", _("unknown action '%s' (known: rotate)"), argv[1]);
   if (argc > 2)
-    return usage_error ("token", "unexpected argument '%s'", argv[2]);
+    return usage_error ("token", _("unexpected argument '%s'"), argv[2]);
   if (data_dir == NULL)
-    return usage_error ("token", "--data-dir is required");
+    return usage_error ("token", _("--data-dir is required"));
 
   node = open_node ("token", data_dir, &status);
   if (node == NULL)
@@ -517,7 +521,7 @@ run_token (int argc, char **argv)
   if (!mh_node_rotate_api_token (node, &error))
     return failure ("token", error);
   token_path = g_build_filename (data_dir, "api-token", NULL);
-  g_print ("new API token written to %s\n", token_path);
+  g_print (_("new API token written to %s\n"), token_path);
   return EXIT_SUCCESS;
 }
 
@@ -529,22 +533,22 @@ run_id (int argc, char **argv)
 {
   g_autofree char *data_dir = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
     { NULL }
   };
   g_autoptr(MhNode) node = NULL;
   int status;
 
   status = parse_options ("id", NULL,
-                          "Prints this node's site id and its fingerprint, the short form\n"
-                          "people read out to each other to pair two nodes.",
+                          _("Prints this node's site id and its fingerprint, the short form\n"
+                          "people read out to each other to pair two nodes."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc > 1)
-    return usage_error ("id", "unexpected argument '%s'", argv[1]);
+    return usage_error ("id", _("unexpected argument '%s'"), argv[1]);
   if (data_dir == NULL)
-    return usage_error ("id", "--data-dir is required");
+    return usage_error ("id", _("--data-dir is required"));
   node = open_node ("id", data_dir, &status);
   if (node == NULL)
     return status;
@@ -561,7 +565,7 @@ run_epoch (int argc, char **argv)
 {
   g_autofree char *data_dir = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -569,26 +573,26 @@ run_epoch (int argc, char **argv)
   int status;
 
   status = parse_options ("epoch", "new",
-                          "Starts a new log epoch: every peer reads this node's changes again\n"
+                          _("Starts a new log epoch: every peer reads this node's changes again\n"
                           "from the start. Run it after restoring the data directory from a\n"
-                          "backup (copies to another file are detected by themselves).",
+                          "backup (copies to another file are detected by themselves)."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc < 2)
-    return usage_error ("epoch", "an action is required: new");
+    return usage_error ("epoch", _("an action is required: new"));
   if (!g_str_equal (argv[1], "new"))
-    return usage_error ("epoch", "unknown action '%s' (known: new)", argv[1]);
+    return usage_error ("epoch", _("unknown action '%s' (known: new)"), argv[1]);
   if (argc > 2)
-    return usage_error ("epoch", "unexpected argument '%s'", argv[2]);
+    return usage_error ("epoch", _("unexpected argument '%s'"), argv[2]);
   if (data_dir == NULL)
-    return usage_error ("epoch", "--data-dir is required");
+    return usage_error ("epoch", _("--data-dir is required"));
   node = open_node ("epoch", data_dir, &status);
   if (node == NULL)
     return status;
   if (!mh_store_new_epoch (mh_node_get_store (node), &error))
     return failure ("epoch", error);
-  g_print ("new log epoch %" G_GINT64_FORMAT "\n", mh_store_get_epoch (mh_node_get_store (node)));
+  g_print (_("new log epoch %lld\n"), (long long) mh_store_get_epoch (mh_node_get_store (node)));
   return EXIT_SUCCESS;
 }
 
@@ -598,10 +602,10 @@ run_peer (int argc, char **argv)
   g_autofree char *data_dir = NULL;
   g_autofree char *url = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory", "DIR" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
     { "url", 'u', 0, G_OPTION_ARG_STRING, &url,
-      "With add: call the peer at https://HOST:PORT (without it, only accept its calls)",
-      "URL" },
+      N_("With add: call the peer at https://HOST:PORT (without it, only accept its calls)"),
+      N_("URL") },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -610,27 +614,27 @@ run_peer (int argc, char **argv)
   int status;
 
   status = parse_options ("peer", "add FINGERPRINT [--url URL] | list | remove FINGERPRINT",
-                          "Manages the peers this node links with. A peer is pinned by its\n"
+                          _("Manages the peers this node links with. A peer is pinned by its\n"
                           "fingerprint ('medhead-node id' on the peer prints it): an unknown or\n"
                           "wrong certificate is refused before any data moves. A running node\n"
-                          "picks up the change within seconds.",
+                          "picks up the change within seconds."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc < 2)
-    return usage_error ("peer", "an action is required: add, list or remove");
+    return usage_error ("peer", _("an action is required: add, list or remove"));
   action = argv[1];
   if (data_dir == NULL)
-    return usage_error ("peer", "--data-dir is required");
+    return usage_error ("peer", _("--data-dir is required"));
 
   if (g_str_equal (action, "list"))
     {
       g_autoptr(JsonArray) peers = NULL;
 
       if (argc > 2)
-        return usage_error ("peer", "unexpected argument '%s'", argv[2]);
+        return usage_error ("peer", _("unexpected argument '%s'"), argv[2]);
       if (url != NULL)
-        return usage_error ("peer", "--url goes with add");
+        return usage_error ("peer", _("--url goes with add"));
       node = open_node ("peer", data_dir, &status);
       if (node == NULL)
         return status;
@@ -648,15 +652,16 @@ run_peer (int argc, char **argv)
               g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local (last / 1000);
               when = g_date_time_format (dt, "%F %T");
             }
-          g_print ("%s  %s  %s  last contact: %s%s%s\n",
+          /* TRANSLATORS: fingerprint, URL, name, when, then the last error if any */
+          g_print (_("%s  %s  %s  last contact: %s%s%s\n"),
                    json_object_get_string_member (peer, "fingerprint"),
-                   peer_url ? peer_url : "(calls in)", name && *name ? name : "-",
-                   when ? when : "never",
-                   json_object_has_member (peer, "last_error") ? "  last error: " : "",
+                   peer_url ? peer_url : _("(calls in)"), name && *name ? name : "-",
+                   when ? when : _("never"),
+                   json_object_has_member (peer, "last_error") ? _("  last error: ") : "",
                    json_object_get_string_member_with_default (peer, "last_error", ""));
         }
       if (json_array_get_length (peers) == 0)
-        g_print ("no peers; add one with 'medhead-node peer add FINGERPRINT [--url URL]'\n");
+        g_print (_("no peers; add one with 'medhead-node peer add FINGERPRINT [--url URL]'\n"));
       return EXIT_SUCCESS;
     }
   if (g_str_equal (action, "add") || g_str_equal (action, "remove"))
@@ -664,11 +669,11 @@ run_peer (int argc, char **argv)
       gboolean add = g_str_equal (action, "add");
 
       if (argc < 3)
-        return usage_error ("peer", "%s needs the peer's FINGERPRINT", action);
+        return usage_error ("peer", _("%s needs the peer's FINGERPRINT"), action);
       if (argc > 3)
-        return usage_error ("peer", "unexpected argument '%s'", argv[3]);
+        return usage_error ("peer", _("unexpected argument '%s'"), argv[3]);
       if (!add && url != NULL)
-        return usage_error ("peer", "--url goes with add");
+        return usage_error ("peer", _("--url goes with add"));
       node = open_node ("peer", data_dir, &status);
       if (node == NULL)
         return status;
@@ -679,59 +684,57 @@ run_peer (int argc, char **argv)
             return usage_error ("peer", "%s", error->message);
           return failure ("peer", error);
         }
-      if (add)
-        g_print ("peer %s added%s%s\n", argv[2], url ? "; this node calls it at " : "; this node "
-                 "accepts its calls", url ? url : "");
+      if (add && url != NULL)
+        g_print (_("peer %s added; this node calls it at %s\n"), argv[2], url);
+      else if (add)
+        g_print (_("peer %s added; this node accepts its calls\n"), argv[2]);
       else
-        g_print ("peer %s removed\n", argv[2]);
+        g_print (_("peer %s removed\n"), argv[2]);
       return EXIT_SUCCESS;
     }
-  return usage_error ("peer", "unknown action '%s' (known: add, list, remove)", action);
+  return usage_error ("peer", _("unknown action '%s' (known: add, list, remove)"), action);
 }
 
 /* ------------------------------------------------------------------------ */
 /* main                                                                     */
 
 static const Command commands[] = {
-  { "init", "Create a data directory: replica, site identity, API token", run_init },
-  { "serve", "Run the node and its REST API until SIGTERM or SIGINT", run_serve },
-  { "import", "Import hospitals and units from a registry file", run_import },
-  { "export", "Write hospitals and units to standard output", run_export },
-  { "status", "Print the node's status as JSON", run_status },
-  { "id", "Print this node's site id and fingerprint", run_id },
-  { "epoch", "Start a new log epoch after a restore ('epoch new')", run_epoch },
-  { "peer", "Add, list or remove the peers this node links with", run_peer },
-  { "token", "Manage the API token ('token rotate')", run_token },
+  { "init", N_("Create a data directory: replica, site identity, API token"), run_init },
+  { "serve", N_("Run the node and its REST API until SIGTERM or SIGINT"), run_serve },
+  { "import", N_("Import hospitals and units from a registry file"), run_import },
+  { "export", N_("Write hospitals and units to standard output"), run_export },
+  { "status", N_("Print the node's status as JSON"), run_status },
+  { "id", N_("Print this node's site id and fingerprint"), run_id },
+  { "epoch", N_("Start a new log epoch after a restore ('epoch new')"), run_epoch },
+  { "peer", N_("Add, list or remove the peers this node links with"), run_peer },
+  { "token", N_("Manage the API token ('token rotate')"), run_token },
 };
 
 static void
 print_usage (FILE *out)
 {
-  fprintf (out,
-           "Usage:\n"
-           "  medhead-node COMMAND [OPTION…]\n"
-           "\n"
-           "A MedHead Emergency node: a replica of the region's hospitals, beds,\n"
-           "units, patients, transfers and chat, with a REST API on loopback.\n"
-           "\n"
-           "Commands:\n");
+  fprintf (out, "%s\n  medhead-node %s\n\n%s\n\n%s\n", _("Usage:"), _("COMMAND [OPTION…]"),
+           _("A MedHead Emergency node: a replica of the region's hospitals, beds,\n"
+             "units, patients, transfers and chat, with a REST API on loopback."),
+           _("Commands:"));
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    fprintf (out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-  fprintf (out,
-           "\n"
-           "Options:\n"
-           "  -h, --help     Show this help\n"
-           "  --version      Show the version\n"
-           "\n"
-           "'medhead-node COMMAND --help' describes a command.\n");
+    fprintf (out, "  %-8s %s\n", commands[i].name, _(commands[i].summary));
+  fprintf (out, "\n%s\n  -h, --help     %s\n  --version      %s\n\n%s\n", _("Options:"),
+           _("Show this help"), _("Show the version"),
+           _("'medhead-node COMMAND --help' describes a command."));
 }
 
 int
 main (int argc, char **argv)
 {
   const char *name;
+  /* Translations of an uninstalled build (_build/po), as for the app. */
+  const char *localedir = g_getenv ("MEDHEAD_LOCALEDIR");
 
   setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, localedir && *localedir ? localedir : LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("medhead-node");
 
   if (argc < 2)
@@ -750,7 +753,7 @@ main (int argc, char **argv)
                 char *help_argv[] = { argv[2], (char *) "--help", NULL };
                 return commands[i].run (2, help_argv);
               }
-          g_printerr ("medhead-node: unknown command '%s'\n", argv[2]);
+          g_printerr (_("medhead-node: unknown command '%s'\n"), argv[2]);
           return EXIT_USAGE;
         }
       print_usage (stdout);
@@ -766,7 +769,7 @@ main (int argc, char **argv)
     if (g_str_equal (commands[i].name, name))
       return commands[i].run (argc - 1, argv + 1);
 
-  g_printerr ("medhead-node: unknown command '%s'\n", name);
-  g_printerr ("Try 'medhead-node --help'.\n");
+  g_printerr (_("medhead-node: unknown command '%s'\n"), name);
+  g_printerr (_("Try 'medhead-node --help'.\n"));
   return EXIT_USAGE;
 }
