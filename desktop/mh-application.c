@@ -226,11 +226,11 @@ demo_started_cb (GObject *object, GAsyncResult *result, gpointer user_data)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         return;
       g_clear_object (&self->demo);
+      /* The message may carry a node's last words: a dialog, not a toast. */
       setup = find_setup_window (self);
       if (setup != NULL)
-        mh_setup_window_show_error (setup, error);
-      else
-        show_error (self, _("Could not open the demo network"), error);
+        mh_setup_window_show_welcome (setup);
+      show_error (self, _("Could not open the demo network"), error);
       return;
     }
   set_node (self, node);

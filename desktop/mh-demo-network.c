@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -260,6 +261,37 @@ describe_failure (MhDemoNetwork *self, guint member)
   return last_lines (text, 400);
 }
 
+/* A folder left by an app that was killed (SIGKILL, a power cut) names
+ * its owner in OWNER_FILE: once that process is gone, the folder goes. */
+#define OWNER_FILE "app.pid"
+
+static void
+sweep_stale_folders (void)
+{
+  g_autoptr(GDir) tmp = g_dir_open (g_get_tmp_dir (), 0, NULL);
+  const char *name;
+
+  if (tmp == NULL)
+    return;
+  while ((name = g_dir_read_name (tmp)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *owner = NULL;
+      gint64 pid;
+
+      if (!g_str_has_prefix (name, "medhead-demo-"))
+        continue;
+      path = g_build_filename (g_get_tmp_dir (), name, NULL);
+      owner = read_trimmed (path, OWNER_FILE);
+      /* No owner file: not ours (node/run-demo makes such folders too). */
+      if (owner == NULL)
+        continue;
+      pid = g_ascii_strtoll (owner, NULL, 10);
+      if (pid > 1 && kill ((pid_t) pid, 0) != 0 && errno == ESRCH)
+        remove_tree (path);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Starting                                                                 */
 
@@ -273,6 +305,15 @@ prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 {
   MhDemoNetwork *self = source;
   g_autoptr(GError) error = NULL;
+  g_autofree char *owner_path = g_build_filename (self->dir, OWNER_FILE, NULL);
+  g_autofree char *owner = g_strdup_printf ("%d\n", (int) getpid ());
+
+  sweep_stale_folders ();
+  if (!g_file_set_contents (owner_path, owner, -1, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
 
   for (guint i = 0; i < N_MEMBERS; i++)
     {

@@ -451,12 +451,10 @@ mh_setup_window_show_starting (MhSetupWindow *self)
 }
 
 void
-mh_setup_window_show_error (MhSetupWindow *self, const GError *error)
+mh_setup_window_show_welcome (MhSetupWindow *self)
 {
   g_return_if_fail (MH_IS_SETUP_WINDOW (self));
-  g_return_if_fail (error != NULL);
 
   gtk_stack_set_visible_child_name (self->stack, "welcome");
   gtk_widget_set_visible (self->back_button, FALSE);
-  show_error (self, error);
 }

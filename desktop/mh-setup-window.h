@@ -14,7 +14,7 @@ G_DECLARE_FINAL_TYPE (MhSetupWindow, mh_setup_window, MH, SETUP_WINDOW, AdwAppli
 MhSetupWindow *mh_setup_window_new (MhApplication *application);
 /* "Starting the demo network…", while it starts. */
 void mh_setup_window_show_starting (MhSetupWindow *self);
-/* Back to the first page, with the error in a toast. */
-void mh_setup_window_show_error (MhSetupWindow *self, const GError *error);
+/* Back to the first page (the demo did not start). */
+void mh_setup_window_show_welcome (MhSetupWindow *self);
 
 G_END_DECLS

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
 #include "mh-demo-network.h"
@@ -201,9 +202,24 @@ test_live (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GString) report = g_string_new (NULL);
   g_autofree char *dir = NULL;
+  g_autofree char *stale = NULL;
   Wait wait = { NULL };
   double start_lat = 48.8453, start_lon = 2.3151; /* Necker 1 in the registry */
   gint64 started;
+
+  /* A folder left by an app that was killed: its owner is gone (no pid
+   * is above the kernel's largest, 2^22). */
+  {
+    g_autofree char *hub = NULL;
+    g_autofree char *owner_path = NULL;
+
+    stale = g_build_filename (g_get_tmp_dir (), "medhead-demo-testSTALE", NULL);
+    hub = g_build_filename (stale, "hub", NULL);
+    g_assert_cmpint (g_mkdir_with_parents (hub, 0700), ==, 0);
+    owner_path = g_build_filename (stale, "app.pid", NULL);
+    g_file_set_contents (owner_path, "999999999\n", -1, &error);
+    g_assert_no_error (error);
+  }
 
   started = g_get_monotonic_time ();
   mh_demo_network_start_async (network, NULL, started_cb, &wait);
@@ -213,6 +229,7 @@ test_live (void)
   g_assert_no_error (error);
   g_assert_true (mh_demo_network_is_running (network));
   g_test_message ("started in %.1f s", (g_get_monotonic_time () - started) / 1e6);
+  g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
 
   dir = g_strdup (mh_demo_network_get_dir (network));
   g_assert_true (g_file_test (dir, G_FILE_TEST_IS_DIR));
