@@ -11,6 +11,8 @@
 #include "mh-node-error.h"
 #include "mh-simulator.h"
 
+/* Long enough for a node busy with a first sync under a sanitizer. */
+#define REQUEST_TIMEOUT_S 20
 /* A crew moves about 300 m a round: a fast ambulance in town at one round
  * every second or two. */
 #define STEP_DEGREES 0.0027
@@ -151,10 +153,9 @@ request_object (MhSimulator *self, Target *target, const char *method, const cha
 }
 
 static Target *
-target_new (MhSimulator *self, const char *dir, GError **error)
+target_new (const char *dir, GError **error)
 {
   Target *target = g_new0 (Target, 1);
-  g_autoptr(JsonObject) status = NULL;
 
   target->dir = g_strdup (dir);
   target->name = g_strdup (dir);
@@ -164,20 +165,35 @@ target_new (MhSimulator *self, const char *dir, GError **error)
   target->token = read_trimmed (dir, "api-token", error);
   if (target->token == NULL)
     goto failed;
-  status = request_object (self, target, "GET", "/api/v1/status", NULL, error);
-  if (status == NULL)
-    goto failed;
-  g_free (target->name);
-  target->name = g_strdup (json_object_get_string_member_with_default (status, "name", dir));
-  target->role = g_strdup (json_object_get_string_member_with_default (status, "role", "hub"));
-  target->hospital_id = g_strdup (
-    json_object_get_string_member_with_default (status, "hospital_id", NULL));
-  target->unit_id = g_strdup (json_object_get_string_member_with_default (status, "unit_id", NULL));
   return target;
 
 failed:
   target_free (target);
   return NULL;
+}
+
+/* Learns who the target is, once: a node busy sending a first sync to its
+ * peers may not answer in time, and is asked again the next round. */
+static gboolean
+target_identify (MhSimulator *self, Target *target, GError **error)
+{
+  g_autoptr(JsonObject) status = NULL;
+
+  if (target->role != NULL)
+    return TRUE;
+  status = request_object (self, target, "GET", "/api/v1/status", NULL, error);
+  if (status == NULL)
+    return FALSE;
+  g_free (target->name);
+  target->name = g_strdup (json_object_get_string_member_with_default (status, "name",
+                                                                        target->dir));
+  target->hospital_id = g_strdup (
+    json_object_get_string_member_with_default (status, "hospital_id", NULL));
+  target->unit_id = g_strdup (json_object_get_string_member_with_default (status, "unit_id", NULL));
+  target->role = g_strdup (json_object_get_string_member_with_default (status, "role", "hub"));
+  if (target->hospital_id != NULL)
+    g_ptr_array_add (self->channels, g_strdup_printf ("hospital:%s", target->hospital_id));
+  return TRUE;
 }
 
 /* The target's own hospital or unit, or NULL while it has not reached it. */
@@ -351,7 +367,8 @@ mh_simulator_init (MhSimulator *self)
   g_autoptr(GProxyResolver) direct = g_simple_proxy_resolver_new (NULL, NULL);
 
   /* Loopback only: no proxy, and no GSettings lookup for one. */
-  self->session = soup_session_new_with_options ("timeout", 10, "proxy-resolver", direct, NULL);
+  self->session = soup_session_new_with_options ("timeout", REQUEST_TIMEOUT_S, "proxy-resolver",
+                                                 direct, NULL);
   self->targets = g_ptr_array_new_with_free_func ((GDestroyNotify) target_free);
   self->channels = g_ptr_array_new_with_free_func (g_free);
 }
@@ -368,13 +385,11 @@ mh_simulator_new (const char *const *data_dirs, const char *const *channels, gui
   self->rand = g_rand_new_with_seed (seed);
   for (guint i = 0; data_dirs[i] != NULL; i++)
     {
-      Target *target = target_new (self, data_dirs[i], error);
+      Target *target = target_new (data_dirs[i], error);
 
       if (target == NULL)
         return NULL;
       g_ptr_array_add (self->targets, target);
-      if (target->hospital_id != NULL)
-        g_ptr_array_add (self->channels, g_strdup_printf ("hospital:%s", target->hospital_id));
     }
   for (guint i = 0; channels != NULL && channels[i] != NULL; i++)
     g_ptr_array_add (self->channels, g_strdup (channels[i]));
@@ -403,6 +418,12 @@ mh_simulator_step (MhSimulator *self, GError **error)
       Target *target = g_ptr_array_index (self->targets, i);
       GError *local_error = NULL;
 
+      if (!target_identify (self, target, &local_error))
+        {
+          tried = TRUE;
+          keep_first_error (&first_error, local_error);
+          continue;
+        }
       if (target->unit_id != NULL)
         {
           tried = TRUE;
@@ -434,7 +455,7 @@ mh_simulator_step (MhSimulator *self, GError **error)
       GError *local_error = NULL;
 
       tried = TRUE;
-      if (post_message (self, author, &local_error))
+      if (author->role != NULL && post_message (self, author, &local_error))
         writes++;
       keep_first_error (&first_error, local_error);
     }

@@ -4,9 +4,10 @@
  * users would: hospital desks change their bed counts, crews report their
  * units' positions, and everyone posts chat messages. It learns each
  * node's URL and token from its data directory (api-url, api-token) and
- * its role from GET /api/v1/status, so it writes only what that node may
- * write. A node that does not hold its own hospital or unit yet (the
- * registry has not reached it) is left alone until it does.
+ * its role from GET /api/v1/status (asked again each round until it
+ * answers), so it writes only what that node may write. A node that does
+ * not hold its own hospital or unit yet (the registry has not reached it)
+ * is left alone until it does.
  *
  * Requests use the synchronous libsoup API: the servers are other
  * processes, so no main loop is needed.
