@@ -23,6 +23,8 @@ struct _MhApplication
   GCancellable *cancellable;
   guint demo_wait_id;
   gint64 demo_wait_deadline;
+  guint sigint_id;
+  guint sigterm_id;
   char *data_dir_option;
   char *listen_option;
   gboolean demo_option;
@@ -419,6 +421,8 @@ mh_application_shutdown (GApplication *application)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->demo_wait_id, g_source_remove);
+  g_clear_handle_id (&self->sigint_id, g_source_remove);
+  g_clear_handle_id (&self->sigterm_id, g_source_remove);
   if (self->demo != NULL)
     {
       /* The station's replica lives in the demo folder: close it first. */
@@ -443,8 +447,8 @@ mh_application_startup (GApplication *application)
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit", quit_accels);
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.preferences",
                                          prefs_accels);
-  g_unix_signal_add (SIGINT, stop_signal_cb, self);
-  g_unix_signal_add (SIGTERM, stop_signal_cb, self);
+  self->sigint_id = g_unix_signal_add (SIGINT, stop_signal_cb, self);
+  self->sigterm_id = g_unix_signal_add (SIGTERM, stop_signal_cb, self);
 }
 
 static void
@@ -452,6 +456,10 @@ mh_application_finalize (GObject *object)
 {
   MhApplication *self = MH_APPLICATION (object);
 
+  /* An app that was registered but never run has no shutdown. */
+  g_clear_handle_id (&self->sigint_id, g_source_remove);
+  g_clear_handle_id (&self->sigterm_id, g_source_remove);
+  g_clear_handle_id (&self->demo_wait_id, g_source_remove);
   g_clear_object (&self->node);
   g_clear_object (&self->demo);
   g_clear_object (&self->cancellable);

@@ -43,17 +43,20 @@ started_cb (GObject *object, GAsyncResult *result, gpointer user_data)
 }
 
 /* Runs the main loop (the station's links live there) until condition
- * holds or the deadline passes. */
+ * holds or the deadline passes. The condition may ask the nodes over HTTP:
+ * it is checked every 200 ms, and the loop runs freely in between. */
 #define ITERATE_UNTIL(seconds, condition, ...)                                                    \
   G_STMT_START                                                                                    \
   {                                                                                               \
     gint64 deadline_ = g_get_monotonic_time () + (gint64) (seconds) * G_USEC_PER_SEC;             \
     while (!(condition))                                                                          \
       {                                                                                           \
+        gint64 next_check_ = g_get_monotonic_time () + 200 * 1000;                                \
         if (g_get_monotonic_time () > deadline_)                                                  \
           g_error (__VA_ARGS__);                                                                  \
-        g_main_context_iteration (NULL, FALSE);                                                   \
-        g_usleep (10 * 1000);                                                                     \
+        while (g_get_monotonic_time () < next_check_)                                             \
+          if (!g_main_context_iteration (NULL, FALSE))                                            \
+            g_usleep (5 * 1000);                                                                  \
       }                                                                                           \
   }                                                                                               \
   G_STMT_END
