@@ -121,10 +121,10 @@ last_lines (const char *text, gsize max)
 static char *
 run_cli (MhDemoNetwork *self, GCancellable *cancellable, GError **error, ...)
 {
-  g_autoptr(GSubprocessLauncher) launcher = new_launcher (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+  g_autoptr (GSubprocessLauncher) launcher = new_launcher (G_SUBPROCESS_FLAGS_STDOUT_PIPE
                                                           | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) process = NULL;
   g_autofree char *output = NULL;
   const char *arg;
   va_list args;
@@ -155,7 +155,7 @@ run_cli (MhDemoNetwork *self, GCancellable *cancellable, GError **error, ...)
 static char *
 parse_fingerprint (const char *output)
 {
-  g_auto(GStrv) lines = g_strsplit (output, "\n", -1);
+  g_auto (GStrv) lines = g_strsplit (output, "\n", -1);
 
   for (guint i = 0; lines[i] != NULL; i++)
     if (g_str_has_prefix (lines[i], "fingerprint: "))
@@ -177,7 +177,7 @@ read_trimmed (const char *dir, const char *name)
 static void
 remove_tree (const char *path)
 {
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
   const char *name;
 
   if (dir != NULL)
@@ -198,8 +198,8 @@ remove_tree (const char *path)
 static gboolean
 spawn_child (MhDemoNetwork *self, const char *log, GError **error, const char *const *args)
 {
-  g_autoptr(GSubprocessLauncher) launcher = new_launcher (G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocessLauncher) launcher = new_launcher (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   GSubprocess *process;
 
   g_subprocess_launcher_set_stdout_file_path (launcher, log);
@@ -233,7 +233,7 @@ spawn_simulator (MhDemoNetwork *self, GError **error)
 {
   g_autofree char *log = g_build_filename (self->dir, "simulate.log", NULL);
   g_autofree char *channel = g_strdup_printf ("hospital:%s", MH_DEMO_STATION_HOSPITAL);
-  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
 
   g_ptr_array_add (args, (gpointer) "simulate");
   g_ptr_array_add (args, (gpointer) "--interval");
@@ -268,7 +268,7 @@ describe_failure (MhDemoNetwork *self, guint member)
 static void
 sweep_stale_folders (void)
 {
-  g_autoptr(GDir) tmp = g_dir_open (g_get_tmp_dir (), 0, NULL);
+  g_autoptr (GDir) tmp = g_dir_open (g_get_tmp_dir (), 0, NULL);
   const char *name;
 
   if (tmp == NULL)
@@ -304,7 +304,7 @@ static void
 prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   MhDemoNetwork *self = source;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *owner_path = g_build_filename (self->dir, OWNER_FILE, NULL);
   g_autofree char *owner = g_strdup_printf ("%d\n", (int) getpid ());
 
@@ -375,7 +375,7 @@ static void
 link_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   MhDemoNetwork *self = source;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   for (guint i = 1; i < N_MEMBERS; i++)
     {
@@ -461,7 +461,7 @@ poll_started_cb (gpointer user_data)
         /* Pinning the hub's address takes a few short processes: off the
          * main loop, then on to starting the stations. linked_cb takes
          * over the reference to task. */
-        g_autoptr(GTask) link = g_task_new (self, g_task_get_cancellable (task), linked_cb, task);
+        g_autoptr (GTask) link = g_task_new (self, g_task_get_cancellable (task), linked_cb, task);
 
         g_task_run_in_thread (link, link_thread);
       }
@@ -627,9 +627,9 @@ void
 mh_demo_network_start_async (MhDemoNetwork *self, GCancellable *cancellable,
                              GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(GTask) prepare = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GTask) task = NULL;
+  g_autoptr (GTask) prepare = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_return_if_fail (MH_IS_DEMO_NETWORK (self));
 

@@ -106,9 +106,9 @@ announce_messages_cb (gpointer user_data)
   for (guint i = 0; i < json_array_get_length (messages); i++)
     {
       JsonObject *message = json_array_get_object_element (messages, i);
+      gint64 arrived = json_object_get_int_member_with_default (message, "arrived_at", 0);
 
-      self->messages_seen = MAX (self->messages_seen,
-                                 json_object_get_int_member_with_default (message, "arrived_at", 0));
+      self->messages_seen = MAX (self->messages_seen, arrived);
       if (g_strcmp0 (json_object_get_string_member_with_default (message, "author_site", NULL),
                      mh_node_get_site_id (self->node)) == 0
           || json_object_get_boolean_member_with_default (message, "retracted", FALSE))

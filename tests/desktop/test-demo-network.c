@@ -80,9 +80,9 @@ node_digest (SoupSession *session, const char *dir)
   g_autofree char *token = read_trimmed (dir, "api-token");
   g_autofree char *uri = g_strconcat (url, "/api/v1/digest", NULL);
   g_autofree char *authorization = g_strdup_printf ("Bearer %s", token);
-  g_autoptr(SoupMessage) message = soup_message_new ("GET", uri);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr (SoupMessage) message = soup_message_new ("GET", uri);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
   JsonNode *root;
 
   soup_message_headers_replace (soup_message_get_request_headers (message), "Authorization",
@@ -105,7 +105,7 @@ static gboolean
 registry_converged (SoupSession *session, MhDemoNetwork *network, MhNode *station,
                     GString *report)
 {
-  g_autoptr(JsonObject) station_digest = mh_node_get_digest (station);
+  g_autoptr (JsonObject) station_digest = mh_node_get_digest (station);
   JsonObject *reference = json_object_get_object_member (station_digest, "buckets");
   const char *const *dirs = mh_demo_network_get_node_dirs (network);
   gboolean same = TRUE;
@@ -113,7 +113,7 @@ registry_converged (SoupSession *session, MhDemoNetwork *network, MhNode *statio
   g_string_truncate (report, 0);
   for (guint i = 0; dirs[i] != NULL; i++)
     {
-      g_autoptr(JsonObject) buckets = node_digest (session, dirs[i]);
+      g_autoptr (JsonObject) buckets = node_digest (session, dirs[i]);
 
       if (buckets == NULL)
         return FALSE;
@@ -139,9 +139,9 @@ registry_converged (SoupSession *session, MhDemoNetwork *network, MhNode *statio
 static gboolean
 station_has_desk_beds (MhNode *station)
 {
-  g_autoptr(JsonObject) hospital = mh_node_get_hospital (station, PITIE, NULL);
+  g_autoptr (JsonObject) hospital = mh_node_get_hospital (station, PITIE, NULL);
   JsonObject *beds;
-  g_autoptr(GList) categories = NULL;
+  g_autoptr (GList) categories = NULL;
 
   if (hospital == NULL || !json_object_has_member (hospital, "beds"))
     return FALSE;
@@ -162,7 +162,7 @@ station_has_desk_beds (MhNode *station)
 static gboolean
 station_has_moved_unit (MhNode *station, double start_lat, double start_lon)
 {
-  g_autoptr(JsonObject) unit = mh_node_get_unit (station, NECKER_UNIT, NULL);
+  g_autoptr (JsonObject) unit = mh_node_get_unit (station, NECKER_UNIT, NULL);
 
   if (unit == NULL || json_object_get_null_member (unit, "lat"))
     return FALSE;
@@ -173,7 +173,7 @@ station_has_moved_unit (MhNode *station, double start_lat, double start_lon)
 static gboolean
 station_has_foreign_message (MhNode *station)
 {
-  g_autoptr(JsonArray) messages = mh_node_list_messages (station, NULL, 0, 1000, NULL);
+  g_autoptr (JsonArray) messages = mh_node_list_messages (station, NULL, 0, 1000, NULL);
 
   for (guint i = 0; messages != NULL && i < json_array_get_length (messages); i++)
     {
@@ -196,14 +196,14 @@ pid_exists (GPid pid)
 static void
 test_live (void)
 {
-  g_autoptr(MhDemoNetwork) network = mh_demo_network_new (NULL, NULL);
-  g_autoptr(GProxyResolver) direct = g_simple_proxy_resolver_new (NULL, NULL);
-  g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 30, "proxy-resolver",
+  g_autoptr (MhDemoNetwork) network = mh_demo_network_new (NULL, NULL);
+  g_autoptr (GProxyResolver) direct = g_simple_proxy_resolver_new (NULL, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 30, "proxy-resolver",
                                                                   direct, NULL);
-  g_autoptr(MhNode) station = NULL;
-  g_autoptr(GArray) pids = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GString) report = g_string_new (NULL);
+  g_autoptr (MhNode) station = NULL;
+  g_autoptr (GArray) pids = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) report = g_string_new (NULL);
   g_autofree char *dir = NULL;
   g_autofree char *stale = NULL;
   Wait wait = { NULL };
@@ -264,7 +264,7 @@ test_live (void)
 
   /* A write at the station goes out to the network too. */
   {
-    g_autoptr(JsonObject) fields = json_object_new ();
+    g_autoptr (JsonObject) fields = json_object_new ();
 
     json_object_set_int_member (fields, "available", 3);
     json_object_set_int_member (fields, "baseline", 17);
@@ -287,9 +287,9 @@ test_live (void)
 static void
 test_no_program (void)
 {
-  g_autoptr(MhDemoNetwork) network = mh_demo_network_new ("/nonexistent/medhead-node", NULL);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GArray) pids = NULL;
+  g_autoptr (MhDemoNetwork) network = mh_demo_network_new ("/nonexistent/medhead-node", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) pids = NULL;
   Wait wait = { NULL };
 
   mh_demo_network_start_async (network, NULL, started_cb, &wait);
