@@ -214,6 +214,19 @@ demo_registry_wait_cb (gpointer user_data)
 }
 
 static void
+demo_node_exited_cb (MhApplication *self, const char *name, MhDemoNetwork *demo)
+{
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+  g_autofree char *message = NULL;
+
+  g_warning ("demo node %s exited; its log is in %s", name, mh_demo_network_get_dir (demo));
+  if (!MH_IS_WINDOW (window))
+    return;
+  message = g_strdup_printf (_("The demo node “%s” stopped: its changes no longer arrive"), name);
+  mh_window_add_toast (MH_WINDOW (window), message);
+}
+
+static void
 demo_started_cb (GObject *object, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (MhApplication) self = user_data;
@@ -235,6 +248,8 @@ demo_started_cb (GObject *object, GAsyncResult *result, gpointer user_data)
       show_error (self, _("Could not open the demo network"), error);
       return;
     }
+  g_signal_connect_object (object, "node-exited", G_CALLBACK (demo_node_exited_cb), self,
+                           G_CONNECT_SWAPPED);
   set_node (self, node);
   /* The station's replica fills from the hub in a few seconds; a map
    * with nothing on it meanwhile would look broken. */

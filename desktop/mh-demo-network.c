@@ -65,8 +65,17 @@ struct _MhDemoNetwork
   /* Served node folders, the hub first, NULL-terminated. */
   GPtrArray *node_dirs;
   GPtrArray *processes; /* of GSubprocess: serve and simulate */
+  GCancellable *watch;  /* of the children's exits; cancelled by stop */
   gboolean running;
 };
+
+enum
+{
+  NODE_EXITED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (MhDemoNetwork, mh_demo_network, G_TYPE_OBJECT)
 G_DEFINE_QUARK (mh-demo-network-error-quark, mh_demo_network_error)
@@ -194,9 +203,26 @@ remove_tree (const char *path)
     g_warning ("cannot remove %s: %s", path, g_strerror (errno));
 }
 
+static void
+child_exited_cb (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  MhDemoNetwork *self;
+
+  /* Cancelled by stop (self may be gone since): nothing to say. */
+  if (!g_subprocess_wait_finish (G_SUBPROCESS (object), result, &error)
+      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self = user_data;
+  if (self->running)
+    g_signal_emit (self, signals[NODE_EXITED], 0,
+                   g_object_get_data (object, "mh-demo-name"));
+}
+
 /* Starts `medhead-node ARGS…` in the background, its output in LOG. */
 static gboolean
-spawn_child (MhDemoNetwork *self, const char *log, GError **error, const char *const *args)
+spawn_child (MhDemoNetwork *self, const char *name, const char *log, GError **error,
+             const char *const *args)
 {
   g_autoptr (GSubprocessLauncher) launcher = new_launcher (G_SUBPROCESS_FLAGS_STDERR_MERGE);
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
@@ -210,6 +236,8 @@ spawn_child (MhDemoNetwork *self, const char *log, GError **error, const char *c
   process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
   if (process == NULL)
     return FALSE;
+  g_object_set_data_full (G_OBJECT (process), "mh-demo-name", g_strdup (name), g_free);
+  g_subprocess_wait_async (process, self->watch, child_exited_cb, self);
   g_ptr_array_add (self->processes, process);
   return TRUE;
 }
@@ -225,7 +253,7 @@ spawn_serve (MhDemoNetwork *self, guint member, GError **error)
                          NULL };
 
   g_unlink (api_url);
-  return spawn_child (self, log, error, member == 0 ? hub_args : args);
+  return spawn_child (self, members[member].name, log, error, member == 0 ? hub_args : args);
 }
 
 static gboolean
@@ -246,7 +274,7 @@ spawn_simulator (MhDemoNetwork *self, GError **error)
       g_ptr_array_add (args, g_ptr_array_index (self->node_dirs, i));
     }
   g_ptr_array_add (args, NULL);
-  return spawn_child (self, log, error, (const char *const *) args->pdata);
+  return spawn_child (self, "simulator", log, error, (const char *const *) args->pdata);
 }
 
 /* The tail of a node's log, to say why it did not start. */
@@ -567,6 +595,7 @@ mh_demo_network_finalize (GObject *object)
   g_free (self->hub_sync_url);
   g_ptr_array_unref (self->node_dirs);
   g_ptr_array_unref (self->processes);
+  g_object_unref (self->watch);
   G_OBJECT_CLASS (mh_demo_network_parent_class)->finalize (object);
 }
 
@@ -577,6 +606,16 @@ mh_demo_network_class_init (MhDemoNetworkClass *klass)
 
   object_class->dispose = mh_demo_network_dispose;
   object_class->finalize = mh_demo_network_finalize;
+
+  /**
+   * MhDemoNetwork::node-exited:
+   * @name: the node's name, or "simulator"
+   *
+   * A child ended while the network was running (not by stop).
+   */
+  signals[NODE_EXITED] = g_signal_new ("node-exited", G_TYPE_FROM_CLASS (klass),
+                                       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                       G_TYPE_STRING);
 }
 
 static void
@@ -584,6 +623,7 @@ mh_demo_network_init (MhDemoNetwork *self)
 {
   self->node_dirs = g_ptr_array_new_with_free_func (g_free);
   self->processes = g_ptr_array_new_with_free_func (g_object_unref);
+  self->watch = g_cancellable_new ();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -696,6 +736,7 @@ mh_demo_network_stop (MhDemoNetwork *self)
   g_return_if_fail (MH_IS_DEMO_NETWORK (self));
 
   self->running = FALSE;
+  g_cancellable_cancel (self->watch);
   for (guint i = 0; i < self->processes->len; i++)
     g_subprocess_send_signal (g_ptr_array_index (self->processes, i), SIGTERM);
 

@@ -50,6 +50,9 @@ gboolean mh_demo_network_start_finish (MhDemoNetwork *self, GAsyncResult *result
  * MH_DEMO_STATION_HOSPITAL) once the network has started. */
 MhNode *mh_demo_network_open_station (MhDemoNetwork *self, GError **error);
 
+/* ::node-exited (const char *name) tells when a child ends while the
+ * network runs (a crash): the demo goes on without it. */
+
 /* Terminates every child (SIGTERM, then SIGKILL after a few seconds),
  * waits for them and deletes the folder. Idempotent. */
 void mh_demo_network_stop (MhDemoNetwork *self);

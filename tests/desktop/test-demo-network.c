@@ -187,6 +187,13 @@ station_has_foreign_message (MhNode *station)
   return FALSE;
 }
 
+static void
+remember_exited (char **exited, const char *name)
+{
+  g_free (*exited);
+  *exited = g_strdup (name);
+}
+
 static gboolean
 pid_exists (GPid pid)
 {
@@ -272,6 +279,18 @@ test_live (void)
     g_assert_no_error (error);
     ITERATE_UNTIL (CONVERGE_TIMEOUT_S, registry_converged (session, network, station, report),
                    "the registry diverged:%s", report->str);
+  }
+
+  /* A child that dies is reported (the app says so in a toast). */
+  {
+    GPid simulator = g_array_index (pids, GPid, pids->len - 1);
+    g_autofree char *exited = NULL;
+
+    g_signal_connect_swapped (network, "node-exited", G_CALLBACK (remember_exited), &exited);
+    g_assert_cmpint (kill (simulator, SIGKILL), ==, 0);
+    ITERATE_UNTIL (60, exited != NULL, "the simulator's death was not reported");
+    g_assert_cmpstr (exited, ==, "simulator");
+    g_assert_true (mh_demo_network_is_running (network));
   }
 
   /* Stopping leaves nothing behind. */
