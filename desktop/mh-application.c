@@ -4,8 +4,11 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <glib-unix.h>
+#include <signal.h>
 
 #include "mh-application.h"
+#include "mh-demo-network.h"
 #include "mh-preferences-window.h"
 #include "mh-settings.h"
 #include "mh-setup-window.h"
@@ -18,12 +21,22 @@ struct _MhApplication
   /* Owned References */
   MhNode *node;
   GSettings *settings;
+  MhDemoNetwork *demo;
+  GCancellable *cancellable;
+  guint demo_wait_id;
+  gint64 demo_wait_deadline;
+  guint sigint_id;
+  guint sigterm_id;
   char *data_dir_option;
   char *listen_option;
   gboolean demo_option;
 };
 
 G_DEFINE_FINAL_TYPE (MhApplication, mh_application, ADW_TYPE_APPLICATION)
+
+/* How long the demo waits for the hub's registry before showing the
+ * station anyway. */
+#define DEMO_REGISTRY_WAIT_S 30
 
 /* Larger registries are refused, as medhead-node import does. */
 #define MAX_REGISTRY_BYTES (64 * 1024 * 1024)
@@ -179,20 +192,101 @@ mh_application_open_station (MhApplication *self, const char *data_dir, GError *
   return TRUE;
 }
 
-gboolean
-mh_application_open_demo (MhApplication *self, GError **error)
+static MhSetupWindow *
+find_setup_window (MhApplication *self)
 {
-  g_autofree char *dir = g_build_filename (g_get_user_data_dir (), "medhead-demo", NULL);
-  g_autoptr (MhNode) node = NULL;
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l != NULL; l = l->next)
+    if (MH_IS_SETUP_WINDOW (l->data))
+      return l->data;
+  return NULL;
+}
 
-  g_return_val_if_fail (MH_IS_APPLICATION (self), FALSE);
+static gboolean
+demo_registry_wait_cb (gpointer user_data)
+{
+  MhApplication *self = user_data;
+  g_autoptr (JsonObject) hospital = NULL;
 
-  node = mh_demo_open (dir, error);
-  if (node == NULL)
-    return FALSE;
-  set_node (self, node);
+  hospital = mh_node_get_hospital (self->node, MH_DEMO_STATION_HOSPITAL, NULL);
+  if (hospital == NULL && g_get_monotonic_time () < self->demo_wait_deadline)
+    return G_SOURCE_CONTINUE;
+  self->demo_wait_id = 0;
   mh_application_show_main (self);
-  return TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+demo_node_exited_cb (MhApplication *self, const char *name, MhDemoNetwork *demo)
+{
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+  g_autofree char *message = NULL;
+
+  g_warning ("demo node %s exited; its log is in %s", name, mh_demo_network_get_dir (demo));
+  if (!MH_IS_WINDOW (window))
+    return;
+  message = g_strdup_printf (_("The demo node “%s” stopped: its changes no longer arrive"), name);
+  mh_window_add_toast (MH_WINDOW (window), message);
+}
+
+static void
+demo_started_cb (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (MhApplication) self = user_data;
+  g_autoptr (MhNode) node = NULL;
+  g_autoptr (GError) error = NULL;
+  MhSetupWindow *setup;
+
+  if (mh_demo_network_start_finish (MH_DEMO_NETWORK (object), result, &error))
+    node = mh_demo_network_open_station (MH_DEMO_NETWORK (object), &error);
+  if (node == NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      g_clear_object (&self->demo);
+      /* The message may carry a node's last words: a dialog, not a toast. */
+      setup = find_setup_window (self);
+      if (setup != NULL)
+        mh_setup_window_show_welcome (setup);
+      show_error (self, _("Could not open the demo network"), error);
+      return;
+    }
+  g_signal_connect_object (object, "node-exited", G_CALLBACK (demo_node_exited_cb), self,
+                           G_CONNECT_SWAPPED);
+  set_node (self, node);
+  /* The station's replica fills from the hub in a few seconds; a map
+   * with nothing on it meanwhile would look broken. */
+  self->demo_wait_deadline = g_get_monotonic_time () + DEMO_REGISTRY_WAIT_S * G_USEC_PER_SEC;
+  self->demo_wait_id = g_timeout_add (100, demo_registry_wait_cb, self);
+}
+
+void
+mh_application_open_demo (MhApplication *self)
+{
+  MhSetupWindow *setup;
+
+  g_return_if_fail (MH_IS_APPLICATION (self));
+
+  if (self->demo != NULL)
+    return; /* starting already */
+
+  /* Starting a few processes takes seconds: the setup window says so
+   * meanwhile, and keeps the app alive. */
+  setup = find_setup_window (self);
+  if (setup == NULL)
+    setup = mh_setup_window_new (self);
+  mh_setup_window_show_starting (setup);
+  gtk_window_present (GTK_WINDOW (setup));
+
+  self->demo = mh_demo_network_new (NULL, NULL);
+  mh_demo_network_start_async (self->demo, self->cancellable, demo_started_cb,
+                               g_object_ref (self));
+}
+
+MhDemoNetwork *
+mh_application_get_demo_network (MhApplication *self)
+{
+  g_return_val_if_fail (MH_IS_APPLICATION (self), NULL);
+  return self->demo;
 }
 
 gboolean
@@ -305,8 +399,7 @@ mh_application_activate (GApplication *application)
 
   if (self->demo_option)
     {
-      if (!mh_application_open_demo (self, &error))
-        show_error (self, _("Could not open the demo network"), error);
+      mh_application_open_demo (self);
       return;
     }
   if (self->data_dir_option != NULL)
@@ -344,6 +437,34 @@ color_scheme_changed_cb (MhApplication *self)
   adw_style_manager_set_color_scheme (adw_style_manager_get_default (), scheme);
 }
 
+static gboolean
+stop_signal_cb (gpointer user_data)
+{
+  /* Ctrl-C in the terminal quits cleanly: the demo network stops with us
+   * and its folder goes. */
+  g_application_quit (G_APPLICATION (user_data));
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+mh_application_shutdown (GApplication *application)
+{
+  MhApplication *self = MH_APPLICATION (application);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->demo_wait_id, g_source_remove);
+  g_clear_handle_id (&self->sigint_id, g_source_remove);
+  g_clear_handle_id (&self->sigterm_id, g_source_remove);
+  if (self->demo != NULL)
+    {
+      /* The station's replica lives in the demo folder: close it first. */
+      g_clear_object (&self->node);
+      mh_demo_network_stop (self->demo);
+      g_clear_object (&self->demo);
+    }
+  G_APPLICATION_CLASS (mh_application_parent_class)->shutdown (application);
+}
+
 static void
 mh_application_startup (GApplication *application)
 {
@@ -363,6 +484,8 @@ mh_application_startup (GApplication *application)
   g_signal_connect_object (self->settings, "changed::color-scheme",
                            G_CALLBACK (color_scheme_changed_cb), self, G_CONNECT_SWAPPED);
   color_scheme_changed_cb (self);
+  self->sigint_id = g_unix_signal_add (SIGINT, stop_signal_cb, self);
+  self->sigterm_id = g_unix_signal_add (SIGTERM, stop_signal_cb, self);
 }
 
 static void
@@ -370,8 +493,14 @@ mh_application_finalize (GObject *object)
 {
   MhApplication *self = MH_APPLICATION (object);
 
+  /* An app that was registered but never run has no shutdown. */
+  g_clear_handle_id (&self->sigint_id, g_source_remove);
+  g_clear_handle_id (&self->sigterm_id, g_source_remove);
+  g_clear_handle_id (&self->demo_wait_id, g_source_remove);
   g_clear_object (&self->node);
   g_clear_object (&self->settings);
+  g_clear_object (&self->demo);
+  g_clear_object (&self->cancellable);
   g_clear_pointer (&self->data_dir_option, g_free);
   g_clear_pointer (&self->listen_option, g_free);
 
@@ -387,6 +516,7 @@ mh_application_class_init (MhApplicationClass *klass)
   object_class->finalize = mh_application_finalize;
   app_class->activate = mh_application_activate;
   app_class->startup = mh_application_startup;
+  app_class->shutdown = mh_application_shutdown;
   app_class->handle_local_options = mh_application_handle_local_options;
 }
 
@@ -394,6 +524,7 @@ static void
 mh_application_init (MhApplication *self)
 {
   g_application_add_main_option_entries (G_APPLICATION (self), option_entries);
+  self->cancellable = g_cancellable_new ();
 }
 
 MhApplication *

@@ -17,8 +17,12 @@ MhNode *mh_application_get_node (MhApplication *self);
 
 /* Opens the node in data_dir and shows its main window. */
 gboolean mh_application_open_station (MhApplication *self, const char *data_dir, GError **error);
-/* Opens the demo network (created on first use) and shows its main window. */
-gboolean mh_application_open_demo (MhApplication *self, GError **error);
+/* Starts the demo network (MhDemoNetwork) and opens this app's station in
+ * it: the setup window shows the progress, then the main window opens. The
+ * network stops when the app quits. */
+void mh_application_open_demo (MhApplication *self);
+/* The running demo network, or NULL. */
+MhDemoNetwork *mh_application_get_demo_network (MhApplication *self);
 /* Sets up this station in the default data directory (first run). */
 gboolean mh_application_create_station (MhApplication *self, MhRole role,
                                         const char *hospital_id, const char *unit_id,
@@ -32,8 +36,9 @@ char *mh_default_data_dir (void);
 char *mh_demo_registry_path (void);
 /* Parses a registry file (medhead-registry/1). */
 JsonNode *mh_load_registry (const char *path, GError **error);
-/* Opens the demo station in dir, creating it (a hub named "Demo station"
- * with the demo registry imported) when it does not exist yet. */
+/* Opens a single offline demo replica in dir, creating it (a hub named
+ * "Demo station" with the demo registry imported) when it does not exist
+ * yet. The app's --demo starts a live network instead (MhDemoNetwork). */
 MhNode *mh_demo_open (const char *dir, GError **error);
 
 G_END_DECLS

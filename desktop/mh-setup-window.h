@@ -12,5 +12,9 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (MhSetupWindow, mh_setup_window, MH, SETUP_WINDOW, AdwApplicationWindow)
 
 MhSetupWindow *mh_setup_window_new (MhApplication *application);
+/* "Starting the demo network…", while it starts. */
+void mh_setup_window_show_starting (MhSetupWindow *self);
+/* Back to the first page (the demo did not start). */
+void mh_setup_window_show_welcome (MhSetupWindow *self);
 
 G_END_DECLS

@@ -7,6 +7,7 @@ G_BEGIN_DECLS
 
 typedef struct _MhApplication MhApplication;
 typedef struct _MhBedBoard MhBedBoard;
+typedef struct _MhDemoNetwork MhDemoNetwork;
 typedef struct _MhFindView MhFindView;
 typedef struct _MhGridLayer MhGridLayer;
 typedef struct _MhMapView MhMapView;

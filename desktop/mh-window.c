@@ -28,6 +28,10 @@ struct _MhWindow
   MhNode *node;
   MhLocator *locator;
   guint unit_changed_id;
+
+  /* Messages that arrived after this (local ms) are not announced yet. */
+  gint64 messages_seen;
+  guint messages_idle_id;
 };
 
 G_DEFINE_FINAL_TYPE (MhWindow, mh_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -141,6 +145,65 @@ hospital_activated_cb (MhWindow *self, const char *hospital_id, MhFindView *find
   mh_map_view_select_hospital (self->map_view, hospital_id);
 }
 
+/* Announces the messages from others that arrived since the last look:
+ * the newest in full, the rest counted. */
+static gboolean
+announce_messages_cb (gpointer user_data)
+{
+  MhWindow *self = user_data;
+  g_autoptr (JsonArray) messages = NULL;
+  g_autoptr (GError) error = NULL;
+  JsonObject *newest = NULL;
+  guint n_new = 0;
+
+  self->messages_idle_id = 0;
+  messages = mh_node_list_messages (self->node, NULL, self->messages_seen, 1000, &error);
+  if (messages == NULL)
+    {
+      g_warning ("listing messages: %s", error->message);
+      return G_SOURCE_REMOVE;
+    }
+  for (guint i = 0; i < json_array_get_length (messages); i++)
+    {
+      JsonObject *message = json_array_get_object_element (messages, i);
+      gint64 arrived = json_object_get_int_member_with_default (message, "arrived_at", 0);
+
+      self->messages_seen = MAX (self->messages_seen, arrived);
+      if (g_strcmp0 (json_object_get_string_member_with_default (message, "author_site", NULL),
+                     mh_node_get_site_id (self->node)) == 0
+          || json_object_get_boolean_member_with_default (message, "retracted", FALSE))
+        continue;
+      newest = message;
+      n_new++;
+    }
+  if (newest != NULL)
+    {
+      g_autofree char *title = NULL;
+      AdwToast *toast;
+
+      if (n_new == 1)
+        /* Translators: a chat message that just arrived: "AUTHOR: TEXT" */
+        title = g_strdup_printf (_("%s: %s"),
+                                 json_object_get_string_member_with_default (newest, "author_name",
+                                                                             "?"),
+                                 json_object_get_string_member_with_default (newest, "body", ""));
+      else
+        title = g_strdup_printf (ngettext ("%u new message", "%u new messages", n_new), n_new);
+      toast = adw_toast_new (title);
+      adw_toast_set_timeout (toast, 4);
+      adw_toast_overlay_add_toast (self->toast_overlay, toast);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+messages_changed_cb (MhWindow *self, const char *table, const char *row, MhStore *store)
+{
+  /* A batch from a peer changes many rows at once: one look after it. */
+  if (self->messages_idle_id == 0)
+    self->messages_idle_id = g_timeout_add (200, announce_messages_cb, self);
+}
+
 static void
 show_view_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
@@ -188,6 +251,10 @@ mh_window_constructed (GObject *object)
                                self, G_CONNECT_SWAPPED);
       mh_locator_start (self->locator);
     }
+  /* Only what arrives from now on is news. */
+  self->messages_seen = mh_node_now_ms (self->node);
+  g_signal_connect_object (mh_node_get_store (self->node), "changed::message",
+                           G_CALLBACK (messages_changed_cb), self, G_CONNECT_SWAPPED);
 }
 
 static void
@@ -199,6 +266,7 @@ mh_window_dispose (GObject *object)
     mh_locator_stop (self->locator);
   g_clear_object (&self->locator);
   g_clear_handle_id (&self->unit_changed_id, g_source_remove);
+  g_clear_handle_id (&MH_WINDOW (object)->messages_idle_id, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (object), MH_TYPE_WINDOW);
   G_OBJECT_CLASS (mh_window_parent_class)->dispose (object);
 }

@@ -10,6 +10,8 @@
  *   medhead-node export --data-dir DIR
  *   medhead-node status --data-dir DIR
  *   medhead-node token rotate --data-dir DIR
+ *   medhead-node simulate --data-dir DIR... [--interval MS] [--steps N]
+ *                         [--seed N] [--channel CHANNEL]...
  *
  * Exit status: 0 on success, 1 when the work itself failed, 2 for bad
  * arguments (scripts can tell a typo from a broken replica).
@@ -30,6 +32,7 @@
 
 #include "mh-api-server.h"
 #include "mh-node.h"
+#include "mh-simulator.h"
 
 #define EXIT_USAGE 2
 /* A registry file is a few megabytes at most; refuse anything absurd
@@ -696,6 +699,143 @@ run_peer (int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------ */
+/* simulate                                                                 */
+
+typedef struct
+{
+  GMainLoop *loop;
+  MhSimulator *simulator;
+  guint steps_left; /* 0: forever */
+  guint failures;
+  guint tick_id;
+  int status;
+} Simulate;
+
+/* Nodes that refuse every write this many rounds in a row are gone. */
+#define SIMULATE_MAX_FAILURES 30
+
+static gboolean
+simulate_tick_cb (gpointer user_data)
+{
+  Simulate *simulate = user_data;
+  g_autoptr(GError) error = NULL;
+
+  mh_simulator_step (simulate->simulator, &error);
+  if (error != NULL)
+    {
+      g_printerr ("medhead-node simulate: %s\n", error->message);
+      if (++simulate->failures >= SIMULATE_MAX_FAILURES)
+        {
+          g_printerr ("medhead-node simulate: the nodes do not answer; stopping\n");
+          simulate->status = EXIT_FAILURE;
+          simulate->tick_id = 0;
+          g_main_loop_quit (simulate->loop);
+          return G_SOURCE_REMOVE;
+        }
+    }
+  else
+    simulate->failures = 0;
+  fflush (stdout);
+  if (simulate->steps_left > 0 && --simulate->steps_left == 0)
+    {
+      simulate->tick_id = 0;
+      g_main_loop_quit (simulate->loop);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+simulate_stop_cb (gpointer user_data)
+{
+  Simulate *simulate = user_data;
+
+  g_main_loop_quit (simulate->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+run_simulate (int argc, char **argv)
+{
+  g_auto(GStrv) data_dirs = NULL;
+  g_auto(GStrv) channels = NULL;
+  int interval = 1500;
+  int steps = 0;
+  int seed = 0;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME_ARRAY, &data_dirs,
+      "Data directory of a running node to drive (repeat for each node)", "DIR" },
+    { "interval", 'i', 0, G_OPTION_ARG_INT, &interval,
+      "Milliseconds between rounds (default 1500)", "MS" },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Stop after N rounds (default: until stopped)",
+      "N" },
+    { "seed", 0, 0, G_OPTION_ARG_INT, &seed, "Seed of the random choices (default: random)",
+      "N" },
+    { "channel", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &channels,
+      "Also post messages to this channel, e.g. hospital:ID (repeatable)", "CHANNEL" },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhSimulator) simulator = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  Simulate simulate = { 0 };
+  guint term_id, int_id;
+  int status;
+
+  status = parse_options ("simulate", NULL,
+                          "Drives running nodes through their REST APIs, as their users would:\n"
+                          "every round each ambulance node moves its unit, one hospital node\n"
+                          "changes a bed count, and every fourth round someone posts a message.\n"
+                          "Reads each node's DIR/api-url and DIR/api-token. Runs until SIGTERM\n"
+                          "or SIGINT, or for --steps rounds.",
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc > 1)
+    return usage_error ("simulate", "unexpected argument '%s'", argv[1]);
+  if (data_dirs == NULL || data_dirs[0] == NULL)
+    return usage_error ("simulate", "--data-dir is required (once per node)");
+  if (interval < 50 || interval > 3600 * 1000)
+    return usage_error ("simulate", "--interval must be between 50 and 3600000 ms");
+  if (steps < 0)
+    return usage_error ("simulate", "--steps must be 0 or more");
+  for (guint i = 0; channels != NULL && channels[i] != NULL; i++)
+    if (!g_str_equal (channels[i], "broadcast") && !g_str_has_prefix (channels[i], "hospital:")
+        && !g_str_has_prefix (channels[i], "transfer:"))
+      return usage_error ("simulate", "--channel %s: not broadcast, hospital:ID or transfer:ID",
+                          channels[i]);
+
+  simulator = mh_simulator_new ((const char *const *) data_dirs, (const char *const *) channels,
+                                seed != 0 ? (guint32) seed : g_random_int (), &error);
+  if (simulator == NULL)
+    return failure ("simulate", error);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  simulate.loop = loop;
+  simulate.simulator = simulator;
+  simulate.steps_left = (guint) steps;
+  simulate.status = EXIT_SUCCESS;
+  term_id = g_unix_signal_add (SIGTERM, simulate_stop_cb, &simulate);
+  int_id = g_unix_signal_add (SIGINT, simulate_stop_cb, &simulate);
+  simulate.tick_id = g_timeout_add ((guint) interval, simulate_tick_cb, &simulate);
+  g_print ("simulating %u nodes, a round every %d ms\n", g_strv_length (data_dirs), interval);
+  fflush (stdout);
+
+  g_main_loop_run (loop);
+
+  g_source_remove (term_id);
+  g_source_remove (int_id);
+  g_clear_handle_id (&simulate.tick_id, g_source_remove);
+  {
+    guint beds, moves, messages;
+
+    mh_simulator_get_counts (simulator, &beds, &moves, &messages);
+    g_print ("%u bed counts, %u positions, %u messages written\n", beds, moves, messages);
+  }
+  return simulate.status;
+}
+
+/* ------------------------------------------------------------------------ */
 /* main                                                                     */
 
 static const Command commands[] = {
@@ -708,6 +848,7 @@ static const Command commands[] = {
   { "epoch", N_("Start a new log epoch after a restore ('epoch new')"), run_epoch },
   { "peer", N_("Add, list or remove the peers this node links with"), run_peer },
   { "token", N_("Manage the API token ('token rotate')"), run_token },
+  { "simulate", N_("Drive running nodes with bed, position and chat changes"), run_simulate },
 };
 
 static void

@@ -11,7 +11,7 @@
 #include "mh-test-util.h"
 
 static const char *const command_names[] = { "init", "serve", "import", "export", "status",
-                                             "token", NULL };
+                                             "token", "simulate", NULL };
 
 /* A fresh, not yet initialised data directory (its parent is temporary). */
 static char *
@@ -183,6 +183,11 @@ test_cli_bad_arguments (void)
     { { "status", NULL }, "--data-dir" },
     { { "token", "--data-dir", dir, NULL }, "rotate" },
     { { "token", "spin", "--data-dir", dir, NULL }, "spin" },
+    { { "simulate", NULL }, "--data-dir" },
+    { { "simulate", "--data-dir", dir, "--interval", "10", NULL }, "--interval" },
+    { { "simulate", "--data-dir", dir, "--steps", "-1", NULL }, "--steps" },
+    { { "simulate", "--data-dir", dir, "--channel", "lobby", NULL }, "--channel" },
+    { { "simulate", "--data-dir", dir, "extra", NULL }, "extra" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -198,6 +203,24 @@ test_cli_bad_arguments (void)
     }
   /* None of this created anything. */
   g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  remove_fresh_dir (dir);
+}
+
+/* simulate needs running nodes: a folder with no api-url is a failure
+ * (exit 1), not a usage error. The demo network test runs it for real. */
+static void
+test_cli_simulate_no_node (void)
+{
+  g_autofree char *dir = fresh_dir ();
+  g_autofree char *err = NULL;
+  int status;
+
+  status = mh_test_cli (NULL, NULL, "init", "--data-dir", dir, "--name", "Hub", "--role", "hub",
+                        NULL);
+  g_assert_cmpint (status, ==, 0);
+  status = mh_test_cli (NULL, &err, "simulate", "--data-dir", dir, "--steps", "1", NULL);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (err, "api-url"));
   remove_fresh_dir (dir);
 }
 
@@ -446,6 +469,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/import-malformed", test_cli_import_malformed);
   g_test_add_func ("/cli/token-rotate", test_cli_token_rotate);
   g_test_add_func ("/cli/serve-port-in-use", test_cli_serve_port_in_use);
+  g_test_add_func ("/cli/simulate-no-node", test_cli_simulate_no_node);
 
   return g_test_run ();
 }
