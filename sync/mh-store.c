@@ -59,6 +59,8 @@ typedef struct
   char *row;
 } Touched;
 
+typedef struct _MhCheckpointer MhCheckpointer;
+
 struct _MhStore
 {
   GObject parent_instance;
@@ -118,6 +120,8 @@ struct _MhStore
   sqlite3_stmt *tomb_by_id;
   sqlite3_stmt *tomb_insert;
   sqlite3_stmt *tomb_update;
+
+  MhCheckpointer *checkpointer; /* started with the first checkpoint */
 };
 
 G_DEFINE_FINAL_TYPE (MhStore, mh_store, G_TYPE_OBJECT)
@@ -1162,6 +1166,115 @@ emit_changes (MhStore *self)
     }
   for (guint i = 0; i < touched->len; i++)
     g_free (g_array_index (touched, Touched, i).row);
+}
+
+/* ------------------------------------------------------------------------ */
+/* WAL checkpoints                                                          */
+
+/* SQLite's automatic checkpoint copies the WAL back into the database, and
+ * fsyncs it, inside whichever commit takes the WAL past 1,000 pages: 10-40
+ * ms that a live update waits for, once every hundred or so. Instead a
+ * thread with a connection of its own checkpoints; PASSIVE never blocks
+ * the writer, and the WAL starts over at the first commit after it. */
+#define CHECKPOINT_PAGES 1000
+/* Past this the thread is not keeping up (a long reader, a slow disk): the
+ * writer checkpoints itself, as SQLite would have. */
+#define CHECKPOINT_INLINE_PAGES (16 * CHECKPOINT_PAGES)
+
+struct _MhCheckpointer
+{
+  GMutex lock;
+  GCond cond;
+  gboolean wanted;
+  gboolean quit;
+  char *path;
+  GThread *thread;
+};
+
+static gpointer
+checkpointer_run (gpointer data)
+{
+  MhCheckpointer *cp = data;
+  sqlite3 *db = NULL;
+
+  g_mutex_lock (&cp->lock);
+  for (;;)
+    {
+      while (!cp->wanted && !cp->quit)
+        g_cond_wait (&cp->cond, &cp->lock);
+      if (cp->quit)
+        break;
+      cp->wanted = FALSE;
+      g_mutex_unlock (&cp->lock);
+
+      if (db == NULL)
+        {
+          if (sqlite3_open_v2 (cp->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)
+              != SQLITE_OK)
+            {
+              g_warning ("checkpointing %s: %s", cp->path,
+                         db ? sqlite3_errmsg (db) : "out of memory");
+              g_clear_pointer (&db, sqlite3_close);
+            }
+          else
+            /* A fresh connection opens the WAL on its first read. */
+            sqlite3_exec (db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+        }
+      if (db != NULL)
+        sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+      g_mutex_lock (&cp->lock);
+    }
+  g_mutex_unlock (&cp->lock);
+  g_clear_pointer (&db, sqlite3_close);
+  return NULL;
+}
+
+static void
+checkpointer_free (MhCheckpointer *cp)
+{
+  if (cp->thread != NULL)
+    {
+      g_mutex_lock (&cp->lock);
+      cp->quit = TRUE;
+      g_cond_signal (&cp->cond);
+      g_mutex_unlock (&cp->lock);
+      g_thread_join (cp->thread);
+    }
+  g_mutex_clear (&cp->lock);
+  g_cond_clear (&cp->cond);
+  g_free (cp->path);
+  g_free (cp);
+}
+
+static int
+wal_hook_cb (void *data, sqlite3 *db, const char *name, int pages)
+{
+  MhStore *self = data;
+  MhCheckpointer *cp;
+
+  if (pages < CHECKPOINT_PAGES)
+    return SQLITE_OK;
+  if (pages >= CHECKPOINT_INLINE_PAGES)
+    {
+      sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+      return SQLITE_OK;
+    }
+
+  if (self->checkpointer == NULL)
+    {
+      cp = g_new0 (MhCheckpointer, 1);
+      g_mutex_init (&cp->lock);
+      g_cond_init (&cp->cond);
+      cp->path = g_strdup (self->path);
+      cp->thread = g_thread_new ("mh-checkpoint", checkpointer_run, cp);
+      self->checkpointer = cp;
+    }
+  cp = self->checkpointer;
+  g_mutex_lock (&cp->lock);
+  cp->wanted = TRUE;
+  g_cond_signal (&cp->cond);
+  g_mutex_unlock (&cp->lock);
+  return SQLITE_OK;
 }
 
 static gboolean
@@ -2250,6 +2363,8 @@ open_db (MhStore *self, const char *site_id, GError **error)
       != SQLITE_OK)
     return set_sqlite_error (self, error, "opening the replica");
   sqlite3_busy_timeout (self->db, 10000);
+  /* Replaces SQLite's automatic checkpoint (see wal_hook_cb). */
+  sqlite3_wal_hook (self->db, wal_hook_cb, self);
   if (!exec_sql (self, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                        "PRAGMA foreign_keys = OFF; PRAGMA secure_delete = ON;", error)
       || !exec_sql (self, "BEGIN IMMEDIATE", error))
@@ -2383,6 +2498,9 @@ mh_store_finalize (GObject *object)
   sqlite3_finalize (self->tomb_by_id);
   sqlite3_finalize (self->tomb_insert);
   sqlite3_finalize (self->tomb_update);
+  /* Before the store's own connection: closed last, it checkpoints the
+   * whole WAL and removes it. */
+  g_clear_pointer (&self->checkpointer, checkpointer_free);
   if (self->db)
     sqlite3_close (self->db);
 
