@@ -1207,9 +1207,11 @@ emit_changes (MhStore *self)
  * thread with a connection of its own checkpoints; PASSIVE never blocks
  * the writer, and the WAL starts over at the first commit after it. */
 #define CHECKPOINT_PAGES 1000
-/* Past this the thread is not keeping up (a long reader, a slow disk): the
- * writer checkpoints itself, as SQLite would have. */
-#define CHECKPOINT_INLINE_PAGES (16 * CHECKPOINT_PAGES)
+/* The WAL only starts over once every frame is copied back: commits coming
+ * faster than the thread's fsync (a catch-up) keep it a few frames behind.
+ * Past this the writer copies that remainder itself (the thread has done
+ * the bulk), and the WAL starts over. */
+#define CHECKPOINT_INLINE_PAGES (4 * CHECKPOINT_PAGES)
 
 struct _MhCheckpointer
 {
@@ -1286,6 +1288,8 @@ wal_hook_cb (void *data, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
   if (pages >= CHECKPOINT_INLINE_PAGES)
     {
+      /* The thread is not woken: while it holds the checkpoint lock this
+       * one could not run. */
       sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
       return SQLITE_OK;
     }
