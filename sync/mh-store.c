@@ -59,6 +59,8 @@ typedef struct
   char *row;
 } Touched;
 
+typedef struct _MhCheckpointer MhCheckpointer;
+
 struct _MhStore
 {
   GObject parent_instance;
@@ -118,6 +120,9 @@ struct _MhStore
   sqlite3_stmt *tomb_by_id;
   sqlite3_stmt *tomb_insert;
   sqlite3_stmt *tomb_update;
+
+  MhCheckpointer *checkpointer; /* started with the first checkpoint */
+  GHashTable *cached_stmts;     /* SQL text -> sqlite3_stmt, see prepare_cached() */
 };
 
 G_DEFINE_FINAL_TYPE (MhStore, mh_store, G_TYPE_OBJECT)
@@ -218,6 +223,35 @@ prepare_once (MhStore *self, const char *sql)
     {
       g_warning ("%s: %s", sql, sqlite3_errmsg (self->db));
       return NULL;
+    }
+  return stmt;
+}
+
+/* Statements run on every commit or every read of a lane are prepared once
+ * per store and kept: parsing them again cost more than running them (the
+ * log query alone was 12% of a sender's CPU per live update). Only for leaf
+ * uses that neither nest nor outlive the call; released by a reset. */
+typedef sqlite3_stmt MhCachedStmt;
+
+static void
+cached_release (MhCachedStmt *stmt)
+{
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MhCachedStmt, cached_release)
+
+static MhCachedStmt *
+prepare_cached (MhStore *self, const char *sql)
+{
+  sqlite3_stmt *stmt = g_hash_table_lookup (self->cached_stmts, sql);
+
+  if (stmt == NULL)
+    {
+      stmt = prepare (self, sql, NULL);
+      if (stmt == NULL)
+        return NULL;
+      g_hash_table_insert (self->cached_stmts, (gpointer) sql, stmt);
     }
   return stmt;
 }
@@ -951,14 +985,14 @@ load_digests (MhStore *self, GError **error)
 static gboolean
 flush_digests (MhStore *self, GError **error)
 {
-  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(MhCachedStmt) stmt = NULL;
   GHashTableIter iter;
   const char *bucket;
 
   if (g_hash_table_size (self->dirty_digests) == 0)
     return TRUE;
-  stmt = prepare_once (self, "INSERT OR REPLACE INTO _mh_digest (bucket, count, h1, h2) "
-                             "VALUES (?, ?, ?, ?)");
+  stmt = prepare_cached (self, "INSERT OR REPLACE INTO _mh_digest (bucket, count, h1, h2) "
+                               "VALUES (?, ?, ?, ?)");
   if (stmt == NULL)
     return set_sqlite_error (self, error, "saving digests");
   g_hash_table_iter_init (&iter, self->dirty_digests);
@@ -1003,8 +1037,8 @@ meta_get (MhStore *self, const char *key, gint64 *out_int, char **out_text)
 static gboolean
 meta_set_int (MhStore *self, const char *key, gint64 value, GError **error)
 {
-  g_autoptr(sqlite3_stmt) stmt =
-    prepare_once (self, "INSERT OR REPLACE INTO _mh_meta (key, value) VALUES (?, ?)");
+  g_autoptr(MhCachedStmt) stmt =
+    prepare_cached (self, "INSERT OR REPLACE INTO _mh_meta (key, value) VALUES (?, ?)");
 
   if (stmt == NULL)
     return set_sqlite_error (self, error, "saving metadata");
@@ -1162,6 +1196,119 @@ emit_changes (MhStore *self)
     }
   for (guint i = 0; i < touched->len; i++)
     g_free (g_array_index (touched, Touched, i).row);
+}
+
+/* ------------------------------------------------------------------------ */
+/* WAL checkpoints                                                          */
+
+/* SQLite's automatic checkpoint copies the WAL back into the database, and
+ * fsyncs it, inside whichever commit takes the WAL past 1,000 pages: 10-40
+ * ms that a live update waits for, once every hundred or so. Instead a
+ * thread with a connection of its own checkpoints; PASSIVE never blocks
+ * the writer, and the WAL starts over at the first commit after it. */
+#define CHECKPOINT_PAGES 1000
+/* The WAL only starts over once every frame is copied back: commits coming
+ * faster than the thread's fsync (a catch-up) keep it a few frames behind.
+ * Past this the writer copies that remainder itself (the thread has done
+ * the bulk), and the WAL starts over. */
+#define CHECKPOINT_INLINE_PAGES (4 * CHECKPOINT_PAGES)
+
+struct _MhCheckpointer
+{
+  GMutex lock;
+  GCond cond;
+  gboolean wanted;
+  gboolean quit;
+  char *path;
+  GThread *thread;
+};
+
+static gpointer
+checkpointer_run (gpointer data)
+{
+  MhCheckpointer *cp = data;
+  sqlite3 *db = NULL;
+
+  g_mutex_lock (&cp->lock);
+  for (;;)
+    {
+      while (!cp->wanted && !cp->quit)
+        g_cond_wait (&cp->cond, &cp->lock);
+      if (cp->quit)
+        break;
+      cp->wanted = FALSE;
+      g_mutex_unlock (&cp->lock);
+
+      if (db == NULL)
+        {
+          if (sqlite3_open_v2 (cp->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)
+              != SQLITE_OK)
+            {
+              g_warning ("checkpointing %s: %s", cp->path,
+                         db ? sqlite3_errmsg (db) : "out of memory");
+              g_clear_pointer (&db, sqlite3_close);
+            }
+          else
+            /* A fresh connection opens the WAL on its first read. */
+            sqlite3_exec (db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+        }
+      if (db != NULL)
+        sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+      g_mutex_lock (&cp->lock);
+    }
+  g_mutex_unlock (&cp->lock);
+  g_clear_pointer (&db, sqlite3_close);
+  return NULL;
+}
+
+static void
+checkpointer_free (MhCheckpointer *cp)
+{
+  if (cp->thread != NULL)
+    {
+      g_mutex_lock (&cp->lock);
+      cp->quit = TRUE;
+      g_cond_signal (&cp->cond);
+      g_mutex_unlock (&cp->lock);
+      g_thread_join (cp->thread);
+    }
+  g_mutex_clear (&cp->lock);
+  g_cond_clear (&cp->cond);
+  g_free (cp->path);
+  g_free (cp);
+}
+
+static int
+wal_hook_cb (void *data, sqlite3 *db, const char *name, int pages)
+{
+  MhStore *self = data;
+  MhCheckpointer *cp;
+
+  if (pages < CHECKPOINT_PAGES)
+    return SQLITE_OK;
+  if (pages >= CHECKPOINT_INLINE_PAGES)
+    {
+      /* The thread is not woken: while it holds the checkpoint lock this
+       * one could not run. */
+      sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+      return SQLITE_OK;
+    }
+
+  if (self->checkpointer == NULL)
+    {
+      cp = g_new0 (MhCheckpointer, 1);
+      g_mutex_init (&cp->lock);
+      g_cond_init (&cp->cond);
+      cp->path = g_strdup (self->path);
+      cp->thread = g_thread_new ("mh-checkpoint", checkpointer_run, cp);
+      self->checkpointer = cp;
+    }
+  cp = self->checkpointer;
+  g_mutex_lock (&cp->lock);
+  cp->wanted = TRUE;
+  g_cond_signal (&cp->cond);
+  g_mutex_unlock (&cp->lock);
+  return SQLITE_OK;
 }
 
 static gboolean
@@ -1439,7 +1586,7 @@ static gboolean
 history_put (MhStore *self, const MhTableDef *table, const char *row, const MhRegisterDef *reg,
              GVariant *value, MhHlc hlc, const char *origin, MhHlc replaced_by, GError **error)
 {
-  g_autoptr(sqlite3_stmt) stmt = prepare_once (
+  g_autoptr(MhCachedStmt) stmt = prepare_cached (
     self, "INSERT OR IGNORE INTO _mh_history (tbl, row, reg, value, hlc, origin, replaced_at, "
           "replaced_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   g_autoptr(GVariant) owned = g_variant_ref_sink (value);
@@ -2250,6 +2397,8 @@ open_db (MhStore *self, const char *site_id, GError **error)
       != SQLITE_OK)
     return set_sqlite_error (self, error, "opening the replica");
   sqlite3_busy_timeout (self->db, 10000);
+  /* Replaces SQLite's automatic checkpoint (see wal_hook_cb). */
+  sqlite3_wal_hook (self->db, wal_hook_cb, self);
   if (!exec_sql (self, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                        "PRAGMA foreign_keys = OFF; PRAGMA secure_delete = ON;", error)
       || !exec_sql (self, "BEGIN IMMEDIATE", error))
@@ -2383,6 +2532,10 @@ mh_store_finalize (GObject *object)
   sqlite3_finalize (self->tomb_by_id);
   sqlite3_finalize (self->tomb_insert);
   sqlite3_finalize (self->tomb_update);
+  g_hash_table_destroy (self->cached_stmts);
+  /* Before the store's own connection: closed last, it checkpoints the
+   * whole WAL and removes it. */
+  g_clear_pointer (&self->checkpointer, checkpointer_free);
   if (self->db)
     sqlite3_close (self->db);
 
@@ -2481,6 +2634,8 @@ mh_store_init (MhStore *self)
   self->touched_rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->touched_tables = g_hash_table_new (NULL, NULL);
   self->scratch = g_byte_array_sized_new (256);
+  self->cached_stmts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                              (GDestroyNotify) sqlite3_finalize);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -3568,7 +3723,7 @@ GPtrArray *
 mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
                     gboolean *restarted, gboolean *more, GError **error)
 {
-  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(MhCachedStmt) stmt = NULL;
   g_autoptr(GPtrArray) changes = NULL;
   guint n = 0;
   gint64 after;
@@ -3594,8 +3749,8 @@ mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
   if (lane >= mh_schema_get_n_lanes (self->schema))
     return g_steal_pointer (&changes);
 
-  stmt = prepare_once (self, "SELECT lseq, tbl, rid FROM _mh_log WHERE lane = ? AND lseq > ? "
-                             "ORDER BY lseq LIMIT ?");
+  stmt = prepare_cached (self, "SELECT lseq, tbl, rid FROM _mh_log WHERE lane = ? AND lseq > ? "
+                               "ORDER BY lseq LIMIT ?");
   if (stmt == NULL)
     {
       set_sqlite_error (self, error, "reading the log");
