@@ -386,7 +386,7 @@ mh_find_view_init (MhFindView *self)
 
   gtk_string_list_append (specialties, _("Any specialty"));
   for (guint i = 1; i <= mh_specialty_count (); i++)
-    gtk_string_list_append (specialties, mh_specialty_name (i));
+    gtk_string_list_append (specialties, mh_specialty_label (i));
   adw_combo_row_set_model (self->specialty_row, G_LIST_MODEL (specialties));
 
   gtk_string_list_append (categories, _("Any bed category"));

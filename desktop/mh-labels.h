@@ -16,4 +16,8 @@ const char *mh_label_for (const char *value);
 /* The index of value in values, or -1. */
 int mh_value_index (const char *const *values, const char *value);
 
+/* An NHS specialty's name in the user's language; NULL for an unknown id. */
+const char *mh_specialty_label (guint id);
+const char *mh_specialty_label_msgid (guint id);
+
 G_END_DECLS

@@ -464,7 +464,7 @@ static void
 update_legend (MhMapView *self, guint specialty, const char *category)
 {
   g_autofree char *text = NULL;
-  const char *specialty_text = specialty > 0 ? mh_specialty_name (specialty) : NULL;
+  const char *specialty_text = specialty > 0 ? mh_specialty_label (specialty) : NULL;
   const char *category_text = category != NULL && *category != '\0' ? mh_label_for (category)
                                                                      : _("any bed");
 
