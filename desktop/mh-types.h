@@ -10,6 +10,7 @@ typedef struct _MhBedBoard MhBedBoard;
 typedef struct _MhFindView MhFindView;
 typedef struct _MhGridLayer MhGridLayer;
 typedef struct _MhMapView MhMapView;
+typedef struct _MhMbtilesSource MhMbtilesSource;
 typedef struct _MhPreferencesWindow MhPreferencesWindow;
 typedef struct _MhSetupWindow MhSetupWindow;
 typedef struct _MhWindow MhWindow;
