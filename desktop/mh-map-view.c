@@ -2,7 +2,8 @@
  *
  * The map never depends on a tile server: its reference map source only
  * sets the projection and zoom range, and the base is an MhGridLayer over
- * the CSS background unless the tile-url setting names an http(s) source. */
+ * the CSS background, under the tiles of a local tile pack (tile-pack) or
+ * of an http(s) source (tile-url) when one is set. */
 #define G_LOG_DOMAIN "medhead"
 
 #include "config.h"
@@ -13,6 +14,7 @@
 #include "mh-grid-layer.h"
 #include "mh-labels.h"
 #include "mh-map-view.h"
+#include "mh-mbtiles-source.h"
 #include "mh-settings.h"
 
 struct _MhMapView
@@ -41,6 +43,7 @@ struct _MhMapView
   GHashTable *unit_markers;     /* id -> ShumateMarker */
   GHashTable *pin_colors;       /* id -> static color string */
   char *selected_id;
+  char *tile_error; /* why the tile pack is not shown, or NULL */
   guint refresh_id;
   gboolean centred;
 };
@@ -555,52 +558,108 @@ store_changed_cb (MhMapView *self, const char *table, const char *row, MhStore *
   queue_refresh (self);
 }
 
+/* The projection and zoom range when no tile server sets them: never added
+ * as a layer, so nothing is ever fetched. */
+static void
+use_offline_reference (MhMapView *self)
+{
+  ShumateRasterRenderer *renderer;
+
+  renderer = shumate_raster_renderer_new_full_from_url ("medhead-offline", _("Offline"), "", NULL,
+                                                        0, 19, 256,
+                                                        SHUMATE_MAP_PROJECTION_MERCATOR,
+                                                        "http://127.0.0.1/{z}/{x}/{y}.png");
+  g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (renderer));
+  g_object_unref (renderer);
+  shumate_viewport_set_reference_map_source (self->viewport, self->reference_source);
+}
+
+static void
+show_base_message (MhMapView *self, const char *message, gboolean warning)
+{
+  gtk_label_set_text (GTK_LABEL (self->offline_label), message);
+  gtk_widget_set_visible (self->offline_label, message != NULL);
+  if (warning)
+    gtk_widget_add_css_class (self->offline_label, "mh-offline-warning");
+  else
+    gtk_widget_remove_css_class (self->offline_label, "mh-offline-warning");
+}
+
+/* The base under the markers, from the settings: a local tile pack when
+ * one is set, else an http(s) URL template, else none. The grid stays
+ * below the tiles, so wherever a tile is missing (outside the pack, no
+ * network) the map still shows the offline base rather than a hole. */
 static void
 apply_tile_source (MhMapView *self)
 {
   g_autofree char *url = g_settings_get_string (self->settings, "tile-url");
+  g_autofree char *pack = g_settings_get_string (self->settings, "tile-pack");
   gboolean online = g_str_has_prefix (url, "http://") || g_str_has_prefix (url, "https://");
-  ShumateRasterRenderer *renderer;
+  g_autoptr (ShumateRasterRenderer) tiles = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (self->base_layer != NULL)
     {
       shumate_map_remove_layer (self->map, SHUMATE_LAYER (self->base_layer));
       self->base_layer = NULL;
     }
+  g_clear_pointer (&self->tile_error, g_free);
 
-  if (online)
+  if (*pack != '\0')
     {
-      /* The tile downloader keeps its disk cache under XDG_CACHE_HOME. */
-      renderer = shumate_raster_renderer_new_full_from_url ("medhead-tiles", _("Map tiles"), "",
-                                                            NULL, 0, 19, 256,
-                                                            SHUMATE_MAP_PROJECTION_MERCATOR, url);
-      g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (renderer));
-      g_object_unref (renderer);
+      g_autoptr (MhMbtilesSource) source = mh_mbtiles_source_new (pack, &error);
+
+      if (source != NULL)
+        {
+          /* The zoom range stays the offline one: past the pack's last
+           * level the grid shows, and pins can still be told apart. */
+          tiles = mh_mbtiles_source_new_renderer (source);
+          use_offline_reference (self);
+          show_base_message (self, NULL, FALSE);
+        }
+      else
+        {
+          g_autofree char *message = NULL;
+
+          g_message ("tile pack: %s", error->message);
+          self->tile_error = g_strdup (error->message);
+          /* TRANSLATORS: %s says why the tile pack file cannot be read */
+          message = g_strdup_printf (_("Tile pack unavailable, offline base shown: %s"),
+                                     error->message);
+          use_offline_reference (self);
+          show_base_message (self, message, TRUE);
+        }
+    }
+  else if (online)
+    {
+      /* ShumateTileDownloader keeps every tile it fetches in a
+       * ShumateFileCache (SQLite, 100 MB) under $XDG_CACHE_HOME/shumate,
+       * keyed by this template, and serves from it when offline. */
+      tiles = shumate_raster_renderer_new_full_from_url ("medhead-tiles", _("Map tiles"), "", NULL,
+                                                         0, 19, 256,
+                                                         SHUMATE_MAP_PROJECTION_MERCATOR, url);
+      g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (tiles));
       shumate_viewport_set_reference_map_source (self->viewport, self->reference_source);
-      self->base_layer = shumate_map_layer_new (self->reference_source, self->viewport);
-      shumate_map_insert_layer_behind (self->map, SHUMATE_LAYER (self->base_layer),
-                                       SHUMATE_LAYER (self->grid_layer));
+      show_base_message (self, NULL, FALSE);
     }
   else
     {
-      /* Only for the projection and zoom range: never added as a layer,
-       * so nothing is ever fetched. */
-      renderer = shumate_raster_renderer_new_full_from_url ("medhead-offline", _("Offline"), "",
-                                                            NULL, 0, 19, 256,
-                                                            SHUMATE_MAP_PROJECTION_MERCATOR,
-                                                            "http://127.0.0.1/{z}/{x}/{y}.png");
-      g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (renderer));
-      g_object_unref (renderer);
-      shumate_viewport_set_reference_map_source (self->viewport, self->reference_source);
+      use_offline_reference (self);
+      show_base_message (self, _("Offline map: no tile source"), FALSE);
     }
-  gtk_widget_set_visible (GTK_WIDGET (self->grid_layer), !online);
-  gtk_widget_set_visible (self->offline_label, !online);
+
+  if (tiles != NULL)
+    {
+      self->base_layer = shumate_map_layer_new (SHUMATE_MAP_SOURCE (tiles), self->viewport);
+      shumate_map_insert_layer_above (self->map, SHUMATE_LAYER (self->base_layer),
+                                      SHUMATE_LAYER (self->grid_layer));
+    }
 }
 
 static void
 settings_changed_cb (MhMapView *self, const char *key, GSettings *settings)
 {
-  if (g_strcmp0 (key, "tile-url") == 0)
+  if (g_strcmp0 (key, "tile-url") == 0 || g_strcmp0 (key, "tile-pack") == 0)
     apply_tile_source (self);
   else
     queue_refresh (self);
@@ -709,6 +768,7 @@ mh_map_view_finalize (GObject *object)
   g_clear_pointer (&self->unit_markers, g_hash_table_unref);
   g_clear_pointer (&self->pin_colors, g_hash_table_unref);
   g_clear_pointer (&self->selected_id, g_free);
+  g_clear_pointer (&self->tile_error, g_free);
   G_OBJECT_CLASS (mh_map_view_parent_class)->finalize (object);
 }
 
@@ -761,7 +821,9 @@ mh_map_view_init (MhMapView *self)
   gtk_widget_set_can_target (scale, FALSE);
   gtk_overlay_add_overlay (GTK_OVERLAY (self->overlay), scale);
 
-  self->offline_label = gtk_label_new (_("Offline map: no tile source"));
+  self->offline_label = gtk_label_new (NULL);
+  gtk_label_set_wrap (GTK_LABEL (self->offline_label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (self->offline_label), 60);
   gtk_widget_add_css_class (self->offline_label, "mh-offline");
   gtk_widget_add_css_class (self->offline_label, "caption");
   gtk_widget_set_halign (self->offline_label, GTK_ALIGN_END);
@@ -847,6 +909,20 @@ mh_map_view_get_pin_color (MhMapView *self, const char *hospital_id)
 {
   g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
   return g_hash_table_lookup (self->pin_colors, hospital_id);
+}
+
+const char *
+mh_map_view_get_tile_error (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
+  return self->tile_error;
+}
+
+gboolean
+mh_map_view_has_tiles (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), FALSE);
+  return self->base_layer != NULL;
 }
 
 const char *

@@ -45,5 +45,8 @@ guint mh_map_view_get_n_unit_markers (MhMapView *self);
 /* The pin of a hospital as shown ("green", "amber", "red", "grey"), or NULL. */
 const char *mh_map_view_get_pin_color (MhMapView *self, const char *hospital_id);
 const char *mh_map_view_get_selected_hospital (MhMapView *self);
+/* Whether a tile layer is under the markers; why the tile pack is not, or NULL. */
+gboolean mh_map_view_has_tiles (MhMapView *self);
+const char *mh_map_view_get_tile_error (MhMapView *self);
 
 G_END_DECLS

@@ -1,11 +1,11 @@
 /* test-mbtiles.c: MhMbtilesSource over small MBTiles files made here */
 #include "config.h"
 
-#include <gdk-pixbuf/gdk-pixbuf.h>
 #include <sqlite3.h>
 
 #include "mh-mbtiles-source.h"
 #include "mh-test-util.h"
+#include "tile-pack-gen.h"
 
 typedef struct
 {
@@ -14,65 +14,13 @@ typedef struct
   GBytes *png;
 } Fixture;
 
-/* A 256-pixel PNG tile of one colour. */
-static GBytes *
-make_png (guint32 rgba)
-{
-  g_autoptr (GdkPixbuf) pixbuf = gdk_pixbuf_new (GDK_COLORSPACE_RGB, TRUE, 8, 256, 256);
-  g_autoptr (GError) error = NULL;
-  gchar *buffer = NULL;
-  gsize size = 0;
-
-  gdk_pixbuf_fill (pixbuf, rgba);
-  g_assert_true (gdk_pixbuf_save_to_buffer (pixbuf, &buffer, &size, "png", &error, NULL));
-  g_assert_no_error (error);
-  return g_bytes_new_take (buffer, size);
-}
-
-static void
-exec (sqlite3 *db, const char *sql)
-{
-  char *message = NULL;
-
-  if (sqlite3_exec (db, sql, NULL, NULL, &message) != SQLITE_OK)
-    g_error ("%s: %s", sql, message);
-}
-
-/* An MBTiles file with @png at tile (x 1, y 0, z 1): TMS row 1. */
-static void
-write_pack (const char *path, GBytes *png, const char *format)
-{
-  sqlite3 *db = NULL;
-  sqlite3_stmt *stmt = NULL;
-  g_autofree char *metadata = NULL;
-  gsize size;
-  const void *data = g_bytes_get_data (png, &size);
-
-  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
-  exec (db, "CREATE TABLE metadata (name TEXT, value TEXT);"
-            "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER,"
-            " tile_data BLOB);"
-            "CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);"
-            "INSERT INTO metadata VALUES ('name', 'Test pack'), ('minzoom', '0'),"
-            " ('maxzoom', '2'), ('attribution', 'nobody');");
-  metadata = g_strdup_printf ("INSERT INTO metadata VALUES ('format', '%s')", format);
-  exec (db, metadata);
-  g_assert_cmpint (sqlite3_prepare_v2 (db, "INSERT INTO tiles VALUES (1, 1, 1, ?1)", -1, &stmt,
-                                       NULL),
-                   ==, SQLITE_OK);
-  sqlite3_bind_blob (stmt, 1, data, (int) size, SQLITE_STATIC);
-  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_DONE);
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
-}
-
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   f->tmpdir = mh_test_make_tmpdir ("mbtiles");
   f->path = g_build_filename (f->tmpdir, "pack.mbtiles", NULL);
-  f->png = make_png (0x3366ccff);
-  write_pack (f->path, f->png, "png");
+  f->png = gen_png (0x3366ccff);
+  gen_write_pack (f->path, f->png, "png");
 }
 
 static void
@@ -211,13 +159,13 @@ test_bad_files (Fixture *f, gconstpointer data)
   g_clear_error (&error);
 
   g_assert_cmpint (sqlite3_open (empty_db, &db), ==, SQLITE_OK);
-  exec (db, "CREATE TABLE other (a)");
+  gen_exec (db, "CREATE TABLE other (a)");
   sqlite3_close (db);
   g_assert_null (mh_mbtiles_source_new (empty_db, &error));
   g_assert_error (error, MH_MBTILES_SOURCE_ERROR, MH_MBTILES_SOURCE_ERROR_INVALID);
   g_clear_error (&error);
 
-  write_pack (vector, f->png, "pbf");
+  gen_write_pack (vector, f->png, "pbf");
   g_assert_null (mh_mbtiles_source_new (vector, &error));
   g_assert_error (error, MH_MBTILES_SOURCE_ERROR, MH_MBTILES_SOURCE_ERROR_UNSUPPORTED);
 }

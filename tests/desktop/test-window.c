@@ -7,7 +7,9 @@
 #include "mh-bed-board.h"
 #include "mh-find-view.h"
 #include "mh-map-view.h"
+#include "mh-settings.h"
 #include "mh-test-util.h"
+#include "tile-pack-gen.h"
 #include "mh-window.h"
 
 typedef struct
@@ -202,6 +204,63 @@ test_bed_board (Fixture *f, gconstpointer data)
   g_assert_cmpfloat (gtk_spin_button_get_value (spin), ==, 42);
 }
 
+/* The tile pack setting: a pack puts tiles under the markers; a file that
+ * is missing or no tile pack leaves the offline base, with a message, and
+ * every marker where it was. */
+static void
+test_tile_pack (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GSettings) settings = NULL;
+  g_autoptr (GBytes) png = NULL;
+  g_autofree char *pack = NULL;
+  g_autofree char *missing = NULL;
+  g_autofree char *not_a_pack = NULL;
+  MhMapView *map;
+  guint n_markers;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  settings = mh_settings_new ();
+  pack = g_build_filename (f->tmpdir, "idf.mbtiles", NULL);
+  missing = g_build_filename (f->tmpdir, "missing.mbtiles", NULL);
+  not_a_pack = g_build_filename (f->tmpdir, "notes.mbtiles", NULL);
+  png = gen_png (0x99c1f1ff);
+  gen_write_pack (pack, png, "png");
+  g_assert_true (g_file_set_contents (not_a_pack, "just text", -1, NULL));
+
+  map = mh_window_get_map_view (f->window);
+  n_markers = mh_map_view_get_n_hospital_markers (map);
+  g_assert_cmpuint (n_markers, >, 0);
+  g_assert_false (mh_map_view_has_tiles (map));
+
+  g_settings_set_string (settings, "tile-pack", pack);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (f->window));
+  drain_main_loop ();
+  g_assert_true (mh_map_view_has_tiles (map));
+  g_assert_null (mh_map_view_get_tile_error (map));
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), ==, n_markers);
+
+  g_settings_set_string (settings, "tile-pack", missing);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (f->window));
+  drain_main_loop ();
+  g_assert_false (mh_map_view_has_tiles (map));
+  g_assert_nonnull (mh_map_view_get_tile_error (map));
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), ==, n_markers);
+
+  g_settings_set_string (settings, "tile-pack", not_a_pack);
+  drain_main_loop ();
+  g_assert_false (mh_map_view_has_tiles (map));
+  g_assert_nonnull (mh_map_view_get_tile_error (map));
+
+  g_settings_reset (settings, "tile-pack");
+  drain_main_loop ();
+  g_assert_false (mh_map_view_has_tiles (map));
+  g_assert_null (mh_map_view_get_tile_error (map));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -218,6 +277,8 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/desktop/window/find", Fixture, NULL, fixture_setup, test_find, fixture_teardown);
   g_test_add ("/desktop/window/bed-board", Fixture, NULL, fixture_setup, test_bed_board,
+              fixture_teardown);
+  g_test_add ("/desktop/window/tile-pack", Fixture, NULL, fixture_setup, test_tile_pack,
               fixture_teardown);
   return g_test_run ();
 }
