@@ -12,6 +12,7 @@
 #include <shumate/shumate.h>
 
 #include "mh-grid-layer.h"
+#include "mh-hospital-list.h"
 #include "mh-labels.h"
 #include "mh-map-view.h"
 #include "mh-mbtiles-source.h"
@@ -37,7 +38,10 @@ struct _MhMapView
 
   /* Owned References */
   MhNode *node;
+  MhHospitalList *hospitals;
   GSettings *settings;
+  char *category;   /* bed category the pins show, "" for any */
+  guint specialty;  /* 0: any */
   ShumateMapSource *reference_source;
   GHashTable *hospital_markers; /* id -> ShumateMarker (borrowed from the layer) */
   GHashTable *unit_markers;     /* id -> ShumateMarker */
@@ -442,10 +446,11 @@ prune_markers (GHashTable *markers, GHashTable *seen, ShumateMarkerLayer *layer)
 }
 
 static void
-centre_on_region (MhMapView *self, JsonArray *hospitals)
+centre_on_region (MhMapView *self)
 {
+  GListModel *model = G_LIST_MODEL (self->hospitals);
+  guint n = g_list_model_get_n_items (model);
   double lat = 0, lon = 0;
-  guint n = json_array_get_length (hospitals);
 
   if (n == 0)
     return;
@@ -453,10 +458,10 @@ centre_on_region (MhMapView *self, JsonArray *hospitals)
    * cities, and a few outliers should not push them off screen. */
   for (guint i = 0; i < n; i++)
     {
-      JsonObject *h = json_array_get_object_element (hospitals, i);
+      g_autoptr (MhHospitalItem) item = g_list_model_get_item (model, i);
 
-      lat += json_object_get_double_member (h, "lat");
-      lon += json_object_get_double_member (h, "lon");
+      lat += mh_hospital_item_get_latitude (item);
+      lon += mh_hospital_item_get_longitude (item);
     }
   shumate_viewport_set_zoom_level (self->viewport, REGION_ZOOM);
   shumate_map_center_on (self->map, lat / n, lon / n);
@@ -477,15 +482,68 @@ update_legend (MhMapView *self, guint specialty, const char *category)
   gtk_label_set_text (self->legend_label, text);
 }
 
+static void
+item_changed_cb (MhMapView *self, GParamSpec *pspec, MhHospitalItem *item)
+{
+  update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
+                          self->category);
+}
+
+/* Gives every hospital of the list a marker, and removes the markers of
+ * hospitals no longer in it. Only when the list gains or loses items:
+ * changes to a hospital come through its item's notify. */
+static void
+sync_hospital_markers (MhMapView *self)
+{
+  GListModel *model = G_LIST_MODEL (self->hospitals);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (MhHospitalItem) item = g_list_model_get_item (model, i);
+      const char *id = mh_hospital_item_get_id (item);
+      ShumateMarker *marker;
+
+      if (g_hash_table_contains (self->hospital_markers, id))
+        continue;
+      update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
+                              self->category);
+      marker = g_hash_table_lookup (self->hospital_markers, id);
+      if (marker == NULL)
+        continue;
+      g_object_set_data_full (G_OBJECT (marker), "hospital-item", g_object_ref (item),
+                              g_object_unref);
+      g_signal_connect_object (item, "notify::hospital", G_CALLBACK (item_changed_cb), self,
+                               G_CONNECT_SWAPPED);
+    }
+  g_hash_table_iter_init (&iter, self->hospital_markers);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (mh_hospital_list_lookup (self->hospitals, key) == NULL)
+      {
+        MhHospitalItem *item = g_object_get_data (value, "hospital-item");
+
+        if (item != NULL)
+          g_signal_handlers_disconnect_by_func (item, item_changed_cb, self);
+        g_hash_table_remove (self->pin_colors, key);
+        shumate_marker_layer_remove_marker (self->hospital_layer, value);
+        g_hash_table_iter_remove (&iter);
+      }
+}
+
+static void
+hospitals_changed_cb (MhMapView *self, guint position, guint removed, guint added)
+{
+  sync_hospital_markers (self);
+}
+
 void
 mh_map_view_refresh (MhMapView *self)
 {
-  g_autoptr (JsonArray) hospitals = NULL;
   g_autoptr (JsonArray) units = NULL;
   g_autoptr (GHashTable) seen = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *category = NULL;
-  guint specialty;
+  GListModel *model;
 
   g_return_if_fail (MH_IS_MAP_VIEW (self));
 
@@ -493,28 +551,25 @@ mh_map_view_refresh (MhMapView *self)
   if (self->node == NULL)
     return;
 
-  specialty = g_settings_get_uint (self->settings, "specialty");
-  category = g_settings_get_string (self->settings, "bed-category");
-  update_legend (self, specialty, category);
+  g_free (self->category);
+  self->category = g_settings_get_string (self->settings, "bed-category");
+  self->specialty = g_settings_get_uint (self->settings, "specialty");
+  update_legend (self, self->specialty, self->category);
 
-  hospitals = mh_node_list_hospitals (self->node, &error);
-  if (hospitals == NULL)
+  /* The pins again for the specialty and category, from the list: no
+   * query. */
+  model = G_LIST_MODEL (self->hospitals);
+  mh_hospital_list_flush (self->hospitals);
+  sync_hospital_markers (self);
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
     {
-      g_warning ("listing hospitals: %s", error->message);
-      return;
-    }
-  seen = g_hash_table_new (g_str_hash, g_str_equal);
-  for (guint i = 0; i < json_array_get_length (hospitals); i++)
-    {
-      JsonObject *h = json_array_get_object_element (hospitals, i);
+      g_autoptr (MhHospitalItem) item = g_list_model_get_item (model, i);
 
-      update_hospital_marker (self, h, specialty, category);
-      if (get_string (h, "id") != NULL)
-        g_hash_table_add (seen, (gpointer) get_string (h, "id"));
+      update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
+                              self->category);
     }
-  prune_markers (self->hospital_markers, seen, self->hospital_layer);
   if (!self->centred)
-    centre_on_region (self, hospitals);
+    centre_on_region (self);
 
   units = mh_node_list_units (self->node, &error);
   if (units == NULL)
@@ -522,7 +577,7 @@ mh_map_view_refresh (MhMapView *self)
       g_warning ("listing units: %s", error->message);
       return;
     }
-  g_hash_table_remove_all (seen);
+  seen = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < json_array_get_length (units); i++)
     {
       JsonObject *u = json_array_get_object_element (units, i);
@@ -762,6 +817,8 @@ mh_map_view_finalize (GObject *object)
   MhMapView *self = MH_MAP_VIEW (object);
 
   g_clear_object (&self->node);
+  g_clear_object (&self->hospitals);
+  g_clear_pointer (&self->category, g_free);
   g_clear_object (&self->settings);
   g_clear_object (&self->reference_source);
   g_clear_pointer (&self->hospital_markers, g_hash_table_unref);
@@ -849,12 +906,11 @@ mh_map_view_set_node (MhMapView *self, MhNode *node)
 
   self->node = g_object_ref (node);
   store = mh_node_get_store (node);
-  g_signal_connect_object (store, "changed::hospital", G_CALLBACK (store_changed_cb), self,
-                           G_CONNECT_SWAPPED);
-  g_signal_connect_object (store, "changed::hospital_status", G_CALLBACK (store_changed_cb), self,
-                           G_CONNECT_SWAPPED);
-  g_signal_connect_object (store, "changed::beds", G_CALLBACK (store_changed_cb), self,
-                           G_CONNECT_SWAPPED);
+  /* Hospitals come through the shared list, row by row; units are few
+   * and read again whole. */
+  self->hospitals = g_object_ref (mh_hospital_list_get_for_node (node));
+  g_signal_connect_object (self->hospitals, "items-changed", G_CALLBACK (hospitals_changed_cb),
+                           self, G_CONNECT_SWAPPED);
   g_signal_connect_object (store, "changed::unit", G_CALLBACK (store_changed_cb), self,
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (store, "changed::unit_position", G_CALLBACK (store_changed_cb), self,

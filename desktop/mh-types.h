@@ -9,6 +9,8 @@ typedef struct _MhApplication MhApplication;
 typedef struct _MhBedBoard MhBedBoard;
 typedef struct _MhFindView MhFindView;
 typedef struct _MhGridLayer MhGridLayer;
+typedef struct _MhHospitalItem MhHospitalItem;
+typedef struct _MhHospitalList MhHospitalList;
 typedef struct _MhMapView MhMapView;
 typedef struct _MhMbtilesSource MhMbtilesSource;
 typedef struct _MhPreferencesWindow MhPreferencesWindow;

@@ -108,6 +108,43 @@ test_map_markers (Fixture *f, gconstpointer data)
     }
 }
 
+/* A bed count written to the node turns that hospital's pin, live. */
+static void
+test_map_live_pin (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonArray) hospitals = NULL;
+  g_autoptr (JsonObject) fields = json_object_new ();
+  g_autoptr (GError) error = NULL;
+  const char *green = NULL;
+  MhMapView *map;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  map = mh_window_get_map_view (f->window);
+  hospitals = mh_node_list_hospitals (f->node, NULL);
+  for (guint i = 0; green == NULL && i < json_array_get_length (hospitals); i++)
+    {
+      const char *id = json_object_get_string_member (json_array_get_object_element (hospitals, i),
+                                                      "id");
+
+      if (g_strcmp0 (mh_map_view_get_pin_color (map, id), "green") == 0)
+        green = id;
+    }
+  g_assert_nonnull (green);
+
+  /* The map shows the category of the settings: medical-surgical. */
+  json_object_set_int_member (fields, "available", 0);
+  g_assert_true (mh_node_put_beds (f->node, green, "medical_surgical", fields, &error));
+  g_assert_no_error (error);
+  drain_main_loop ();
+  g_assert_cmpstr (mh_map_view_get_pin_color (map, green), ==, "red");
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), ==,
+                    json_array_get_length (hospitals));
+}
+
 static void
 test_find (Fixture *f, gconstpointer data)
 {
@@ -274,6 +311,8 @@ main (int argc, char **argv)
     adw_init ();
 
   g_test_add ("/desktop/window/map-markers", Fixture, NULL, fixture_setup, test_map_markers,
+              fixture_teardown);
+  g_test_add ("/desktop/window/map-live-pin", Fixture, NULL, fixture_setup, test_map_live_pin,
               fixture_teardown);
   g_test_add ("/desktop/window/find", Fixture, NULL, fixture_setup, test_find, fixture_teardown);
   g_test_add ("/desktop/window/bed-board", Fixture, NULL, fixture_setup, test_bed_board,
