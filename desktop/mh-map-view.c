@@ -326,6 +326,19 @@ pin_clicked_cb (MhMapView *self, GtkButton *button)
   open_card (self, id);
 }
 
+/* The tooltip is made when asked for: setting a tooltip's text makes
+ * GTK query the pointer (an X round trip), once per pin at start-up. */
+static gboolean
+pin_query_tooltip_cb (GtkWidget *button, int x, int y, gboolean keyboard, GtkTooltip *tooltip)
+{
+  const char *text = g_object_get_data (G_OBJECT (button), "mh-tooltip");
+
+  if (text == NULL)
+    return FALSE;
+  gtk_tooltip_set_text (tooltip, text);
+  return TRUE;
+}
+
 static ShumateMarker *
 ensure_hospital_marker (MhMapView *self, const char *id)
 {
@@ -338,6 +351,8 @@ ensure_hospital_marker (MhMapView *self, const char *id)
   button = gtk_button_new_with_label ("");
   gtk_widget_add_css_class (button, "mh-pin");
   gtk_widget_set_focus_on_click (button, FALSE);
+  gtk_widget_set_has_tooltip (button, TRUE);
+  g_signal_connect (button, "query-tooltip", G_CALLBACK (pin_query_tooltip_cb), NULL);
   g_object_set_data_full (G_OBJECT (button), "hospital-id", g_strdup (id), g_free);
   g_signal_connect_object (button, "clicked", G_CALLBACK (pin_clicked_cb), self,
                            G_CONNECT_SWAPPED);
@@ -367,15 +382,24 @@ update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
                                  json_object_get_double_member (hospital, "lat"),
                                  json_object_get_double_member (hospital, "lon"));
   button = shumate_marker_get_child (marker);
-  for (guint i = 0; i < G_N_ELEMENTS (pin_classes); i++)
-    gtk_widget_remove_css_class (button, pin_classes[i]);
-  gtk_widget_add_css_class (button, pin_classes[state.color]);
-  g_hash_table_insert (self->pin_colors, g_strdup (id),
-                       (gpointer) mh_pin_color_to_string (state.color));
+  /* Each change below costs a restyle or a relayout of the pin: only
+   * what differs is set, as every pin is set again when the settings
+   * change. */
+  if (g_strcmp0 (g_hash_table_lookup (self->pin_colors, id),
+                 mh_pin_color_to_string (state.color))
+      != 0)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (pin_classes); i++)
+        gtk_widget_remove_css_class (button, pin_classes[i]);
+      gtk_widget_add_css_class (button, pin_classes[state.color]);
+      g_hash_table_insert (self->pin_colors, g_strdup (id),
+                           (gpointer) mh_pin_color_to_string (state.color));
+    }
 
   count = state.free_beds > 99 ? g_strdup ("99+")
                                : g_strdup_printf ("%" G_GINT64_FORMAT, state.free_beds);
-  gtk_button_set_label (GTK_BUTTON (button), count);
+  if (g_strcmp0 (gtk_button_get_label (GTK_BUTTON (button)), count) != 0)
+    gtk_button_set_label (GTK_BUTTON (button), count);
 
   if (state.closed)
     tooltip = g_strdup_printf (_("%s — closed to ambulances"), name);
@@ -387,9 +411,11 @@ update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
     tooltip = g_strdup_printf (ngettext ("%s — %d free bed", "%s — %d free beds",
                                          (gulong) state.free_beds),
                                name, (int) state.free_beds);
-  gtk_widget_set_tooltip_text (button, tooltip);
+  if (g_strcmp0 (g_object_get_data (G_OBJECT (button), "mh-tooltip"), tooltip) == 0)
+    return;
   gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, tooltip,
                                   -1);
+  g_object_set_data_full (G_OBJECT (button), "mh-tooltip", g_steal_pointer (&tooltip), g_free);
 }
 
 static void
@@ -493,7 +519,7 @@ item_changed_cb (MhMapView *self, GParamSpec *pspec, MhHospitalItem *item)
  * hospitals no longer in it. Only when the list gains or loses items:
  * changes to a hospital come through its item's notify. */
 static void
-sync_hospital_markers (MhMapView *self)
+sync_hospital_markers (MhMapView *self, gboolean update_all)
 {
   GListModel *model = G_LIST_MODEL (self->hospitals);
   GHashTableIter iter;
@@ -505,12 +531,14 @@ sync_hospital_markers (MhMapView *self)
       const char *id = mh_hospital_item_get_id (item);
       ShumateMarker *marker;
 
-      if (g_hash_table_contains (self->hospital_markers, id))
+      gboolean existed = g_hash_table_contains (self->hospital_markers, id);
+
+      if (existed && !update_all)
         continue;
       update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
                               self->category);
       marker = g_hash_table_lookup (self->hospital_markers, id);
-      if (marker == NULL)
+      if (existed || marker == NULL)
         continue;
       g_object_set_data_full (G_OBJECT (marker), "hospital-item", g_object_ref (item),
                               g_object_unref);
@@ -534,7 +562,7 @@ sync_hospital_markers (MhMapView *self)
 static void
 hospitals_changed_cb (MhMapView *self, guint position, guint removed, guint added)
 {
-  sync_hospital_markers (self);
+  sync_hospital_markers (self, FALSE);
 }
 
 void
@@ -543,7 +571,6 @@ mh_map_view_refresh (MhMapView *self)
   g_autoptr (JsonArray) units = NULL;
   g_autoptr (GHashTable) seen = NULL;
   g_autoptr (GError) error = NULL;
-  GListModel *model;
 
   g_return_if_fail (MH_IS_MAP_VIEW (self));
 
@@ -558,18 +585,11 @@ mh_map_view_refresh (MhMapView *self)
 
   /* The pins again for the specialty and category, from the list: no
    * query. */
-  model = G_LIST_MODEL (self->hospitals);
   mh_hospital_list_flush (self->hospitals);
-  sync_hospital_markers (self);
-  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
-    {
-      g_autoptr (MhHospitalItem) item = g_list_model_get_item (model, i);
-
-      update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
-                              self->category);
-    }
+  /* Centred first: moving the map moves every marker already there. */
   if (!self->centred)
     centre_on_region (self);
+  sync_hospital_markers (self, TRUE);
 
   units = mh_node_list_units (self->node, &error);
   if (units == NULL)

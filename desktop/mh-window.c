@@ -87,6 +87,30 @@ show_view_action (GtkWidget *widget, const char *action_name, GVariant *paramete
   mh_window_show_view (MH_WINDOW (widget), g_variant_get_string (parameter, NULL));
 }
 
+/* MEDHEAD_BENCH_FIRST_FRAME (tests/bench/bench-startup.c): once the first
+ * frame is painted, print the time (CLOCK_MONOTONIC, microseconds, the
+ * clock the benchmark started the process by) and the pins shown, then
+ * quit. */
+static void
+first_frame_painted_cb (MhWindow *self, GdkFrameClock *clock)
+{
+  GtkApplication *application = gtk_window_get_application (GTK_WINDOW (self));
+
+  g_signal_handlers_disconnect_by_func (clock, first_frame_painted_cb, self);
+  g_print ("medhead-first-frame %" G_GINT64_FORMAT " %u\n", g_get_monotonic_time (),
+           mh_map_view_get_n_hospital_markers (self->map_view));
+  fflush (stdout);
+  if (application != NULL)
+    g_application_quit (G_APPLICATION (application));
+}
+
+static void
+realized_cb (MhWindow *self)
+{
+  g_signal_connect_object (gtk_widget_get_frame_clock (GTK_WIDGET (self)), "after-paint",
+                           G_CALLBACK (first_frame_painted_cb), self, G_CONNECT_SWAPPED);
+}
+
 static void
 mh_window_constructed (GObject *object)
 {
@@ -110,6 +134,8 @@ mh_window_constructed (GObject *object)
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->find_view, "hospital-activated",
                            G_CALLBACK (hospital_activated_cb), self, G_CONNECT_SWAPPED);
+  if (g_getenv ("MEDHEAD_BENCH_FIRST_FRAME") != NULL)
+    g_signal_connect (self, "realize", G_CALLBACK (realized_cb), NULL);
 }
 
 static void
