@@ -89,16 +89,17 @@ show_view_action (GtkWidget *widget, const char *action_name, GVariant *paramete
 
 /* MEDHEAD_BENCH_FIRST_FRAME (tests/bench/bench-startup.c): once the first
  * frame is painted, print the time (CLOCK_MONOTONIC, microseconds, the
- * clock the benchmark started the process by) and the pins shown, then
- * quit. */
+ * clock the benchmark started the process by), the pins and the clusters
+ * shown, then quit. */
 static void
 first_frame_painted_cb (MhWindow *self, GdkFrameClock *clock)
 {
   GtkApplication *application = gtk_window_get_application (GTK_WINDOW (self));
 
   g_signal_handlers_disconnect_by_func (clock, first_frame_painted_cb, self);
-  g_print ("medhead-first-frame %" G_GINT64_FORMAT " %u\n", g_get_monotonic_time (),
-           mh_map_view_get_n_hospital_markers (self->map_view));
+  g_print ("medhead-first-frame %" G_GINT64_FORMAT " %u %u\n", g_get_monotonic_time (),
+           mh_map_view_get_n_hospital_markers (self->map_view),
+           mh_map_view_get_n_clusters (self->map_view));
   fflush (stdout);
   if (application != NULL)
     g_application_quit (G_APPLICATION (application));

@@ -28,7 +28,7 @@
 static gboolean
 plain_painted_cb (GdkFrameClock *clock, gpointer user_data)
 {
-  g_print ("medhead-first-frame %" G_GINT64_FORMAT " 0\n", g_get_monotonic_time ());
+  g_print ("medhead-first-frame %" G_GINT64_FORMAT " 0 0\n", g_get_monotonic_time ());
   fflush (stdout);
   exit (EXIT_SUCCESS);
 }
@@ -85,9 +85,10 @@ make_replica (const char *dir, guint n_hospitals)
     g_error ("import failed: %s", error->message);
 }
 
-/* One start: milliseconds from spawn to first frame, and the pins shown. */
+/* One start: milliseconds from spawn to first frame, and the pins and
+ * clusters it showed. */
 static double
-start_once (char **argv, guint *n_pins)
+start_once (char **argv, guint *n_pins, guint *n_clusters)
 {
   g_autoptr (GSubprocess) process = NULL;
   g_autoptr (GSubprocessLauncher) launcher = NULL;
@@ -108,7 +109,9 @@ start_once (char **argv, guint *n_pins)
     g_error ("%s: %s", argv[0], error->message);
   line = out != NULL ? strstr (out, "medhead-first-frame ") : NULL;
   if (line == NULL
-      || sscanf (line, "medhead-first-frame %" G_GINT64_FORMAT " %u", &painted, n_pins) != 2)
+      || sscanf (line, "medhead-first-frame %" G_GINT64_FORMAT " %u %u", &painted, n_pins,
+                 n_clusters)
+           != 3)
     g_error ("%s painted no frame; stdout:\n%s\nstderr:\n%s", argv[0], out ? out : "",
              err ? err : "");
   return (painted - started) / 1000.0;
@@ -145,6 +148,7 @@ main (int argc, char **argv)
   g_autofree char *self_path = NULL;
   const char *medhead = g_getenv ("MEDHEAD_BIN");
   guint n_hospitals = 1000, runs = 7, pins_empty = 0, pins_full = 0, pins_plain = 0;
+  guint clusters_full = 0, clusters_other = 0;
   GArray *times[3];
   double load[1] = { 0 };
   double m_plain, m_empty, m_full;
@@ -205,13 +209,13 @@ main (int argc, char **argv)
       char *full_argv[] = { (char *) medhead, (char *) "--data-dir", full_dir, NULL };
       double t;
 
-      t = start_once (plain_argv, &pins_plain);
+      t = start_once (plain_argv, &pins_plain, &clusters_other);
       if (r > 0)
         g_array_append_val (times[0], t);
-      t = start_once (empty_argv, &pins_empty);
+      t = start_once (empty_argv, &pins_empty, &clusters_other);
       if (r > 0)
         g_array_append_val (times[1], t);
-      t = start_once (full_argv, &pins_full);
+      t = start_once (full_argv, &pins_full, &clusters_full);
       if (r > 0)
         g_array_append_val (times[2], t);
     }
@@ -226,8 +230,9 @@ main (int argc, char **argv)
            minimum (times[0]));
   g_print ("startup: app, empty replica         median %7.1f ms, best %7.1f ms (%u pins)\n",
            m_empty, minimum (times[1]), pins_empty);
-  g_print ("startup: app, %5u hospitals       median %7.1f ms, best %7.1f ms (%u pins)\n",
-           n_hospitals, m_full, minimum (times[2]), pins_full);
+  g_print ("startup: app, %5u hospitals       median %7.1f ms, best %7.1f ms"
+           " (%u pins, %u clusters in view)\n",
+           n_hospitals, m_full, minimum (times[2]), pins_full, clusters_full);
   g_print ("startup: %u hospitals / empty replica %.2fx, / plain window %.2fx\n", n_hospitals,
            m_full / m_empty, m_full / m_plain);
   g_print ("startup: target first frame < %.0f ms with %u hospitals: %s\n", TARGET_MS,
