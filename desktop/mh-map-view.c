@@ -521,7 +521,7 @@ update_cluster_marker (MhMapView *self, Cluster *cluster)
   label = g_strdup_printf (_("%u H"), cluster->ids->len);
   /* TRANSLATORS: a group of hospitals on the map; the second number says
    * how many of them can take the patient */
-  tooltip = g_strdup_printf (ngettext ("%u hospitals, %u with free beds: click to zoom in",
+  tooltip = g_strdup_printf (ngettext ("%u hospital, %u with free beds: click to zoom in",
                                        "%u hospitals, %u with free beds: click to zoom in",
                                        cluster->ids->len),
                              cluster->ids->len, with_beds);
