@@ -180,25 +180,38 @@ mh_pin_state_from_hospital (JsonObject *hospital, guint specialty, const char *c
     state->color = MH_PIN_RED;
 }
 
+/* The popover dies with the pin it hangs from (a pin can go when the
+ * clusters are made again, or with the map): a weak pointer, never a
+ * dangling one. */
+static void
+set_popover (MhMapView *self, GtkPopover *popover)
+{
+  if (self->popover != NULL)
+    g_object_remove_weak_pointer (G_OBJECT (self->popover), (gpointer *) &self->popover);
+  self->popover = popover;
+  if (popover != NULL)
+    g_object_add_weak_pointer (G_OBJECT (popover), (gpointer *) &self->popover);
+}
+
 static void
 popover_closed_cb (MhMapView *self, GtkPopover *popover)
 {
   if (self->popover == popover)
-    self->popover = NULL;
+    set_popover (self, NULL);
   gtk_widget_unparent (GTK_WIDGET (popover));
 }
 
 static void
 close_popover (MhMapView *self)
 {
-  if (self->popover != NULL)
-    gtk_popover_popdown (self->popover);
-  /* popdown emits closed, which unparents; make sure even if it did not */
-  if (self->popover != NULL)
-    {
-      gtk_widget_unparent (GTK_WIDGET (self->popover));
-      self->popover = NULL;
-    }
+  GtkPopover *popover = self->popover;
+
+  if (popover == NULL)
+    return;
+  set_popover (self, NULL);
+  g_signal_handlers_disconnect_by_func (popover, popover_closed_cb, self);
+  gtk_popover_popdown (popover);
+  gtk_widget_unparent (GTK_WIDGET (popover));
 }
 
 static GtkWidget *
@@ -328,7 +341,7 @@ open_card (MhMapView *self, const char *hospital_id)
   gtk_widget_set_parent (popover, button);
   g_signal_connect_object (popover, "closed", G_CALLBACK (popover_closed_cb), self,
                            G_CONNECT_SWAPPED);
-  self->popover = GTK_POPOVER (popover);
+  set_popover (self, GTK_POPOVER (popover));
   if (gtk_widget_get_mapped (button))
     gtk_popover_popup (GTK_POPOVER (popover));
 }

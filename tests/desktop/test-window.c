@@ -145,6 +145,67 @@ test_map_live_pin (Fixture *f, gconstpointer data)
                     json_array_get_length (hospitals));
 }
 
+/* With 200 hospitals or more, pins only in view and clusters below zoom
+ * 13; a hospital chosen elsewhere still gets its pin and card. */
+static void
+test_map_clusters (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonObject) root = json_object_new ();
+  g_autoptr (JsonNode) document = NULL;
+  g_autoptr (JsonArray) hospitals = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *far_id = g_uuid_string_random ();
+  JsonArray *list = json_array_new ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (5);
+  MhMapView *map;
+  guint n;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  for (guint i = 0; i < 300; i++)
+    {
+      JsonObject *h = json_object_new ();
+      g_autofree char *id = i == 0 ? g_strdup (far_id) : g_uuid_string_random ();
+      g_autofree char *name = g_strdup_printf ("Test hospital %03u", i);
+
+      json_object_set_string_member (h, "id", id);
+      json_object_set_string_member (h, "name", name);
+      /* The first far to the south-west, out of view at region scale. */
+      json_object_set_double_member (h, "lat",
+                                     i == 0 ? 47.0 : g_rand_double_range (rand, 48.7, 49.0));
+      json_object_set_double_member (h, "lon",
+                                     i == 0 ? 0.5 : g_rand_double_range (rand, 2.1, 2.6));
+      json_array_add_object_element (list, h);
+    }
+  json_object_set_string_member (root, "format", "medhead-registry/1");
+  json_object_set_array_member (root, "hospitals", list);
+  document = json_node_init_object (json_node_alloc (), root);
+  g_assert_true (mh_node_import (f->node, document, NULL, NULL, &error));
+  g_assert_no_error (error);
+  drain_main_loop ();
+
+  hospitals = mh_node_list_hospitals (f->node, NULL);
+  n = json_array_get_length (hospitals);
+  g_assert_cmpuint (n, >=, 300);
+  map = mh_window_get_map_view (f->window);
+  g_assert_cmpuint (mh_map_view_get_n_clusters (map), >, 0);
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), <, n);
+  g_assert_null (mh_map_view_get_selected_hospital (map));
+  /* Every hospital has its state, pin or not. */
+  for (guint i = 0; i < n; i++)
+    g_assert_nonnull (mh_map_view_get_pin_color (
+      map, json_object_get_string_member (json_array_get_object_element (hospitals, i), "id")));
+
+  mh_map_view_select_hospital (map, far_id);
+  drain_main_loop ();
+  g_assert_cmpstr (mh_map_view_get_selected_hospital (map), ==, far_id);
+  g_assert_cmpuint (mh_map_view_get_n_clusters (map), ==, 0);
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), >, 0);
+}
+
 static void
 test_find (Fixture *f, gconstpointer data)
 {
@@ -313,6 +374,8 @@ main (int argc, char **argv)
   g_test_add ("/desktop/window/map-markers", Fixture, NULL, fixture_setup, test_map_markers,
               fixture_teardown);
   g_test_add ("/desktop/window/map-live-pin", Fixture, NULL, fixture_setup, test_map_live_pin,
+              fixture_teardown);
+  g_test_add ("/desktop/window/map-clusters", Fixture, NULL, fixture_setup, test_map_clusters,
               fixture_teardown);
   g_test_add ("/desktop/window/find", Fixture, NULL, fixture_setup, test_find, fixture_teardown);
   g_test_add ("/desktop/window/bed-board", Fixture, NULL, fixture_setup, test_bed_board,
