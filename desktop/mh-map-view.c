@@ -73,8 +73,8 @@ G_DEFINE_FINAL_TYPE (MhMapView, mh_map_view, GTK_TYPE_WIDGET)
  * every pin, always. */
 #define CLUSTER_MIN_HOSPITALS 200
 #define CLUSTER_MAX_ZOOM 13
-#define CLUSTER_CELL_PX 48.0
-#define PLACE_MARGIN_PX 256.0
+#define CLUSTER_CELL_PX 64.0
+#define PLACE_MARGIN_PX 64.0
 #define FALLBACK_WIDTH 1280
 #define FALLBACK_HEIGHT 800
 

@@ -248,7 +248,7 @@ main (int argc, char **argv)
   g_print ("startup: app, empty replica         median %7.1f ms, best %7.1f ms (%u pins)\n",
            m_empty, minimum (times[1]), pins_empty);
   g_print ("startup: app, %5u hospitals       median %7.1f ms, best %7.1f ms"
-           " (%u pins, %u clusters in view)\n",
+           " (%u pins, %u clusters)\n",
            n_hospitals, m_full, minimum (times[2]), pins_full, clusters_full);
   g_print ("startup: %u hospitals / empty replica %.2fx, / plain window %.2fx\n", n_hospitals,
            m_full / m_empty, m_full / m_plain);
