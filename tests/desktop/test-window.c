@@ -47,11 +47,26 @@ fixture_setup (Fixture *f, gconstpointer data)
   drain_main_loop ();
 }
 
+static gboolean
+timeout_done_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
+  gboolean waited = FALSE;
+
   if (!have_display)
     return;
+  /* A tooltip timer that GTK 4.8 starts when a pin appears under Xvfb's
+   * pointer outlives the window, then asks the destroyed surface for the
+   * pointer (a critical). Let it fire while the window is still there. */
+  g_timeout_add (1000, timeout_done_cb, &waited);
+  while (!waited)
+    g_main_context_iteration (NULL, TRUE);
   gtk_window_destroy (GTK_WINDOW (f->window));
   drain_main_loop ();
   g_clear_object (&f->window);
