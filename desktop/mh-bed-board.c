@@ -2,7 +2,8 @@
  *
  * Every edit is one write to the node (mh_node_put_beds or
  * mh_node_patch_hospital), which replicates it; the board then shows what
- * the node holds, refreshed from the store's change signals. */
+ * the node holds, refreshed when the hospital's item in the node's
+ * MhHospitalList changes. */
 #define G_LOG_DOMAIN "medhead"
 
 #include "config.h"
@@ -10,6 +11,7 @@
 #include <glib/gi18n.h>
 
 #include "mh-bed-board.h"
+#include "mh-hospital-list.h"
 #include "mh-labels.h"
 
 struct _MhBedBoard
@@ -31,7 +33,8 @@ struct _MhBedBoard
   /* Owned References */
   MhNode *node;
   GHashTable *spins; /* "category/field" -> GtkSpinButton (borrowed) */
-  GPtrArray *hospital_ids;
+  MhHospitalList *hospitals;
+  MhHospitalItem *item; /* the hospital shown, once the list has it */
   char *hospital_id;
   guint refresh_id;
   gboolean syncing;
@@ -140,10 +143,38 @@ refresh_idle_cb (gpointer user_data)
 }
 
 static void
-store_changed_cb (MhBedBoard *self, const char *table, const char *row, MhStore *store)
+item_changed_cb (MhBedBoard *self)
 {
   if (self->refresh_id == 0)
     self->refresh_id = g_idle_add (refresh_idle_cb, self);
+}
+
+/* Follows the item of the hospital shown: its notify is the only change
+ * that concerns the board. */
+static void
+watch_item (MhBedBoard *self)
+{
+  MhHospitalItem *item = NULL;
+
+  if (self->hospitals != NULL && self->hospital_id != NULL)
+    item = mh_hospital_list_lookup (self->hospitals, self->hospital_id);
+  if (item == self->item)
+    return;
+  if (self->item != NULL)
+    g_signal_handlers_disconnect_by_func (self->item, item_changed_cb, self);
+  g_set_object (&self->item, item);
+  if (item != NULL)
+    {
+      g_signal_connect_object (item, "notify::hospital", G_CALLBACK (item_changed_cb), self,
+                               G_CONNECT_SWAPPED);
+      item_changed_cb (self);
+    }
+}
+
+static void
+hospitals_changed_cb (MhBedBoard *self)
+{
+  watch_item (self);
 }
 
 gboolean
@@ -293,11 +324,11 @@ offload_minutes_activated_cb (MhBedBoard *self)
 static void
 hospital_selected_cb (MhBedBoard *self)
 {
-  guint selected = adw_combo_row_get_selected (self->hospital_row);
+  gpointer item = adw_combo_row_get_selected_item (self->hospital_row);
 
-  if (self->syncing || self->hospital_ids == NULL || selected >= self->hospital_ids->len)
+  if (self->syncing || !MH_IS_HOSPITAL_ITEM (item))
     return;
-  mh_bed_board_set_hospital (self, g_ptr_array_index (self->hospital_ids, selected));
+  mh_bed_board_set_hospital (self, mh_hospital_item_get_id (item));
 }
 
 static GtkStringList *
@@ -376,6 +407,9 @@ mh_bed_board_dispose (GObject *object)
   MhBedBoard *self = MH_BED_BOARD (object);
 
   g_clear_handle_id (&self->refresh_id, g_source_remove);
+  if (self->item != NULL)
+    g_signal_handlers_disconnect_by_func (self->item, item_changed_cb, self);
+  g_clear_object (&self->item);
   gtk_widget_dispose_template (GTK_WIDGET (self), MH_TYPE_BED_BOARD);
   G_OBJECT_CLASS (mh_bed_board_parent_class)->dispose (object);
 }
@@ -387,7 +421,7 @@ mh_bed_board_finalize (GObject *object)
 
   g_clear_object (&self->node);
   g_clear_pointer (&self->spins, g_hash_table_unref);
-  g_clear_pointer (&self->hospital_ids, g_ptr_array_unref);
+  g_clear_object (&self->hospitals);
   g_clear_pointer (&self->hospital_id, g_free);
   G_OBJECT_CLASS (mh_bed_board_parent_class)->finalize (object);
 }
@@ -446,7 +480,6 @@ mh_bed_board_init (MhBedBoard *self)
 void
 mh_bed_board_set_node (MhBedBoard *self, MhNode *node)
 {
-  MhStore *store;
   const char *own = mh_node_get_hospital_id (node);
 
   g_return_if_fail (MH_IS_BED_BOARD (self));
@@ -454,13 +487,10 @@ mh_bed_board_set_node (MhBedBoard *self, MhNode *node)
   g_return_if_fail (self->node == NULL);
 
   self->node = g_object_ref (node);
-  store = mh_node_get_store (node);
-  g_signal_connect_object (store, "changed::beds", G_CALLBACK (store_changed_cb), self,
-                           G_CONNECT_SWAPPED);
-  g_signal_connect_object (store, "changed::hospital_status", G_CALLBACK (store_changed_cb), self,
-                           G_CONNECT_SWAPPED);
-  g_signal_connect_object (store, "changed::hospital", G_CALLBACK (store_changed_cb), self,
-                           G_CONNECT_SWAPPED);
+  self->hospitals = g_object_ref (mh_hospital_list_get_for_node (node));
+  /* The hospital shown may arrive (or go) with a peer's changes. */
+  g_signal_connect_object (self->hospitals, "items-changed", G_CALLBACK (hospitals_changed_cb),
+                           self, G_CONNECT_SWAPPED);
 
   if (own != NULL)
     {
@@ -471,22 +501,18 @@ mh_bed_board_set_node (MhBedBoard *self, MhNode *node)
     }
   else
     {
-      g_autoptr (JsonArray) hospitals = mh_node_list_hospitals (node, NULL);
-      g_autoptr (GtkStringList) names = gtk_string_list_new (NULL);
+      g_autoptr (GtkExpression) name = gtk_property_expression_new (MH_TYPE_HOSPITAL_ITEM, NULL,
+                                                                    "name");
+      g_autoptr (MhHospitalItem) first = NULL;
 
-      self->hospital_ids = g_ptr_array_new_with_free_func (g_free);
-      for (guint i = 0; hospitals != NULL && i < json_array_get_length (hospitals); i++)
-        {
-          JsonObject *h = json_array_get_object_element (hospitals, i);
-
-          g_ptr_array_add (self->hospital_ids, g_strdup (get_string (h, "id")));
-          gtk_string_list_append (names, get_string (h, "name"));
-        }
+      /* The list itself: hospitals that arrive show up in it. */
       self->syncing = TRUE;
-      adw_combo_row_set_model (self->hospital_row, G_LIST_MODEL (names));
+      adw_combo_row_set_expression (self->hospital_row, name);
+      adw_combo_row_set_model (self->hospital_row, G_LIST_MODEL (self->hospitals));
       self->syncing = FALSE;
-      if (self->hospital_ids->len > 0)
-        mh_bed_board_set_hospital (self, g_ptr_array_index (self->hospital_ids, 0));
+      first = g_list_model_get_item (G_LIST_MODEL (self->hospitals), 0);
+      if (first != NULL)
+        mh_bed_board_set_hospital (self, mh_hospital_item_get_id (first));
     }
 }
 
@@ -501,15 +527,21 @@ mh_bed_board_set_hospital (MhBedBoard *self, const char *hospital_id)
       g_free (self->hospital_id);
       self->hospital_id = g_strdup (hospital_id);
     }
-  if (self->hospital_ids != NULL)
+  watch_item (self);
+  if (gtk_widget_get_visible (GTK_WIDGET (self->hospital_row)) && self->item != NULL)
     {
-      guint index;
+      GListModel *model = G_LIST_MODEL (self->hospitals);
 
-      if (g_ptr_array_find_with_equal_func (self->hospital_ids, hospital_id, g_str_equal, &index))
+      for (guint i = 0; i < g_list_model_get_n_items (model); i++)
         {
+          g_autoptr (MhHospitalItem) item = g_list_model_get_item (model, i);
+
+          if (item != self->item)
+            continue;
           self->syncing = TRUE;
-          adw_combo_row_set_selected (self->hospital_row, index);
+          adw_combo_row_set_selected (self->hospital_row, i);
           self->syncing = FALSE;
+          break;
         }
     }
   load_hospital (self);

@@ -2,17 +2,21 @@
  *
  * The map never depends on a tile server: its reference map source only
  * sets the projection and zoom range, and the base is an MhGridLayer over
- * the CSS background unless the tile-url setting names an http(s) source. */
+ * the CSS background, under the tiles of a local tile pack (tile-pack) or
+ * of an http(s) source (tile-url) when one is set. */
 #define G_LOG_DOMAIN "medhead"
 
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 #include <shumate/shumate.h>
 
 #include "mh-grid-layer.h"
+#include "mh-hospital-list.h"
 #include "mh-labels.h"
 #include "mh-map-view.h"
+#include "mh-mbtiles-source.h"
 #include "mh-settings.h"
 
 struct _MhMapView
@@ -35,12 +39,22 @@ struct _MhMapView
 
   /* Owned References */
   MhNode *node;
+  MhHospitalList *hospitals;
   GSettings *settings;
+  char *category;   /* bed category the pins show, "" for any */
+  guint specialty;  /* 0: any */
   ShumateMapSource *reference_source;
   GHashTable *hospital_markers; /* id -> ShumateMarker (borrowed from the layer) */
   GHashTable *unit_markers;     /* id -> ShumateMarker */
   GHashTable *pin_colors;       /* id -> static color string */
+  GPtrArray *clusters;     /* Cluster */
+  GHashTable *cluster_of;  /* id -> Cluster (borrowed from clusters), when grouped */
+  int placed_zoom;         /* the whole zoom level clusters were made for; -1: none */
+  int placed_width;        /* the map's size at the last placement */
+  int placed_height;
+  guint place_id;
   char *selected_id;
+  char *tile_error; /* why the tile pack is not shown, or NULL */
   guint refresh_id;
   gboolean centred;
 };
@@ -50,6 +64,34 @@ G_DEFINE_FINAL_TYPE (MhMapView, mh_map_view, GTK_TYPE_WIDGET)
 /* Below this zoom the whole region fits on a cab laptop screen. */
 #define REGION_ZOOM 11.0
 #define SELECT_ZOOM 13.0
+
+/* A GTK widget per hospital costs about half a millisecond to make, and
+ * a thousand pins overlapping at region scale help nobody. So with many
+ * hospitals, pins are made only where the map shows them (plus a margin),
+ * and below CLUSTER_MAX_ZOOM the pins that would overlap make one cluster
+ * pin, which zooms in when clicked. A small registry (the demo's 54) gets
+ * every pin, always. */
+#define CLUSTER_MIN_HOSPITALS 200
+#define CLUSTER_MAX_ZOOM 13
+#define CLUSTER_CELL_PX 64.0
+#define PLACE_MARGIN_PX 64.0
+#define FALLBACK_WIDTH 1280
+#define FALLBACK_HEIGHT 800
+
+typedef struct
+{
+  double lat;
+  double lon;
+  GPtrArray *ids;        /* char *: the hospitals in it */
+  ShumateMarker *marker; /* NULL until in view */
+} Cluster;
+
+static void
+cluster_free (Cluster *cluster)
+{
+  g_ptr_array_unref (cluster->ids);
+  g_free (cluster);
+}
 
 static const char *pin_classes[] = { "mh-pin-green", "mh-pin-amber", "mh-pin-red", "mh-pin-grey" };
 
@@ -138,25 +180,38 @@ mh_pin_state_from_hospital (JsonObject *hospital, guint specialty, const char *c
     state->color = MH_PIN_RED;
 }
 
+/* The popover dies with the pin it hangs from (a pin can go when the
+ * clusters are made again, or with the map): a weak pointer, never a
+ * dangling one. */
+static void
+set_popover (MhMapView *self, GtkPopover *popover)
+{
+  if (self->popover != NULL)
+    g_object_remove_weak_pointer (G_OBJECT (self->popover), (gpointer *) &self->popover);
+  self->popover = popover;
+  if (popover != NULL)
+    g_object_add_weak_pointer (G_OBJECT (popover), (gpointer *) &self->popover);
+}
+
 static void
 popover_closed_cb (MhMapView *self, GtkPopover *popover)
 {
   if (self->popover == popover)
-    self->popover = NULL;
+    set_popover (self, NULL);
   gtk_widget_unparent (GTK_WIDGET (popover));
 }
 
 static void
 close_popover (MhMapView *self)
 {
-  if (self->popover != NULL)
-    gtk_popover_popdown (self->popover);
-  /* popdown emits closed, which unparents; make sure even if it did not */
-  if (self->popover != NULL)
-    {
-      gtk_widget_unparent (GTK_WIDGET (self->popover));
-      self->popover = NULL;
-    }
+  GtkPopover *popover = self->popover;
+
+  if (popover == NULL)
+    return;
+  set_popover (self, NULL);
+  g_signal_handlers_disconnect_by_func (popover, popover_closed_cb, self);
+  gtk_popover_popdown (popover);
+  gtk_widget_unparent (GTK_WIDGET (popover));
 }
 
 static GtkWidget *
@@ -286,7 +341,7 @@ open_card (MhMapView *self, const char *hospital_id)
   gtk_widget_set_parent (popover, button);
   g_signal_connect_object (popover, "closed", G_CALLBACK (popover_closed_cb), self,
                            G_CONNECT_SWAPPED);
-  self->popover = GTK_POPOVER (popover);
+  set_popover (self, GTK_POPOVER (popover));
   if (gtk_widget_get_mapped (button))
     gtk_popover_popup (GTK_POPOVER (popover));
 }
@@ -319,6 +374,19 @@ pin_clicked_cb (MhMapView *self, GtkButton *button)
   open_card (self, id);
 }
 
+/* The tooltip is made when asked for: setting a tooltip's text makes
+ * GTK query the pointer (an X round trip), once per pin at start-up. */
+static gboolean
+pin_query_tooltip_cb (GtkWidget *button, int x, int y, gboolean keyboard, GtkTooltip *tooltip)
+{
+  const char *text = g_object_get_data (G_OBJECT (button), "mh-tooltip");
+
+  if (text == NULL)
+    return FALSE;
+  gtk_tooltip_set_text (tooltip, text);
+  return TRUE;
+}
+
 static ShumateMarker *
 ensure_hospital_marker (MhMapView *self, const char *id)
 {
@@ -331,45 +399,72 @@ ensure_hospital_marker (MhMapView *self, const char *id)
   button = gtk_button_new_with_label ("");
   gtk_widget_add_css_class (button, "mh-pin");
   gtk_widget_set_focus_on_click (button, FALSE);
+  gtk_widget_set_has_tooltip (button, TRUE);
+  g_signal_connect (button, "query-tooltip", G_CALLBACK (pin_query_tooltip_cb), NULL);
   g_object_set_data_full (G_OBJECT (button), "hospital-id", g_strdup (id), g_free);
   g_signal_connect_object (button, "clicked", G_CALLBACK (pin_clicked_cb), self,
                            G_CONNECT_SWAPPED);
   shumate_marker_set_child (marker, button);
   shumate_marker_layer_add_marker (self->hospital_layer, marker);
   g_hash_table_insert (self->hospital_markers, g_strdup (id), marker);
+  if (g_strcmp0 (id, self->selected_id) == 0)
+    gtk_widget_add_css_class (button, "mh-pin-selected");
   return marker;
 }
 
+static void
+remove_hospital_marker (MhMapView *self, const char *id)
+{
+  ShumateMarker *marker = g_hash_table_lookup (self->hospital_markers, id);
+
+  if (marker == NULL)
+    return;
+  if (self->popover != NULL
+      && gtk_widget_get_parent (GTK_WIDGET (self->popover)) == shumate_marker_get_child (marker))
+    close_popover (self);
+  shumate_marker_layer_remove_marker (self->hospital_layer, marker);
+  g_hash_table_remove (self->hospital_markers, id);
+}
+
+static void set_pin_look (GtkWidget *button, MhPinColor color, const char *label,
+                          char *tooltip);
+static void update_cluster_marker (MhMapView *self, Cluster *cluster);
+
+/* The pin state of @hospital, kept for every hospital; its pin (or its
+ * cluster's), when it has one, shows it. */
 static void
 update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
                         const char *category)
 {
   const char *id = get_string (hospital, "id");
   const char *name = get_string (hospital, "name");
+  double lat = json_object_get_double_member (hospital, "lat");
+  double lon = json_object_get_double_member (hospital, "lon");
   ShumateMarker *marker;
-  GtkWidget *button;
   MhPinState state;
+  Cluster *cluster;
   g_autofree char *count = NULL;
-  g_autofree char *tooltip = NULL;
+  char *tooltip;
 
   if (id == NULL)
     return;
   mh_pin_state_from_hospital (hospital, specialty, category, &state);
-  marker = ensure_hospital_marker (self, id);
-  shumate_location_set_location (SHUMATE_LOCATION (marker),
-                                 json_object_get_double_member (hospital, "lat"),
-                                 json_object_get_double_member (hospital, "lon"));
-  button = shumate_marker_get_child (marker);
-  for (guint i = 0; i < G_N_ELEMENTS (pin_classes); i++)
-    gtk_widget_remove_css_class (button, pin_classes[i]);
-  gtk_widget_add_css_class (button, pin_classes[state.color]);
   g_hash_table_insert (self->pin_colors, g_strdup (id),
                        (gpointer) mh_pin_color_to_string (state.color));
+  marker = g_hash_table_lookup (self->hospital_markers, id);
+  if (marker == NULL)
+    {
+      cluster = g_hash_table_lookup (self->cluster_of, id);
+      if (cluster != NULL && cluster->marker != NULL)
+        update_cluster_marker (self, cluster);
+      return;
+    }
+  if (shumate_location_get_latitude (SHUMATE_LOCATION (marker)) != lat
+      || shumate_location_get_longitude (SHUMATE_LOCATION (marker)) != lon)
+    shumate_location_set_location (SHUMATE_LOCATION (marker), lat, lon);
 
   count = state.free_beds > 99 ? g_strdup ("99+")
                                : g_strdup_printf ("%" G_GINT64_FORMAT, state.free_beds);
-  gtk_button_set_label (GTK_BUTTON (button), count);
-
   if (state.closed)
     tooltip = g_strdup_printf (_("%s — closed to ambulances"), name);
   else if (!state.has_specialty)
@@ -380,9 +475,285 @@ update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
     tooltip = g_strdup_printf (ngettext ("%s — %d free bed", "%s — %d free beds",
                                          (gulong) state.free_beds),
                                name, (int) state.free_beds);
-  gtk_widget_set_tooltip_text (button, tooltip);
+  set_pin_look (shumate_marker_get_child (marker), state.color, count, tooltip);
+}
+
+/* Each change here costs a restyle or a relayout of the pin: only what
+ * differs is set, as every pin is set again when the settings change.
+ * Takes @tooltip. */
+static void
+set_pin_look (GtkWidget *button, MhPinColor color, const char *label, char *tooltip)
+{
+  gpointer shown = g_object_get_data (G_OBJECT (button), "mh-color");
+
+  if (shown != GINT_TO_POINTER (color + 1))
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (pin_classes); i++)
+        gtk_widget_remove_css_class (button, pin_classes[i]);
+      gtk_widget_add_css_class (button, pin_classes[color]);
+      g_object_set_data (G_OBJECT (button), "mh-color", GINT_TO_POINTER (color + 1));
+    }
+  if (g_strcmp0 (gtk_button_get_label (GTK_BUTTON (button)), label) != 0)
+    gtk_button_set_label (GTK_BUTTON (button), label);
+  if (g_strcmp0 (g_object_get_data (G_OBJECT (button), "mh-tooltip"), tooltip) == 0)
+    {
+      g_free (tooltip);
+      return;
+    }
   gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, tooltip,
                                   -1);
+  g_object_set_data_full (G_OBJECT (button), "mh-tooltip", tooltip, g_free);
+}
+
+/* A cluster shows how many hospitals it holds, in the colour of the best
+ * of them: green if any has 3 free beds or more, and so on. */
+static void
+update_cluster_marker (MhMapView *self, Cluster *cluster)
+{
+  MhPinColor best = MH_PIN_GREY;
+  guint with_beds = 0;
+  g_autofree char *label = NULL;
+  char *tooltip;
+
+  for (guint i = 0; i < cluster->ids->len; i++)
+    {
+      const char *color = g_hash_table_lookup (self->pin_colors,
+                                               g_ptr_array_index (cluster->ids, i));
+      MhPinColor c = g_strcmp0 (color, "green") == 0   ? MH_PIN_GREEN
+                     : g_strcmp0 (color, "amber") == 0 ? MH_PIN_AMBER
+                     : g_strcmp0 (color, "red") == 0   ? MH_PIN_RED
+                                                       : MH_PIN_GREY;
+
+      if (c == MH_PIN_GREEN || c == MH_PIN_AMBER)
+        with_beds++;
+      if (c < best)
+        best = c;
+    }
+  /* TRANSLATORS: the label of a group of hospitals on the map, as in
+   * "12 H": unlike a hospital's pin (its free beds), it counts hospitals */
+  label = g_strdup_printf (_("%u H"), cluster->ids->len);
+  /* TRANSLATORS: a group of hospitals on the map; the second number says
+   * how many of them can take the patient */
+  tooltip = g_strdup_printf (ngettext ("%u hospital, %u with free beds: click to zoom in",
+                                       "%u hospitals, %u with free beds: click to zoom in",
+                                       cluster->ids->len),
+                             cluster->ids->len, with_beds);
+  set_pin_look (shumate_marker_get_child (cluster->marker), best, label, tooltip);
+}
+
+static void
+cluster_clicked_cb (MhMapView *self, GtkButton *button)
+{
+  double zoom = shumate_viewport_get_zoom_level (self->viewport);
+  ShumateMarker *marker = SHUMATE_MARKER (gtk_widget_get_parent (GTK_WIDGET (button)));
+
+  shumate_viewport_set_zoom_level (self->viewport, MIN (floor (zoom) + 2, CLUSTER_MAX_ZOOM));
+  shumate_map_center_on (self->map, shumate_location_get_latitude (SHUMATE_LOCATION (marker)),
+                         shumate_location_get_longitude (SHUMATE_LOCATION (marker)));
+}
+
+static void
+add_cluster_marker (MhMapView *self, Cluster *cluster)
+{
+  GtkWidget *button = gtk_button_new_with_label ("");
+
+  cluster->marker = shumate_marker_new ();
+  gtk_widget_add_css_class (button, "mh-pin");
+  gtk_widget_add_css_class (button, "mh-cluster");
+  gtk_widget_set_focus_on_click (button, FALSE);
+  gtk_widget_set_has_tooltip (button, TRUE);
+  g_signal_connect (button, "query-tooltip", G_CALLBACK (pin_query_tooltip_cb), NULL);
+  g_signal_connect_object (button, "clicked", G_CALLBACK (cluster_clicked_cb), self,
+                           G_CONNECT_SWAPPED);
+  shumate_marker_set_child (cluster->marker, button);
+  shumate_location_set_location (SHUMATE_LOCATION (cluster->marker), cluster->lat, cluster->lon);
+  update_cluster_marker (self, cluster);
+  shumate_marker_layer_add_marker (self->hospital_layer, cluster->marker);
+}
+
+static void
+clear_clusters (MhMapView *self)
+{
+  for (guint i = 0; i < self->clusters->len; i++)
+    {
+      Cluster *cluster = g_ptr_array_index (self->clusters, i);
+
+      if (cluster->marker != NULL)
+        shumate_marker_layer_remove_marker (self->hospital_layer, cluster->marker);
+      cluster->marker = NULL;
+    }
+  g_ptr_array_set_size (self->clusters, 0);
+  g_hash_table_remove_all (self->cluster_of);
+}
+
+/* Web Mercator, in pixels of the whole world at @zoom. */
+static void
+world_pixels (double lat, double lon, double zoom, double *x, double *y)
+{
+  double size = 256.0 * exp2 (zoom);
+  double phi = CLAMP (lat, -85.05112878, 85.05112878) * G_PI / 180.0;
+
+  *x = (lon + 180.0) / 360.0 * size;
+  *y = (1.0 - asinh (tan (phi)) / G_PI) / 2.0 * size;
+}
+
+static gboolean
+many_hospitals (MhMapView *self)
+{
+  return self->hospitals != NULL
+         && g_list_model_get_n_items (G_LIST_MODEL (self->hospitals)) >= CLUSTER_MIN_HOSPITALS;
+}
+
+/* Groups the hospitals that share a cell of CLUSTER_CELL_PX at @zoom. */
+static void
+make_clusters (MhMapView *self, int zoom)
+{
+  GListModel *model = G_LIST_MODEL (self->hospitals);
+  g_autoptr (GHashTable) cells = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  clear_clusters (self);
+  self->placed_zoom = zoom;
+  if (!many_hospitals (self) || zoom >= CLUSTER_MAX_ZOOM)
+    return;
+  cells = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                 (GDestroyNotify) g_ptr_array_unref);
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (MhHospitalItem) item = g_list_model_get_item (model, i);
+      GPtrArray *members;
+      gint64 key;
+      double x, y;
+
+      world_pixels (mh_hospital_item_get_latitude (item), mh_hospital_item_get_longitude (item),
+                    zoom, &x, &y);
+      key = ((gint64) floor (x / CLUSTER_CELL_PX) << 32) | (guint32) floor (y / CLUSTER_CELL_PX);
+      members = g_hash_table_lookup (cells, &key);
+      if (members == NULL)
+        {
+          members = g_ptr_array_new ();
+          g_hash_table_insert (cells, g_memdup2 (&key, sizeof key), members);
+        }
+      g_ptr_array_add (members, item);
+    }
+  g_hash_table_iter_init (&iter, cells);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      GPtrArray *members = value;
+      Cluster *cluster;
+
+      if (members->len < 2)
+        continue;
+      cluster = g_new0 (Cluster, 1);
+      cluster->ids = g_ptr_array_new_with_free_func (g_free);
+      for (guint i = 0; i < members->len; i++)
+        {
+          MhHospitalItem *item = g_ptr_array_index (members, i);
+          const char *id = mh_hospital_item_get_id (item);
+
+          cluster->lat += mh_hospital_item_get_latitude (item) / members->len;
+          cluster->lon += mh_hospital_item_get_longitude (item) / members->len;
+          g_ptr_array_add (cluster->ids, g_strdup (id));
+          g_hash_table_insert (self->cluster_of, cluster->ids->pdata[i], cluster);
+          remove_hospital_marker (self, id);
+        }
+      g_ptr_array_add (self->clusters, cluster);
+    }
+}
+
+/* Makes the pins and clusters that are in view and have none yet; with
+ * few hospitals, every pin. */
+static void
+place_markers (MhMapView *self)
+{
+  GListModel *model = G_LIST_MODEL (self->hospitals);
+  double zoom = shumate_viewport_get_zoom_level (self->viewport);
+  int width = gtk_widget_get_width (GTK_WIDGET (self->map));
+  int height = gtk_widget_get_height (GTK_WIDGET (self->map));
+  gboolean cull = many_hospitals (self);
+  double cx, cy, x, y, half_w, half_h;
+
+  g_clear_handle_id (&self->place_id, g_source_remove);
+  if (self->hospitals == NULL)
+    return;
+  if ((int) floor (zoom) != self->placed_zoom)
+    make_clusters (self, (int) floor (zoom));
+  if (width <= 0 || height <= 0)
+    {
+      /* Not laid out yet (the first frame): the window's size. */
+      GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+      width = FALLBACK_WIDTH;
+      height = FALLBACK_HEIGHT;
+      if (GTK_IS_WINDOW (root))
+        gtk_window_get_default_size (GTK_WINDOW (root), &width, &height);
+      width = width > 0 ? width : FALLBACK_WIDTH;
+      height = height > 0 ? height : FALLBACK_HEIGHT;
+    }
+  else
+    {
+      self->placed_width = width;
+      self->placed_height = height;
+    }
+  world_pixels (shumate_location_get_latitude (SHUMATE_LOCATION (self->viewport)),
+                shumate_location_get_longitude (SHUMATE_LOCATION (self->viewport)), zoom, &cx,
+                &cy);
+  half_w = width / 2.0 + PLACE_MARGIN_PX;
+  half_h = height / 2.0 + PLACE_MARGIN_PX;
+
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (MhHospitalItem) item = g_list_model_get_item (model, i);
+      const char *id = mh_hospital_item_get_id (item);
+
+      if (g_hash_table_contains (self->hospital_markers, id)
+          || g_hash_table_contains (self->cluster_of, id))
+        continue;
+      world_pixels (mh_hospital_item_get_latitude (item), mh_hospital_item_get_longitude (item),
+                    zoom, &x, &y);
+      if (cull && (fabs (x - cx) > half_w || fabs (y - cy) > half_h))
+        continue;
+      ensure_hospital_marker (self, id);
+      update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
+                              self->category);
+    }
+  for (guint i = 0; i < self->clusters->len; i++)
+    {
+      Cluster *cluster = g_ptr_array_index (self->clusters, i);
+
+      if (cluster->marker != NULL)
+        continue;
+      world_pixels (cluster->lat, cluster->lon, zoom, &x, &y);
+      if (fabs (x - cx) <= half_w && fabs (y - cy) <= half_h)
+        add_cluster_marker (self, cluster);
+    }
+}
+
+static gboolean
+place_idle_cb (gpointer user_data)
+{
+  MhMapView *self = user_data;
+
+  self->place_id = 0;
+  place_markers (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Before the redraw (G_PRIORITY_HIGH_IDLE + 20) that would show the map
+ * without them. */
+static void
+queue_place (MhMapView *self)
+{
+  if (self->place_id == 0 && self->hospitals != NULL)
+    self->place_id = g_idle_add_full (G_PRIORITY_HIGH_IDLE, place_idle_cb, self, NULL);
+}
+
+static void
+viewport_moved_cb (MhMapView *self)
+{
+  if (many_hospitals (self))
+    queue_place (self);
 }
 
 static void
@@ -439,10 +810,11 @@ prune_markers (GHashTable *markers, GHashTable *seen, ShumateMarkerLayer *layer)
 }
 
 static void
-centre_on_region (MhMapView *self, JsonArray *hospitals)
+centre_on_region (MhMapView *self)
 {
+  GListModel *model = G_LIST_MODEL (self->hospitals);
+  guint n = g_list_model_get_n_items (model);
   double lat = 0, lon = 0;
-  guint n = json_array_get_length (hospitals);
 
   if (n == 0)
     return;
@@ -450,10 +822,10 @@ centre_on_region (MhMapView *self, JsonArray *hospitals)
    * cities, and a few outliers should not push them off screen. */
   for (guint i = 0; i < n; i++)
     {
-      JsonObject *h = json_array_get_object_element (hospitals, i);
+      g_autoptr (MhHospitalItem) item = g_list_model_get_item (model, i);
 
-      lat += json_object_get_double_member (h, "lat");
-      lon += json_object_get_double_member (h, "lon");
+      lat += mh_hospital_item_get_latitude (item);
+      lon += mh_hospital_item_get_longitude (item);
     }
   shumate_viewport_set_zoom_level (self->viewport, REGION_ZOOM);
   shumate_map_center_on (self->map, lat / n, lon / n);
@@ -474,15 +846,66 @@ update_legend (MhMapView *self, guint specialty, const char *category)
   gtk_label_set_text (self->legend_label, text);
 }
 
+static void
+item_changed_cb (MhMapView *self, GParamSpec *pspec, MhHospitalItem *item)
+{
+  update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
+                          self->category);
+}
+
+/* Follows every hospital of the list, and removes the pins of hospitals
+ * no longer in it. @update_all: the pin states again (the settings
+ * changed); else only for hospitals new to the map. */
+static void
+sync_hospital_markers (MhMapView *self, gboolean update_all)
+{
+  GListModel *model = G_LIST_MODEL (self->hospitals);
+  g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer key;
+
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (MhHospitalItem) item = g_list_model_get_item (model, i);
+
+      /* Known items are connected; a renamed one comes back as new. */
+      if (!update_all && g_object_get_data (G_OBJECT (item), "mh-map-view") == self)
+        continue;
+      if (g_object_get_data (G_OBJECT (item), "mh-map-view") != self)
+        {
+          g_object_set_data (G_OBJECT (item), "mh-map-view", self);
+          g_signal_connect_object (item, "notify::hospital", G_CALLBACK (item_changed_cb), self,
+                                   G_CONNECT_SWAPPED);
+        }
+      update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
+                              self->category);
+    }
+  g_hash_table_iter_init (&iter, self->pin_colors);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (mh_hospital_list_lookup (self->hospitals, key) == NULL)
+      g_ptr_array_add (gone, g_strdup (key));
+  for (guint i = 0; i < gone->len; i++)
+    {
+      remove_hospital_marker (self, g_ptr_array_index (gone, i));
+      g_hash_table_remove (self->pin_colors, g_ptr_array_index (gone, i));
+    }
+  /* Hospitals came or went: the clusters are made again. */
+  self->placed_zoom = -1;
+  place_markers (self);
+}
+
+static void
+hospitals_changed_cb (MhMapView *self, guint position, guint removed, guint added)
+{
+  sync_hospital_markers (self, FALSE);
+}
+
 void
 mh_map_view_refresh (MhMapView *self)
 {
-  g_autoptr (JsonArray) hospitals = NULL;
   g_autoptr (JsonArray) units = NULL;
   g_autoptr (GHashTable) seen = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *category = NULL;
-  guint specialty;
 
   g_return_if_fail (MH_IS_MAP_VIEW (self));
 
@@ -490,28 +913,18 @@ mh_map_view_refresh (MhMapView *self)
   if (self->node == NULL)
     return;
 
-  specialty = g_settings_get_uint (self->settings, "specialty");
-  category = g_settings_get_string (self->settings, "bed-category");
-  update_legend (self, specialty, category);
+  g_free (self->category);
+  self->category = g_settings_get_string (self->settings, "bed-category");
+  self->specialty = g_settings_get_uint (self->settings, "specialty");
+  update_legend (self, self->specialty, self->category);
 
-  hospitals = mh_node_list_hospitals (self->node, &error);
-  if (hospitals == NULL)
-    {
-      g_warning ("listing hospitals: %s", error->message);
-      return;
-    }
-  seen = g_hash_table_new (g_str_hash, g_str_equal);
-  for (guint i = 0; i < json_array_get_length (hospitals); i++)
-    {
-      JsonObject *h = json_array_get_object_element (hospitals, i);
-
-      update_hospital_marker (self, h, specialty, category);
-      if (get_string (h, "id") != NULL)
-        g_hash_table_add (seen, (gpointer) get_string (h, "id"));
-    }
-  prune_markers (self->hospital_markers, seen, self->hospital_layer);
+  /* The pins again for the specialty and category, from the list: no
+   * query. */
+  mh_hospital_list_flush (self->hospitals);
+  /* Centred first: moving the map moves every marker already there. */
   if (!self->centred)
-    centre_on_region (self, hospitals);
+    centre_on_region (self);
+  sync_hospital_markers (self, TRUE);
 
   units = mh_node_list_units (self->node, &error);
   if (units == NULL)
@@ -519,7 +932,7 @@ mh_map_view_refresh (MhMapView *self)
       g_warning ("listing units: %s", error->message);
       return;
     }
-  g_hash_table_remove_all (seen);
+  seen = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < json_array_get_length (units); i++)
     {
       JsonObject *u = json_array_get_object_element (units, i);
@@ -555,52 +968,108 @@ store_changed_cb (MhMapView *self, const char *table, const char *row, MhStore *
   queue_refresh (self);
 }
 
+/* The projection and zoom range when no tile server sets them: never added
+ * as a layer, so nothing is ever fetched. */
+static void
+use_offline_reference (MhMapView *self)
+{
+  ShumateRasterRenderer *renderer;
+
+  renderer = shumate_raster_renderer_new_full_from_url ("medhead-offline", _("Offline"), "", NULL,
+                                                        0, 19, 256,
+                                                        SHUMATE_MAP_PROJECTION_MERCATOR,
+                                                        "http://127.0.0.1/{z}/{x}/{y}.png");
+  g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (renderer));
+  g_object_unref (renderer);
+  shumate_viewport_set_reference_map_source (self->viewport, self->reference_source);
+}
+
+static void
+show_base_message (MhMapView *self, const char *message, gboolean warning)
+{
+  gtk_label_set_text (GTK_LABEL (self->offline_label), message);
+  gtk_widget_set_visible (self->offline_label, message != NULL);
+  if (warning)
+    gtk_widget_add_css_class (self->offline_label, "mh-offline-warning");
+  else
+    gtk_widget_remove_css_class (self->offline_label, "mh-offline-warning");
+}
+
+/* The base under the markers, from the settings: a local tile pack when
+ * one is set, else an http(s) URL template, else none. The grid stays
+ * below the tiles, so wherever a tile is missing (outside the pack, no
+ * network) the map still shows the offline base rather than a hole. */
 static void
 apply_tile_source (MhMapView *self)
 {
   g_autofree char *url = g_settings_get_string (self->settings, "tile-url");
+  g_autofree char *pack = g_settings_get_string (self->settings, "tile-pack");
   gboolean online = g_str_has_prefix (url, "http://") || g_str_has_prefix (url, "https://");
-  ShumateRasterRenderer *renderer;
+  g_autoptr (ShumateRasterRenderer) tiles = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (self->base_layer != NULL)
     {
       shumate_map_remove_layer (self->map, SHUMATE_LAYER (self->base_layer));
       self->base_layer = NULL;
     }
+  g_clear_pointer (&self->tile_error, g_free);
 
-  if (online)
+  if (*pack != '\0')
     {
-      /* The tile downloader keeps its disk cache under XDG_CACHE_HOME. */
-      renderer = shumate_raster_renderer_new_full_from_url ("medhead-tiles", _("Map tiles"), "",
-                                                            NULL, 0, 19, 256,
-                                                            SHUMATE_MAP_PROJECTION_MERCATOR, url);
-      g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (renderer));
-      g_object_unref (renderer);
+      g_autoptr (MhMbtilesSource) source = mh_mbtiles_source_new (pack, &error);
+
+      if (source != NULL)
+        {
+          /* The zoom range stays the offline one: past the pack's last
+           * level the grid shows, and pins can still be told apart. */
+          tiles = mh_mbtiles_source_new_renderer (source);
+          use_offline_reference (self);
+          show_base_message (self, NULL, FALSE);
+        }
+      else
+        {
+          g_autofree char *message = NULL;
+
+          g_message ("tile pack: %s", error->message);
+          self->tile_error = g_strdup (error->message);
+          /* TRANSLATORS: %s says why the tile pack file cannot be read */
+          message = g_strdup_printf (_("Tile pack unavailable, offline base shown: %s"),
+                                     error->message);
+          use_offline_reference (self);
+          show_base_message (self, message, TRUE);
+        }
+    }
+  else if (online)
+    {
+      /* ShumateTileDownloader keeps every tile it fetches in a
+       * ShumateFileCache (SQLite, 100 MB) under $XDG_CACHE_HOME/shumate,
+       * keyed by this template, and serves from it when offline. */
+      tiles = shumate_raster_renderer_new_full_from_url ("medhead-tiles", _("Map tiles"), "", NULL,
+                                                         0, 19, 256,
+                                                         SHUMATE_MAP_PROJECTION_MERCATOR, url);
+      g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (tiles));
       shumate_viewport_set_reference_map_source (self->viewport, self->reference_source);
-      self->base_layer = shumate_map_layer_new (self->reference_source, self->viewport);
-      shumate_map_insert_layer_behind (self->map, SHUMATE_LAYER (self->base_layer),
-                                       SHUMATE_LAYER (self->grid_layer));
+      show_base_message (self, NULL, FALSE);
     }
   else
     {
-      /* Only for the projection and zoom range: never added as a layer,
-       * so nothing is ever fetched. */
-      renderer = shumate_raster_renderer_new_full_from_url ("medhead-offline", _("Offline"), "",
-                                                            NULL, 0, 19, 256,
-                                                            SHUMATE_MAP_PROJECTION_MERCATOR,
-                                                            "http://127.0.0.1/{z}/{x}/{y}.png");
-      g_set_object (&self->reference_source, SHUMATE_MAP_SOURCE (renderer));
-      g_object_unref (renderer);
-      shumate_viewport_set_reference_map_source (self->viewport, self->reference_source);
+      use_offline_reference (self);
+      show_base_message (self, _("Offline map: no tile source"), FALSE);
     }
-  gtk_widget_set_visible (GTK_WIDGET (self->grid_layer), !online);
-  gtk_widget_set_visible (self->offline_label, !online);
+
+  if (tiles != NULL)
+    {
+      self->base_layer = shumate_map_layer_new (SHUMATE_MAP_SOURCE (tiles), self->viewport);
+      shumate_map_insert_layer_above (self->map, SHUMATE_LAYER (self->base_layer),
+                                      SHUMATE_LAYER (self->grid_layer));
+    }
 }
 
 static void
 settings_changed_cb (MhMapView *self, const char *key, GSettings *settings)
 {
-  if (g_strcmp0 (key, "tile-url") == 0)
+  if (g_strcmp0 (key, "tile-url") == 0 || g_strcmp0 (key, "tile-pack") == 0)
     apply_tile_source (self);
   else
     queue_refresh (self);
@@ -697,6 +1166,7 @@ mh_map_view_dispose (GObject *object)
 
   close_popover (self);
   g_clear_handle_id (&self->refresh_id, g_source_remove);
+  g_clear_handle_id (&self->place_id, g_source_remove);
   if (self->node != NULL)
     g_signal_handlers_disconnect_by_data (mh_node_get_store (self->node), self);
   g_clear_pointer (&self->overlay, gtk_widget_unparent);
@@ -709,13 +1179,41 @@ mh_map_view_finalize (GObject *object)
   MhMapView *self = MH_MAP_VIEW (object);
 
   g_clear_object (&self->node);
+  g_clear_object (&self->hospitals);
+  g_clear_pointer (&self->category, g_free);
   g_clear_object (&self->settings);
   g_clear_object (&self->reference_source);
   g_clear_pointer (&self->hospital_markers, g_hash_table_unref);
   g_clear_pointer (&self->unit_markers, g_hash_table_unref);
   g_clear_pointer (&self->pin_colors, g_hash_table_unref);
+  g_clear_pointer (&self->cluster_of, g_hash_table_unref);
+  g_clear_pointer (&self->clusters, g_ptr_array_unref);
   g_clear_pointer (&self->selected_id, g_free);
+  g_clear_pointer (&self->tile_error, g_free);
   G_OBJECT_CLASS (mh_map_view_parent_class)->finalize (object);
+}
+
+static void
+mh_map_view_measure (GtkWidget *widget, GtkOrientation orientation, int for_size, int *minimum,
+                     int *natural, int *minimum_baseline, int *natural_baseline)
+{
+  MhMapView *self = MH_MAP_VIEW (widget);
+
+  if (self->overlay != NULL)
+    gtk_widget_measure (self->overlay, orientation, for_size, minimum, natural, minimum_baseline,
+                        natural_baseline);
+}
+
+/* Grown (or first laid out): more of the map shows, and may want pins. */
+static void
+mh_map_view_size_allocate (GtkWidget *widget, int width, int height, int baseline)
+{
+  MhMapView *self = MH_MAP_VIEW (widget);
+
+  if (self->overlay != NULL)
+    gtk_widget_allocate (self->overlay, width, height, baseline, NULL);
+  if (many_hospitals (self) && (width > self->placed_width || height > self->placed_height))
+    queue_place (self);
 }
 
 static void
@@ -726,7 +1224,8 @@ mh_map_view_class_init (MhMapViewClass *klass)
 
   object_class->dispose = mh_map_view_dispose;
   object_class->finalize = mh_map_view_finalize;
-  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+  widget_class->measure = mh_map_view_measure;
+  widget_class->size_allocate = mh_map_view_size_allocate;
   gtk_widget_class_set_css_name (widget_class, "mh-map-view");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
 }
@@ -739,6 +1238,9 @@ mh_map_view_init (MhMapView *self)
   self->hospital_markers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->unit_markers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->pin_colors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->clusters = g_ptr_array_new_with_free_func ((GDestroyNotify) cluster_free);
+  self->cluster_of = g_hash_table_new (g_str_hash, g_str_equal);
+  self->placed_zoom = -1;
   self->settings = mh_settings_new ();
 
   self->overlay = gtk_overlay_new ();
@@ -767,7 +1269,9 @@ mh_map_view_init (MhMapView *self)
   gtk_widget_set_can_target (scale, FALSE);
   gtk_overlay_add_overlay (GTK_OVERLAY (self->overlay), scale);
 
-  self->offline_label = gtk_label_new (_("Offline map: no tile source"));
+  self->offline_label = gtk_label_new (NULL);
+  gtk_label_set_wrap (GTK_LABEL (self->offline_label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (self->offline_label), 60);
   gtk_widget_add_css_class (self->offline_label, "mh-offline");
   gtk_widget_add_css_class (self->offline_label, "caption");
   gtk_widget_set_halign (self->offline_label, GTK_ALIGN_END);
@@ -779,6 +1283,8 @@ mh_map_view_init (MhMapView *self)
   shumate_viewport_set_zoom_level (self->viewport, REGION_ZOOM);
 
   g_signal_connect_object (self->settings, "changed", G_CALLBACK (settings_changed_cb), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->viewport, "notify", G_CALLBACK (viewport_moved_cb), self,
                            G_CONNECT_SWAPPED);
 }
 
@@ -793,12 +1299,11 @@ mh_map_view_set_node (MhMapView *self, MhNode *node)
 
   self->node = g_object_ref (node);
   store = mh_node_get_store (node);
-  g_signal_connect_object (store, "changed::hospital", G_CALLBACK (store_changed_cb), self,
-                           G_CONNECT_SWAPPED);
-  g_signal_connect_object (store, "changed::hospital_status", G_CALLBACK (store_changed_cb), self,
-                           G_CONNECT_SWAPPED);
-  g_signal_connect_object (store, "changed::beds", G_CALLBACK (store_changed_cb), self,
-                           G_CONNECT_SWAPPED);
+  /* Hospitals come through the shared list, row by row; units are few
+   * and read again whole. */
+  self->hospitals = g_object_ref (mh_hospital_list_get_for_node (node));
+  g_signal_connect_object (self->hospitals, "items-changed", G_CALLBACK (hospitals_changed_cb),
+                           self, G_CONNECT_SWAPPED);
   g_signal_connect_object (store, "changed::unit", G_CALLBACK (store_changed_cb), self,
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (store, "changed::unit_position", G_CALLBACK (store_changed_cb), self,
@@ -818,20 +1323,25 @@ mh_map_view_get_center (MhMapView *self, double *lat, double *lon)
 void
 mh_map_view_select_hospital (MhMapView *self, const char *hospital_id)
 {
+  MhHospitalItem *item;
   ShumateMarker *marker;
 
   g_return_if_fail (MH_IS_MAP_VIEW (self));
   g_return_if_fail (hospital_id != NULL);
 
-  marker = g_hash_table_lookup (self->hospital_markers, hospital_id);
-  if (marker == NULL)
+  if (self->hospitals == NULL
+      || (item = mh_hospital_list_lookup (self->hospitals, hospital_id)) == NULL)
     return;
   set_selected (self, hospital_id);
   if (shumate_viewport_get_zoom_level (self->viewport) < SELECT_ZOOM)
     shumate_viewport_set_zoom_level (self->viewport, SELECT_ZOOM);
-  shumate_map_center_on (self->map, shumate_location_get_latitude (SHUMATE_LOCATION (marker)),
-                         shumate_location_get_longitude (SHUMATE_LOCATION (marker)));
-  open_card (self, hospital_id);
+  shumate_map_center_on (self->map, mh_hospital_item_get_latitude (item),
+                         mh_hospital_item_get_longitude (item));
+  /* Its pin now, not at the next idle: the card hangs from it. */
+  place_markers (self);
+  marker = g_hash_table_lookup (self->hospital_markers, hospital_id);
+  if (marker != NULL)
+    open_card (self, hospital_id);
 }
 
 guint
@@ -839,6 +1349,13 @@ mh_map_view_get_n_hospital_markers (MhMapView *self)
 {
   g_return_val_if_fail (MH_IS_MAP_VIEW (self), 0);
   return g_hash_table_size (self->hospital_markers);
+}
+
+guint
+mh_map_view_get_n_clusters (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), 0);
+  return self->clusters->len;
 }
 
 guint
@@ -853,6 +1370,20 @@ mh_map_view_get_pin_color (MhMapView *self, const char *hospital_id)
 {
   g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
   return g_hash_table_lookup (self->pin_colors, hospital_id);
+}
+
+const char *
+mh_map_view_get_tile_error (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
+  return self->tile_error;
+}
+
+gboolean
+mh_map_view_has_tiles (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), FALSE);
+  return self->base_layer != NULL;
 }
 
 const char *

@@ -40,10 +40,17 @@ void mh_map_view_get_center (MhMapView *self, double *lat, double *lon);
 void mh_map_view_select_hospital (MhMapView *self, const char *hospital_id);
 /* Refreshes the markers now rather than at the next idle. */
 void mh_map_view_refresh (MhMapView *self);
+/* Pins of single hospitals made so far: every hospital's with a small
+ * registry; with many, those in view and not grouped in a cluster. */
 guint mh_map_view_get_n_hospital_markers (MhMapView *self);
+/* Groups of hospitals shown as one pin (only with many hospitals). */
+guint mh_map_view_get_n_clusters (MhMapView *self);
 guint mh_map_view_get_n_unit_markers (MhMapView *self);
 /* The pin of a hospital as shown ("green", "amber", "red", "grey"), or NULL. */
 const char *mh_map_view_get_pin_color (MhMapView *self, const char *hospital_id);
 const char *mh_map_view_get_selected_hospital (MhMapView *self);
+/* Whether a tile layer is under the markers; why the tile pack is not, or NULL. */
+gboolean mh_map_view_has_tiles (MhMapView *self);
+const char *mh_map_view_get_tile_error (MhMapView *self);
 
 G_END_DECLS

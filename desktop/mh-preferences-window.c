@@ -1,10 +1,11 @@
-/* mh-preferences-window.c: preferences: light or dark, the map's tile source */
+/* mh-preferences-window.c: preferences: the map's tile source and tile pack */
 #define G_LOG_DOMAIN "medhead"
 
 #include "config.h"
 
 #include <glib/gi18n.h>
 
+#include "mh-mbtiles-source.h"
 #include "mh-preferences-window.h"
 #include "mh-settings.h"
 
@@ -15,9 +16,13 @@ struct _MhPreferencesWindow
   /* Template Widgets */
   AdwEntryRow *tile_url_row;
   AdwComboRow *color_scheme_row;
+  AdwActionRow *tile_pack_row;
+  GtkButton *tile_pack_button;
+  GtkButton *tile_pack_clear_button;
 
   /* Owned References */
   GSettings *settings;
+  GtkFileChooserNative *chooser;
 };
 
 G_DEFINE_FINAL_TYPE (MhPreferencesWindow, mh_preferences_window, ADW_TYPE_PREFERENCES_WINDOW)
@@ -73,8 +78,92 @@ load_color_scheme (MhPreferencesWindow *self)
 }
 
 static void
+update_tile_pack_row (MhPreferencesWindow *self)
+{
+  g_autofree char *path = g_settings_get_string (self->settings, "tile-pack");
+
+  adw_action_row_set_subtitle (self->tile_pack_row, *path != '\0' ? path : _("None"));
+  gtk_widget_set_visible (GTK_WIDGET (self->tile_pack_clear_button), *path != '\0');
+}
+
+static void
+settings_changed_cb (MhPreferencesWindow *self, const char *key)
+{
+  if (g_strcmp0 (key, "tile-pack") == 0)
+    update_tile_pack_row (self);
+}
+
+/* A file that cannot be read now is refused here; one that goes missing
+ * later is reported on the map, which then shows its offline base. */
+static void
+chooser_response_cb (MhPreferencesWindow *self, int response, GtkFileChooserNative *chooser)
+{
+  g_autoptr (GFile) file = NULL;
+  g_autoptr (MhMbtilesSource) source = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = NULL;
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+  g_clear_object (&self->chooser);
+  if (file == NULL)
+    return;
+  path = g_file_get_path (file);
+  if (path == NULL)
+    {
+      adw_preferences_window_add_toast (ADW_PREFERENCES_WINDOW (self),
+                                        adw_toast_new (_("The tile pack must be a local file")));
+      return;
+    }
+  source = mh_mbtiles_source_new (path, &error);
+  if (source == NULL)
+    {
+      adw_preferences_window_add_toast (ADW_PREFERENCES_WINDOW (self),
+                                        adw_toast_new (error->message));
+      return;
+    }
+  g_settings_set_string (self->settings, "tile-pack", path);
+}
+
+static void
+tile_pack_clicked_cb (MhPreferencesWindow *self)
+{
+  g_autoptr (GtkFileFilter) packs = gtk_file_filter_new ();
+  g_autoptr (GtkFileFilter) all = gtk_file_filter_new ();
+
+  if (self->chooser != NULL)
+    return;
+  /* GTK 4.8 has no GtkFileDialog; the native chooser uses the portal when
+   * there is one. */
+  self->chooser = gtk_file_chooser_native_new (_("Choose a Tile Pack"), GTK_WINDOW (self),
+                                               GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"),
+                                               _("_Cancel"));
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (self->chooser), TRUE);
+  gtk_file_filter_set_name (packs, _("MBTiles tile packs"));
+  gtk_file_filter_add_suffix (packs, "mbtiles");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (self->chooser), packs);
+  gtk_file_filter_set_name (all, _("All files"));
+  gtk_file_filter_add_pattern (all, "*");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (self->chooser), all);
+  g_signal_connect_object (self->chooser, "response", G_CALLBACK (chooser_response_cb), self,
+                           G_CONNECT_SWAPPED);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
+}
+
+static void
+tile_pack_clear_clicked_cb (MhPreferencesWindow *self)
+{
+  g_settings_set_string (self->settings, "tile-pack", "");
+}
+
+static void
 mh_preferences_window_dispose (GObject *object)
 {
+  MhPreferencesWindow *self = MH_PREFERENCES_WINDOW (object);
+
+  if (self->chooser != NULL)
+    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+  g_clear_object (&self->chooser);
   gtk_widget_dispose_template (GTK_WIDGET (object), MH_TYPE_PREFERENCES_WINDOW);
   G_OBJECT_CLASS (mh_preferences_window_parent_class)->dispose (object);
 }
@@ -100,6 +189,10 @@ mh_preferences_window_class_init (MhPreferencesWindowClass *klass)
                                                "/com/medhead/Emergency/mh-preferences-window.ui");
   gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, tile_url_row);
   gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, color_scheme_row);
+  gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, tile_pack_row);
+  gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, tile_pack_button);
+  gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow,
+                                        tile_pack_clear_button);
 }
 
 static void
@@ -118,6 +211,13 @@ mh_preferences_window_init (MhPreferencesWindow *self)
                            G_CALLBACK (color_scheme_selected_cb), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->settings, "changed::color-scheme",
                            G_CALLBACK (load_color_scheme), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->tile_pack_button, "clicked", G_CALLBACK (tile_pack_clicked_cb),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->tile_pack_clear_button, "clicked",
+                           G_CALLBACK (tile_pack_clear_clicked_cb), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed", G_CALLBACK (settings_changed_cb), self,
+                           G_CONNECT_SWAPPED);
+  update_tile_pack_row (self);
 }
 
 MhPreferencesWindow *

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <sys/resource.h>
 
 #include "mh-application.h"
 #include "mh-bed-board.h"
@@ -210,6 +211,35 @@ show_view_action (GtkWidget *widget, const char *action_name, GVariant *paramete
   mh_window_show_view (MH_WINDOW (widget), g_variant_get_string (parameter, NULL));
 }
 
+/* MEDHEAD_BENCH_FIRST_FRAME (tests/bench/bench-startup.c): once the first
+ * frame is painted, print the time (CLOCK_MONOTONIC, microseconds, the
+ * clock the benchmark started the process by), the pins and the clusters
+ * shown and the CPU time used so far (microseconds), then quit. */
+static void
+first_frame_painted_cb (MhWindow *self, GdkFrameClock *clock)
+{
+  GtkApplication *application = gtk_window_get_application (GTK_WINDOW (self));
+  struct rusage usage = { 0 };
+
+  g_signal_handlers_disconnect_by_func (clock, first_frame_painted_cb, self);
+  getrusage (RUSAGE_SELF, &usage);
+  g_print ("medhead-first-frame %" G_GINT64_FORMAT " %u %u %" G_GINT64_FORMAT "\n",
+           g_get_monotonic_time (), mh_map_view_get_n_hospital_markers (self->map_view),
+           mh_map_view_get_n_clusters (self->map_view),
+           (gint64) (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * G_USEC_PER_SEC
+             + usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  fflush (stdout);
+  if (application != NULL)
+    g_application_quit (G_APPLICATION (application));
+}
+
+static void
+realized_cb (MhWindow *self)
+{
+  g_signal_connect_object (gtk_widget_get_frame_clock (GTK_WIDGET (self)), "after-paint",
+                           G_CALLBACK (first_frame_painted_cb), self, G_CONNECT_SWAPPED);
+}
+
 static void
 mh_window_constructed (GObject *object)
 {
@@ -255,6 +285,8 @@ mh_window_constructed (GObject *object)
   self->messages_seen = mh_node_now_ms (self->node);
   g_signal_connect_object (mh_node_get_store (self->node), "changed::message",
                            G_CALLBACK (messages_changed_cb), self, G_CONNECT_SWAPPED);
+  if (g_getenv ("MEDHEAD_BENCH_FIRST_FRAME") != NULL)
+    g_signal_connect (self, "realize", G_CALLBACK (realized_cb), NULL);
 }
 
 static void

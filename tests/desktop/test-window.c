@@ -7,7 +7,9 @@
 #include "mh-bed-board.h"
 #include "mh-find-view.h"
 #include "mh-map-view.h"
+#include "mh-settings.h"
 #include "mh-test-util.h"
+#include "tile-pack-gen.h"
 #include "mh-window.h"
 
 typedef struct
@@ -45,11 +47,26 @@ fixture_setup (Fixture *f, gconstpointer data)
   drain_main_loop ();
 }
 
+static gboolean
+timeout_done_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
+  gboolean waited = FALSE;
+
   if (!have_display)
     return;
+  /* A tooltip timer that GTK 4.8 starts when a pin appears under Xvfb's
+   * pointer outlives the window, then asks the destroyed surface for the
+   * pointer (a critical). Let it fire while the window is still there. */
+  g_timeout_add (1000, timeout_done_cb, &waited);
+  while (!waited)
+    g_main_context_iteration (NULL, TRUE);
   gtk_window_destroy (GTK_WINDOW (f->window));
   drain_main_loop ();
   g_clear_object (&f->window);
@@ -104,6 +121,104 @@ test_map_markers (Fixture *f, gconstpointer data)
 
       g_assert_nonnull (mh_map_view_get_pin_color (map, json_object_get_string_member (h, "id")));
     }
+}
+
+/* A bed count written to the node turns that hospital's pin, live. */
+static void
+test_map_live_pin (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonArray) hospitals = NULL;
+  g_autoptr (JsonObject) fields = json_object_new ();
+  g_autoptr (GError) error = NULL;
+  const char *green = NULL;
+  MhMapView *map;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  map = mh_window_get_map_view (f->window);
+  hospitals = mh_node_list_hospitals (f->node, NULL);
+  for (guint i = 0; green == NULL && i < json_array_get_length (hospitals); i++)
+    {
+      const char *id = json_object_get_string_member (json_array_get_object_element (hospitals, i),
+                                                      "id");
+
+      if (g_strcmp0 (mh_map_view_get_pin_color (map, id), "green") == 0)
+        green = id;
+    }
+  g_assert_nonnull (green);
+
+  /* The map shows the category of the settings: medical-surgical. */
+  json_object_set_int_member (fields, "available", 0);
+  g_assert_true (mh_node_put_beds (f->node, green, "medical_surgical", fields, &error));
+  g_assert_no_error (error);
+  drain_main_loop ();
+  g_assert_cmpstr (mh_map_view_get_pin_color (map, green), ==, "red");
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), ==,
+                    json_array_get_length (hospitals));
+}
+
+/* With 200 hospitals or more, pins only in view and clusters below zoom
+ * 13; a hospital chosen elsewhere still gets its pin and card. */
+static void
+test_map_clusters (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonObject) root = json_object_new ();
+  g_autoptr (JsonNode) document = NULL;
+  g_autoptr (JsonArray) hospitals = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *far_id = g_uuid_string_random ();
+  JsonArray *list = json_array_new ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (5);
+  MhMapView *map;
+  guint n;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  for (guint i = 0; i < 300; i++)
+    {
+      JsonObject *h = json_object_new ();
+      g_autofree char *id = i == 0 ? g_strdup (far_id) : g_uuid_string_random ();
+      g_autofree char *name = g_strdup_printf ("Test hospital %03u", i);
+
+      json_object_set_string_member (h, "id", id);
+      json_object_set_string_member (h, "name", name);
+      /* The first far to the south-west, out of view at region scale. */
+      json_object_set_double_member (h, "lat",
+                                     i == 0 ? 47.0 : g_rand_double_range (rand, 48.7, 49.0));
+      json_object_set_double_member (h, "lon",
+                                     i == 0 ? 0.5 : g_rand_double_range (rand, 2.1, 2.6));
+      json_array_add_object_element (list, h);
+    }
+  json_object_set_string_member (root, "format", "medhead-registry/1");
+  json_object_set_array_member (root, "hospitals", list);
+  document = json_node_init_object (json_node_alloc (), root);
+  g_assert_true (mh_node_import (f->node, document, NULL, NULL, &error));
+  g_assert_no_error (error);
+  drain_main_loop ();
+
+  hospitals = mh_node_list_hospitals (f->node, NULL);
+  n = json_array_get_length (hospitals);
+  g_assert_cmpuint (n, >=, 300);
+  map = mh_window_get_map_view (f->window);
+  g_assert_cmpuint (mh_map_view_get_n_clusters (map), >, 0);
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), <, n);
+  g_assert_null (mh_map_view_get_selected_hospital (map));
+  /* Every hospital has its state, pin or not. */
+  for (guint i = 0; i < n; i++)
+    g_assert_nonnull (mh_map_view_get_pin_color (
+      map, json_object_get_string_member (json_array_get_object_element (hospitals, i), "id")));
+
+  mh_map_view_select_hospital (map, far_id);
+  drain_main_loop ();
+  g_assert_cmpstr (mh_map_view_get_selected_hospital (map), ==, far_id);
+  g_assert_cmpuint (mh_map_view_get_n_clusters (map), ==, 0);
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), >, 0);
 }
 
 static void
@@ -202,6 +317,63 @@ test_bed_board (Fixture *f, gconstpointer data)
   g_assert_cmpfloat (gtk_spin_button_get_value (spin), ==, 42);
 }
 
+/* The tile pack setting: a pack puts tiles under the markers; a file that
+ * is missing or no tile pack leaves the offline base, with a message, and
+ * every marker where it was. */
+static void
+test_tile_pack (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GSettings) settings = NULL;
+  g_autoptr (GBytes) png = NULL;
+  g_autofree char *pack = NULL;
+  g_autofree char *missing = NULL;
+  g_autofree char *not_a_pack = NULL;
+  MhMapView *map;
+  guint n_markers;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  settings = mh_settings_new ();
+  pack = g_build_filename (f->tmpdir, "idf.mbtiles", NULL);
+  missing = g_build_filename (f->tmpdir, "missing.mbtiles", NULL);
+  not_a_pack = g_build_filename (f->tmpdir, "notes.mbtiles", NULL);
+  png = gen_png (0x99c1f1ff);
+  gen_write_pack (pack, png, "png");
+  g_assert_true (g_file_set_contents (not_a_pack, "just text", -1, NULL));
+
+  map = mh_window_get_map_view (f->window);
+  n_markers = mh_map_view_get_n_hospital_markers (map);
+  g_assert_cmpuint (n_markers, >, 0);
+  g_assert_false (mh_map_view_has_tiles (map));
+
+  g_settings_set_string (settings, "tile-pack", pack);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (f->window));
+  drain_main_loop ();
+  g_assert_true (mh_map_view_has_tiles (map));
+  g_assert_null (mh_map_view_get_tile_error (map));
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), ==, n_markers);
+
+  g_settings_set_string (settings, "tile-pack", missing);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (f->window));
+  drain_main_loop ();
+  g_assert_false (mh_map_view_has_tiles (map));
+  g_assert_nonnull (mh_map_view_get_tile_error (map));
+  g_assert_cmpuint (mh_map_view_get_n_hospital_markers (map), ==, n_markers);
+
+  g_settings_set_string (settings, "tile-pack", not_a_pack);
+  drain_main_loop ();
+  g_assert_false (mh_map_view_has_tiles (map));
+  g_assert_nonnull (mh_map_view_get_tile_error (map));
+
+  g_settings_reset (settings, "tile-pack");
+  drain_main_loop ();
+  g_assert_false (mh_map_view_has_tiles (map));
+  g_assert_null (mh_map_view_get_tile_error (map));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -216,8 +388,14 @@ main (int argc, char **argv)
 
   g_test_add ("/desktop/window/map-markers", Fixture, NULL, fixture_setup, test_map_markers,
               fixture_teardown);
+  g_test_add ("/desktop/window/map-live-pin", Fixture, NULL, fixture_setup, test_map_live_pin,
+              fixture_teardown);
+  g_test_add ("/desktop/window/map-clusters", Fixture, NULL, fixture_setup, test_map_clusters,
+              fixture_teardown);
   g_test_add ("/desktop/window/find", Fixture, NULL, fixture_setup, test_find, fixture_teardown);
   g_test_add ("/desktop/window/bed-board", Fixture, NULL, fixture_setup, test_bed_board,
+              fixture_teardown);
+  g_test_add ("/desktop/window/tile-pack", Fixture, NULL, fixture_setup, test_tile_pack,
               fixture_teardown);
   return g_test_run ();
 }
