@@ -36,6 +36,7 @@ struct _MhMapView
   GtkLabel *legend_label;
   GtkWidget *offline_label;
   GtkPopover *popover;
+  ShumateMarker *point_marker; /* where Find hospital searches from, once picked */
 
   /* Owned References */
   MhNode *node;
@@ -60,6 +61,14 @@ struct _MhMapView
 };
 
 G_DEFINE_FINAL_TYPE (MhMapView, mh_map_view, GTK_TYPE_WIDGET)
+
+enum
+{
+  POINT_CHOSEN,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 /* Below this zoom the whole region fits on a cab laptop screen. */
 #define REGION_ZOOM 11.0
@@ -1216,6 +1225,42 @@ mh_map_view_size_allocate (GtkWidget *widget, int width, int height, int baselin
     queue_place (self);
 }
 
+/* A secondary click (or a long press on a touch screen) picks the point
+ * Find hospital searches from: where the crew says it is, when there is
+ * no GPS fix. */
+static void
+choose_point (MhMapView *self, double x, double y)
+{
+  double lat, lon;
+
+  shumate_viewport_widget_coords_to_location (self->viewport, GTK_WIDGET (self->map), x, y, &lat,
+                                              &lon);
+  if (self->point_marker == NULL)
+    {
+      GtkWidget *image = gtk_image_new_from_icon_name ("find-location-symbolic");
+
+      gtk_widget_add_css_class (image, "mh-chosen-point");
+      gtk_widget_set_tooltip_text (image, _("Find hospital searches from here"));
+      self->point_marker = shumate_marker_new ();
+      shumate_marker_set_child (self->point_marker, image);
+      shumate_marker_layer_add_marker (self->unit_layer, self->point_marker);
+    }
+  shumate_location_set_location (SHUMATE_LOCATION (self->point_marker), lat, lon);
+  g_signal_emit (self, signals[POINT_CHOSEN], 0, lat, lon);
+}
+
+static void
+secondary_pressed_cb (MhMapView *self, int n_press, double x, double y, GtkGestureClick *gesture)
+{
+  choose_point (self, x, y);
+}
+
+static void
+long_pressed_cb (MhMapView *self, double x, double y, GtkGestureLongPress *gesture)
+{
+  choose_point (self, x, y);
+}
+
 static void
 mh_map_view_class_init (MhMapViewClass *klass)
 {
@@ -1228,12 +1273,24 @@ mh_map_view_class_init (MhMapViewClass *klass)
   widget_class->size_allocate = mh_map_view_size_allocate;
   gtk_widget_class_set_css_name (widget_class, "mh-map-view");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
+
+  /**
+   * MhMapView::point-chosen:
+   * @latitude: degrees
+   * @longitude: degrees
+   *
+   * The user picked a point on the map to search from.
+   */
+  signals[POINT_CHOSEN] = g_signal_new ("point-chosen", G_TYPE_FROM_CLASS (klass),
+                                        G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                                        G_TYPE_DOUBLE, G_TYPE_DOUBLE);
 }
 
 static void
 mh_map_view_init (MhMapView *self)
 {
   GtkWidget *scale;
+  GtkGesture *secondary, *long_press;
 
   self->hospital_markers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->unit_markers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -1286,6 +1343,17 @@ mh_map_view_init (MhMapView *self)
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (self->viewport, "notify", G_CALLBACK (viewport_moved_cb), self,
                            G_CONNECT_SWAPPED);
+
+  secondary = gtk_gesture_click_new ();
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (secondary), GDK_BUTTON_SECONDARY);
+  g_signal_connect_object (secondary, "pressed", G_CALLBACK (secondary_pressed_cb), self,
+                           G_CONNECT_SWAPPED);
+  gtk_widget_add_controller (GTK_WIDGET (self->map), GTK_EVENT_CONTROLLER (secondary));
+  long_press = gtk_gesture_long_press_new ();
+  gtk_gesture_single_set_touch_only (GTK_GESTURE_SINGLE (long_press), TRUE);
+  g_signal_connect_object (long_press, "pressed", G_CALLBACK (long_pressed_cb), self,
+                           G_CONNECT_SWAPPED);
+  gtk_widget_add_controller (GTK_WIDGET (self->map), GTK_EVENT_CONTROLLER (long_press));
 }
 
 void

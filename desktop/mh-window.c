@@ -28,6 +28,8 @@ struct _MhWindow
   /* Owned References */
   MhNode *node;
   MhLocator *locator;
+  gboolean has_chosen_point; /* picked on the map: wins over the rest */
+  double chosen_lat, chosen_lon;
   guint unit_changed_id;
 
   /* Messages that arrived after this (local ms) are not announced yet. */
@@ -54,6 +56,12 @@ update_find_position (MhWindow *self)
   const char *unit_id = mh_node_get_unit_id (self->node);
   double lat, lon;
 
+  if (self->has_chosen_point)
+    {
+      mh_find_view_set_position (self->find_view, self->chosen_lat, self->chosen_lon,
+                                 _("chosen on the map"));
+      return;
+    }
   if (self->locator != NULL && mh_locator_get_located (self->locator))
     {
       mh_find_view_set_position (self->find_view, mh_locator_get_latitude (self->locator),
@@ -99,6 +107,18 @@ location_changed_cb (MhWindow *self, GParamSpec *pspec, MhLocator *locator)
     }
   if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->stack), "find") == 0)
     update_find_position (self);
+}
+
+static void
+point_chosen_cb (MhWindow *self, double lat, double lon, MhMapView *map_view)
+{
+  self->has_chosen_point = TRUE;
+  self->chosen_lat = lat;
+  self->chosen_lon = lon;
+  mh_window_show_view (self, "find");
+  /* Already on Find hospital: switching views did not run it again. */
+  update_find_position (self);
+  mh_find_view_run (self->find_view);
 }
 
 static void
@@ -270,6 +290,8 @@ mh_window_constructed (GObject *object)
       g_signal_connect_object (store, "changed::unit_position", G_CALLBACK (unit_changed_cb),
                                self, G_CONNECT_SWAPPED);
     }
+  g_signal_connect_object (self->map_view, "point-chosen", G_CALLBACK (point_chosen_cb), self,
+                           G_CONNECT_SWAPPED);
   g_signal_connect_object (self->find_view, "hospital-activated",
                            G_CALLBACK (hospital_activated_cb), self, G_CONNECT_SWAPPED);
 

@@ -6,6 +6,7 @@
 #include "mh-application.h"
 #include "mh-find-view.h"
 #include "mh-locator.h"
+#include "mh-map-view.h"
 #include "mh-test-util.h"
 #include "mh-window.h"
 
@@ -30,6 +31,16 @@ open_ambulance (const char *dir)
   g_assert_true (mh_node_import_own (node, registry, &error));
   g_assert_no_error (error);
   return g_steal_pointer (&node);
+}
+
+static double
+haversine_m (double lat1, double lon1, double lat2, double lon2)
+{
+  double p1 = lat1 * G_PI / 180, p2 = lat2 * G_PI / 180;
+  double dp = p2 - p1, dl = (lon2 - lon1) * G_PI / 180;
+  double a = sin (dp / 2) * sin (dp / 2) + cos (p1) * cos (p2) * sin (dl / 2) * sin (dl / 2);
+
+  return 6371008.8 * 2 * atan2 (sqrt (a), sqrt (1 - a));
 }
 
 static void
@@ -88,6 +99,53 @@ test_crew_window (void)
   mh_test_rm_rf (tmpdir);
 }
 
+
+/* A point picked on the map (a secondary click) wins over the other
+ * sources: Find hospital opens and ranks from there. */
+static void
+test_point_chosen (void)
+{
+  g_autofree char *tmpdir = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MhNode) node = NULL;
+  JsonArray *results;
+  JsonObject *first;
+  MhWindow *window;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  tmpdir = mh_test_make_tmpdir ("desktop-point");
+  dir = g_build_filename (tmpdir, "demo", NULL);
+  node = mh_demo_open (dir, &error);
+  g_assert_no_error (error);
+  window = g_object_ref_sink (mh_window_new (NULL, node));
+  gtk_window_present (GTK_WINDOW (window));
+
+  g_signal_emit_by_name (mh_window_get_map_view (window), "point-chosen", 48.8966, 2.3339);
+  results = mh_find_view_get_results (mh_window_get_find_view (window));
+  g_assert_nonnull (results);
+  g_assert_cmpuint (json_array_get_length (results), >, 0);
+  first = json_array_get_object_element (results, 0);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (first, "distance_m"),
+                                  haversine_m (48.8966, 2.3339,
+                                               json_object_get_double_member (first, "lat"),
+                                               json_object_get_double_member (first, "lon")),
+                                  1.0);
+
+  g_assert_cmpstr (adw_view_stack_get_visible_child_name (
+                     ADW_VIEW_STACK (gtk_widget_get_ancestor (GTK_WIDGET (mh_window_get_find_view (window)),
+                                                              ADW_TYPE_VIEW_STACK))),
+                   ==, "find");
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_object_unref (window);
+  mh_test_rm_rf (tmpdir);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -95,5 +153,6 @@ main (int argc, char *argv[])
   have_display = gdk_display_get_default () != NULL;
   g_test_add_func ("/desktop/locator/override", test_override);
   g_test_add_func ("/desktop/locator/crew-window", test_crew_window);
+  g_test_add_func ("/desktop/locator/point-chosen", test_point_chosen);
   return g_test_run ();
 }
