@@ -3050,6 +3050,111 @@ static const InputField transfer_fields[] = {
   { "eta", "transfer", "eta", IN_INT },
 };
 
+typedef struct
+{
+  MhNode *self;
+  JsonObject *patient;
+  JsonArray *observations;
+  JsonArray *interventions;
+  JsonObject *transfer;
+  char *patient_id;
+  char *transfer_id;
+} Announcement;
+
+static gboolean
+add_entries (MhNode *self, const char *patient_id, JsonArray *entries, gboolean observation,
+             GError **error)
+{
+  for (guint i = 0; entries != NULL && i < json_array_get_length (entries); i++)
+    {
+      JsonNode *node = json_array_get_element (entries, i);
+      g_autofree char *id = NULL;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        return fail (error, MH_NODE_ERROR_INVALID, "%s: must be objects",
+                     observation ? "observations" : "interventions");
+      id = observation ? mh_node_add_observation (self, patient_id, json_node_get_object (node),
+                                                  error)
+                       : mh_node_add_intervention (self, patient_id, json_node_get_object (node),
+                                                   error);
+      if (id == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+announce_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  Announcement *a = user_data;
+  const char *id = NULL;
+
+  if (json_object_has_member (a->patient, "id")
+      && JSON_NODE_HOLDS_VALUE (json_object_get_member (a->patient, "id")))
+    id = json_object_get_string_member (a->patient, "id");
+  if (id != NULL && mh_store_get_row_state (store, "patient", id) == MH_ROW_LIVE)
+    {
+      g_autoptr(JsonObject) fields = json_object_new ();
+      g_autoptr(GList) members = json_object_get_members (a->patient);
+
+      for (GList *l = members; l != NULL; l = l->next)
+        if (strcmp (l->data, "id") != 0)
+          json_object_set_member (fields, l->data,
+                                  json_node_copy (json_object_get_member (a->patient, l->data)));
+      if (!mh_node_patch_patient (a->self, id, fields, error))
+        return FALSE;
+      a->patient_id = g_strdup (id);
+    }
+  else if ((a->patient_id = mh_node_create_patient (a->self, a->patient, error)) == NULL)
+    return FALSE;
+
+  if (!add_entries (a->self, a->patient_id, a->observations, TRUE, error)
+      || !add_entries (a->self, a->patient_id, a->interventions, FALSE, error))
+    return FALSE;
+  json_object_set_string_member (a->transfer, "patient_id", a->patient_id);
+  a->transfer_id = mh_node_create_transfer (a->self, a->transfer, error);
+  return a->transfer_id != NULL;
+}
+
+/**
+ * mh_node_announce:
+ *
+ * The patient, what was measured and given, and the transfer reach the
+ * hospital together or not at all: a desk never sees a transfer whose
+ * patient record is half written.
+ */
+char *
+mh_node_announce (MhNode *self, JsonObject *patient, JsonArray *observations,
+                  JsonArray *interventions, JsonObject *transfer, GError **error)
+{
+  Announcement a = { self, patient, observations, interventions, NULL, NULL, NULL };
+  g_autoptr(JsonObject) transfer_copy = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  if (!require_object (patient, error) || !require_object (transfer, error))
+    return NULL;
+  /* The caller's object stays as it was. */
+  transfer_copy = json_object_new ();
+  {
+    g_autoptr(GList) members = json_object_get_members (transfer);
+
+    for (GList *l = members; l != NULL; l = l->next)
+      json_object_set_member (transfer_copy, l->data,
+                              json_node_copy (json_object_get_member (transfer, l->data)));
+  }
+  a.transfer = transfer_copy;
+  ok = transact (self, announce_txn, &a, error);
+  g_free (a.patient_id);
+  if (!ok)
+    {
+      g_free (a.transfer_id);
+      return NULL;
+    }
+  return a.transfer_id;
+}
+
 /**
  * mh_node_create_transfer:
  * @fields: patient_id and hospital_id (required), unit_id (default: this
