@@ -12,6 +12,7 @@ typedef struct _MhGridLayer MhGridLayer;
 typedef struct _MhMapView MhMapView;
 typedef struct _MhPreferencesWindow MhPreferencesWindow;
 typedef struct _MhSetupWindow MhSetupWindow;
+typedef struct _MhTransfersView MhTransfersView;
 typedef struct _MhWindow MhWindow;
 
 G_END_DECLS
