@@ -279,11 +279,12 @@ mh_transfers_view_refresh (MhTransfersView *self)
     }
   notice_changes (self);
 
-  had_focus = gtk_widget_has_focus (GTK_WIDGET (self->list_box))
-              || (gtk_root_get_focus (gtk_widget_get_root (GTK_WIDGET (self))) != NULL
-                  && gtk_widget_is_ancestor (gtk_root_get_focus (gtk_widget_get_root (
-                                               GTK_WIDGET (self))),
-                                             GTK_WIDGET (self->list_box)));
+  {
+    GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+    GtkWidget *focus = root != NULL ? gtk_root_get_focus (root) : NULL;
+
+    had_focus = focus != NULL && gtk_widget_is_ancestor (focus, GTK_WIDGET (self->list_box));
+  }
   self->refreshing = TRUE;
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->list_box))) != NULL)
     gtk_list_box_remove (self->list_box, child);
@@ -621,11 +622,27 @@ mh_transfers_view_get_message (MhTransfersView *self)
            : NULL;
 }
 
+typedef struct
+{
+  MhNode *node;
+  const char *id;
+} AcceptPending;
+
+static gboolean
+accept_pending_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  AcceptPending *accept = user_data;
+
+  return mh_node_transfer_desk (accept->node, accept->id, "acknowledged", NULL, error)
+         && mh_node_transfer_desk (accept->node, accept->id, "accepted", NULL, error);
+}
+
 gboolean
 mh_transfers_view_act (MhTransfersView *self, const char *state)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *reason = NULL;
+  MhTransferItem *item;
   gboolean ok;
 
   g_return_val_if_fail (MH_IS_TRANSFERS_VIEW (self), FALSE);
@@ -645,8 +662,20 @@ mh_transfers_view_act (MhTransfersView *self, const char *state)
           gtk_widget_grab_focus (GTK_WIDGET (self->reason_entry));
           return FALSE;
         }
-      ok = mh_node_transfer_desk (self->node, self->selected, state,
-                                  g_strcmp0 (state, "diverted") == 0 ? reason : NULL, &error);
+      item = find_item (self, self->selected);
+      /* Accepting an unanswered transfer acknowledges it too, in the same
+       * transaction: the node only moves one step at a time. */
+      if (g_strcmp0 (state, "accepted") == 0 && item != NULL
+          && g_strcmp0 (item->desk_state, "pending") == 0)
+        {
+          AcceptPending accept = { self->node, self->selected };
+
+          ok = mh_store_transact (mh_node_get_store (self->node), accept_pending_txn, &accept,
+                                  &error);
+        }
+      else
+        ok = mh_node_transfer_desk (self->node, self->selected, state,
+                                    g_strcmp0 (state, "diverted") == 0 ? reason : NULL, &error);
       if (ok && g_strcmp0 (state, "diverted") == 0)
         gtk_editable_set_text (GTK_EDITABLE (self->reason_entry), "");
     }
