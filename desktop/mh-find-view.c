@@ -139,6 +139,7 @@ item_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer us
    * a desk, so the button is insensitive there). */
   announce = gtk_button_new_with_label (_("Announce"));
   gtk_widget_set_valign (announce, GTK_ALIGN_CENTER);
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (announce), "s", "");
   gtk_actionable_set_action_name (GTK_ACTIONABLE (announce), "win.announce-to");
   gtk_box_append (GTK_BOX (row), announce);
   g_object_set_data (G_OBJECT (row), "distance", distance);
