@@ -179,17 +179,20 @@ make_vitals (JsonObject *patient)
         }
       if (!has_current)
         continue;
-      if (g_strcmp0 (vitals[v].member, "temp") == 0)
-        g_ptr_array_add (parts, g_strdup_printf ("%s %.1f %s", _(vitals[v].label), current,
-                                                 mh_trend_arrow (has_previous, previous, current)));
-      else
-        g_ptr_array_add (parts, g_strdup_printf ("%s %d %s", _(vitals[v].label), (int) current,
-                                                 mh_trend_arrow (has_previous, previous, current)));
+      {
+        const char *arrow = mh_trend_arrow (has_previous, previous, current);
+        g_autofree char *number = g_strcmp0 (vitals[v].member, "temp") == 0
+                                    ? g_strdup_printf ("%.1f", current)
+                                    : g_strdup_printf ("%d", (int) current);
+
+        g_ptr_array_add (parts, g_strdup_printf ("%s %s%s%s", _(vitals[v].label), number,
+                                                 arrow[0] != '\0' ? " " : "", arrow));
+      }
     }
   if (parts->len == 0)
     return NULL;
   g_ptr_array_add (parts, NULL);
-  return g_strstrip (g_strjoinv (" · ", (char **) parts->pdata));
+  return g_strjoinv (" · ", (char **) parts->pdata);
 }
 
 MhTransferItem *
