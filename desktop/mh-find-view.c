@@ -194,6 +194,9 @@ item_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, MhFindView *
     g_autofree char *announce_name = g_strdup_printf (_("Announce to %s"),
                                                       get_string (result, "name"));
 
+    /* Only a crew announces; a desk needs the width for the names. */
+    gtk_widget_set_visible (announce, self->node != NULL
+                                        && mh_node_get_role (self->node) == MH_ROLE_AMBULANCE);
     gtk_actionable_set_action_target (GTK_ACTIONABLE (announce), "s",
                                       get_string (result, "id") ?: "");
     gtk_accessible_update_property (GTK_ACCESSIBLE (announce), GTK_ACCESSIBLE_PROPERTY_LABEL,
