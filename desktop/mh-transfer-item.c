@@ -273,6 +273,36 @@ mh_transfer_item_new (MhNode *node, JsonObject *transfer, gint64 now_ms, guint a
       item->actions |= MH_TRANSFER_CAN_ARRIVE | MH_TRANSFER_CAN_CANCEL;
     }
 
+  /* Delivery, as the receipts tell it (docs/api.md, receipts). */
+  {
+    g_autoptr (JsonArray) receipts = item->id != NULL ? mh_node_list_receipts (node, item->id,
+                                                                                NULL)
+                                                      : NULL;
+
+    for (guint i = 0; receipts != NULL && i < json_array_get_length (receipts); i++)
+      {
+        JsonObject *r = json_array_get_object_element (receipts, i);
+        const char *site_role = get_string (r, "role");
+        double at;
+
+        if (g_strcmp0 (site_role, "hub") == 0)
+          item->reached_hub = TRUE;
+        else if (g_strcmp0 (site_role, "hospital") == 0)
+          {
+            item->reached_desk = TRUE;
+            if (get_number (r, "seen_at", &at))
+              item->seen = TRUE;
+          }
+      }
+  }
+  if (ours_as_crew && !crew_final)
+    item->delivery = g_strdup_printf ("%s · %s · %s",
+                                      item->reached_hub ? _("Reached a hub")
+                                                        : _("Not at a hub yet"),
+                                      item->reached_desk ? _("Reached the desk")
+                                                         : _("Not at the desk yet"),
+                                      item->seen ? _("Seen at the desk") : _("Not seen yet"));
+
   /* The crew's side: a desk that has not answered in time gets a phone
    * call rather than more waiting. */
   if (ours_as_crew && !crew_final && g_strcmp0 (desk_state, "pending") == 0
@@ -302,5 +332,6 @@ mh_transfer_item_free (MhTransferItem *item)
   g_free (item->vitals);
   g_free (item->eta_label);
   g_free (item->phone);
+  g_free (item->delivery);
   g_free (item);
 }

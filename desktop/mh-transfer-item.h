@@ -39,6 +39,10 @@ typedef struct
   char *phone;        /* the desk's phone (emergency, else switchboard), nullable */
   gboolean unanswered; /* crew: still pending after the acknowledgement timeout */
   gboolean finished;   /* arrived or cancelled */
+  gboolean reached_hub;  /* a hub has noted it (a receipt) */
+  gboolean reached_desk; /* the destination's desk node has it */
+  gboolean seen;         /* a person at the desk has had it on screen */
+  char *delivery;        /* crew: "Reached a hub · Reached the desk · Not seen yet", or NULL */
   guint actions;       /* MhTransferActions allowed from this station */
 } MhTransferItem;
 

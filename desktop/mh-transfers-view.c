@@ -149,6 +149,16 @@ make_row (MhTransfersView *self, MhTransferItem *item)
   }
   gtk_box_append (GTK_BOX (texts), line);
 
+  if (item->delivery != NULL)
+    {
+      GtkWidget *label = gtk_label_new (item->delivery);
+
+      gtk_label_set_xalign (GTK_LABEL (label), 0);
+      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+      gtk_widget_add_css_class (label, "caption");
+      gtk_widget_add_css_class (label, item->seen ? "success" : "dim-label");
+      gtk_box_append (GTK_BOX (texts), label);
+    }
   if (item->desk_reason != NULL && g_strcmp0 (item->desk_state, "diverted") == 0)
     {
       g_autofree char *text = g_strdup_printf (_("Diverted: %s"), item->desk_reason);
@@ -279,6 +289,20 @@ mh_transfers_view_refresh (MhTransfersView *self)
     }
   notice_changes (self);
 
+  /* On screen at the desk: the crew sees that a person has it in front of
+   * them (a receipt), not only that the desk's computer received it. */
+  if (mh_node_get_role (self->node) == MH_ROLE_HOSPITAL
+      && gtk_widget_get_mapped (GTK_WIDGET (self)))
+    for (guint i = 0; i < self->items->len; i++)
+      {
+        MhTransferItem *item = g_ptr_array_index (self->items, i);
+        g_autoptr (GError) seen_error = NULL;
+
+        if (!item->seen && !item->finished
+            && !mh_node_mark_transfer_seen (self->node, item->id, &seen_error))
+          g_message ("cannot mark a transfer seen: %s", seen_error->message);
+      }
+
   {
     GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
     GtkWidget *focus = root != NULL ? gtk_root_get_focus (root) : NULL;
@@ -330,6 +354,13 @@ static void
 store_changed_cb (MhTransfersView *self, const char *table, const char *row, MhStore *store)
 {
   if (self->refresh_id == 0)
+    self->refresh_id = g_idle_add (refresh_idle_cb, self);
+}
+
+static void
+mapped_cb (MhTransfersView *self, gpointer user_data)
+{
+  if (self->node != NULL && self->refresh_id == 0)
     self->refresh_id = g_idle_add (refresh_idle_cb, self);
 }
 
@@ -520,6 +551,8 @@ mh_transfers_view_init (MhTransfersView *self)
   gtk_box_append (GTK_BOX (self->box), right);
   g_signal_connect_object (self->list_box, "row-selected", G_CALLBACK (row_selected_cb), self,
                            G_CONNECT_SWAPPED);
+  /* Shown at last: what is listed is now seen (see refresh). */
+  g_signal_connect (self, "map", G_CALLBACK (mapped_cb), NULL);
   update_actions (self);
 }
 
@@ -529,7 +562,8 @@ mh_transfers_view_set_node (MhTransfersView *self, MhNode *node)
   MhStore *store;
   MhRole role;
   static const char *const tables[] = { "changed::transfer", "changed::patient",
-                                        "changed::observation", "changed::hospital" };
+                                        "changed::observation", "changed::hospital",
+                                        "changed::receipt" };
 
   g_return_if_fail (MH_IS_TRANSFERS_VIEW (self));
   g_return_if_fail (MH_IS_NODE (node));

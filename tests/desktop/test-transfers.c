@@ -194,6 +194,21 @@ test_flow (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->events->len, ==, 1);
   g_assert_cmpstr (g_ptr_array_index (f->events, 0), ==, "desk: New incoming transfer");
 
+  /* Delivery: the hub and the desk noted it (in an idle, as a node does);
+   * nobody at the desk has had it on screen (the view is not mapped). */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  sync_all (f);
+  item = only_item (f->crew_view);
+  g_assert_true (item->reached_hub);
+  g_assert_true (item->reached_desk);
+  g_assert_false (item->seen);
+  g_assert_cmpstr (item->delivery, ==, "Reached a hub · Reached the desk · Not seen yet");
+  g_assert_true (mh_node_mark_transfer_seen (f->desk, id, NULL));
+  sync_all (f);
+  g_assert_true (only_item (f->crew_view)->seen);
+  g_assert_null (only_item (f->desk_view)->delivery);
+
   /* Divert needs a reason; accept takes a bed at once. */
   g_assert_true (mh_transfers_view_select (f->desk_view, id));
   g_assert_false (mh_transfers_view_act (f->desk_view, "diverted"));
