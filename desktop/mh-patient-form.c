@@ -78,6 +78,9 @@ struct _MhPatientForm
   GtkWidget *vitals_button;
   GtkLabel *message_label;
   GtkLabel *trend_label;
+  AdwComboRow *handover_row;
+  GtkStringList *handover_units; /* the rows' labels */
+  GPtrArray *handover_ids;       /* unit ids, in the order of the rows */
 
   MhNode *node;
   GSettings *settings;
@@ -354,6 +357,45 @@ add_vitals_action (GtkWidget *widget, const char *action_name, GVariant *paramet
 }
 
 static void
+hand_over_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  MhPatientForm *self = MH_PATIENT_FORM (widget);
+  guint selected = adw_combo_row_get_selected (self->handover_row);
+
+  if (selected == GTK_INVALID_LIST_POSITION || selected >= self->handover_ids->len)
+    {
+      show_message (self, _("Choose the unit to hand over to."));
+      return;
+    }
+  mh_patient_form_hand_over (self, g_ptr_array_index (self->handover_ids, selected));
+}
+
+/* The other units, by call sign: a BLS crew hands over to a MICU. */
+static void
+load_units (MhPatientForm *self)
+{
+  g_autoptr (JsonArray) units = mh_node_list_units (self->node, NULL);
+  const char *own = mh_node_get_unit_id (self->node);
+
+  for (guint i = 0; units != NULL && i < json_array_get_length (units); i++)
+    {
+      JsonObject *unit = json_array_get_object_element (units, i);
+      const char *id = json_object_get_string_member (unit, "id");
+      g_autofree char *label = NULL;
+      g_autofree char *type = NULL;
+
+      if (g_strcmp0 (id, own) == 0)
+        continue;
+      type = g_ascii_strup (json_object_get_string_member_with_default (unit, "type", ""), -1);
+      label = g_strdup_printf ("%s (%s)",
+                               json_object_get_string_member_with_default (unit, "call_sign", id),
+                               type);
+      gtk_string_list_append (self->handover_units, label);
+      g_ptr_array_add (self->handover_ids, g_strdup (id));
+    }
+}
+
+static void
 mh_patient_form_dispose (GObject *object)
 {
   MhPatientForm *self = MH_PATIENT_FORM (object);
@@ -372,6 +414,7 @@ mh_patient_form_finalize (GObject *object)
   g_clear_pointer (&self->entries, g_hash_table_unref);
   g_free (self->destination);
   g_free (self->patient_id);
+  g_clear_pointer (&self->handover_ids, g_ptr_array_unref);
   G_OBJECT_CLASS (mh_patient_form_parent_class)->finalize (object);
 }
 
@@ -393,6 +436,7 @@ mh_patient_form_class_init (MhPatientFormClass *klass)
 
   gtk_widget_class_install_action (widget_class, "patient.announce", NULL, announce_action);
   gtk_widget_class_install_action (widget_class, "patient.add-vitals", NULL, add_vitals_action);
+  gtk_widget_class_install_action (widget_class, "patient.hand-over", NULL, hand_over_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK,
                                        "patient.announce", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
@@ -481,6 +525,23 @@ mh_patient_form_init (MhPatientForm *self)
   for (gsize i = 0; i < G_N_ELEMENTS (intervention_fields); i++)
     add_entry_row (self, group, &intervention_fields[i]);
 
+  group = add_group (GTK_BOX (box), _("Handover"));
+  self->handover_units = gtk_string_list_new (NULL);
+  self->handover_ids = g_ptr_array_new_with_free_func (g_free);
+  self->handover_row = ADW_COMBO_ROW (adw_combo_row_new ());
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->handover_row), _("Hand over _to"));
+  adw_preferences_row_set_use_underline (ADW_PREFERENCES_ROW (self->handover_row), TRUE);
+  adw_combo_row_set_model (self->handover_row, G_LIST_MODEL (self->handover_units));
+  g_object_unref (self->handover_units); /* the row holds it */
+  adw_preferences_group_add (group, GTK_WIDGET (self->handover_row));
+  {
+    GtkWidget *handover = make_button (_("Hand _Over"), _("Hand over"), "patient.hand-over",
+                                       FALSE);
+
+    gtk_widget_set_margin_top (handover, 6);
+    adw_preferences_group_add (group, handover);
+  }
+
   {
     GtkWidget *buttons = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
 
@@ -494,6 +555,7 @@ mh_patient_form_init (MhPatientForm *self)
     gtk_box_append (GTK_BOX (box), buttons);
   }
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "patient.add-vitals", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "patient.hand-over", FALSE);
   update_trend (self);
 }
 
@@ -505,6 +567,7 @@ mh_patient_form_set_node (MhPatientForm *self, MhNode *node)
   g_return_if_fail (self->node == NULL);
 
   self->node = g_object_ref (node);
+  load_units (self);
 }
 
 void
@@ -651,6 +714,8 @@ mh_patient_form_announce (MhPatientForm *self, char **transfer_id)
     }
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "patient.add-vitals",
                                  self->patient_id != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "patient.hand-over",
+                                 self->patient_id != NULL);
   /* What was measured and given is recorded; the next set starts blank. */
   clear_entries (self, vital_fields, G_N_ELEMENTS (vital_fields));
   clear_entries (self, intervention_fields, G_N_ELEMENTS (intervention_fields));
@@ -711,5 +776,45 @@ mh_patient_form_add_vitals (MhPatientForm *self)
   clear_entries (self, intervention_fields, G_N_ELEMENTS (intervention_fields));
   show_message (self, NULL);
   update_trend (self);
+  return TRUE;
+}
+
+/**
+ * mh_patient_form_hand_over:
+ * @unit_id: the unit that takes the patient
+ *
+ * Writes the new owner of the current patient: its record, observations
+ * and interventions are the other unit's from now on (it adds to them;
+ * this crew no longer writes the record), and its transfer shows in the
+ * other unit's list. The form then starts a new patient.
+ */
+gboolean
+mh_patient_form_hand_over (MhPatientForm *self, const char *unit_id)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *message = NULL;
+
+  g_return_val_if_fail (MH_IS_PATIENT_FORM (self), FALSE);
+  g_return_val_if_fail (unit_id != NULL, FALSE);
+
+  if (self->node == NULL || self->patient_id == NULL)
+    {
+      show_message (self, _("Announce the patient first."));
+      return FALSE;
+    }
+  json_object_set_string_member (fields, "unit_id", unit_id);
+  if (!mh_node_patch_patient (self->node, self->patient_id, fields, &error))
+    {
+      message = g_strdup_printf (_("Not handed over: %s"), error->message);
+      show_message (self, message);
+      return FALSE;
+    }
+  g_clear_pointer (&self->patient_id, g_free);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "patient.add-vitals", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "patient.hand-over", FALSE);
+  update_trend (self);
+  show_message (self, _("Handed over: the other unit has the record now. The form is for a new "
+                        "patient."));
   return TRUE;
 }

@@ -26,5 +26,7 @@ gboolean mh_patient_form_announce (MhPatientForm *self, char **transfer_id);
 /* Records the vitals fields as a new observation of the current patient. */
 gboolean mh_patient_form_add_vitals (MhPatientForm *self);
 const char *mh_patient_form_get_message (MhPatientForm *self);
+/* Hands the current patient over to another unit (BLS to MICU). */
+gboolean mh_patient_form_hand_over (MhPatientForm *self, const char *unit_id);
 
 G_END_DECLS

@@ -15,6 +15,7 @@ struct _MhPreferencesWindow
   /* Template Widgets */
   AdwEntryRow *tile_url_row;
   AdwComboRow *color_scheme_row;
+  GtkSpinButton *ack_timeout_spin;
 
   /* Owned References */
   GSettings *settings;
@@ -100,6 +101,7 @@ mh_preferences_window_class_init (MhPreferencesWindowClass *klass)
                                                "/com/medhead/Emergency/mh-preferences-window.ui");
   gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, tile_url_row);
   gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, color_scheme_row);
+  gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, ack_timeout_spin);
 }
 
 static void
@@ -109,6 +111,9 @@ mh_preferences_window_init (MhPreferencesWindow *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
   self->settings = mh_settings_new ();
+  g_settings_bind (self->settings, "ack-timeout-minutes",
+                   gtk_spin_button_get_adjustment (self->ack_timeout_spin), "value",
+                   G_SETTINGS_BIND_DEFAULT);
   url = g_settings_get_string (self->settings, "tile-url");
   gtk_editable_set_text (GTK_EDITABLE (self->tile_url_row), url);
   g_signal_connect_object (self->tile_url_row, "apply", G_CALLBACK (tile_url_applied_cb), self,

@@ -254,6 +254,14 @@ mh_transfer_item_new (MhNode *node, JsonObject *transfer, gint64 now_ms, guint a
                      && g_strcmp0 (mh_node_get_unit_id (node), get_string (transfer, "unit_id"))
                           == 0);
 
+  /* A replica may hold other stations' transfers (until need to know
+   * narrows what replicates): a crew lists its unit's, and those of the
+   * patients handed over to it; a desk its hospital's. */
+  item->concerns_us = role == MH_ROLE_HUB || ours_as_desk || ours_as_crew
+                      || (role == MH_ROLE_AMBULANCE && mh_node_get_unit_id (node) != NULL
+                          && g_strcmp0 (get_string (patient, "unit_id"),
+                                        mh_node_get_unit_id (node)) == 0);
+
   /* The same moves as the node allows (docs/api.md, the two sides): the
    * buttons never offer one that would be refused. */
   if (ours_as_desk && !crew_final)

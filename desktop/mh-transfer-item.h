@@ -44,6 +44,7 @@ typedef struct
   gboolean seen;         /* a person at the desk has had it on screen */
   char *delivery;        /* crew: "Reached a hub · Reached the desk · Not seen yet", or NULL */
   guint actions;       /* MhTransferActions allowed from this station */
+  gboolean concerns_us; /* this station's: its hospital's, its unit's, or its patient's */
 } MhTransferItem;
 
 /* transfer: an object of mh_node_list_transfers; now_ms: mh_node_now_ms;

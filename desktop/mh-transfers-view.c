@@ -284,8 +284,10 @@ mh_transfers_view_refresh (MhTransfersView *self)
                                                    json_array_get_object_element (transfers, i),
                                                    now, timeout);
 
-      if (item != NULL)
+      if (item != NULL && item->concerns_us)
         g_ptr_array_add (self->items, item);
+      else
+        mh_transfer_item_free (item);
     }
   notice_changes (self);
 

@@ -273,6 +273,58 @@ test_unanswered (Fixture *f, gconstpointer data)
   on_desk = mh_transfer_item_new (f->desk, transfer, now + 10 * MINUTE_MS, 3);
   g_assert_false (on_desk->unanswered);
   g_assert_cmpuint (on_desk->actions & MH_TRANSFER_CAN_EN_ROUTE, ==, 0);
+  g_assert_true (on_desk->concerns_us);
+
+  /* Another unit's transfer in the replica is not this crew's; one of a
+   * patient handed over to this unit is, though the other unit moves it. */
+  json_object_set_string_member (transfer, "unit_id", "0e0e0e0e-0000-4000-8000-0000000000aa");
+  {
+    g_autoptr (MhTransferItem) handed = mh_transfer_item_new (f->crew, transfer, now, 3);
+    g_autoptr (MhTransferItem) other = NULL;
+
+    g_assert_true (handed->concerns_us);
+    g_assert_cmpuint (handed->actions, ==, 0);
+    json_object_set_string_member (transfer, "patient_id",
+                                   "0e0e0e0e-0000-4000-8000-0000000000bb");
+    other = mh_transfer_item_new (f->crew, transfer, now, 3);
+    g_assert_false (other->concerns_us);
+  }
+}
+
+/* A BLS crew hands its patient over to a MICU: the record is the MICU's. */
+static void
+test_handover (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonObject) unit = test_object ("{\"call_sign\": \"SMUR 75-1\", \"type\": \"micu\"}");
+  g_autoptr (JsonObject) record = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *micu = NULL;
+  g_autofree char *id = NULL;
+  g_autofree char *patient = NULL;
+  MhPatientForm *form;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  micu = mh_node_create_unit (f->hub, unit, &error);
+  g_assert_no_error (error);
+  sync_all (f);
+  form = mh_transfers_view_get_form (f->crew_view);
+  g_assert_false (mh_patient_form_hand_over (form, micu));
+  mh_patient_form_set_destination (form, FRED_BROOKS);
+  mh_patient_form_set_text (form, "hr", "100");
+  g_assert_true (mh_patient_form_announce (form, &id));
+  patient = g_strdup (mh_patient_form_get_patient_id (form));
+  g_assert_true (mh_patient_form_hand_over (form, micu));
+  g_assert_null (mh_patient_form_get_patient_id (form));
+  sync_all (f);
+  record = mh_node_get_patient (f->hub, patient, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_object_get_string_member (record, "unit_id"), ==, micu);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (record, "observations")),
+                    ==, 1);
 }
 
 int
@@ -287,6 +339,8 @@ main (int argc, char **argv)
   g_test_add_func ("/transfers/trend", test_trend);
   g_test_add ("/transfers/flow", Fixture, NULL, fixture_setup, test_flow, fixture_teardown);
   g_test_add ("/transfers/unanswered", Fixture, NULL, fixture_setup, test_unanswered,
+              fixture_teardown);
+  g_test_add ("/transfers/handover", Fixture, NULL, fixture_setup, test_handover,
               fixture_teardown);
   return g_test_run ();
 }
