@@ -355,7 +355,26 @@ preferences_activated (GSimpleAction *action, GVariant *parameter, gpointer user
   gtk_window_present (GTK_WINDOW (prefs));
 }
 
+/* A notification's click: the window, on that transfer. */
+static void
+show_transfer_activated (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  MhApplication *self = user_data;
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+
+  if (window == NULL)
+    {
+      g_application_activate (G_APPLICATION (self));
+      window = gtk_application_get_active_window (GTK_APPLICATION (self));
+    }
+  if (!MH_IS_WINDOW (window))
+    return;
+  gtk_window_present (window);
+  mh_window_show_transfer (MH_WINDOW (window), g_variant_get_string (parameter, NULL));
+}
+
 static const GActionEntry app_actions[] = {
+  { "show-transfer", show_transfer_activated, "s" },
   { "quit", quit_activated },
   { "about", about_activated },
   { "preferences", preferences_activated },

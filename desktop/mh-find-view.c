@@ -96,6 +96,7 @@ item_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer us
   GtkWidget *fallback = gtk_label_new (_("fallback"));
   GtkWidget *free_beds = gtk_label_new (NULL);
   GtkWidget *distance = gtk_label_new (NULL);
+  GtkWidget *announce;
 
   gtk_widget_set_margin_top (row, 6);
   gtk_widget_set_margin_bottom (row, 6);
@@ -134,7 +135,15 @@ item_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer us
   g_object_set_data (G_OBJECT (row), "stale", stale);
   g_object_set_data (G_OBJECT (row), "fallback", fallback);
   g_object_set_data (G_OBJECT (row), "free", free_beds);
+  /* A crew announces its patient from here (win.announce-to: disabled on
+   * a desk, so the button is insensitive there). */
+  announce = gtk_button_new_with_label (_("Announce"));
+  gtk_widget_set_valign (announce, GTK_ALIGN_CENTER);
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (announce), "s", "");
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (announce), "win.announce-to");
+  gtk_box_append (GTK_BOX (row), announce);
   g_object_set_data (G_OBJECT (row), "distance", distance);
+  g_object_set_data (G_OBJECT (row), "announce", announce);
   gtk_list_item_set_child (item, row);
 }
 
@@ -180,6 +189,19 @@ item_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, MhFindView *
                                                                        FALSE));
   accessible = g_strdup_printf ("%s, %s, %s", get_string (result, "name"), distance_text,
                                 free_text);
+  {
+    GtkWidget *announce = g_object_get_data (G_OBJECT (row), "announce");
+    g_autofree char *announce_name = g_strdup_printf (_("Announce to %s"),
+                                                      get_string (result, "name"));
+
+    /* Only a crew announces; a desk needs the width for the names. */
+    gtk_widget_set_visible (announce, self->node != NULL
+                                        && mh_node_get_role (self->node) == MH_ROLE_AMBULANCE);
+    gtk_actionable_set_action_target (GTK_ACTIONABLE (announce), "s",
+                                      get_string (result, "id") ?: "");
+    gtk_accessible_update_property (GTK_ACCESSIBLE (announce), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                    announce_name, -1);
+  }
   gtk_accessible_update_property (GTK_ACCESSIBLE (row), GTK_ACCESSIBLE_PROPERTY_LABEL, accessible,
                                   -1);
 }

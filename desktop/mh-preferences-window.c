@@ -19,6 +19,7 @@ struct _MhPreferencesWindow
   AdwActionRow *tile_pack_row;
   GtkButton *tile_pack_button;
   GtkButton *tile_pack_clear_button;
+  GtkSpinButton *ack_timeout_spin;
 
   /* Owned References */
   GSettings *settings;
@@ -193,6 +194,7 @@ mh_preferences_window_class_init (MhPreferencesWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, tile_pack_button);
   gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow,
                                         tile_pack_clear_button);
+  gtk_widget_class_bind_template_child (widget_class, MhPreferencesWindow, ack_timeout_spin);
 }
 
 static void
@@ -202,6 +204,9 @@ mh_preferences_window_init (MhPreferencesWindow *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
   self->settings = mh_settings_new ();
+  g_settings_bind (self->settings, "ack-timeout-minutes",
+                   gtk_spin_button_get_adjustment (self->ack_timeout_spin), "value",
+                   G_SETTINGS_BIND_DEFAULT);
   url = g_settings_get_string (self->settings, "tile-url");
   gtk_editable_set_text (GTK_EDITABLE (self->tile_url_row), url);
   g_signal_connect_object (self->tile_url_row, "apply", G_CALLBACK (tile_url_applied_cb), self,

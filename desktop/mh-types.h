@@ -16,6 +16,7 @@ typedef struct _MhMapView MhMapView;
 typedef struct _MhMbtilesSource MhMbtilesSource;
 typedef struct _MhPreferencesWindow MhPreferencesWindow;
 typedef struct _MhSetupWindow MhSetupWindow;
+typedef struct _MhTransfersView MhTransfersView;
 typedef struct _MhWindow MhWindow;
 
 G_END_DECLS

@@ -11,6 +11,7 @@
 #include "mh-find-view.h"
 #include "mh-locator.h"
 #include "mh-map-view.h"
+#include "mh-transfers-view.h"
 #include "mh-window.h"
 
 struct _MhWindow
@@ -24,6 +25,7 @@ struct _MhWindow
   MhMapView *map_view;
   MhFindView *find_view;
   MhBedBoard *bed_board;
+  MhTransfersView *transfers_view;
 
   /* Owned References */
   MhNode *node;
@@ -225,6 +227,82 @@ messages_changed_cb (MhWindow *self, const char *table, const char *row, MhStore
     self->messages_idle_id = g_timeout_add (200, announce_messages_cb, self);
 }
 
+/* A desk hears of a new patient, a crew of the desk's answer, even with
+ * the window behind another; clicking the notification opens the transfer. */
+static void
+transfer_event_cb (MhWindow *self, const char *transfer_id, const char *title, const char *body,
+                   MhTransfersView *view)
+{
+  GApplication *application = G_APPLICATION (gtk_window_get_application (GTK_WINDOW (self)));
+  g_autoptr (GNotification) notification = NULL;
+  g_autofree char *notification_id = NULL;
+
+  if (application == NULL || gtk_window_is_active (GTK_WINDOW (self)))
+    return;
+  notification = g_notification_new (title);
+  g_notification_set_body (notification, body);
+  g_notification_set_priority (notification, G_NOTIFICATION_PRIORITY_HIGH);
+  g_notification_set_default_action_and_target (notification, "app.show-transfer", "s",
+                                                transfer_id);
+  notification_id = g_strdup_printf ("transfer-%s", transfer_id);
+  g_application_send_notification (application, notification_id, notification);
+}
+
+/* An accepted patient sent elsewhere on the way: the crew must act now,
+ * so the window says it until someone acknowledges it. */
+static void
+diverted_after_accept_cb (MhWindow *self, const char *transfer_id, MhTransfersView *view)
+{
+  g_autoptr (JsonObject) transfer = mh_node_get_transfer (self->node, transfer_id, NULL);
+  g_autoptr (JsonObject) hospital = NULL;
+  const char *reason = NULL;
+  g_autofree char *body = NULL;
+  AdwMessageDialog *dialog;
+
+  if (transfer == NULL)
+    return;
+  hospital = mh_node_get_hospital (self->node, json_object_get_string_member (transfer,
+                                                                              "hospital_id"),
+                                   NULL);
+  if (!json_object_get_null_member (transfer, "desk_reason"))
+    reason = json_object_get_string_member (transfer, "desk_reason");
+  body = g_strdup_printf (_("%s has diverted this patient after accepting it.\n%s\nFind another "
+                            "hospital now."),
+                          hospital != NULL ? json_object_get_string_member (hospital, "name")
+                                           : _("The hospital"),
+                          reason != NULL ? reason : "");
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self), _("Transfer Diverted"),
+                                                       body));
+  adw_message_dialog_add_response (dialog, "acknowledge", _("_Acknowledge"));
+  adw_message_dialog_set_response_appearance (dialog, "acknowledge",
+                                              ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (dialog, "acknowledge");
+  adw_message_dialog_set_close_response (dialog, "acknowledge");
+  mh_window_show_transfer (self, transfer_id);
+  gtk_window_present (GTK_WINDOW (dialog));
+  gtk_widget_error_bell (GTK_WIDGET (self));
+}
+
+static void
+announced_cb (MhWindow *self, const char *transfer_id, MhPatientForm *form)
+{
+  mh_transfers_view_select (self->transfers_view, transfer_id);
+  mh_window_add_toast (self, _("Announced"));
+}
+
+static void
+announce_to_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  MhWindow *self = MH_WINDOW (widget);
+  MhPatientForm *form = mh_transfers_view_get_form (self->transfers_view);
+
+  if (form == NULL)
+    return;
+  mh_patient_form_set_destination (form, g_variant_get_string (parameter, NULL));
+  adw_view_stack_set_visible_child_name (self->stack, "transfers");
+  gtk_widget_child_focus (GTK_WIDGET (form), GTK_DIR_TAB_FORWARD);
+}
+
 static void
 show_view_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
@@ -272,6 +350,16 @@ mh_window_constructed (GObject *object)
   mh_map_view_set_node (self->map_view, self->node);
   mh_find_view_set_node (self->find_view, self->node);
   mh_bed_board_set_node (self->bed_board, self->node);
+  mh_transfers_view_set_node (self->transfers_view, self->node);
+  g_signal_connect_object (self->transfers_view, "transfer-event", G_CALLBACK (transfer_event_cb),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->transfers_view, "diverted-after-accept",
+                           G_CALLBACK (diverted_after_accept_cb), self, G_CONNECT_SWAPPED);
+  if (mh_transfers_view_get_form (self->transfers_view) != NULL)
+    g_signal_connect_object (mh_transfers_view_get_form (self->transfers_view), "announced",
+                             G_CALLBACK (announced_cb), self, G_CONNECT_SWAPPED);
+  /* Only a crew announces. */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.announce-to", role == MH_ROLE_AMBULANCE);
 
   /* Crews have no bed board; hubs keep one for counts phoned in. */
   adw_view_stack_page_set_visible (self->beds_page, role != MH_ROLE_AMBULANCE);
@@ -384,6 +472,7 @@ mh_window_class_init (MhWindowClass *klass)
   g_type_ensure (MH_TYPE_MAP_VIEW);
   g_type_ensure (MH_TYPE_FIND_VIEW);
   g_type_ensure (MH_TYPE_BED_BOARD);
+  g_type_ensure (MH_TYPE_TRANSFERS_VIEW);
 
   gtk_widget_class_set_template_from_resource (widget_class, "/com/medhead/Emergency/mh-window.ui");
   gtk_widget_class_bind_template_child (widget_class, MhWindow, toast_overlay);
@@ -392,6 +481,7 @@ mh_window_class_init (MhWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, MhWindow, map_view);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, find_view);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, bed_board);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, transfers_view);
 
   gtk_widget_class_install_action (widget_class, "win.show-view", "s", show_view_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1, GDK_ALT_MASK, "win.show-view",
@@ -402,6 +492,9 @@ mh_window_class_init (MhWindowClass *klass)
                                        "win.show-view", "s", "find");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_3, GDK_ALT_MASK, "win.show-view",
                                        "s", "beds");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_4, GDK_ALT_MASK, "win.show-view",
+                                       "s", "transfers");
+  gtk_widget_class_install_action (widget_class, "win.announce-to", "s", announce_to_action);
 }
 
 static void
@@ -463,4 +556,21 @@ mh_window_add_toast (MhWindow *self, const char *message)
 {
   g_return_if_fail (MH_IS_WINDOW (self));
   adw_toast_overlay_add_toast (self->toast_overlay, adw_toast_new (message));
+}
+
+MhTransfersView *
+mh_window_get_transfers_view (MhWindow *self)
+{
+  g_return_val_if_fail (MH_IS_WINDOW (self), NULL);
+  return self->transfers_view;
+}
+
+void
+mh_window_show_transfer (MhWindow *self, const char *transfer_id)
+{
+  g_return_if_fail (MH_IS_WINDOW (self));
+
+  adw_view_stack_set_visible_child_name (self->stack, "transfers");
+  if (transfer_id != NULL && transfer_id[0] != '\0')
+    mh_transfers_view_select (self->transfers_view, transfer_id);
 }

@@ -17,6 +17,9 @@ MhNode *mh_window_get_node (MhWindow *self);
 MhMapView *mh_window_get_map_view (MhWindow *self);
 MhFindView *mh_window_get_find_view (MhWindow *self);
 MhBedBoard *mh_window_get_bed_board (MhWindow *self);
+MhTransfersView *mh_window_get_transfers_view (MhWindow *self);
+/* Opens the transfers view on one transfer (a notification's action). */
+void mh_window_show_transfer (MhWindow *self, const char *transfer_id);
 /* "map", "find" or "beds" */
 void mh_window_show_view (MhWindow *self, const char *name);
 void mh_window_add_toast (MhWindow *self, const char *message);

@@ -828,6 +828,40 @@ get_transfer (Request *req, GError **error)
   return TRUE;
 }
 
+/* GET transfers/{id}/receipts, and POST transfers/{id}/seen (a desk's
+ * program that shows the transfer to a person), which answers the same. */
+static gboolean
+list_receipts (Request *req, GError **error)
+{
+  g_autoptr(JsonObject) transfer = NULL;
+  g_autoptr(JsonArray) list = NULL;
+
+  if (!check_params (req, NULL, error))
+    return FALSE;
+  transfer = mh_node_get_transfer (req->self->node, segment (req, 1), error);
+  if (transfer == NULL)
+    return FALSE;
+  list = mh_node_list_receipts (req->self->node, segment (req, 1), error);
+  if (list == NULL)
+    return FALSE;
+  reply_array (req->msg, SOUP_STATUS_OK, list);
+  return TRUE;
+}
+
+static gboolean
+mark_seen (Request *req, GError **error)
+{
+  g_autoptr(JsonObject) transfer = NULL;
+
+  if (!check_params (req, NULL, error))
+    return FALSE;
+  transfer = mh_node_get_transfer (req->self->node, segment (req, 1), error);
+  if (transfer == NULL
+      || !mh_node_mark_transfer_seen (req->self->node, segment (req, 1), error))
+    return FALSE;
+  return list_receipts (req, error);
+}
+
 static gboolean
 create_transfer (Request *req, GError **error)
 {
@@ -1060,6 +1094,8 @@ static const Route routes[] = {
   { "transfers/*", { { "GET", get_transfer } } },
   { "transfers/*/crew", { { "POST", transfer_crew, TRUE } } },
   { "transfers/*/desk", { { "POST", transfer_desk, TRUE } } },
+  { "transfers/*/receipts", { { "GET", list_receipts } } },
+  { "transfers/*/seen", { { "POST", mark_seen } } },
   { "messages", { { "GET", list_messages }, { "POST", post_message, TRUE } } },
   { "messages/*", { { "GET", get_message } } },
   { "messages/*/retract", { { "POST", retract_message } } },

@@ -115,11 +115,21 @@ mh_medhead_schema_new (void)
   ok &= mh_schema_add_register (schema, "retraction", "row", N, "channel", T, "author_site", T,
                                 "retracted_at", I, NULL);
 
+  /* Delivery receipts: a hub or the destination's desk notes when a
+   * transfer first reached it and when a person there first saw it. Row id
+   * SITE/TRANSFER_ID; only that site writes it, so no register is ever
+   * contended. */
+  ok &= mh_schema_add_table (schema, "receipt", transfers, MH_TABLE_NONE, &error);
+  ok &= mh_schema_add_register (schema, "receipt", "key", N, "transfer_id", T, "author_site", T,
+                                NULL);
+  ok &= mh_schema_add_register (schema, "receipt", "received", N, "received_at", I, NULL);
+  ok &= mh_schema_add_register (schema, "receipt", "seen", N, "seen_at", I, NULL);
   /* Need to know (a later issue) splits this bucket per hospital. */
   ok &= mh_schema_set_bucket (schema, "patient", MH_BUCKET_PATIENTS, FALSE);
   ok &= mh_schema_set_bucket (schema, "observation", MH_BUCKET_PATIENTS, FALSE);
   ok &= mh_schema_set_bucket (schema, "intervention", MH_BUCKET_PATIENTS, FALSE);
   ok &= mh_schema_set_bucket (schema, "transfer", MH_BUCKET_PATIENTS, FALSE);
+  ok &= mh_schema_set_bucket (schema, "receipt", MH_BUCKET_PATIENTS, FALSE);
 
   /* A static declaration: failing here is a programming error. */
   if (!ok)

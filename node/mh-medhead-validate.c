@@ -184,6 +184,11 @@ static const FieldRule field_rules[] = {
   { "retraction", "channel", F_CHANNEL, TRUE, 0, 0, NULL },
   ID ("retraction", "author_site", TRUE),
   TIME ("retraction", "retracted_at", TRUE),
+
+  ID ("receipt", "transfer_id", TRUE),
+  ID ("receipt", "author_site", TRUE),
+  TIME ("receipt", "received_at", FALSE),
+  TIME ("receipt", "seen_at", FALSE),
 };
 
 struct _MhMedheadValidator
@@ -833,6 +838,26 @@ check_chat (Check *c, char **reason)
   return MH_VERDICT_ACCEPT;
 }
 
+/* A receipt says where a transfer has reached: only that site says so. */
+static MhVerdict
+check_receipt (Check *c, char **reason)
+{
+  g_autofree char *author = NULL;
+  const char *transfer_id;
+  MhVerdict verdict;
+
+  if (!split_id (c->change->row, &author, &transfer_id) || !mh_medhead_id_is_valid (transfer_id))
+    return invalid (reason, "id: a receipt id is SITE/TRANSFER_ID");
+  if (strcmp (author, c->change->origin) != 0
+      || g_strcmp0 (mh_row_get_string (c->row, "author_site"), c->change->origin) != 0)
+    return forbid (reason, "a site writes its own receipts only");
+  if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
+    return verdict;
+  if (g_strcmp0 (mh_row_get_string (c->row, "transfer_id"), transfer_id) != 0)
+    return invalid (reason, "transfer_id: does not match the row id");
+  return require_row (c, "transfer", transfer_id, "transfer", reason);
+}
+
 static MhVerdict
 check_set (Check *c, char **reason)
 {
@@ -856,6 +881,8 @@ check_set (Check *c, char **reason)
     return check_transfer (c, reason);
   if (strcmp (table, "message") == 0 || strcmp (table, "retraction") == 0)
     return check_chat (c, reason);
+  if (strcmp (table, "receipt") == 0)
+    return check_receipt (c, reason);
   return forbid (reason, "table %s is not writable", table);
 }
 

@@ -80,6 +80,8 @@ struct _MhNode
   /* Message arrivals seen in "changed" and written on "committed", so that
    * a batch of a thousand messages costs one transaction, not a thousand. */
   GPtrArray *pending_arrivals; /* message ids */
+  GPtrArray *pending_receipts; /* transfer ids that may be new here */
+  guint receipts_source;
   gint64 last_arrival_ms;
 
   guint refresh_source;
@@ -1021,6 +1023,145 @@ transfer_changed_cb (MhStore *store, const char *table, const char *row, MhNode 
   refresh_committed_quietly (self);
 }
 
+static gboolean receipts_idle_cb (gpointer user_data);
+
+/* A hub or a desk notes a transfer's first arrival; the write waits for an
+ * idle moment, outside the transaction that brought the transfer. */
+static void
+transfer_arrived_cb (MhStore *store, const char *table, const char *row, MhNode *self)
+{
+  if (row == NULL)
+    return;
+  g_ptr_array_add (self->pending_receipts, g_strdup (row));
+  if (self->receipts_source == 0)
+    self->receipts_source = g_idle_add (receipts_idle_cb, self);
+}
+
+static gboolean
+write_receipt (MhNode *self, const char *transfer_id, gboolean seen, GError **error)
+{
+  g_autofree char *id = g_strdup_printf ("%s/%s", self->site_id, transfer_id);
+  g_autoptr(GVariant) existing = mh_store_get_row (self->store, "receipt", id);
+  g_autoptr(GVariant) transfer = NULL;
+  const char *hospital = NULL;
+  GVariantDict dict;
+  gint64 at;
+  g_autoptr(GError) local_error = NULL;
+
+  if (existing != NULL && g_variant_lookup (existing, seen ? "seen_at" : "received_at", "x", &at))
+    return TRUE;
+  transfer = mh_store_get_row (self->store, "transfer", transfer_id);
+  if (transfer == NULL)
+    return fail (error, MH_NODE_ERROR_NOT_FOUND, "no transfer %s", transfer_id);
+  g_variant_lookup (transfer, "hospital_id", "&s", &hospital);
+  if (self->role == MH_ROLE_AMBULANCE
+      || (self->role == MH_ROLE_HOSPITAL && g_strcmp0 (hospital, self->hospital_id) != 0))
+    return fail (error, MH_NODE_ERROR_FORBIDDEN,
+                 "only a hub or the destination's desk writes receipts");
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "transfer_id", "s", transfer_id);
+  g_variant_dict_insert (&dict, "author_site", "s", self->site_id);
+  /* Seen implies received. */
+  if (existing == NULL || !g_variant_lookup (existing, "received_at", "x", &at))
+    g_variant_dict_insert (&dict, "received_at", "x", mh_node_now_ms (self));
+  if (seen)
+    g_variant_dict_insert (&dict, "seen_at", "x", mh_node_now_ms (self));
+  if (!mh_store_upsert (self->store, "receipt", id, g_variant_dict_end (&dict), &local_error))
+    return fail_from_store (error, g_steal_pointer (&local_error), NULL);
+  return TRUE;
+}
+
+static gboolean
+receipts_idle_cb (gpointer user_data)
+{
+  MhNode *self = user_data;
+  g_autoptr(GPtrArray) ids = g_steal_pointer (&self->pending_receipts);
+
+  self->receipts_source = 0;
+  self->pending_receipts = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < ids->len; i++)
+    {
+      const char *id = g_ptr_array_index (ids, i);
+      g_autoptr(GVariant) transfer = mh_store_get_row (self->store, "transfer", id);
+      const char *hospital = NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (transfer == NULL)
+        continue;
+      g_variant_lookup (transfer, "hospital_id", "&s", &hospital);
+      if (self->role == MH_ROLE_HOSPITAL && g_strcmp0 (hospital, self->hospital_id) != 0)
+        continue;
+      if (!write_receipt (self, id, FALSE, &error))
+        g_message ("cannot note a transfer's arrival: %s", error->message);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * mh_node_mark_transfer_seen:
+ *
+ * A desk's app calls this when a person has the transfer in front of
+ * them: the crew then sees "seen at the desk". Idempotent.
+ */
+gboolean
+mh_node_mark_transfer_seen (MhNode *self, const char *transfer_id, GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+  g_return_val_if_fail (transfer_id != NULL, FALSE);
+  return write_receipt (self, transfer_id, TRUE, error);
+}
+
+/**
+ * mh_node_list_receipts:
+ *
+ * Where a transfer has reached: one object per site that noted it, with
+ * site_id, name and role (from the registry, null when not known here),
+ * received_at and seen_at (ms or null).
+ */
+JsonArray *
+mh_node_list_receipts (MhNode *self, const char *transfer_id, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(JsonArray) list = json_array_new ();
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  g_return_val_if_fail (transfer_id != NULL, NULL);
+
+  stmt = prepare (self,
+                  "SELECT r.author_site, s.name, s.role, r.received_at, r.seen_at FROM receipt r"
+                  " LEFT JOIN site s ON s.id = r.author_site WHERE r.transfer_id = ?1"
+                  " ORDER BY r.received_at",
+                  error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, transfer_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      JsonObject *receipt = json_object_new ();
+
+      json_object_set_string_member (receipt, "site_id", column_text (stmt, 0));
+      for (int col = 1; col <= 2; col++)
+        {
+          if (sqlite3_column_type (stmt, col) == SQLITE_NULL)
+            json_object_set_null_member (receipt, col == 1 ? "name" : "role");
+          else
+            json_object_set_string_member (receipt, col == 1 ? "name" : "role",
+                                           column_text (stmt, col));
+        }
+      for (int col = 3; col <= 4; col++)
+        {
+          const char *member = col == 3 ? "received_at" : "seen_at";
+
+          if (sqlite3_column_type (stmt, col) == SQLITE_NULL)
+            json_object_set_null_member (receipt, member);
+          else
+            json_object_set_int_member (receipt, member, sqlite3_column_int64 (stmt, col));
+        }
+      json_array_add_object_element (list, receipt);
+    }
+  return g_steal_pointer (&list);
+}
+
 static void
 own_hospital_changed_cb (MhStore *store, const char *table, const char *row, MhNode *self)
 {
@@ -1040,6 +1181,7 @@ mh_node_dispose (GObject *object)
   MhNode *self = MH_NODE (object);
 
   g_clear_handle_id (&self->refresh_source, g_source_remove);
+  g_clear_handle_id (&self->receipts_source, g_source_remove);
   if (self->replicator != NULL)
     {
       mh_replicator_stop (self->replicator);
@@ -1073,6 +1215,7 @@ mh_node_finalize (GObject *object)
   g_free (self->unit_id);
   g_free (self->site_id);
   g_clear_pointer (&self->pending_arrivals, g_ptr_array_unref);
+  g_clear_pointer (&self->pending_receipts, g_ptr_array_unref);
 
   G_OBJECT_CLASS (mh_node_parent_class)->finalize (object);
 }
@@ -1091,6 +1234,7 @@ mh_node_init (MhNode *self)
 {
   self->grace_minutes = MH_NODE_DEFAULT_GRACE_MIN;
   self->pending_arrivals = g_ptr_array_new_with_free_func (g_free);
+  self->pending_receipts = g_ptr_array_new_with_free_func (g_free);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1411,6 +1555,8 @@ mh_node_open (const char *data_dir, GError **error)
   g_signal_connect (self->store, "changed::message", G_CALLBACK (message_changed_cb), self);
   g_signal_connect (self->store, "changed::retraction", G_CALLBACK (message_changed_cb), self);
   g_signal_connect (self->store, "committed", G_CALLBACK (store_committed_cb), self);
+  if (self->role != MH_ROLE_AMBULANCE)
+    g_signal_connect (self->store, "changed::transfer", G_CALLBACK (transfer_arrived_cb), self);
   if (self->role == MH_ROLE_HOSPITAL)
     {
       g_signal_connect (self->store, "changed::transfer", G_CALLBACK (transfer_changed_cb), self);
@@ -3049,6 +3195,111 @@ static const InputField transfer_fields[] = {
   { "priority", "transfer", "priority", IN_TEXT },
   { "eta", "transfer", "eta", IN_INT },
 };
+
+typedef struct
+{
+  MhNode *self;
+  JsonObject *patient;
+  JsonArray *observations;
+  JsonArray *interventions;
+  JsonObject *transfer;
+  char *patient_id;
+  char *transfer_id;
+} Announcement;
+
+static gboolean
+add_entries (MhNode *self, const char *patient_id, JsonArray *entries, gboolean observation,
+             GError **error)
+{
+  for (guint i = 0; entries != NULL && i < json_array_get_length (entries); i++)
+    {
+      JsonNode *node = json_array_get_element (entries, i);
+      g_autofree char *id = NULL;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        return fail (error, MH_NODE_ERROR_INVALID, "%s: must be objects",
+                     observation ? "observations" : "interventions");
+      id = observation ? mh_node_add_observation (self, patient_id, json_node_get_object (node),
+                                                  error)
+                       : mh_node_add_intervention (self, patient_id, json_node_get_object (node),
+                                                   error);
+      if (id == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+announce_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  Announcement *a = user_data;
+  const char *id = NULL;
+
+  if (json_object_has_member (a->patient, "id")
+      && JSON_NODE_HOLDS_VALUE (json_object_get_member (a->patient, "id")))
+    id = json_object_get_string_member (a->patient, "id");
+  if (id != NULL && mh_store_get_row_state (store, "patient", id) == MH_ROW_LIVE)
+    {
+      g_autoptr(JsonObject) fields = json_object_new ();
+      g_autoptr(GList) members = json_object_get_members (a->patient);
+
+      for (GList *l = members; l != NULL; l = l->next)
+        if (strcmp (l->data, "id") != 0)
+          json_object_set_member (fields, l->data,
+                                  json_node_copy (json_object_get_member (a->patient, l->data)));
+      if (!mh_node_patch_patient (a->self, id, fields, error))
+        return FALSE;
+      a->patient_id = g_strdup (id);
+    }
+  else if ((a->patient_id = mh_node_create_patient (a->self, a->patient, error)) == NULL)
+    return FALSE;
+
+  if (!add_entries (a->self, a->patient_id, a->observations, TRUE, error)
+      || !add_entries (a->self, a->patient_id, a->interventions, FALSE, error))
+    return FALSE;
+  json_object_set_string_member (a->transfer, "patient_id", a->patient_id);
+  a->transfer_id = mh_node_create_transfer (a->self, a->transfer, error);
+  return a->transfer_id != NULL;
+}
+
+/**
+ * mh_node_announce:
+ *
+ * The patient, what was measured and given, and the transfer reach the
+ * hospital together or not at all: a desk never sees a transfer whose
+ * patient record is half written.
+ */
+char *
+mh_node_announce (MhNode *self, JsonObject *patient, JsonArray *observations,
+                  JsonArray *interventions, JsonObject *transfer, GError **error)
+{
+  Announcement a = { self, patient, observations, interventions, NULL, NULL, NULL };
+  g_autoptr(JsonObject) transfer_copy = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+
+  if (!require_object (patient, error) || !require_object (transfer, error))
+    return NULL;
+  /* The caller's object stays as it was. */
+  transfer_copy = json_object_new ();
+  {
+    g_autoptr(GList) members = json_object_get_members (transfer);
+
+    for (GList *l = members; l != NULL; l = l->next)
+      json_object_set_member (transfer_copy, l->data,
+                              json_node_copy (json_object_get_member (transfer, l->data)));
+  }
+  a.transfer = transfer_copy;
+  ok = transact (self, announce_txn, &a, error);
+  g_free (a.patient_id);
+  if (!ok)
+    {
+      g_free (a.transfer_id);
+      return NULL;
+    }
+  return a.transfer_id;
+}
 
 /**
  * mh_node_create_transfer:

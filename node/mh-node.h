@@ -115,6 +115,18 @@ gboolean mh_node_transfer_crew (MhNode *self, const char *id, const char *state,
 gboolean mh_node_transfer_desk (MhNode *self, const char *id, const char *state,
                                 const char *reason, GError **error); /* acknowledged, accepted, diverted */
 const char *mh_transfer_shown_state (const char *crew_state, const char *desk_state);
+/* Delivery receipts: hubs and the destination's desk note a transfer's
+ * first arrival by themselves; a desk's app marks it seen. A receipt:
+ * site_id, name, role, received_at, seen_at. */
+gboolean mh_node_mark_transfer_seen (MhNode *self, const char *transfer_id, GError **error);
+JsonArray *mh_node_list_receipts (MhNode *self, const char *transfer_id, GError **error);
+/* A crew's announcement in one transaction: the patient (created, or
+ * patched when it has an id that exists), its new observations and
+ * interventions (arrays of objects, nullable), and the transfer (fields as
+ * for mh_node_create_transfer, patient_id filled in). All or nothing.
+ * Returns the transfer's id. */
+char *mh_node_announce (MhNode *self, JsonObject *patient, JsonArray *observations,
+                        JsonArray *interventions, JsonObject *transfer, GError **error);
 
 /* Messages: id, channel, author_site, author_name, body, sent (hlc),
  * arrived_at (local ms), retracted (bool). Channels: "hospital:ID",

@@ -1020,6 +1020,105 @@ test_status_hides_values (Net *net, gconstpointer data)
   g_assert_null (strstr (text, "secret"));
 }
 
+/* The announcement is one transaction: a bad vital sign leaves no patient
+ * and no transfer behind. */
+static void
+test_announce (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) patient = test_object ("{\"age_estimate\": 70, \"triage\": \"immediate\","
+                                               " \"alert\": \"stroke\", \"bed_category\": \"medical_surgical\"}");
+  g_autoptr(JsonObject) transfer = NULL;
+  g_autoptr(JsonArray) bad = json_array_new ();
+  g_autoptr(JsonArray) good = json_array_new ();
+  g_autoptr(JsonArray) patients = NULL;
+  g_autoptr(JsonArray) transfers = NULL;
+  g_autoptr(JsonObject) record = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *id = NULL;
+  g_autofree char *transfer_text = g_strdup_printf ("{\"hospital_id\": \"%s\"}", FRED_BROOKS);
+
+  transfer = test_object (transfer_text);
+  json_array_add_object_element (bad, test_object ("{\"gcs\": 2}"));
+  id = mh_node_announce (net->crew, patient, bad, NULL, transfer, &error);
+  g_assert_null (id);
+  test_assert_node_error (error, MH_NODE_ERROR_INVALID, "gcs");
+  g_clear_error (&error);
+  patients = mh_node_list_patients (net->crew, &error);
+  g_assert_cmpuint (json_array_get_length (patients), ==, 0);
+  transfers = mh_node_list_transfers (net->crew, NULL, &error);
+  g_assert_cmpuint (json_array_get_length (transfers), ==, 0);
+  g_clear_pointer (&transfers, json_array_unref);
+
+  json_array_add_object_element (good, test_object ("{\"gcs\": 14, \"hr\": 96}"));
+  id = mh_node_announce (net->crew, patient, good, NULL, transfer, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (id);
+  net_sync (net);
+  transfers = mh_node_list_transfers (net->desk, FRED_BROOKS, &error);
+  g_assert_cmpuint (json_array_get_length (transfers), ==, 1);
+  record = mh_node_get_patient (net->desk,
+                                test_string (json_array_get_object_element (transfers, 0),
+                                             "patient_id"),
+                                &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (record, "observations")),
+                    ==, 1);
+}
+
+/* Receipts: the hub and the desk note a transfer's arrival by
+ * themselves, the desk marks it seen, the crew learns all three; nobody
+ * writes another site's receipt, and a crew writes none. */
+static void
+test_receipts (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) patient = test_object ("{\"bed_category\": \"medical_surgical\"}");
+  g_autofree char *transfer_text = g_strdup_printf ("{\"hospital_id\": \"%s\"}", FRED_BROOKS);
+  g_autoptr(JsonObject) transfer = test_object (transfer_text);
+  g_autoptr(JsonArray) receipts = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *id = mh_node_announce (net->crew, patient, NULL, NULL, transfer, &error);
+  g_autofree char *forged = NULL;
+  gboolean hub = FALSE, desk = FALSE, seen = FALSE;
+
+  g_assert_no_error (error);
+  g_assert_false (mh_node_mark_transfer_seen (net->crew, id, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  g_clear_error (&error);
+
+  net_sync (net);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_true (mh_node_mark_transfer_seen (net->desk, id, &error));
+  g_assert_no_error (error);
+  g_assert_true (mh_node_mark_transfer_seen (net->desk, id, &error));
+  net_sync (net);
+  receipts = mh_node_list_receipts (net->crew, id, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < json_array_get_length (receipts); i++)
+    {
+      JsonObject *r = json_array_get_object_element (receipts, i);
+
+      if (g_strcmp0 (test_string (r, "role"), "hub") == 0)
+        hub = TRUE;
+      if (g_strcmp0 (test_string (r, "role"), "hospital") == 0)
+        {
+          desk = TRUE;
+          seen = !json_object_get_null_member (r, "seen_at");
+          g_assert_false (json_object_get_null_member (r, "received_at"));
+        }
+    }
+  g_assert_true (hub && desk && seen);
+
+  /* A receipt in another site's name is refused. */
+  forged = g_strdup_printf ("%s/%s", mh_node_get_site_id (net->desk), id);
+  g_assert_false (mh_store_upsert (mh_node_get_store (net->hub), "receipt", forged,
+                                   g_variant_new_parsed ("{'transfer_id': <%s>, "
+                                                         "'author_site': <%s>}",
+                                                         id, mh_node_get_site_id (net->desk)),
+                                   &error));
+  g_assert_nonnull (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1034,6 +1133,8 @@ main (int argc, char **argv)
   g_test_add_func ("/domain/transfers/shown-state", test_shown_state);
   ADD ("/domain/messages", test_messages);
   ADD ("/domain/patients", test_patients);
+  ADD ("/domain/patients/announce", test_announce);
+  ADD ("/domain/transfers/receipts", test_receipts);
   ADD ("/domain/units", test_units);
   g_test_add_func ("/domain/import-export/round-trip", test_import_export);
   g_test_add_func ("/domain/import-export/refused", test_import_refused);
