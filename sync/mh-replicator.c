@@ -27,6 +27,7 @@
 #include "mh-identity.h"
 #include "mh-peers.h"
 #include "mh-replicator.h"
+#include "mh-server-guard.h"
 #include "mh-sync-error.h"
 
 #define WINDOW 4
@@ -38,6 +39,10 @@
 #define CLOSE_REFUSED 4001
 #define CLOSE_PROTOCOL 4002
 #define CLOSE_STUCK 4003
+/* Until an incoming connection's upgrade request is read (TLS handshake
+ * included), and how many may be open at once (links included). */
+#define ACCEPT_TIMEOUT_MS (20 * 1000)
+#define MAX_CONNECTIONS 512
 /* A changes frame starts so: the sender always writes it this way. */
 #define CHANGES_PREFIX "{\"type\":\"changes\","
 
@@ -94,6 +99,7 @@ struct _MhReplicator
   char *name;
 
   SoupServer *server;
+  MhServerGuard *server_guard;
   SoupSession *session;
   GPtrArray *links;      /* Link* */
   GHashTable *dials;     /* fingerprint -> Dial* */
@@ -1043,6 +1049,10 @@ mh_replicator_listen (MhReplicator *self, const char *address, guint16 *out_port
       soup_server_add_websocket_handler (self->server, MH_SYNC_PATH, NULL, NULL, websocket_cb,
                                          self, NULL);
       soup_server_add_handler (self->server, NULL, sync_http_cb, self, NULL);
+      {
+        MhServerGuardLimits limits = { ACCEPT_TIMEOUT_MS, MAX_CONNECTIONS };
+        self->server_guard = mh_server_guard_attach (self->server, &limits);
+      }
     }
 
   socket_address = g_inet_socket_address_new (inet, port);
@@ -1455,6 +1465,7 @@ mh_replicator_dispose (GObject *object)
     mh_replicator_stop (self);
   if (self->links)
     g_ptr_array_set_size (self->links, 0);
+  g_clear_pointer (&self->server_guard, mh_server_guard_free);
   g_clear_object (&self->server);
   g_clear_object (&self->session);
   G_OBJECT_CLASS (mh_replicator_parent_class)->dispose (object);
