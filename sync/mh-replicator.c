@@ -470,6 +470,39 @@ get_int_member (JsonObject *object, const char *name, gint64 *out)
   return TRUE;
 }
 
+/* A string member, or @fallback when it is missing or not a string:
+ * json-glib gives NULL for {"type": true}, not the default. */
+static const char *
+get_string_member (JsonObject *object, const char *name, const char *fallback)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
+    return fallback;
+  return json_node_get_string (node);
+}
+
+/* A hello's cursor: [epoch, seq], two integers (json-glib warns, and gives
+ * 0, for anything else). */
+static gboolean
+get_cursor (JsonNode *pair, MhCursor *out)
+{
+  JsonArray *array;
+  JsonNode *epoch, *seq;
+
+  if (!JSON_NODE_HOLDS_ARRAY (pair) || json_array_get_length (array = json_node_get_array (pair)) != 2)
+    return FALSE;
+  epoch = json_array_get_element (array, 0);
+  seq = json_array_get_element (array, 1);
+  if (!JSON_NODE_HOLDS_VALUE (epoch) || json_node_get_value_type (epoch) != G_TYPE_INT64
+      || !JSON_NODE_HOLDS_VALUE (seq) || json_node_get_value_type (seq) != G_TYPE_INT64)
+    return FALSE;
+  out->epoch = json_node_get_int (epoch);
+  out->seq = json_node_get_int (seq);
+  return TRUE;
+}
+
 static void
 handle_hello (Link *link, JsonObject *hello)
 {
@@ -487,12 +520,23 @@ handle_hello (Link *link, JsonObject *hello)
     }
   if (!get_int_member (hello, "proto", &proto) || !get_int_member (hello, "schema", &schema)
       || !get_int_member (hello, "wall", &wall)
-      || (site = json_object_get_string_member_with_default (hello, "site", NULL)) == NULL
+      || (site = get_string_member (hello, "site", NULL)) == NULL
       || !json_object_has_member (hello, "cursors")
       || !JSON_NODE_HOLDS_ARRAY (json_object_get_member (hello, "cursors")))
     {
       link_refuse (link, "malformed hello");
       return;
+    }
+  cursors = json_object_get_array_member (hello, "cursors");
+  for (guint lane = 0; lane < n_lanes && lane < json_array_get_length (cursors); lane++)
+    {
+      MhCursor cursor;
+
+      if (!get_cursor (json_array_get_element (cursors, lane), &cursor))
+        {
+          link_refuse (link, "malformed hello: a cursor is not [epoch, seq]");
+          return;
+        }
     }
   if (proto != MH_PROTOCOL_VERSION)
     {
@@ -518,7 +562,7 @@ handle_hello (Link *link, JsonObject *hello)
     }
 
   g_free (link->name);
-  link->name = g_strdup (json_object_get_string_member_with_default (hello, "name", ""));
+  link->name = g_strdup (get_string_member (hello, "name", ""));
 
   /* A peer whose log took a new epoch was restored or copied: it may have
    * lost some of its own writes, which only its peers still hold. */
@@ -532,20 +576,12 @@ handle_hello (Link *link, JsonObject *hello)
     if (link->send_own)
       g_message ("%s has a new log epoch: sending it its own changes too", link->fingerprint);
   }
-  cursors = json_object_get_array_member (hello, "cursors");
   for (guint lane = 0; lane < n_lanes; lane++)
     {
       link->sent[lane].epoch = 0;
       link->sent[lane].seq = 0;
       if (lane < json_array_get_length (cursors))
-        {
-          JsonNode *pair = json_array_get_element (cursors, lane);
-          if (JSON_NODE_HOLDS_ARRAY (pair) && json_array_get_length (json_node_get_array (pair)) == 2)
-            {
-              link->sent[lane].epoch = json_array_get_int_element (json_node_get_array (pair), 0);
-              link->sent[lane].seq = json_array_get_int_element (json_node_get_array (pair), 1);
-            }
-        }
+        get_cursor (json_array_get_element (cursors, lane), &link->sent[lane]);
       link->acked[lane] = link->sent[lane].epoch == mh_store_get_epoch (self->store)
                             ? link->sent[lane].seq
                             : 0;
@@ -835,7 +871,7 @@ link_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoi
       return;
     }
   frame = json_node_get_object (root);
-  kind = json_object_get_string_member_with_default (frame, "type", "");
+  kind = get_string_member (frame, "type", "");
 
   if (g_str_equal (kind, "hello"))
     handle_hello (link, frame);
@@ -849,7 +885,7 @@ link_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoi
     handle_pong (link, frame);
   else if (g_str_equal (kind, "error"))
     {
-      const char *msg = json_object_get_string_member_with_default (frame, "message", "error");
+      const char *msg = get_string_member (frame, "message", "error");
       g_autofree char *text_msg = g_strdup_printf ("refused by the peer: %s", msg);
       link_close (link, CLOSE_REFUSED, text_msg);
     }
@@ -1556,4 +1592,90 @@ mh_replicator_new (MhStore *store, GTlsCertificate *certificate, const char *fin
   /* permessage-deflate: a catch-up shrinks about 14-fold on the wire. */
   soup_session_add_feature_by_type (self->session, SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
   return self;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Frames without a link (tests, fuzzing)                                   */
+
+static const char *
+frame_malformed (GError **error, const char *message)
+{
+  g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, message);
+  return NULL;
+}
+
+const char *
+mh_replicator_check_frame (const char *text, gsize size, guint n_lanes, GError **error)
+{
+  g_autoptr(JsonParser) parser = NULL;
+  JsonNode *root;
+  JsonObject *frame;
+  const char *kind;
+
+  g_return_val_if_fail (text != NULL || size == 0, NULL);
+
+  if (size > strlen (CHANGES_PREFIX) && memcmp (text, CHANGES_PREFIX, strlen (CHANGES_PREFIX)) == 0)
+    {
+      g_autoptr(GPtrArray) changes = mh_codec_decode_batch (text, (gssize) size, NULL, error);
+      gint64 lane, epoch, to;
+
+      if (changes == NULL)
+        return NULL;
+      if (!top_level_int (text, size, "lane", &lane) || !top_level_int (text, size, "epoch", &epoch)
+          || !top_level_int (text, size, "to", &to) || lane < 0 || lane >= (gint64) n_lanes)
+        return frame_malformed (error, "malformed changes frame");
+      return "changes";
+    }
+  if (size > 64 * 1024)
+    return frame_malformed (error, "control frame too large");
+  if (!mh_codec_check_depth (text, size, 8, error))
+    return NULL;
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, text, (gssize) size, error))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return frame_malformed (error, "malformed frame");
+  frame = json_node_get_object (root);
+  kind = get_string_member (frame, "type", "");
+  if (g_str_equal (kind, "hello"))
+    {
+      gint64 proto, schema, wall, epoch = 0, agree = 0;
+      JsonArray *cursors;
+
+      if (!get_int_member (frame, "proto", &proto) || !get_int_member (frame, "schema", &schema)
+          || !get_int_member (frame, "wall", &wall)
+          || get_string_member (frame, "site", NULL) == NULL
+          || !json_object_has_member (frame, "cursors")
+          || !JSON_NODE_HOLDS_ARRAY (json_object_get_member (frame, "cursors")))
+        return frame_malformed (error, "malformed hello");
+      get_int_member (frame, "epoch", &epoch);
+      get_int_member (frame, "agree", &agree);
+      get_string_member (frame, "name", "");
+      cursors = json_object_get_array_member (frame, "cursors");
+      for (guint lane = 0; lane < n_lanes && lane < json_array_get_length (cursors); lane++)
+        {
+          MhCursor cursor;
+
+          if (!get_cursor (json_array_get_element (cursors, lane), &cursor))
+            return frame_malformed (error, "malformed hello: a cursor is not [epoch, seq]");
+        }
+      return "hello";
+    }
+  if (g_str_equal (kind, "ack"))
+    {
+      gint64 lane, epoch, seq;
+
+      if (!get_int_member (frame, "lane", &lane) || !get_int_member (frame, "epoch", &epoch)
+          || !get_int_member (frame, "seq", &seq) || lane < 0 || lane >= (gint64) n_lanes)
+        return frame_malformed (error, "malformed ack");
+      return "ack";
+    }
+  if (g_str_equal (kind, "ping"))
+    return "ping";
+  if (g_str_equal (kind, "pong"))
+    return "pong";
+  if (g_str_equal (kind, "error"))
+    return "error";
+  return "unknown";
 }
