@@ -342,3 +342,11 @@ mh_window_add_toast (MhWindow *self, const char *message)
   g_return_if_fail (MH_IS_WINDOW (self));
   adw_toast_overlay_add_toast (self->toast_overlay, adw_toast_new (message));
 }
+
+/* Takes @toast (floating), for a toast with its own timeout or priority. */
+void
+mh_window_add_adw_toast (MhWindow *self, AdwToast *toast)
+{
+  g_return_if_fail (MH_IS_WINDOW (self));
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}

@@ -20,5 +20,6 @@ MhBedBoard *mh_window_get_bed_board (MhWindow *self);
 /* "map", "find" or "beds" */
 void mh_window_show_view (MhWindow *self, const char *name);
 void mh_window_add_toast (MhWindow *self, const char *message);
+void mh_window_add_adw_toast (MhWindow *self, AdwToast *toast);
 
 G_END_DECLS

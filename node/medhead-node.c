@@ -114,6 +114,23 @@ open_node (const char *command, const char *data_dir, int *status)
 /* ------------------------------------------------------------------------ */
 /* init                                                                     */
 
+/* On stderr, so that stdout stays JSON. */
+static void
+warn_unencrypted (JsonObject *status, const char *data_dir)
+{
+  JsonNode *encrypted = json_object_get_member (status, "data_encrypted");
+  const char *how = json_object_get_string_member_with_default (status, "data_encryption", "");
+
+  if (encrypted != NULL && JSON_NODE_HOLDS_VALUE (encrypted) && json_node_get_boolean (encrypted))
+    return;
+  if (encrypted != NULL && JSON_NODE_HOLDS_VALUE (encrypted))
+    g_printerr (_("warning: the data folder %s is not on an encrypted volume: whoever takes the "
+                  "disk can read its patient data\n"), data_dir);
+  else
+    g_printerr (_("warning: cannot tell whether the data folder %s is on an encrypted volume "
+                  "(%s): make sure it is\n"), data_dir, how);
+}
+
 static int
 run_init (int argc, char **argv)
 {
@@ -327,6 +344,10 @@ run_serve (int argc, char **argv)
   g_print (_("site %s (%s) listening on %s\n"), mh_node_get_site_id (node),
            mh_role_to_string (mh_node_get_role (node)), url);
   fflush (stdout);
+  {
+    g_autoptr(JsonObject) node_status = mh_node_get_status (node);
+    warn_unencrypted (node_status, data_dir);
+  }
 
   g_main_loop_run (loop);
 
@@ -484,6 +505,7 @@ run_status (int argc, char **argv)
   object = mh_node_get_status (node);
   document = json_node_init_object (json_node_alloc (), object);
   print_json (document);
+  warn_unencrypted (object, data_dir);
   return EXIT_SUCCESS;
 }
 
