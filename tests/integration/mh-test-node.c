@@ -38,7 +38,11 @@ spawn_logged (const char *const *argv, GSubprocessFlags flags, const char *log_p
 
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   if (log_path != NULL)
-    g_subprocess_launcher_set_stdout_file_path (launcher, log_path);
+    {
+      /* Every message on, into the file. */
+      g_subprocess_launcher_set_stdout_file_path (launcher, log_path);
+      g_subprocess_launcher_setenv (launcher, "G_MESSAGES_DEBUG", "all", TRUE);
+    }
   return g_subprocess_launcher_spawnv (launcher, argv, error);
 }
 

