@@ -43,6 +43,8 @@
  * included), and how many may be open at once (links included). */
 #define ACCEPT_TIMEOUT_MS (20 * 1000)
 #define MAX_CONNECTIONS 512
+/* An open WebSocket that has not said hello by then is closed. */
+#define HELLO_TIMEOUT_MS (30 * 1000)
 /* A changes frame starts so: the sender always writes it this way. */
 #define CHANGES_PREFIX "{\"type\":\"changes\","
 
@@ -74,6 +76,7 @@ typedef struct
   guint rate_count;
   guint pump_id;
   gint64 ping_sent_ms;
+  gint64 created_ms;
 } Link;
 
 typedef struct
@@ -110,6 +113,7 @@ struct _MhReplicator
   gint64 peer_offset;
   gint64 agree; /* how many peers' clocks agree with ours, as last told */
   guint max_backoff_ms;
+  guint hello_timeout_ms;
 };
 
 G_DEFINE_FINAL_TYPE (MhReplicator, mh_replicator, G_TYPE_OBJECT)
@@ -936,6 +940,7 @@ link_new (MhReplicator *self, SoupWebsocketConnection *conn, gboolean outgoing,
   link->lane_more = g_new0 (gboolean, n_lanes);
   link->rr_current = g_new0 (gint64, n_lanes);
   link->rate_window_ms = now_ms ();
+  link->created_ms = link->rate_window_ms;
   /* Byte counts run over the peer's whole life, not one link: a link cut
    * and reopened does not hide what crossed before. */
   if (info != NULL)
@@ -1324,6 +1329,12 @@ watchdog_cb (gpointer data)
     {
       Link *link = g_ptr_array_index (self->links, i);
 
+      /* Authenticated is not enough to hold a link open without a word. */
+      if (!link->open && !link->closing && now - link->created_ms > self->hello_timeout_ms)
+        {
+          link_close (link, CLOSE_PROTOCOL, "no hello in time");
+          continue;
+        }
       if (!link->open || link->closing)
         continue;
       /* A peer that stops acknowledging is dropped; it resumes from its
@@ -1417,6 +1428,19 @@ mh_replicator_set_max_backoff (MhReplicator *self, guint max_ms)
 {
   g_return_if_fail (MH_IS_REPLICATOR (self));
   self->max_backoff_ms = MAX (max_ms, 250);
+}
+
+/**
+ * mh_replicator_set_hello_timeout:
+ *
+ * How long a link may stay open without a hello (checked every 5 s).
+ * Tests shorten it.
+ */
+void
+mh_replicator_set_hello_timeout (MhReplicator *self, guint timeout_ms)
+{
+  g_return_if_fail (MH_IS_REPLICATOR (self));
+  self->hello_timeout_ms = timeout_ms;
 }
 
 /**
@@ -1559,6 +1583,7 @@ mh_replicator_init (MhReplicator *self)
   self->links = g_ptr_array_new_with_free_func ((GDestroyNotify) link_free);
   self->dials = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) dial_free);
   self->max_backoff_ms = 30000;
+  self->hello_timeout_ms = HELLO_TIMEOUT_MS;
 }
 
 /**

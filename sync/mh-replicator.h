@@ -38,6 +38,8 @@ JsonArray *mh_replicator_get_peer_status (MhReplicator *self);
 
 /* How long between reconnection attempts, at most. Tests shorten it. */
 void mh_replicator_set_max_backoff (MhReplicator *self, guint max_ms);
+/* How long an open link may go without a hello. Tests shorten it. */
+void mh_replicator_set_hello_timeout (MhReplicator *self, guint timeout_ms);
 
 /* Checks one incoming frame the way a link reads it, without a link: the
  * changes-frame prefix, the batch and its lane/epoch/to, or a control frame
