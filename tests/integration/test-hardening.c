@@ -452,6 +452,18 @@ test_no_patient_data_in_logs (void)
   assert_mode (crew->dir, "replica.db-shm", 0600);
   assert_mode (crew->dir, "api-token", 0600);
   assert_mode (crew->dir, "identity-key.pem", 0600);
+
+  /* A replica restored readable by others is the user's alone again. */
+  {
+    g_autofree char *replica = g_build_filename (crew->dir, "replica.db", NULL);
+
+    g_assert_cmpint (g_chmod (replica, 0644), ==, 0);
+    mh_test_node_start (crew);
+    assert_mode (crew->dir, "replica.db", 0600);
+    assert_mode (crew->dir, "replica.db-wal", 0600);
+    assert_mode (crew->dir, "replica.db-shm", 0600);
+    g_assert_cmpint (mh_test_node_stop (crew, SIGTERM), ==, 0);
+  }
 }
 
 int
