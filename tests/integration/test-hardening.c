@@ -169,7 +169,8 @@ test_slow_headers (void)
           assert_status_ok (hub);
           g_test_message ("another client's request took %.1f ms",
                           (g_get_monotonic_time () - t0) / 1000.0);
-          g_assert_cmpint (g_get_monotonic_time () - t0, <, 1000 * 1000);
+          /* Milliseconds normally; generous for sanitizer builds on a busy machine. */
+          g_assert_cmpint (g_get_monotonic_time () - t0, <, 3000 * 1000);
           asked_other = TRUE;
         }
       if (elapsed_ms > 10 * TIMEOUT_MS)
@@ -179,7 +180,7 @@ test_slow_headers (void)
   g_test_message ("the slow client was cut after %" G_GINT64_FORMAT " ms", closed_after);
   g_assert_true (asked_other);
   g_assert_cmpint (closed_after, >=, TIMEOUT_MS - 100);
-  g_assert_cmpint (closed_after, <, TIMEOUT_MS + 2000);
+  g_assert_cmpint (closed_after, <, TIMEOUT_MS + 4000);
   assert_status_ok (hub);
 }
 
@@ -196,7 +197,7 @@ test_silent_connection (void)
   elapsed_ms = (g_get_monotonic_time () - start) / 1000;
   g_test_message ("closed after %" G_GINT64_FORMAT " ms", elapsed_ms);
   g_assert_cmpint (elapsed_ms, >=, TIMEOUT_MS - 100);
-  g_assert_cmpint (elapsed_ms, <, TIMEOUT_MS + 2000);
+  g_assert_cmpint (elapsed_ms, <, TIMEOUT_MS + 4000);
   g_assert_cmpstr (rest, ==, "");
 }
 
@@ -459,6 +460,9 @@ test_no_patient_data_in_logs (void)
 
     g_assert_cmpint (g_chmod (replica, 0644), ==, 0);
     mh_test_node_start (crew);
+    /* Serving (and so past installing its SIGTERM handler, which comes
+     * after the api-url file the start waits for). */
+    assert_status_ok (crew);
     assert_mode (crew->dir, "replica.db", 0600);
     assert_mode (crew->dir, "replica.db-wal", 0600);
     assert_mode (crew->dir, "replica.db-shm", 0600);
