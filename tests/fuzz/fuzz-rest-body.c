@@ -49,6 +49,10 @@ make_node (const char *name, MhRole role, const char *hospital_id, const char *u
       g_printerr ("fuzz-rest-body: cannot set up %s: %s\n", name, error->message);
       exit (1);
     }
+  /* Throwaway replicas: no fsync per write (the target runs ten times
+   * faster). */
+  sqlite3_exec (mh_store_get_db (mh_node_get_store (node)), "PRAGMA synchronous = OFF", NULL,
+                NULL, NULL);
   return node;
 }
 
