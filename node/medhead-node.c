@@ -328,18 +328,24 @@ run_serve (int argc, char **argv)
         return failure ("serve", error);
       g_print (_("peers may link at %s"), sync_text);
     }
-  url = mh_api_server_get_url (server);
-  url_text = g_strdup_printf ("%s\n", url);
-  /* Written whole or not at all (write then rename): readers polling for it
-   * never see half a URL. */
-  if (!g_file_set_contents (url_path, url_text, -1, &error))
-    return failure ("serve", error);
-
+  /* Before api-url appears: whoever waits for it may stop us at once,
+   * and a SIGTERM must then stop us cleanly, not kill us. */
   loop = g_main_loop_new (NULL, FALSE);
   serve.loop = loop;
   serve.server = server;
   term_id = g_unix_signal_add (SIGTERM, stop_signal_cb, &serve);
   int_id = g_unix_signal_add (SIGINT, stop_signal_cb, &serve);
+
+  url = mh_api_server_get_url (server);
+  url_text = g_strdup_printf ("%s\n", url);
+  /* Written whole or not at all (write then rename): readers polling for it
+   * never see half a URL. */
+  if (!g_file_set_contents (url_path, url_text, -1, &error))
+    {
+      g_source_remove (term_id);
+      g_source_remove (int_id);
+      return failure ("serve", error);
+    }
 
   g_print (_("site %s (%s) listening on %s\n"), mh_node_get_site_id (node),
            mh_role_to_string (mh_node_get_role (node)), url);
