@@ -157,6 +157,29 @@ set_node (MhApplication *self, MhNode *node)
     show_error (self, _("Could not link with the network"), error);
 }
 
+/* A laptop's disk may be stolen: say so, and keep saying it until the
+ * user dismisses it, when the station's data is readable off the disk. */
+static void
+warn_unencrypted_volume (MhWindow *window, MhNode *node)
+{
+  g_autoptr (JsonObject) status = mh_node_get_status (node);
+  JsonNode *encrypted = json_object_get_member (status, "data_encrypted");
+  AdwToast *toast;
+
+  if (encrypted != NULL && JSON_NODE_HOLDS_VALUE (encrypted) && json_node_get_boolean (encrypted))
+    return;
+  toast = adw_toast_new (encrypted != NULL && JSON_NODE_HOLDS_VALUE (encrypted)
+                           ? _("This station's data is not on an encrypted disk: if the "
+                               "computer is lost, its patient data can be read")
+                           : _("Could not tell whether this station's data is on an "
+                               "encrypted disk: make sure it is"));
+  adw_toast_set_timeout (toast, 0);
+  adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
+  g_message ("data folder %s: %s", mh_node_get_data_dir (node),
+             json_object_get_string_member_with_default (status, "data_encryption", "unknown"));
+  mh_window_add_adw_toast (window, toast);
+}
+
 void
 mh_application_show_main (MhApplication *self)
 {
@@ -170,6 +193,7 @@ mh_application_show_main (MhApplication *self)
   windows = g_list_copy (gtk_application_get_windows (GTK_APPLICATION (self)));
   window = mh_window_new (self, self->node);
   gtk_window_present (GTK_WINDOW (window));
+  warn_unencrypted_volume (window, self->node);
   for (GList *l = windows; l != NULL; l = l->next)
     if (!MH_IS_WINDOW (l->data))
       gtk_window_destroy (GTK_WINDOW (l->data));

@@ -574,3 +574,11 @@ mh_window_show_transfer (MhWindow *self, const char *transfer_id)
   if (transfer_id != NULL && transfer_id[0] != '\0')
     mh_transfers_view_select (self->transfers_view, transfer_id);
 }
+
+/* Takes @toast (floating), for a toast with its own timeout or priority. */
+void
+mh_window_add_adw_toast (MhWindow *self, AdwToast *toast)
+{
+  g_return_if_fail (MH_IS_WINDOW (self));
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}

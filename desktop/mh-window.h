@@ -23,5 +23,6 @@ void mh_window_show_transfer (MhWindow *self, const char *transfer_id);
 /* "map", "find" or "beds" */
 void mh_window_show_view (MhWindow *self, const char *name);
 void mh_window_add_toast (MhWindow *self, const char *message);
+void mh_window_add_adw_toast (MhWindow *self, AdwToast *toast);
 
 G_END_DECLS

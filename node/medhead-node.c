@@ -117,6 +117,23 @@ open_node (const char *command, const char *data_dir, int *status)
 /* ------------------------------------------------------------------------ */
 /* init                                                                     */
 
+/* On stderr, so that stdout stays JSON. */
+static void
+warn_unencrypted (JsonObject *status, const char *data_dir)
+{
+  JsonNode *encrypted = json_object_get_member (status, "data_encrypted");
+  const char *how = json_object_get_string_member_with_default (status, "data_encryption", "");
+
+  if (encrypted != NULL && JSON_NODE_HOLDS_VALUE (encrypted) && json_node_get_boolean (encrypted))
+    return;
+  if (encrypted != NULL && JSON_NODE_HOLDS_VALUE (encrypted))
+    g_printerr (_("warning: the data folder %s is not on an encrypted volume: whoever takes the "
+                  "disk can read its patient data\n"), data_dir);
+  else
+    g_printerr (_("warning: cannot tell whether the data folder %s is on an encrypted volume "
+                  "(%s): make sure it is\n"), data_dir, how);
+}
+
 static int
 run_init (int argc, char **argv)
 {
@@ -314,22 +331,32 @@ run_serve (int argc, char **argv)
         return failure ("serve", error);
       g_print (_("peers may link at %s"), sync_text);
     }
-  url = mh_api_server_get_url (server);
-  url_text = g_strdup_printf ("%s\n", url);
-  /* Written whole or not at all (write then rename): readers polling for it
-   * never see half a URL. */
-  if (!g_file_set_contents (url_path, url_text, -1, &error))
-    return failure ("serve", error);
-
+  /* Before api-url appears: whoever waits for it may stop us at once,
+   * and a SIGTERM must then stop us cleanly, not kill us. */
   loop = g_main_loop_new (NULL, FALSE);
   serve.loop = loop;
   serve.server = server;
   term_id = g_unix_signal_add (SIGTERM, stop_signal_cb, &serve);
   int_id = g_unix_signal_add (SIGINT, stop_signal_cb, &serve);
 
+  url = mh_api_server_get_url (server);
+  url_text = g_strdup_printf ("%s\n", url);
+  /* Written whole or not at all (write then rename): readers polling for it
+   * never see half a URL. */
+  if (!g_file_set_contents (url_path, url_text, -1, &error))
+    {
+      g_source_remove (term_id);
+      g_source_remove (int_id);
+      return failure ("serve", error);
+    }
+
   g_print (_("site %s (%s) listening on %s\n"), mh_node_get_site_id (node),
            mh_role_to_string (mh_node_get_role (node)), url);
   fflush (stdout);
+  {
+    g_autoptr(JsonObject) node_status = mh_node_get_status (node);
+    warn_unencrypted (node_status, data_dir);
+  }
 
   g_main_loop_run (loop);
 
@@ -487,6 +514,7 @@ run_status (int argc, char **argv)
   object = mh_node_get_status (node);
   document = json_node_init_object (json_node_alloc (), object);
   print_json (document);
+  warn_unencrypted (object, data_dir);
   return EXIT_SUCCESS;
 }
 

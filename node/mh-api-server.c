@@ -24,6 +24,7 @@
 #include <libsoup/soup.h>
 
 #include "mh-api-server.h"
+#include "mh-server-guard.h"
 
 struct _MhApiServer
 {
@@ -32,6 +33,7 @@ struct _MhApiServer
   /* Owned References */
   MhNode *node;
   SoupServer *server;
+  MhServerGuard *guard;
   char *token_path;
   GTask *stop_task;
 
@@ -1425,6 +1427,93 @@ refuse_early (SoupServerMessage *msg, guint status, const char *code, const char
   reply_error (msg, status, code, field, message);
 }
 
+/* A body declared far over the limit is not worth reading, even to throw
+ * away: libsoup would drain it before answering. The connection is taken
+ * from libsoup, the answer written on it, our side shut for writing (the
+ * client reads the answer, then the end), and the socket closed a moment
+ * later. */
+typedef struct
+{
+  GIOStream *stream;
+  GSocket *socket;
+  GBytes *answer;
+} Farewell;
+
+static void
+farewell_free (Farewell *farewell)
+{
+  g_clear_object (&farewell->stream);
+  g_clear_object (&farewell->socket);
+  g_clear_pointer (&farewell->answer, g_bytes_unref);
+  g_free (farewell);
+}
+
+static gboolean
+farewell_close_cb (gpointer data)
+{
+  Farewell *farewell = data;
+
+  g_io_stream_close (farewell->stream, NULL, NULL);
+  farewell_free (farewell);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+farewell_written_cb (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Farewell *farewell = data;
+
+  g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, NULL);
+  if (farewell->socket != NULL)
+    g_socket_shutdown (farewell->socket, FALSE, TRUE, NULL);
+  g_timeout_add_seconds (2, farewell_close_cb, farewell);
+}
+
+static void
+refuse_and_close (SoupServerMessage *msg, guint status, const char *code, const char *field,
+                  const char *message)
+{
+  g_autoptr(JsonObject) error = json_object_new ();
+  g_autoptr(JsonObject) outer = json_object_new ();
+  g_autoptr(JsonNode) node = NULL;
+  g_autofree char *body = NULL;
+  GSocket *socket = soup_server_message_get_socket (msg);
+  Farewell *farewell;
+  char *text;
+
+  json_object_set_int_member (error, "status", status);
+  json_object_set_string_member (error, "code", code);
+  if (field != NULL)
+    json_object_set_string_member (error, "field", field);
+  json_object_set_string_member (error, "message", message);
+  json_object_set_object_member (outer, "error", g_steal_pointer (&error));
+  node = json_node_init_object (json_node_alloc (), outer);
+  body = json_to_string (node, FALSE);
+
+  if (socket != NULL)
+    g_object_ref (socket);
+  farewell = g_new0 (Farewell, 1);
+  farewell->socket = socket;
+  farewell->stream = soup_server_message_steal_connection (msg);
+  if (farewell->stream == NULL)
+    {
+      farewell_free (farewell);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                    "close");
+      refuse_early (msg, status, code, field, message);
+      return;
+    }
+  text = g_strdup_printf ("HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                          "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n%s",
+                          status, soup_status_get_phrase (status), strlen (body), body);
+  farewell->answer = g_bytes_new_take (text, strlen (text));
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (farewell->stream),
+                                   g_bytes_get_data (farewell->answer, NULL),
+                                   g_bytes_get_size (farewell->answer), G_PRIORITY_DEFAULT, NULL,
+                                   farewell_written_cb, farewell);
+}
+
 static void
 request_chunk_cb (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
 {
@@ -1437,6 +1526,34 @@ request_chunk_cb (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
       refuse_early (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too_large", "body",
                     "body: larger than 1 MiB");
     }
+}
+
+static void
+add_header_size (const char *name, const char *value, gpointer user_data)
+{
+  gsize *size = user_data;
+
+  *size += strlen (name) + strlen (value) + 4; /* ": " and CRLF */
+}
+
+static gsize
+headers_size (SoupMessageHeaders *headers)
+{
+  gsize size = 0;
+
+  soup_message_headers_foreach (headers, add_header_size, &size);
+  return size;
+}
+
+static guint
+limit_from_env (const char *name, guint fallback)
+{
+  const char *text = g_getenv (name);
+  guint64 value;
+
+  if (text != NULL && g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT, &value, NULL))
+    return (guint) value;
+  return fallback;
 }
 
 static void
@@ -1464,6 +1581,14 @@ early_handler_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
                     "a valid 'Authorization: Bearer TOKEN' header is required");
       return;
     }
+  if (headers_size (headers) > MH_API_MAX_HEADERS)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                    "close");
+      refuse_early (msg, 431, "too_large", "headers",
+                    "headers: larger than 16 KiB together");
+      return;
+    }
   if (strlen (g_uri_get_path (uri)) > MH_API_MAX_PATH
       || (query_text != NULL && strlen (query_text) > MH_API_MAX_QUERY))
     {
@@ -1474,6 +1599,14 @@ early_handler_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH
       && soup_message_headers_get_content_length (headers) > MH_API_MAX_BODY)
     {
+      /* With Expect: 100-continue the client waits for our word before
+       * sending the body: libsoup answers at once. */
+      if (!(soup_message_headers_get_expectations (headers) & SOUP_EXPECTATION_CONTINUE))
+        {
+          refuse_and_close (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too_large", "body",
+                            "body: larger than 1 MiB");
+          return;
+        }
       refuse_early (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too_large", "body",
                     "body: larger than 1 MiB");
       return;
@@ -1572,6 +1705,7 @@ mh_api_server_dispose (GObject *object)
   if (self->server != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->server, self);
+      g_clear_pointer (&self->guard, mh_server_guard_free);
       soup_server_remove_handler (self->server, NULL);
       soup_server_disconnect (self->server);
       g_clear_object (&self->server);
@@ -1649,6 +1783,15 @@ mh_api_server_new (MhNode *node, GError **error)
   soup_server_add_early_handler (self->server, NULL, early_handler_cb, self, NULL);
   soup_server_add_handler (self->server, NULL, handler_cb, self, NULL);
   g_signal_connect (self->server, "request-read", G_CALLBACK (request_read_cb), self);
+  {
+    MhServerGuardLimits limits = {
+      .request_timeout_ms = limit_from_env ("MEDHEAD_API_REQUEST_TIMEOUT_MS",
+                                            MH_API_REQUEST_TIMEOUT_MS),
+      .max_connections = limit_from_env ("MEDHEAD_API_MAX_CONNECTIONS", MH_API_MAX_CONNECTIONS),
+    };
+
+    self->guard = mh_server_guard_attach (self->server, &limits);
+  }
   g_signal_connect (self->server, "request-finished", G_CALLBACK (request_done_cb), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (request_done_cb), self);
 

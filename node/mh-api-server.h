@@ -23,6 +23,13 @@ G_DECLARE_FINAL_TYPE (MhApiServer, mh_api_server, MH, API_SERVER, GObject)
 #define MH_API_MAX_QUERY 4096
 #define MH_API_MAX_PATH 1024
 #define MH_API_MAX_DEPTH 16
+/* All request headers together (libsoup itself stops at 64 KiB). */
+#define MH_API_MAX_HEADERS (16 * 1024)
+/* From a connection's accept (or its previous answer) until the request's
+ * body is read; MEDHEAD_API_REQUEST_TIMEOUT_MS overrides it (tests). */
+#define MH_API_REQUEST_TIMEOUT_MS (30 * 1000)
+/* Open connections; MEDHEAD_API_MAX_CONNECTIONS overrides it. */
+#define MH_API_MAX_CONNECTIONS 256
 
 MhApiServer *mh_api_server_new (MhNode *node, GError **error);
 MhNode *mh_api_server_get_node (MhApiServer *self);

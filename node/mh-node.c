@@ -32,6 +32,7 @@
 #include "mh-node.h"
 #include "mh-peers.h"
 #include "mh-replicator.h"
+#include "mh-volume.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 
@@ -58,6 +59,10 @@ struct _MhNode
   GObject parent_instance;
 
   char *data_dir;
+  /* Whether data_dir is on an encrypted volume: looked up once. */
+  gboolean volume_checked;
+  MhVolumeEncryption volume;
+  char *volume_how;
   char *name;
   MhRole role;
   char *hospital_id;
@@ -1210,6 +1215,7 @@ mh_node_finalize (GObject *object)
   MhNode *self = MH_NODE (object);
 
   g_free (self->data_dir);
+  g_free (self->volume_how);
   g_free (self->name);
   g_free (self->hospital_id);
   g_free (self->unit_id);
@@ -3720,6 +3726,17 @@ mh_node_get_status (MhNode *self)
                               self->replicator ? mh_replicator_get_n_connected (self->replicator)
                                                : 0);
   set_text (status, "version", PACKAGE_VERSION);
+  /* A stolen disk must not give patient data away: say whether it would. */
+  if (!self->volume_checked)
+    {
+      self->volume = mh_volume_check (self->data_dir, &self->volume_how);
+      self->volume_checked = TRUE;
+    }
+  if (self->volume == MH_VOLUME_UNKNOWN)
+    json_object_set_null_member (status, "data_encrypted");
+  else
+    json_object_set_boolean_member (status, "data_encrypted", self->volume == MH_VOLUME_ENCRYPTED);
+  set_text (status, "data_encryption", self->volume_how);
   return status;
 }
 

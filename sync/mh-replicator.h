@@ -38,6 +38,16 @@ JsonArray *mh_replicator_get_peer_status (MhReplicator *self);
 
 /* How long between reconnection attempts, at most. Tests shorten it. */
 void mh_replicator_set_max_backoff (MhReplicator *self, guint max_ms);
+/* How long an open link may go without a hello. Tests shorten it. */
+void mh_replicator_set_hello_timeout (MhReplicator *self, guint timeout_ms);
+
+/* Checks one incoming frame the way a link reads it, without a link: the
+ * changes-frame prefix, the batch and its lane/epoch/to, or a control frame
+ * (size, depth, JSON object, type) and a hello's members. For tests and
+ * fuzzing; returns the frame's type ("changes", "hello", …) or NULL with
+ * @error set. */
+const char *mh_replicator_check_frame (const char *text, gsize size, guint n_lanes,
+                                       GError **error);
 
 gboolean mh_parse_listen_address (const char *address, char **host, guint16 *port,
                                   GError **error);

@@ -2391,6 +2391,19 @@ open_db (MhStore *self, const char *site_id, GError **error)
                    g_strerror (saved));
       return FALSE;
     }
+  /* A replica copied back from a backup may have come back readable by
+   * others: it is the user's alone again. */
+  {
+    struct stat st;
+
+    if (fstat (fd, &st) == 0 && (st.st_mode & 077) != 0)
+      {
+        g_message ("%s was readable by others (mode %04o): now 0600", self->path,
+                   (guint) (st.st_mode & 07777));
+        if (fchmod (fd, 0600) != 0)
+          g_warning ("cannot chmod 600 %s: %s", self->path, g_strerror (errno));
+      }
+  }
   close (fd);
 
   if (sqlite3_open_v2 (self->path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)

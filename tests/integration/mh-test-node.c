@@ -31,12 +31,25 @@ die_with_parent (gpointer user_data)
 }
 
 static GSubprocess *
-spawn (const char *const *argv, GSubprocessFlags flags, GError **error)
+spawn_logged (const char *const *argv, GSubprocessFlags flags, const char *log_path,
+              GError **error)
 {
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
 
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  if (log_path != NULL)
+    {
+      /* Every message on, into the file. */
+      g_subprocess_launcher_set_stdout_file_path (launcher, log_path);
+      g_subprocess_launcher_setenv (launcher, "G_MESSAGES_DEBUG", "all", TRUE);
+    }
   return g_subprocess_launcher_spawnv (launcher, argv, error);
+}
+
+static GSubprocess *
+spawn (const char *const *argv, GSubprocessFlags flags, GError **error)
+{
+  return spawn_logged (argv, flags, NULL, error);
 }
 
 const char *
@@ -211,7 +224,10 @@ mh_test_node_start (MhTestNode *node)
   {
     const char *argv[] = { mh_test_node_program (), "serve", "--data-dir", node->dir, "--api",
                            "127.0.0.1:0", NULL };
-    node->process = spawn (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+    if (node->log_path != NULL)
+      node->process = spawn_logged (argv, G_SUBPROCESS_FLAGS_STDERR_MERGE, node->log_path, &error);
+    else
+      node->process = spawn (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
   }
   g_assert_no_error (error);
 
@@ -252,6 +268,12 @@ mh_test_node_stop (MhTestNode *node, int signal_number)
   g_subprocess_send_signal (process, signal_number);
   g_subprocess_communicate_utf8 (process, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
+  if (node->log_path != NULL)
+    {
+      g_clear_pointer (&out, g_free);
+      g_file_get_contents (node->log_path, &out, NULL, &error);
+      g_assert_no_error (error);
+    }
 
   if (g_subprocess_get_if_signaled (process))
     return 128 + g_subprocess_get_term_sig (process);
@@ -286,6 +308,7 @@ mh_test_node_free (MhTestNode *node)
   g_free (node->dir);
   g_free (node->url);
   g_free (node->token);
+  g_free (node->log_path);
   g_free (node);
 }
 

@@ -20,6 +20,10 @@ typedef struct
   char *token; /* the API token, read when started */
   GSubprocess *process;
   SoupSession *session;
+  /* Set before mh_test_node_start(): the node runs with every message on
+   * (G_MESSAGES_DEBUG=all), its stdout and stderr into this file instead
+   * of a pipe (a chatty node never blocks on it). */
+  char *log_path;
 } MhTestNode;
 
 typedef struct
