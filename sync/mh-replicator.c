@@ -27,6 +27,7 @@
 #include "mh-identity.h"
 #include "mh-peers.h"
 #include "mh-replicator.h"
+#include "mh-server-guard.h"
 #include "mh-sync-error.h"
 
 #define WINDOW 4
@@ -38,6 +39,12 @@
 #define CLOSE_REFUSED 4001
 #define CLOSE_PROTOCOL 4002
 #define CLOSE_STUCK 4003
+/* Until an incoming connection's upgrade request is read (TLS handshake
+ * included), and how many may be open at once (links included). */
+#define ACCEPT_TIMEOUT_MS (20 * 1000)
+#define MAX_CONNECTIONS 512
+/* An open WebSocket that has not said hello by then is closed. */
+#define HELLO_TIMEOUT_MS (30 * 1000)
 /* A changes frame starts so: the sender always writes it this way. */
 #define CHANGES_PREFIX "{\"type\":\"changes\","
 
@@ -69,6 +76,7 @@ typedef struct
   guint rate_count;
   guint pump_id;
   gint64 ping_sent_ms;
+  gint64 created_ms;
 } Link;
 
 typedef struct
@@ -94,6 +102,7 @@ struct _MhReplicator
   char *name;
 
   SoupServer *server;
+  MhServerGuard *server_guard;
   SoupSession *session;
   GPtrArray *links;      /* Link* */
   GHashTable *dials;     /* fingerprint -> Dial* */
@@ -104,6 +113,7 @@ struct _MhReplicator
   gint64 peer_offset;
   gint64 agree; /* how many peers' clocks agree with ours, as last told */
   guint max_backoff_ms;
+  guint hello_timeout_ms;
 };
 
 G_DEFINE_FINAL_TYPE (MhReplicator, mh_replicator, G_TYPE_OBJECT)
@@ -464,6 +474,39 @@ get_int_member (JsonObject *object, const char *name, gint64 *out)
   return TRUE;
 }
 
+/* A string member, or @fallback when it is missing or not a string:
+ * json-glib gives NULL for {"type": true}, not the default. */
+static const char *
+get_string_member (JsonObject *object, const char *name, const char *fallback)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
+    return fallback;
+  return json_node_get_string (node);
+}
+
+/* A hello's cursor: [epoch, seq], two integers (json-glib warns, and gives
+ * 0, for anything else). */
+static gboolean
+get_cursor (JsonNode *pair, MhCursor *out)
+{
+  JsonArray *array;
+  JsonNode *epoch, *seq;
+
+  if (!JSON_NODE_HOLDS_ARRAY (pair) || json_array_get_length (array = json_node_get_array (pair)) != 2)
+    return FALSE;
+  epoch = json_array_get_element (array, 0);
+  seq = json_array_get_element (array, 1);
+  if (!JSON_NODE_HOLDS_VALUE (epoch) || json_node_get_value_type (epoch) != G_TYPE_INT64
+      || !JSON_NODE_HOLDS_VALUE (seq) || json_node_get_value_type (seq) != G_TYPE_INT64)
+    return FALSE;
+  out->epoch = json_node_get_int (epoch);
+  out->seq = json_node_get_int (seq);
+  return TRUE;
+}
+
 static void
 handle_hello (Link *link, JsonObject *hello)
 {
@@ -481,12 +524,23 @@ handle_hello (Link *link, JsonObject *hello)
     }
   if (!get_int_member (hello, "proto", &proto) || !get_int_member (hello, "schema", &schema)
       || !get_int_member (hello, "wall", &wall)
-      || (site = json_object_get_string_member_with_default (hello, "site", NULL)) == NULL
+      || (site = get_string_member (hello, "site", NULL)) == NULL
       || !json_object_has_member (hello, "cursors")
       || !JSON_NODE_HOLDS_ARRAY (json_object_get_member (hello, "cursors")))
     {
       link_refuse (link, "malformed hello");
       return;
+    }
+  cursors = json_object_get_array_member (hello, "cursors");
+  for (guint lane = 0; lane < n_lanes && lane < json_array_get_length (cursors); lane++)
+    {
+      MhCursor cursor;
+
+      if (!get_cursor (json_array_get_element (cursors, lane), &cursor))
+        {
+          link_refuse (link, "malformed hello: a cursor is not [epoch, seq]");
+          return;
+        }
     }
   if (proto != MH_PROTOCOL_VERSION)
     {
@@ -512,7 +566,7 @@ handle_hello (Link *link, JsonObject *hello)
     }
 
   g_free (link->name);
-  link->name = g_strdup (json_object_get_string_member_with_default (hello, "name", ""));
+  link->name = g_strdup (get_string_member (hello, "name", ""));
 
   /* A peer whose log took a new epoch was restored or copied: it may have
    * lost some of its own writes, which only its peers still hold. */
@@ -526,20 +580,12 @@ handle_hello (Link *link, JsonObject *hello)
     if (link->send_own)
       g_message ("%s has a new log epoch: sending it its own changes too", link->fingerprint);
   }
-  cursors = json_object_get_array_member (hello, "cursors");
   for (guint lane = 0; lane < n_lanes; lane++)
     {
       link->sent[lane].epoch = 0;
       link->sent[lane].seq = 0;
       if (lane < json_array_get_length (cursors))
-        {
-          JsonNode *pair = json_array_get_element (cursors, lane);
-          if (JSON_NODE_HOLDS_ARRAY (pair) && json_array_get_length (json_node_get_array (pair)) == 2)
-            {
-              link->sent[lane].epoch = json_array_get_int_element (json_node_get_array (pair), 0);
-              link->sent[lane].seq = json_array_get_int_element (json_node_get_array (pair), 1);
-            }
-        }
+        get_cursor (json_array_get_element (cursors, lane), &link->sent[lane]);
       link->acked[lane] = link->sent[lane].epoch == mh_store_get_epoch (self->store)
                             ? link->sent[lane].seq
                             : 0;
@@ -829,7 +875,7 @@ link_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoi
       return;
     }
   frame = json_node_get_object (root);
-  kind = json_object_get_string_member_with_default (frame, "type", "");
+  kind = get_string_member (frame, "type", "");
 
   if (g_str_equal (kind, "hello"))
     handle_hello (link, frame);
@@ -843,7 +889,7 @@ link_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoi
     handle_pong (link, frame);
   else if (g_str_equal (kind, "error"))
     {
-      const char *msg = json_object_get_string_member_with_default (frame, "message", "error");
+      const char *msg = get_string_member (frame, "message", "error");
       g_autofree char *text_msg = g_strdup_printf ("refused by the peer: %s", msg);
       link_close (link, CLOSE_REFUSED, text_msg);
     }
@@ -894,6 +940,7 @@ link_new (MhReplicator *self, SoupWebsocketConnection *conn, gboolean outgoing,
   link->lane_more = g_new0 (gboolean, n_lanes);
   link->rr_current = g_new0 (gint64, n_lanes);
   link->rate_window_ms = now_ms ();
+  link->created_ms = link->rate_window_ms;
   /* Byte counts run over the peer's whole life, not one link: a link cut
    * and reopened does not hide what crossed before. */
   if (info != NULL)
@@ -1043,6 +1090,10 @@ mh_replicator_listen (MhReplicator *self, const char *address, guint16 *out_port
       soup_server_add_websocket_handler (self->server, MH_SYNC_PATH, NULL, NULL, websocket_cb,
                                          self, NULL);
       soup_server_add_handler (self->server, NULL, sync_http_cb, self, NULL);
+      {
+        MhServerGuardLimits limits = { ACCEPT_TIMEOUT_MS, MAX_CONNECTIONS };
+        self->server_guard = mh_server_guard_attach (self->server, &limits);
+      }
     }
 
   socket_address = g_inet_socket_address_new (inet, port);
@@ -1079,6 +1130,10 @@ dial_free (Dial *dial)
       g_cancellable_cancel (dial->cancellable);
       g_clear_object (&dial->cancellable);
     }
+  /* The session may still hold the message in the middle of its TLS
+   * handshake: its accept-certificate must not reach a freed dial. */
+  if (dial->msg != NULL)
+    g_signal_handlers_disconnect_by_data (dial->msg, dial);
   g_clear_object (&dial->msg);
   g_free (dial->fingerprint);
   g_free (dial->url);
@@ -1278,6 +1333,12 @@ watchdog_cb (gpointer data)
     {
       Link *link = g_ptr_array_index (self->links, i);
 
+      /* Authenticated is not enough to hold a link open without a word. */
+      if (!link->open && !link->closing && now - link->created_ms > self->hello_timeout_ms)
+        {
+          link_close (link, CLOSE_PROTOCOL, "no hello in time");
+          continue;
+        }
       if (!link->open || link->closing)
         continue;
       /* A peer that stops acknowledging is dropped; it resumes from its
@@ -1374,6 +1435,19 @@ mh_replicator_set_max_backoff (MhReplicator *self, guint max_ms)
 }
 
 /**
+ * mh_replicator_set_hello_timeout:
+ *
+ * How long a link may stay open without a hello (checked every 5 s).
+ * Tests shorten it.
+ */
+void
+mh_replicator_set_hello_timeout (MhReplicator *self, guint timeout_ms)
+{
+  g_return_if_fail (MH_IS_REPLICATOR (self));
+  self->hello_timeout_ms = timeout_ms;
+}
+
+/**
  * mh_replicator_get_peer_status:
  *
  * Returns: (transfer full): one object per configured peer: fingerprint,
@@ -1455,6 +1529,7 @@ mh_replicator_dispose (GObject *object)
     mh_replicator_stop (self);
   if (self->links)
     g_ptr_array_set_size (self->links, 0);
+  g_clear_pointer (&self->server_guard, mh_server_guard_free);
   g_clear_object (&self->server);
   g_clear_object (&self->session);
   G_OBJECT_CLASS (mh_replicator_parent_class)->dispose (object);
@@ -1512,6 +1587,7 @@ mh_replicator_init (MhReplicator *self)
   self->links = g_ptr_array_new_with_free_func ((GDestroyNotify) link_free);
   self->dials = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) dial_free);
   self->max_backoff_ms = 30000;
+  self->hello_timeout_ms = HELLO_TIMEOUT_MS;
 }
 
 /**
@@ -1545,4 +1621,90 @@ mh_replicator_new (MhStore *store, GTlsCertificate *certificate, const char *fin
   /* permessage-deflate: a catch-up shrinks about 14-fold on the wire. */
   soup_session_add_feature_by_type (self->session, SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
   return self;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Frames without a link (tests, fuzzing)                                   */
+
+static const char *
+frame_malformed (GError **error, const char *message)
+{
+  g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, message);
+  return NULL;
+}
+
+const char *
+mh_replicator_check_frame (const char *text, gsize size, guint n_lanes, GError **error)
+{
+  g_autoptr(JsonParser) parser = NULL;
+  JsonNode *root;
+  JsonObject *frame;
+  const char *kind;
+
+  g_return_val_if_fail (text != NULL || size == 0, NULL);
+
+  if (size > strlen (CHANGES_PREFIX) && memcmp (text, CHANGES_PREFIX, strlen (CHANGES_PREFIX)) == 0)
+    {
+      g_autoptr(GPtrArray) changes = mh_codec_decode_batch (text, (gssize) size, NULL, error);
+      gint64 lane, epoch, to;
+
+      if (changes == NULL)
+        return NULL;
+      if (!top_level_int (text, size, "lane", &lane) || !top_level_int (text, size, "epoch", &epoch)
+          || !top_level_int (text, size, "to", &to) || lane < 0 || lane >= (gint64) n_lanes)
+        return frame_malformed (error, "malformed changes frame");
+      return "changes";
+    }
+  if (size > 64 * 1024)
+    return frame_malformed (error, "control frame too large");
+  if (!mh_codec_check_depth (text, size, 8, error))
+    return NULL;
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, text, (gssize) size, error))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return frame_malformed (error, "malformed frame");
+  frame = json_node_get_object (root);
+  kind = get_string_member (frame, "type", "");
+  if (g_str_equal (kind, "hello"))
+    {
+      gint64 proto, schema, wall, epoch = 0, agree = 0;
+      JsonArray *cursors;
+
+      if (!get_int_member (frame, "proto", &proto) || !get_int_member (frame, "schema", &schema)
+          || !get_int_member (frame, "wall", &wall)
+          || get_string_member (frame, "site", NULL) == NULL
+          || !json_object_has_member (frame, "cursors")
+          || !JSON_NODE_HOLDS_ARRAY (json_object_get_member (frame, "cursors")))
+        return frame_malformed (error, "malformed hello");
+      get_int_member (frame, "epoch", &epoch);
+      get_int_member (frame, "agree", &agree);
+      get_string_member (frame, "name", "");
+      cursors = json_object_get_array_member (frame, "cursors");
+      for (guint lane = 0; lane < n_lanes && lane < json_array_get_length (cursors); lane++)
+        {
+          MhCursor cursor;
+
+          if (!get_cursor (json_array_get_element (cursors, lane), &cursor))
+            return frame_malformed (error, "malformed hello: a cursor is not [epoch, seq]");
+        }
+      return "hello";
+    }
+  if (g_str_equal (kind, "ack"))
+    {
+      gint64 lane, epoch, seq;
+
+      if (!get_int_member (frame, "lane", &lane) || !get_int_member (frame, "epoch", &epoch)
+          || !get_int_member (frame, "seq", &seq) || lane < 0 || lane >= (gint64) n_lanes)
+        return frame_malformed (error, "malformed ack");
+      return "ack";
+    }
+  if (g_str_equal (kind, "ping"))
+    return "ping";
+  if (g_str_equal (kind, "pong"))
+    return "pong";
+  if (g_str_equal (kind, "error"))
+    return "error";
+  return "unknown";
 }
