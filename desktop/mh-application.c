@@ -261,10 +261,32 @@ preferences_activated (GSimpleAction *action, GVariant *parameter, gpointer user
   gtk_window_present (GTK_WINDOW (prefs));
 }
 
+/* From a message notification: the window comes up on that channel. */
+static void
+show_channel_activated (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  MhApplication *self = user_data;
+  const char *channel = g_variant_get_string (parameter, NULL);
+  GtkWindow *window = NULL;
+
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l; l = l->next)
+    if (MH_IS_WINDOW (l->data))
+      {
+        window = l->data;
+        break;
+      }
+  if (window == NULL)
+    return;
+  if (!mh_window_show_channel (MH_WINDOW (window), channel))
+    g_message ("show-channel: %s is not a channel", channel);
+  gtk_window_present (window);
+}
+
 static const GActionEntry app_actions[] = {
   { "quit", quit_activated },
   { "about", about_activated },
   { "preferences", preferences_activated },
+  { "show-channel", show_channel_activated, "s" },
 };
 
 static int

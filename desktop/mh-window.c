@@ -7,9 +7,11 @@
 
 #include "mh-application.h"
 #include "mh-bed-board.h"
+#include "mh-chat-view.h"
 #include "mh-find-view.h"
 #include "mh-locator.h"
 #include "mh-map-view.h"
+#include "mh-network-view.h"
 #include "mh-window.h"
 
 struct _MhWindow
@@ -23,6 +25,9 @@ struct _MhWindow
   MhMapView *map_view;
   MhFindView *find_view;
   MhBedBoard *bed_board;
+  AdwViewStackPage *chat_page;
+  MhChatView *chat_view;
+  MhNetworkView *network_view;
 
   /* Owned References */
   MhNode *node;
@@ -159,6 +164,10 @@ mh_window_constructed (GObject *object)
   mh_map_view_set_node (self->map_view, self->node);
   mh_find_view_set_node (self->find_view, self->node);
   mh_bed_board_set_node (self->bed_board, self->node);
+  mh_chat_view_set_node (self->chat_view, self->node);
+  mh_network_view_set_node (self->network_view, self->node);
+  g_object_bind_property (self->chat_view, "unread", self->chat_page, "badge-number",
+                          G_BINDING_SYNC_CREATE);
 
   /* Crews have no bed board; hubs keep one for counts phoned in. */
   adw_view_stack_page_set_visible (self->beds_page, role != MH_ROLE_AMBULANCE);
@@ -262,6 +271,8 @@ mh_window_class_init (MhWindowClass *klass)
   g_type_ensure (MH_TYPE_MAP_VIEW);
   g_type_ensure (MH_TYPE_FIND_VIEW);
   g_type_ensure (MH_TYPE_BED_BOARD);
+  g_type_ensure (MH_TYPE_CHAT_VIEW);
+  g_type_ensure (MH_TYPE_NETWORK_VIEW);
 
   gtk_widget_class_set_template_from_resource (widget_class, "/com/medhead/Emergency/mh-window.ui");
   gtk_widget_class_bind_template_child (widget_class, MhWindow, toast_overlay);
@@ -270,6 +281,9 @@ mh_window_class_init (MhWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, MhWindow, map_view);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, find_view);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, bed_board);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, chat_page);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, chat_view);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, network_view);
 
   gtk_widget_class_install_action (widget_class, "win.show-view", "s", show_view_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1, GDK_ALT_MASK, "win.show-view",
@@ -280,6 +294,10 @@ mh_window_class_init (MhWindowClass *klass)
                                        "win.show-view", "s", "find");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_3, GDK_ALT_MASK, "win.show-view",
                                        "s", "beds");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_4, GDK_ALT_MASK, "win.show-view",
+                                       "s", "chat");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_5, GDK_ALT_MASK, "win.show-view",
+                                       "s", "network");
 }
 
 static void
@@ -341,4 +359,33 @@ mh_window_add_toast (MhWindow *self, const char *message)
 {
   g_return_if_fail (MH_IS_WINDOW (self));
   adw_toast_overlay_add_toast (self->toast_overlay, adw_toast_new (message));
+}
+
+MhChatView *
+mh_window_get_chat_view (MhWindow *self)
+{
+  g_return_val_if_fail (MH_IS_WINDOW (self), NULL);
+  return self->chat_view;
+}
+
+MhNetworkView *
+mh_window_get_network_view (MhWindow *self)
+{
+  g_return_val_if_fail (MH_IS_WINDOW (self), NULL);
+  return self->network_view;
+}
+
+/**
+ * mh_window_show_channel:
+ *
+ * Shows the chat on @channel. Returns: %FALSE for a name that is no channel
+ */
+gboolean
+mh_window_show_channel (MhWindow *self, const char *channel)
+{
+  g_return_val_if_fail (MH_IS_WINDOW (self), FALSE);
+  if (!mh_chat_view_show_channel (self->chat_view, channel))
+    return FALSE;
+  adw_view_stack_set_visible_child_name (self->stack, "chat");
+  return TRUE;
 }

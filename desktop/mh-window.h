@@ -17,7 +17,10 @@ MhNode *mh_window_get_node (MhWindow *self);
 MhMapView *mh_window_get_map_view (MhWindow *self);
 MhFindView *mh_window_get_find_view (MhWindow *self);
 MhBedBoard *mh_window_get_bed_board (MhWindow *self);
-/* "map", "find" or "beds" */
+MhChatView *mh_window_get_chat_view (MhWindow *self);
+MhNetworkView *mh_window_get_network_view (MhWindow *self);
+gboolean mh_window_show_channel (MhWindow *self, const char *channel);
+/* "map", "find", "beds", "chat" or "network" */
 void mh_window_show_view (MhWindow *self, const char *name);
 void mh_window_add_toast (MhWindow *self, const char *message);
 
