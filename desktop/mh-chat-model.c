@@ -269,6 +269,8 @@ get_page (MhChatModel *self, guint index)
       page = g_new0 (Page, 1);
       page->index = index;
       page->items = read_page (self, index);
+      /* Newest first, so that eviction never takes the page being read. */
+      page->used = ++self->tick;
       g_hash_table_insert (self->pages, GUINT_TO_POINTER (index), page);
       evict_pages (self);
     }
