@@ -371,10 +371,9 @@ mh_network_view_refresh (MhNetworkView *self)
       if (waiting < 0)
         waiting_text = g_strdup (_("changes waiting: unknown until it links"));
       else
-        waiting_text = g_strdup_printf (ngettext ("%" G_GINT64_FORMAT " change waiting",
-                                                  "%" G_GINT64_FORMAT " changes waiting",
+        waiting_text = g_strdup_printf (ngettext ("%u change waiting", "%u changes waiting",
                                                   (gulong) waiting),
-                                        waiting);
+                                        (guint) MIN (waiting, G_MAXUINT));
       /* Translators: a peer's last contact ("5 seconds ago") and changes waiting */
       g_string_append_printf (subtitle, _("Last contact: %s · %s"), age, waiting_text);
       if (url != NULL && JSON_NODE_HOLDS_VALUE (url))
