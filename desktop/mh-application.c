@@ -164,20 +164,17 @@ warn_unencrypted_volume (MhWindow *window, MhNode *node)
 {
   g_autoptr (JsonObject) status = mh_node_get_status (node);
   JsonNode *encrypted = json_object_get_member (status, "data_encrypted");
-  AdwToast *toast;
 
   if (encrypted != NULL && JSON_NODE_HOLDS_VALUE (encrypted) && json_node_get_boolean (encrypted))
     return;
-  toast = adw_toast_new (encrypted != NULL && JSON_NODE_HOLDS_VALUE (encrypted)
+  g_message ("data folder %s: %s", mh_node_get_data_dir (node),
+             json_object_get_string_member_with_default (status, "data_encryption", "unknown"));
+  mh_window_show_banner (window,
+                         encrypted != NULL && JSON_NODE_HOLDS_VALUE (encrypted)
                            ? _("This station's data is not on an encrypted disk: if the "
                                "computer is lost, its patient data can be read")
                            : _("Could not tell whether this station's data is on an "
                                "encrypted disk: make sure it is"));
-  adw_toast_set_timeout (toast, 0);
-  adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
-  g_message ("data folder %s: %s", mh_node_get_data_dir (node),
-             json_object_get_string_member_with_default (status, "data_encryption", "unknown"));
-  mh_window_add_adw_toast (window, toast);
 }
 
 void
@@ -397,11 +394,33 @@ show_transfer_activated (GSimpleAction *action, GVariant *parameter, gpointer us
   mh_window_show_transfer (MH_WINDOW (window), g_variant_get_string (parameter, NULL));
 }
 
+/* From a message notification: the window comes up on that channel. */
+static void
+show_channel_activated (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  MhApplication *self = user_data;
+  const char *channel = g_variant_get_string (parameter, NULL);
+  GtkWindow *window = NULL;
+
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l; l = l->next)
+    if (MH_IS_WINDOW (l->data))
+      {
+        window = l->data;
+        break;
+      }
+  if (window == NULL)
+    return;
+  if (!mh_window_show_channel (MH_WINDOW (window), channel))
+    g_message ("show-channel: %s is not a channel", channel);
+  gtk_window_present (window);
+}
+
 static const GActionEntry app_actions[] = {
   { "show-transfer", show_transfer_activated, "s" },
   { "quit", quit_activated },
   { "about", about_activated },
   { "preferences", preferences_activated },
+  { "show-channel", show_channel_activated, "s" },
 };
 
 static int

@@ -8,10 +8,12 @@
 
 #include "mh-application.h"
 #include "mh-bed-board.h"
+#include "mh-chat-view.h"
 #include "mh-find-view.h"
 #include "mh-locator.h"
 #include "mh-map-view.h"
 #include "mh-transfers-view.h"
+#include "mh-network-view.h"
 #include "mh-window.h"
 
 struct _MhWindow
@@ -20,12 +22,17 @@ struct _MhWindow
 
   /* Template Widgets */
   AdwToastOverlay *toast_overlay;
+  GtkRevealer *banner_revealer;
+  GtkLabel *banner_label;
   AdwViewStack *stack;
   AdwViewStackPage *beds_page;
   MhMapView *map_view;
   MhFindView *find_view;
   MhBedBoard *bed_board;
   MhTransfersView *transfers_view;
+  AdwViewStackPage *chat_page;
+  MhChatView *chat_view;
+  MhNetworkView *network_view;
 
   /* Owned References */
   MhNode *node;
@@ -304,6 +311,12 @@ announce_to_action (GtkWidget *widget, const char *action_name, GVariant *parame
 }
 
 static void
+dismiss_banner_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  gtk_revealer_set_reveal_child (MH_WINDOW (widget)->banner_revealer, FALSE);
+}
+
+static void
 show_view_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   mh_window_show_view (MH_WINDOW (widget), g_variant_get_string (parameter, NULL));
@@ -360,6 +373,10 @@ mh_window_constructed (GObject *object)
                              G_CALLBACK (announced_cb), self, G_CONNECT_SWAPPED);
   /* Only a crew announces. */
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.announce-to", role == MH_ROLE_AMBULANCE);
+  mh_chat_view_set_node (self->chat_view, self->node);
+  mh_network_view_set_node (self->network_view, self->node);
+  g_object_bind_property (self->chat_view, "unread", self->chat_page, "badge-number",
+                          G_BINDING_SYNC_CREATE);
 
   /* Crews have no bed board; hubs keep one for counts phoned in. */
   adw_view_stack_page_set_visible (self->beds_page, role != MH_ROLE_AMBULANCE);
@@ -473,15 +490,24 @@ mh_window_class_init (MhWindowClass *klass)
   g_type_ensure (MH_TYPE_FIND_VIEW);
   g_type_ensure (MH_TYPE_BED_BOARD);
   g_type_ensure (MH_TYPE_TRANSFERS_VIEW);
+  g_type_ensure (MH_TYPE_CHAT_VIEW);
+  g_type_ensure (MH_TYPE_NETWORK_VIEW);
 
   gtk_widget_class_set_template_from_resource (widget_class, "/com/medhead/Emergency/mh-window.ui");
   gtk_widget_class_bind_template_child (widget_class, MhWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, banner_revealer);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, banner_label);
+  gtk_widget_class_install_action (widget_class, "win.dismiss-banner", NULL,
+                                   dismiss_banner_action);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, stack);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, beds_page);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, map_view);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, find_view);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, bed_board);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, transfers_view);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, chat_page);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, chat_view);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, network_view);
 
   gtk_widget_class_install_action (widget_class, "win.show-view", "s", show_view_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1, GDK_ALT_MASK, "win.show-view",
@@ -495,6 +521,10 @@ mh_window_class_init (MhWindowClass *klass)
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_4, GDK_ALT_MASK, "win.show-view",
                                        "s", "transfers");
   gtk_widget_class_install_action (widget_class, "win.announce-to", "s", announce_to_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_5, GDK_ALT_MASK, "win.show-view",
+                                       "s", "chat");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_6, GDK_ALT_MASK, "win.show-view",
+                                       "s", "network");
 }
 
 static void
@@ -575,10 +605,54 @@ mh_window_show_transfer (MhWindow *self, const char *transfer_id)
     mh_transfers_view_select (self->transfers_view, transfer_id);
 }
 
-/* Takes @toast (floating), for a toast with its own timeout or priority. */
+/**
+ * mh_window_show_banner:
+ *
+ * Shows @message under the header bar until the user dismisses it: for
+ * what must not slip by as a toast does, and must not cover the views.
+ */
 void
-mh_window_add_adw_toast (MhWindow *self, AdwToast *toast)
+mh_window_show_banner (MhWindow *self, const char *message)
 {
   g_return_if_fail (MH_IS_WINDOW (self));
-  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+  gtk_label_set_text (self->banner_label, message);
+  gtk_revealer_set_reveal_child (self->banner_revealer, TRUE);
+}
+
+const char *
+mh_window_get_banner (MhWindow *self)
+{
+  g_return_val_if_fail (MH_IS_WINDOW (self), NULL);
+  return gtk_revealer_get_reveal_child (self->banner_revealer)
+           ? gtk_label_get_text (self->banner_label)
+           : NULL;
+}
+
+MhChatView *
+mh_window_get_chat_view (MhWindow *self)
+{
+  g_return_val_if_fail (MH_IS_WINDOW (self), NULL);
+  return self->chat_view;
+}
+
+MhNetworkView *
+mh_window_get_network_view (MhWindow *self)
+{
+  g_return_val_if_fail (MH_IS_WINDOW (self), NULL);
+  return self->network_view;
+}
+
+/**
+ * mh_window_show_channel:
+ *
+ * Shows the chat on @channel. Returns: %FALSE for a name that is no channel
+ */
+gboolean
+mh_window_show_channel (MhWindow *self, const char *channel)
+{
+  g_return_val_if_fail (MH_IS_WINDOW (self), FALSE);
+  if (!mh_chat_view_show_channel (self->chat_view, channel))
+    return FALSE;
+  adw_view_stack_set_visible_child_name (self->stack, "chat");
+  return TRUE;
 }

@@ -21,8 +21,15 @@ MhTransfersView *mh_window_get_transfers_view (MhWindow *self);
 /* Opens the transfers view on one transfer (a notification's action). */
 void mh_window_show_transfer (MhWindow *self, const char *transfer_id);
 /* "map", "find" or "beds" */
+MhChatView *mh_window_get_chat_view (MhWindow *self);
+MhNetworkView *mh_window_get_network_view (MhWindow *self);
+gboolean mh_window_show_channel (MhWindow *self, const char *channel);
+/* "map", "find", "beds", "chat" or "network" */
 void mh_window_show_view (MhWindow *self, const char *name);
 void mh_window_add_toast (MhWindow *self, const char *message);
-void mh_window_add_adw_toast (MhWindow *self, AdwToast *toast);
+
+/* A warning under the header bar until dismissed; NULL when none shows. */
+void mh_window_show_banner (MhWindow *self, const char *message);
+const char *mh_window_get_banner (MhWindow *self);
 
 G_END_DECLS

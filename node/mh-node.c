@@ -11,7 +11,11 @@
  *   hospital table's `_rid`, kept current by triggers on that table (so
  *   remote changes update it inside the transaction that applies them);
  * - `node_message_arrival`: when each message first reached this node,
- *   for unread counts that do not depend on the author's clock.
+ *   for unread counts that do not depend on the author's clock, with its
+ *   channel and author (so a channel pages in arrival order off one index);
+ * - `node_message_pending`: this node's own messages that no peer has
+ *   acknowledged yet, with the local log position of each (local-only);
+ * - `node_channel_read`: up to when each channel was read here.
  *
  * Invariant: on a hospital node, each beds row of its own hospital carries
  * in `committed_inbound` the count of its accepted transfers for that
@@ -95,6 +99,15 @@ struct _MhNode
 };
 
 G_DEFINE_FINAL_TYPE (MhNode, mh_node, G_TYPE_OBJECT)
+
+enum
+{
+  SIGNAL_MESSAGES_CHANGED,
+  SIGNAL_MESSAGES_DELIVERED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 static gboolean flush_arrivals (MhNode *self);
 static gboolean refresh_committed (MhNode *self, GError **error);
@@ -679,7 +692,27 @@ static const char aux_ddl[] =
   "  arrived_at INTEGER NOT NULL, author_name TEXT, sent INTEGER);"
   "CREATE INDEX IF NOT EXISTS node_message_arrival_at ON node_message_arrival (arrived_at);"
   "CREATE INDEX IF NOT EXISTS node_transfer_hospital ON transfer (hospital_id);"
-  "CREATE INDEX IF NOT EXISTS node_message_channel ON message (channel);";
+  "CREATE INDEX IF NOT EXISTS node_message_channel ON message (channel);"
+  "CREATE TABLE IF NOT EXISTS node_message_pending (id TEXT PRIMARY KEY,"
+  "  lseq INTEGER NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS node_channel_read (channel TEXT PRIMARY KEY,"
+  "  read_at INTEGER NOT NULL) WITHOUT ROWID;";
+
+/* Columns added to node_message_arrival after its first release: a replica
+ * made before gets them, and has them filled in, at open. */
+static const char arrival_upgrade_sql[] =
+  "ALTER TABLE node_message_arrival ADD COLUMN channel TEXT;"
+  "ALTER TABLE node_message_arrival ADD COLUMN author_site TEXT;"
+  "UPDATE node_message_arrival SET"
+  "  channel = COALESCE((SELECT channel FROM message m WHERE m.id = node_message_arrival.id),"
+  "                     (SELECT channel FROM retraction r WHERE r.id = node_message_arrival.id)),"
+  "  author_site = COALESCE((SELECT author_site FROM message m"
+  "                          WHERE m.id = node_message_arrival.id),"
+  "                         (SELECT author_site FROM retraction r"
+  "                          WHERE r.id = node_message_arrival.id));";
+static const char arrival_index_sql[] =
+  "CREATE INDEX IF NOT EXISTS node_message_arrival_channel"
+  "  ON node_message_arrival (channel, arrived_at, id);";
 
 /* A hospital's free beds in one category: what a crew may count on
  * (available less the beds already promised to other crews). */
@@ -717,6 +750,16 @@ static const char nearest_any_sql[] =
   " GROUP BY h._rid HAVING SUM(" FREE_BEDS_SQL ") > 0";
 
 static gboolean
+arrival_has_channel (MhNode *self)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  stmt = prepare (self, "SELECT 1 FROM pragma_table_info('node_message_arrival')"
+                        " WHERE name = 'channel'", NULL);
+  return stmt != NULL && sqlite3_step (stmt) == SQLITE_ROW;
+}
+
+static gboolean
 setup_aux_tables (MhNode *self, GError **error)
 {
   g_autoptr(GString) categories = g_string_new (NULL);
@@ -733,7 +776,9 @@ setup_aux_tables (MhNode *self, GError **error)
                  error)
       || !exec_sql (self, "SAVEPOINT node_setup", error))
     return FALSE;
-  if (!exec_sql (self, aux_ddl, error))
+  if (!exec_sql (self, aux_ddl, error)
+      || (!arrival_has_channel (self) && !exec_sql (self, arrival_upgrade_sql, error))
+      || !exec_sql (self, arrival_index_sql, error))
     {
       exec_sql (self, "ROLLBACK TO node_setup; RELEASE node_setup", NULL);
       return FALSE;
@@ -810,9 +855,14 @@ flush_arrivals (MhNode *self)
   self->pending_arrivals = g_ptr_array_new_with_free_func (g_free);
 
   stmt = prepare (self,
-                  "INSERT OR IGNORE INTO node_message_arrival (id, arrived_at, author_name, sent)"
+                  "INSERT OR IGNORE INTO node_message_arrival"
+                  " (id, arrived_at, author_name, sent, channel, author_site)"
                   " SELECT ?1, ?2, (SELECT author_name FROM message WHERE id = ?1),"
-                  "  (SELECT sent FROM message WHERE id = ?1)",
+                  "  (SELECT sent FROM message WHERE id = ?1),"
+                  "  COALESCE((SELECT channel FROM message WHERE id = ?1),"
+                  "           (SELECT channel FROM retraction WHERE id = ?1)),"
+                  "  COALESCE((SELECT author_site FROM message WHERE id = ?1),"
+                  "           (SELECT author_site FROM retraction WHERE id = ?1))",
                   NULL);
   if (stmt == NULL || !exec_sql (self, "SAVEPOINT node_arrivals", NULL))
     return FALSE;
@@ -1019,7 +1069,34 @@ message_changed_cb (MhStore *store, const char *table, const char *row, MhNode *
 static void
 store_committed_cb (MhStore *store, gint64 seq, MhNode *self)
 {
+  gboolean any = self->pending_arrivals->len > 0;
+
   flush_arrivals (self);
+  if (any)
+    g_signal_emit (self, signals[SIGNAL_MESSAGES_CHANGED], 0);
+}
+
+/* A peer committed this node's chat lane up to @seq: the own messages at
+ * or below it are no longer local-only. */
+static void
+replicator_acked_cb (MhReplicator *replicator, guint lane, gint64 seq, MhNode *self)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  if (lane != MH_LANE_CHAT)
+    return;
+  stmt = prepare (self, "DELETE FROM node_message_pending WHERE lseq <= ?", NULL);
+  if (stmt == NULL)
+    return;
+  sqlite3_bind_int64 (stmt, 1, seq);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    {
+      g_message ("cannot record delivered messages: %s",
+                 sqlite3_errmsg (mh_store_get_db (self->store)));
+      return;
+    }
+  if (sqlite3_changes (mh_store_get_db (self->store)) > 0)
+    g_signal_emit (self, signals[SIGNAL_MESSAGES_DELIVERED], 0);
 }
 
 static void
@@ -1189,6 +1266,7 @@ mh_node_dispose (GObject *object)
   g_clear_handle_id (&self->receipts_source, g_source_remove);
   if (self->replicator != NULL)
     {
+      g_signal_handlers_disconnect_by_data (self->replicator, self);
       mh_replicator_stop (self->replicator);
       g_clear_object (&self->replicator);
     }
@@ -1233,6 +1311,23 @@ mh_node_class_init (MhNodeClass *klass)
 
   object_class->dispose = mh_node_dispose;
   object_class->finalize = mh_node_finalize;
+
+  /**
+   * MhNode::messages-changed:
+   *
+   * Messages (or retractions) arrived here, from this node or a peer.
+   */
+  signals[SIGNAL_MESSAGES_CHANGED] = g_signal_new ("messages-changed", G_TYPE_FROM_CLASS (klass),
+                                                   G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                   G_TYPE_NONE, 0);
+  /**
+   * MhNode::messages-delivered:
+   *
+   * A peer acknowledged some of this node's local-only messages.
+   */
+  signals[SIGNAL_MESSAGES_DELIVERED] = g_signal_new ("messages-delivered",
+                                                     G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                     0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -3519,6 +3614,28 @@ mh_node_transfer_desk (MhNode *self, const char *id, const char *state, const ch
 /* ------------------------------------------------------------------------ */
 /* Messages                                                                 */
 
+/* The message and its local-only mark commit together: a peer's
+ * acknowledgement can only come after the commit, so none is missed. */
+static gboolean
+post_message_txn (MhStore *store, gpointer user_data, GError **error)
+{
+  RowWrite *write = user_data;
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  if (!write_row_txn (store, user_data, error))
+    return FALSE;
+  stmt = prepare (write->self, "INSERT OR REPLACE INTO node_message_pending (id, lseq)"
+                               " VALUES (?, ?)", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, write->id, -1, SQLITE_STATIC);
+  /* Inserting one register logs exactly one entry: the latest. */
+  sqlite3_bind_int64 (stmt, 2, mh_store_get_last_seq (store));
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return fail (error, MH_NODE_ERROR_FAILED, "cannot mark the message local-only");
+  return TRUE;
+}
+
 /**
  * mh_node_post_message:
  * @channel: "broadcast", "hospital:ID" or "transfer:ID"
@@ -3531,6 +3648,8 @@ mh_node_post_message (MhNode *self, const char *channel, const char *body, GErro
   g_autofree char *uuid = g_uuid_string_random ();
   g_autofree char *id = NULL;
   TableValues values;
+  RowWrite write = { 0 };
+  gboolean ok;
 
   g_return_val_if_fail (MH_IS_NODE (self), NULL);
 
@@ -3545,13 +3664,20 @@ mh_node_post_message (MhNode *self, const char *channel, const char *body, GErro
       return NULL;
     }
   id = g_strdup_printf ("%s/%s", self->site_id, uuid);
+  write.self = self;
+  write.table = "message";
+  write.id = id;
+  write.create = TRUE;
   table_values_init (&values, "message");
   table_values_set (&values, "channel", g_variant_new_string (channel));
   table_values_set (&values, "author_site", g_variant_new_string (self->site_id));
   table_values_set (&values, "author_name", g_variant_new_string (self->name));
   table_values_set (&values, "body", g_variant_new_string (body));
   table_values_set (&values, "sent", g_variant_new_int64 (mh_store_now (self->store)));
-  if (!write_one_row (self, "message", id, &values, TRUE, error))
+  write.values = g_variant_ref_sink (table_values_end (&values));
+  ok = transact (self, post_message_txn, &write, error);
+  g_clear_pointer (&write.values, g_variant_unref);
+  if (!ok)
     return NULL;
   return g_steal_pointer (&id);
 }
@@ -3608,6 +3734,170 @@ mh_node_list_messages (MhNode *self, const char *channel, gint64 since_arrival, 
       json_array_add_object_element (list, message);
     }
   return g_steal_pointer (&list);
+}
+
+/**
+ * mh_node_count_messages:
+ * @channel: a channel
+ *
+ * Returns: how many messages (retracted ones included) reached this node in @channel
+ */
+guint
+mh_node_count_messages (MhNode *self, const char *channel)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), 0);
+  g_return_val_if_fail (channel != NULL, 0);
+
+  flush_arrivals (self);
+  stmt = prepare (self, "SELECT count(*) FROM node_message_arrival WHERE channel = ?", NULL);
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
+  return sqlite3_step (stmt) == SQLITE_ROW ? (guint) sqlite3_column_int64 (stmt, 0) : 0;
+}
+
+/**
+ * mh_node_list_messages_at:
+ * @channel: a channel
+ * @offset: the position of the first message, in local arrival order
+ * @limit: the most to list
+ *
+ * One page of a channel, for views that show long histories without
+ * loading them whole. Messages as mh_node_list_messages() gives them, plus
+ * "local_only": %TRUE for this node's own messages that no peer has
+ * acknowledged yet.
+ */
+JsonArray *
+mh_node_list_messages_at (MhNode *self, const char *channel, guint offset, guint limit,
+                          GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(JsonArray) list = json_array_new ();
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  g_return_val_if_fail (channel != NULL, NULL);
+
+  flush_arrivals (self);
+  stmt = prepare (self,
+                  "SELECT a.id, a.channel, a.author_site, a.author_name,"
+                  "  CASE WHEN r.id IS NULL THEN m.body END AS body, a.sent, a.arrived_at,"
+                  "  r.id IS NOT NULL, p.id IS NOT NULL"
+                  " FROM node_message_arrival a"
+                  " LEFT JOIN message m ON m.id = a.id"
+                  " LEFT JOIN retraction r ON r.id = a.id"
+                  " LEFT JOIN node_message_pending p ON p.id = a.id"
+                  " WHERE a.channel = ?1 ORDER BY a.arrived_at, a.id LIMIT ?2 OFFSET ?3",
+                  error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, limit);
+  sqlite3_bind_int64 (stmt, 3, offset);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      JsonObject *message = json_object_new ();
+
+      set_columns (message, stmt, 0, 6);
+      if (!column_is_null (stmt, 5))
+        json_object_set_int_member (message, "sent_at",
+                                    MH_HLC_PHYSICAL (sqlite3_column_int64 (stmt, 5)));
+      else
+        json_object_set_null_member (message, "sent_at");
+      json_object_set_boolean_member (message, "retracted", sqlite3_column_int (stmt, 7) != 0);
+      json_object_set_boolean_member (message, "local_only", sqlite3_column_int (stmt, 8) != 0);
+      json_array_add_object_element (list, message);
+    }
+  return g_steal_pointer (&list);
+}
+
+/**
+ * mh_node_count_unread:
+ * @channel: a channel
+ *
+ * Returns: the messages of other sites that reached this node in @channel
+ *   after it was last marked read
+ */
+guint
+mh_node_count_unread (MhNode *self, const char *channel)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), 0);
+  g_return_val_if_fail (channel != NULL, 0);
+
+  flush_arrivals (self);
+  stmt = prepare (self,
+                  "SELECT count(*) FROM node_message_arrival WHERE channel = ?1"
+                  " AND arrived_at > COALESCE((SELECT read_at FROM node_channel_read"
+                  "                            WHERE channel = ?1), 0)"
+                  " AND author_site IS NOT ?2",
+                  NULL);
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, self->site_id, -1, SQLITE_STATIC);
+  return sqlite3_step (stmt) == SQLITE_ROW ? (guint) sqlite3_column_int64 (stmt, 0) : 0;
+}
+
+/**
+ * mh_node_list_unread:
+ *
+ * Returns: (transfer full): an object, channel -> unread count, of the
+ *   channels that have unread messages
+ */
+JsonObject *
+mh_node_list_unread (MhNode *self)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  JsonObject *result = json_object_new ();
+
+  g_return_val_if_fail (MH_IS_NODE (self), result);
+
+  flush_arrivals (self);
+  stmt = prepare (self,
+                  "SELECT a.channel, count(*) FROM node_message_arrival a"
+                  " LEFT JOIN node_channel_read r ON r.channel = a.channel"
+                  " WHERE a.arrived_at > COALESCE(r.read_at, 0) AND a.author_site IS NOT ?1"
+                  "  AND a.channel IS NOT NULL GROUP BY a.channel",
+                  NULL);
+  if (stmt == NULL)
+    return result;
+  sqlite3_bind_text (stmt, 1, self->site_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    json_object_set_int_member (result, column_text (stmt, 0), sqlite3_column_int64 (stmt, 1));
+  return result;
+}
+
+/**
+ * mh_node_mark_channel_read:
+ * @channel: a channel
+ *
+ * Marks every message that reached this node in @channel as read.
+ */
+gboolean
+mh_node_mark_channel_read (MhNode *self, const char *channel, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+  g_return_val_if_fail (channel != NULL, FALSE);
+
+  flush_arrivals (self);
+  stmt = prepare (self,
+                  "INSERT OR REPLACE INTO node_channel_read (channel, read_at)"
+                  " SELECT ?1, MAX(COALESCE((SELECT MAX(arrived_at) FROM node_message_arrival"
+                  "                          WHERE channel = ?1), 0),"
+                  "                 COALESCE((SELECT read_at FROM node_channel_read"
+                  "                          WHERE channel = ?1), 0))",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return fail (error, MH_NODE_ERROR_FAILED, "cannot mark %s read", channel);
+  return TRUE;
 }
 
 typedef struct
@@ -3769,6 +4059,7 @@ mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError 
       return fail (error, MH_NODE_ERROR_CONFIG, "cannot listen for peers on %s: %s", listen,
                    local_error->message);
     }
+  g_signal_connect (self->replicator, "acked", G_CALLBACK (replicator_acked_cb), self);
   mh_replicator_start (self->replicator);
   return TRUE;
 }

@@ -135,6 +135,16 @@ char *mh_node_post_message (MhNode *self, const char *channel, const char *body,
 JsonArray *mh_node_list_messages (MhNode *self, const char *channel, gint64 since_arrival,
                                   guint limit, GError **error);
 gboolean mh_node_retract_message (MhNode *self, const char *id, GError **error);
+/* Long histories page by position in local arrival order; each message
+ * then also carries "local_only" (no peer has acknowledged it yet; the
+ * node emits "messages-delivered" when that changes, and
+ * "messages-changed" when messages arrive). */
+guint mh_node_count_messages (MhNode *self, const char *channel);
+JsonArray *mh_node_list_messages_at (MhNode *self, const char *channel, guint offset,
+                                     guint limit, GError **error);
+guint mh_node_count_unread (MhNode *self, const char *channel);
+JsonObject *mh_node_list_unread (MhNode *self); /* channel -> count, the unread ones */
+gboolean mh_node_mark_channel_read (MhNode *self, const char *channel, GError **error);
 
 /* The peer network */
 gboolean mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError **error);

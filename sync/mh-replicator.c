@@ -114,6 +114,8 @@ struct _MhReplicator
   gint64 agree; /* how many peers' clocks agree with ours, as last told */
   guint max_backoff_ms;
   guint hello_timeout_ms;
+  gint64 *acked_high; /* per lane: the highest seq of this epoch any peer committed */
+  guint n_acked_high;
 };
 
 G_DEFINE_FINAL_TYPE (MhReplicator, mh_replicator, G_TYPE_OBJECT)
@@ -127,6 +129,26 @@ enum
 };
 
 static GParamSpec *properties[N_PROPS];
+
+enum
+{
+  SIGNAL_ACKED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+/* Raises the lane's high-water mark of what some peer has committed, and
+ * tells when it moves: whatever lies at or below it has left this node. */
+static void
+note_acked (MhReplicator *self, guint lane, gint64 seq)
+{
+  if (lane >= self->n_acked_high || seq <= self->acked_high[lane])
+    return;
+  self->acked_high[lane] = seq;
+  g_signal_emit (self, signals[SIGNAL_ACKED], 0, lane, seq);
+}
+
 
 static void link_pump_soon (Link *link);
 static void dial_schedule (Dial *dial);
@@ -591,6 +613,8 @@ handle_hello (Link *link, JsonObject *hello)
                             : 0;
       link->lane_more[lane] = TRUE;
     }
+  for (guint lane = 0; lane < n_lanes; lane++)
+    note_acked (self, lane, link->acked[lane]);
 
   link->offset_ms = wall - own_wall_ms (self);
   link->has_offset = TRUE;
@@ -758,7 +782,10 @@ handle_ack (Link *link, JsonObject *frame)
       return;
     }
   if (epoch == mh_store_get_epoch (link->owner->store))
-    link->acked[lane] = MAX (link->acked[lane], seq);
+    {
+      link->acked[lane] = MAX (link->acked[lane], seq);
+      note_acked (link->owner, (guint) lane, link->acked[lane]);
+    }
   if (link->in_flight > 0)
     link->in_flight--;
   link->last_ack_ms = now_ms ();
@@ -1547,6 +1574,7 @@ mh_replicator_finalize (GObject *object)
   g_free (self->fingerprint);
   g_free (self->site_id);
   g_free (self->name);
+  g_free (self->acked_high);
   G_OBJECT_CLASS (mh_replicator_parent_class)->finalize (object);
 }
 
@@ -1579,6 +1607,19 @@ mh_replicator_class_init (MhReplicatorClass *klass)
     g_param_spec_uint ("n-connected", NULL, NULL, 0, G_MAXUINT, 0,
                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * MhReplicator::acked:
+   * @lane: the lane
+   * @seq: the new high-water mark
+   *
+   * Some peer committed this node's log up to @seq in @lane (this epoch),
+   * higher than any peer before: a local change at or below it has left
+   * this node. Emitted as acknowledgements arrive and as links open.
+   */
+  signals[SIGNAL_ACKED] = g_signal_new ("acked", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                        NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT,
+                                        G_TYPE_INT64);
 }
 
 static void
@@ -1611,6 +1652,8 @@ mh_replicator_new (MhStore *store, GTlsCertificate *certificate, const char *fin
   self->fingerprint = g_strdup (fingerprint);
   self->site_id = g_strdup (mh_store_get_site_id (store));
   self->name = g_strdup (name ? name : "");
+  self->n_acked_high = mh_schema_get_n_lanes (mh_store_get_schema (store));
+  self->acked_high = g_new0 (gint64, self->n_acked_high);
   self->session = soup_session_new_with_options ("timeout", 30, "idle-timeout", 60, NULL);
   /* Links go straight to the pinned URL: a desktop proxy setting must not
    * reroute them (and reading it needs GSettings schemas a hub may lack). */
@@ -1707,4 +1750,18 @@ mh_replicator_check_frame (const char *text, gsize size, guint n_lanes, GError *
   if (g_str_equal (kind, "error"))
     return "error";
   return "unknown";
+}
+
+/**
+ * mh_replicator_get_acked_seq:
+ * @lane: a lane of the schema
+ *
+ * Returns: the highest sequence number of this node's log (this epoch) in
+ * @lane that some peer has committed since the replicator started, or 0
+ */
+gint64
+mh_replicator_get_acked_seq (MhReplicator *self, guint lane)
+{
+  g_return_val_if_fail (MH_IS_REPLICATOR (self), 0);
+  return lane < self->n_acked_high ? self->acked_high[lane] : 0;
 }

@@ -35,6 +35,7 @@ gboolean mh_replicator_get_clock_alarm (MhReplicator *self);
 gint64 mh_replicator_get_peer_offset (MhReplicator *self);
 guint mh_replicator_get_n_connected (MhReplicator *self);
 JsonArray *mh_replicator_get_peer_status (MhReplicator *self);
+gint64 mh_replicator_get_acked_seq (MhReplicator *self, guint lane);
 
 /* How long between reconnection attempts, at most. Tests shorten it. */
 void mh_replicator_set_max_backoff (MhReplicator *self, guint max_ms);

@@ -141,6 +141,13 @@ test_point_chosen (void)
                                                               ADW_TYPE_VIEW_STACK))),
                    ==, "find");
 
+  /* A banner stays until dismissed, above the views, not over them. */
+  g_assert_null (mh_window_get_banner (window));
+  mh_window_show_banner (window, "Test warning");
+  g_assert_cmpstr (mh_window_get_banner (window), ==, "Test warning");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.dismiss-banner", NULL));
+  g_assert_null (mh_window_get_banner (window));
+
   gtk_window_destroy (GTK_WINDOW (window));
   g_object_unref (window);
   mh_test_rm_rf (tmpdir);

@@ -1,0 +1,345 @@
+/* test-chat.c: the chat model, the chat view and the network page, in
+ * process (two real nodes linked over TLS on 127.0.0.1 where it matters) */
+#include "config.h"
+
+#include "mh-chat-model.h"
+#include "mh-chat-view.h"
+#include "mh-network-view.h"
+#include "mh-test-util.h"
+
+typedef struct
+{
+  char *tmpdir;
+  MhNode *a;
+  MhNode *b;
+} Fixture;
+
+static gboolean have_display;
+
+static void
+drain_main_loop (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static gboolean
+timeout_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main loop until CONDITION holds, or fails after 20 s. */
+#define WAIT_FOR(condition)                                                                     \
+  G_STMT_START                                                                                  \
+  {                                                                                             \
+    gboolean timed_out_ = FALSE;                                                                \
+    guint id_ = g_timeout_add_seconds (20, timeout_cb, &timed_out_);                            \
+    while (!(condition) && !timed_out_)                                                         \
+      g_main_context_iteration (NULL, TRUE);                                                    \
+    if (!timed_out_)                                                                            \
+      g_source_remove (id_);                                                                    \
+    g_assert_true (condition);                                                                  \
+  }                                                                                             \
+  G_STMT_END
+
+static MhNode *
+open_node (const char *tmpdir, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_build_filename (tmpdir, name, NULL);
+  MhNode *node;
+
+  g_assert_true (mh_node_init_data_dir (dir, name, MH_ROLE_HUB, NULL, NULL, &error));
+  g_assert_no_error (error);
+  node = mh_node_open (dir, &error);
+  g_assert_no_error (error);
+  return node;
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->tmpdir = mh_test_make_tmpdir ("desktop-chat");
+  f->a = open_node (f->tmpdir, "a");
+  f->b = open_node (f->tmpdir, "b");
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_clear_object (&f->a);
+  g_clear_object (&f->b);
+  drain_main_loop ();
+  mh_test_rm_rf (f->tmpdir);
+  g_free (f->tmpdir);
+}
+
+/* Links a (listening) and b (calling a). */
+static void
+link_nodes (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *url = NULL;
+  guint16 port = 0;
+
+  g_assert_true (mh_node_add_peer (f->a, mh_node_get_fingerprint (f->b), NULL, &error));
+  g_assert_true (mh_node_start_sync (f->a, "127.0.0.1:0", &port, &error));
+  g_assert_no_error (error);
+  url = g_strdup_printf ("https://127.0.0.1:%u", port);
+  g_assert_true (mh_node_add_peer (f->b, mh_node_get_fingerprint (f->a), url, &error));
+  g_assert_true (mh_node_start_sync (f->b, NULL, NULL, &error));
+  g_assert_no_error (error);
+  mh_replicator_set_max_backoff (mh_node_get_replicator (f->b), 250);
+}
+
+static void
+items_changed_cb (GListModel *model, guint position, guint removed, guint added, guint *log)
+{
+  log[0] = position;
+  log[1] = removed;
+  log[2] = added;
+}
+
+static void
+test_model_paging (Fixture *f, gconstpointer data)
+{
+  g_autoptr (MhChatModel) model = NULL;
+  const guint n = 3 * MH_CHAT_MODEL_PAGE_SIZE + 5;
+  guint log[3] = { 0 };
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *body = g_strdup_printf ("message %u", i);
+      g_autofree char *id = mh_node_post_message (f->a, "broadcast", body, NULL);
+      g_assert_nonnull (id);
+    }
+  g_assert_null (mh_node_post_message (f->a, "no-such-channel", "x", NULL));
+  g_assert_nonnull (mh_node_post_message (f->a, "hospital:h1", "elsewhere", NULL));
+
+  model = mh_chat_model_new (f->a, "broadcast");
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (model)), ==, n);
+  g_assert_cmpuint (mh_chat_model_get_n_page_reads (model), ==, 0);
+
+  /* Random access reads only the page asked for. */
+  {
+    g_autoptr (MhChatMessage) last = g_list_model_get_item (G_LIST_MODEL (model), n - 1);
+    g_autoptr (MhChatMessage) first = g_list_model_get_item (G_LIST_MODEL (model), 0);
+    g_autoptr (MhChatMessage) again = g_list_model_get_item (G_LIST_MODEL (model), 1);
+    g_autofree char *expected = g_strdup_printf ("message %u", n - 1);
+
+    g_assert_cmpstr (mh_chat_message_get_body (last), ==, expected);
+    g_assert_cmpstr (mh_chat_message_get_body (first), ==, "message 0");
+    g_assert_cmpstr (mh_chat_message_get_body (again), ==, "message 1");
+    g_assert_true (mh_chat_message_get_mine (first));
+    /* No peer: every message written here is local-only. */
+    g_assert_true (mh_chat_message_get_local_only (first));
+    g_assert_cmpuint (mh_chat_model_get_n_page_reads (model), ==, 2);
+    g_assert_null (g_list_model_get_item (G_LIST_MODEL (model), n));
+  }
+  g_assert_cmpuint (mh_chat_model_get_n_cached_pages (model), <=, MH_CHAT_MODEL_MAX_PAGES);
+
+  /* A new message is an append. */
+  g_signal_connect (model, "items-changed", G_CALLBACK (items_changed_cb), log);
+  g_free (mh_node_post_message (f->a, "broadcast", "one more", NULL));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (model)), ==, n + 1);
+  g_assert_cmpuint (log[0], ==, n);
+  g_assert_cmpuint (log[1], ==, 0);
+  g_assert_cmpuint (log[2], ==, 1);
+  {
+    g_autoptr (MhChatMessage) added = g_list_model_get_item (G_LIST_MODEL (model), n);
+    g_assert_cmpstr (mh_chat_message_get_body (added), ==, "one more");
+  }
+  g_assert_cmpuint (mh_node_count_messages (f->a, "hospital:h1"), ==, 1);
+}
+
+static void
+local_only_notify_cb (MhChatMessage *message, GParamSpec *pspec, guint *count)
+{
+  (*count)++;
+}
+
+/* Across a real link: unread counts on the receiving side, and the
+ * local-only mark flipping on the sending side once the peer has it. */
+static void
+test_delivery_and_unread (Fixture *f, gconstpointer data)
+{
+  g_autoptr (MhChatModel) sent = NULL;
+  g_autoptr (MhChatModel) received = NULL;
+  g_autoptr (MhChatMessage) mine = NULL;
+  guint flips = 0;
+
+  g_free (mh_node_post_message (f->a, "broadcast", "typed before any link", NULL));
+  sent = mh_chat_model_new (f->a, "broadcast");
+  received = mh_chat_model_new (f->b, "broadcast");
+  mine = g_list_model_get_item (G_LIST_MODEL (sent), 0);
+  g_assert_true (mh_chat_message_get_local_only (mine));
+  g_signal_connect (mine, "notify::local-only", G_CALLBACK (local_only_notify_cb), &flips);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (received)), ==, 0);
+
+  link_nodes (f);
+  WAIT_FOR (g_list_model_get_n_items (G_LIST_MODEL (received)) == 1);
+  WAIT_FOR (!mh_chat_message_get_local_only (mine));
+  g_assert_cmpuint (flips, ==, 1);
+  {
+    g_autoptr (MhChatMessage) theirs = g_list_model_get_item (G_LIST_MODEL (received), 0);
+    g_assert_false (mh_chat_message_get_mine (theirs));
+    g_assert_false (mh_chat_message_get_local_only (theirs));
+    g_assert_cmpstr (mh_chat_message_get_body (theirs), ==, "typed before any link");
+  }
+
+  /* Unread on b: a's messages, not b's own. */
+  g_assert_cmpuint (mh_node_count_unread (f->b, "broadcast"), ==, 1);
+  g_free (mh_node_post_message (f->b, "broadcast", "b's own", NULL));
+  g_assert_cmpuint (mh_node_count_unread (f->b, "broadcast"), ==, 1);
+  g_assert_true (mh_node_mark_channel_read (f->b, "broadcast", NULL));
+  g_assert_cmpuint (mh_node_count_unread (f->b, "broadcast"), ==, 0);
+  g_free (mh_node_post_message (f->a, "broadcast", "later", NULL));
+  g_free (mh_node_post_message (f->a, "hospital:h2", "to h2", NULL));
+  WAIT_FOR (mh_node_count_unread (f->b, "broadcast") == 1);
+  WAIT_FOR (mh_node_count_unread (f->b, "hospital:h2") == 1);
+  {
+    g_autoptr (JsonObject) unread = mh_node_list_unread (f->b);
+    g_assert_cmpint (json_object_get_int_member_with_default (unread, "broadcast", 0), ==, 1);
+    g_assert_cmpint (json_object_get_int_member_with_default (unread, "hospital:h2", 0), ==, 1);
+  }
+  /* Sent while linked: delivered, in place, on a's model. */
+  WAIT_FOR (g_list_model_get_n_items (G_LIST_MODEL (sent)) == 3);
+  {
+    g_autoptr (MhChatMessage) later = g_list_model_get_item (G_LIST_MODEL (sent), 2);
+    WAIT_FOR (!mh_chat_message_get_local_only (later));
+  }
+}
+
+static void
+test_view_unread (Fixture *f, gconstpointer data)
+{
+  GtkWidget *window;
+  MhChatView *view;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  view = g_object_new (MH_TYPE_CHAT_VIEW, NULL);
+  window = gtk_window_new ();
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (view));
+  mh_chat_view_set_node (view, f->b);
+  gtk_window_present (GTK_WINDOW (window));
+  gtk_test_widget_wait_for_draw (window);
+  g_assert_true (mh_chat_view_show_channel (view, "hospital:h9"));
+  g_assert_false (mh_chat_view_show_channel (view, "nonsense"));
+  g_assert_cmpstr (mh_chat_view_get_channel (view), ==, "hospital:h9");
+
+  link_nodes (f);
+  g_free (mh_node_post_message (f->a, "broadcast", "for everyone", NULL));
+  WAIT_FOR (mh_chat_view_get_channel_unread (view, "broadcast") == 1);
+  g_assert_cmpuint (mh_chat_view_get_unread (view), ==, 1);
+
+  g_assert_true (mh_chat_view_show_channel (view, "broadcast"));
+  g_assert_cmpuint (g_list_model_get_n_items (mh_chat_view_get_messages (view)), ==, 1);
+  /* Sending goes through the node, into the open channel. */
+  g_assert_true (mh_chat_view_send (view, "reply"));
+  g_assert_cmpuint (mh_node_count_messages (f->b, "broadcast"), ==, 2);
+  g_assert_cmpuint (g_list_model_get_n_items (mh_chat_view_get_messages (view)), ==, 2);
+  gtk_window_destroy (GTK_WINDOW (window));
+  drain_main_loop ();
+}
+
+static void
+test_network_state (Fixture *f, gconstpointer data)
+{
+  GtkWidget *window;
+  MhNetworkView *view;
+  MhNetworkState state = { 0 };
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  link_nodes (f);
+  view = g_object_new (MH_TYPE_NETWORK_VIEW, NULL);
+  window = gtk_window_new ();
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (view));
+  mh_network_view_set_node (view, f->b);
+  gtk_window_present (GTK_WINDOW (window));
+  gtk_test_widget_wait_for_draw (window);
+
+  /* Live: the link opens after the page was built. */
+  mh_network_view_get_state (view, &state);
+  g_assert_cmpuint (state.n_peers, ==, 1);
+  mh_network_state_clear (&state);
+  WAIT_FOR ((mh_network_view_get_state (view, &state), mh_network_state_clear (&state),
+             mh_replicator_get_n_connected (mh_node_get_replicator (f->b)) == 1));
+  drain_main_loop ();
+  mh_network_view_get_state (view, &state);
+  g_assert_cmpuint (state.n_connected, ==, 1);
+  g_assert_cmpuint (state.rejected, ==, 0);
+  g_assert_null (state.error);
+  mh_network_state_clear (&state);
+
+  /* Bad input: a message on the page, nothing added. */
+  g_assert_false (mh_network_view_add_peer (view, "", "https://127.0.0.1:1"));
+  mh_network_view_get_state (view, &state);
+  g_assert_nonnull (state.error);
+  mh_network_state_clear (&state);
+  g_assert_false (mh_network_view_add_peer (view, "not a fingerprint!", NULL));
+  g_assert_false (mh_network_view_add_peer (view, "AAAA-BBBB-CCCC-DDDD-EEEE", "ftp://x"));
+  mh_network_view_get_state (view, &state);
+  g_assert_nonnull (state.error);
+  g_assert_cmpuint (state.n_peers, ==, 1);
+  mh_network_state_clear (&state);
+
+  /* A good one clears the message and shows up. */
+  g_assert_true (mh_network_view_add_peer (view, mh_node_get_fingerprint (f->b) [0] == 'A'
+                                                   ? "BBBB-BBBB-BBBB-BBBB-BBBB"
+                                                   : "AAAA-AAAA-AAAA-AAAA-AAAA",
+                                           NULL));
+  mh_network_view_get_state (view, &state);
+  g_assert_null (state.error);
+  g_assert_cmpuint (state.n_peers, ==, 2);
+  g_assert_cmpuint (state.n_connected, ==, 1);
+  mh_network_state_clear (&state);
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  drain_main_loop ();
+}
+
+static void
+test_format_age (void)
+{
+  g_autofree char *never = mh_format_age (1000000, 0);
+  g_autofree char *seconds = mh_format_age (100000, 95000);
+  g_autofree char *minutes = mh_format_age (10 * 60000, 0 + 1);
+  g_autofree char *hours = mh_format_age (3 * 3600000 + 5, 5);
+
+  g_assert_cmpstr (never, ==, "never");
+  g_assert_cmpstr (seconds, ==, "5 seconds ago");
+  g_assert_cmpstr (minutes, ==, "9 minutes ago");
+  g_assert_cmpstr (hours, ==, "3 hours ago");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+
+  have_display = gtk_init_check ();
+  if (have_display)
+    adw_init ();
+
+  g_test_add ("/desktop/chat/model-paging", Fixture, NULL, fixture_setup, test_model_paging,
+              fixture_teardown);
+  g_test_add ("/desktop/chat/delivery-and-unread", Fixture, NULL, fixture_setup,
+              test_delivery_and_unread, fixture_teardown);
+  g_test_add ("/desktop/chat/view-unread", Fixture, NULL, fixture_setup, test_view_unread,
+              fixture_teardown);
+  g_test_add ("/desktop/network/state", Fixture, NULL, fixture_setup, test_network_state,
+              fixture_teardown);
+  g_test_add_func ("/desktop/network/format-age", test_format_age);
+  return g_test_run ();
+}

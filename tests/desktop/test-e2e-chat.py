@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""End to end: chat between the desktop app and a hub, through the
+accessibility tree, with the link cut and restored.
+
+1. A hub (medhead-node serve) holds the demo region; a hospital desk
+   station is peered with it both ways (the hub pins it, it calls the hub).
+2. The desk app opens on Chat (broadcast); a message typed there (Enter
+   sends) reaches the hub's REST API, and its mark turns "Delivered".
+3. A message posted on the hub's REST API shows in the desk app.
+4. The hub is stopped: a message typed in the app shows "Local only".
+5. The hub starts again on the same data folder and ports: the mark turns
+   "Delivered", and the hub's REST API lists the message.
+
+Run as `/usr/bin/python3 test-e2e-chat.py` (meson does). Prints TAP. Needs
+MEDHEAD_NODE_BIN, MEDHEAD_APP_BIN and MEDHEAD_SOURCE_ROOT.
+"""
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_harness import (App, Session, StepFailed, SYNC_TIMEOUT, UI_TIMEOUT,  # noqa: E402
+                         find_all, run_step, text_of, wait_for)
+
+STEPS = [
+    "hub serves the region, peered with a desk station",
+    "a message typed in the desk app reaches the hub and shows as delivered",
+    "a message posted on the hub shows in the desk app",
+    "with the hub stopped, a message typed in the app shows as local only",
+    "with the hub back on the same port, the message is delivered",
+]
+
+DESK_HOSPITAL = "c05b6f66-3efe-57e1-9eb1-e7f8fd74cb49"
+# The desk calls the hub again after at most 30 s of backoff.
+RELINK_TIMEOUT = 75
+
+
+def main():
+    print(f"1..{len(STEPS)}", flush=True)
+    for name in ("MEDHEAD_NODE_BIN", "MEDHEAD_APP_BIN", "MEDHEAD_SOURCE_ROOT"):
+        if not os.environ.get(name):
+            print(f"Bail out! {name} is not set (run through meson)")
+            return 1
+    if importlib.util.find_spec("pyatspi") is None:
+        for i in range(len(STEPS)):
+            print(f"ok {i + 1} - {STEPS[i]} # SKIP no pyatspi (python3-pyatspi)")
+        return 0
+    missing = [p for p in ("Xvfb", "xdotool", "dbus-daemon") if not shutil.which(p)]
+    if missing:
+        for i in range(len(STEPS)):
+            print(f"ok {i + 1} - {STEPS[i]} # SKIP needs {', '.join(missing)}")
+        return 0
+
+    session = Session()
+    state = {"failed": False}
+    shared = {}
+    demo = os.path.join(session.root, "data", "demo")
+
+    def api(path, body=None):
+        url = shared["api_url"]
+        token = open(session.path("hub", "api-token")).read().strip()
+        headers = {"Authorization": "Bearer " + token}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url + path, data=data, headers=headers)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=10) as answer:
+            return json.load(answer)
+
+    def hub_bodies():
+        return [m.get("body") for m in api("/api/v1/messages?channel=broadcast&limit=1000")]
+
+    def start_hub(api_addr, sync_addr):
+        s = session
+        for name in ("api-url", "sync-url"):
+            if os.path.exists(s.path("hub", name)):
+                os.unlink(s.path("hub", name))
+        hub = s.spawn("hub", [s.node_bin, "serve", "--data-dir", s.path("hub"),
+                              "--api", api_addr, "--listen", sync_addr])
+
+        def hub_ready():
+            if hub.poll() is not None:
+                raise StepFailed(f"medhead-node serve exited with {hub.returncode}")
+            return os.path.exists(s.path("hub", "api-url")) \
+                and os.path.exists(s.path("hub", "sync-url"))
+        wait_for("the hub's api-url and sync-url", hub_ready, 20)
+        shared["hub"] = hub
+        shared["api_url"] = open(s.path("hub", "api-url")).read().strip()
+        return open(s.path("hub", "sync-url")).read().strip()
+
+    def labels(app):
+        role = app.pyatspi.ROLE_LABEL
+        return [text_of(a) for a in find_all(app.frame, lambda a: a.getRole() == role)]
+
+    def mark_after(app, body):
+        """The delivery mark in the row of the message BODY (the label that
+        comes right after the time, before the body, in the row)."""
+        texts = labels(app)
+        if body not in texts:
+            return None
+        i = texts.index(body)
+        for t in reversed(texts[max(0, i - 4):i]):
+            if t in ("Local only", "Delivered"):
+                return t
+        return None
+
+    def send(app, body):
+        entry = wait_for("the message entry",
+                         lambda: app.find(app.pyatspi.ROLE_TEXT, "Message")
+                         or app.find(app.pyatspi.ROLE_ENTRY, "Message"), UI_TIMEOUT)
+        app.click(entry)
+        entry.queryEditableText().setTextContents(body)
+        wait_for("the entry to hold the message", lambda: text_of(entry) == body, 5)
+        app.key("Return")
+
+    def set_up_network():
+        s = session
+        s.start_display()
+        s.start_session_bus()
+        s.node("init", "--data-dir", s.path("hub"), "--name", "E2E hub", "--role", "hub")
+        s.node("import", "--data-dir", s.path("hub"), os.path.join(demo, "region-idf.json"))
+        s.node("init", "--data-dir", s.path("desk"), "--name", "E2E desk", "--role", "hospital",
+               "--hospital", DESK_HOSPITAL)
+        s.node("peer", "add", "--data-dir", s.path("hub"), s.fingerprint("desk"))
+        sync_url = start_hub("127.0.0.1:0", "127.0.0.1:0")
+        shared["sync_addr"] = sync_url.split("://", 1)[1].rstrip("/")
+        shared["api_addr"] = shared["api_url"].split("://", 1)[1].rstrip("/")
+        s.node("peer", "add", "--data-dir", s.path("desk"), s.fingerprint("hub"), "--url",
+               sync_url)
+        return f"hub at {sync_url}"
+
+    def desk_to_hub():
+        desk = App(session, "desk", session.path("desk"))
+        shared["desk"] = desk
+        desk.select_tab("Chat")
+        body = "E2E desk to hub: bed 4 ready"
+        send(desk, body)
+        started = time.monotonic()
+        wait_for("the hub's REST API to list the desk's message", lambda: body in hub_bodies(),
+                 SYNC_TIMEOUT)
+        took = time.monotonic() - started
+        wait_for("the message's mark to read Delivered",
+                 lambda: mark_after(desk, body) == "Delivered", SYNC_TIMEOUT)
+        return f"on the hub after {took:.1f} s"
+
+    def hub_to_desk():
+        desk = shared["desk"]
+        body = "E2E hub to desk: crew inbound, ETA 12 min"
+        api("/api/v1/messages", {"channel": "broadcast", "body": body})
+        started = time.monotonic()
+        wait_for("the desk app to show the hub's message", lambda: body in labels(desk),
+                 SYNC_TIMEOUT)
+        return f"shown after {time.monotonic() - started:.1f} s"
+
+    def offline_local_only():
+        desk = shared["desk"]
+        session.stop(shared["hub"])
+        body = "E2E typed offline: patient arrived"
+        shared["offline"] = body
+        send(desk, body)
+        mark = wait_for("the offline message to show Local only",
+                        lambda: mark_after(desk, body) == "Local only" and "Local only", UI_TIMEOUT)
+        # And it stays so: nobody has it.
+        time.sleep(2)
+        if mark_after(desk, body) != "Local only":
+            raise StepFailed(f"the mark reads {mark_after(desk, body)!r} with the hub down")
+        return mark
+
+    def relinked_delivered():
+        desk = shared["desk"]
+        body = shared["offline"]
+        start_hub(shared["api_addr"], shared["sync_addr"])
+        started = time.monotonic()
+        wait_for("the mark to flip to Delivered once the hub is back",
+                 lambda: mark_after(desk, body) == "Delivered", RELINK_TIMEOUT)
+        took = time.monotonic() - started
+        wait_for("the hub's REST API to list the offline message",
+                 lambda: body in hub_bodies(), SYNC_TIMEOUT)
+        desk.close()
+        return f"delivered {took:.1f} s after the hub restarted"
+
+    try:
+        run_step(STEPS, 1, set_up_network, state)
+        run_step(STEPS, 2, desk_to_hub, state)
+        run_step(STEPS, 3, hub_to_desk, state)
+        run_step(STEPS, 4, offline_local_only, state)
+        run_step(STEPS, 5, relinked_delivered, state)
+    finally:
+        session.close(keep_logs=state["failed"])
+    return 1 if state["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
