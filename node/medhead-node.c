@@ -1037,8 +1037,8 @@ run_admit (int argc, char **argv)
   g_autofree char *data_dir = NULL;
   g_autofree char *role = NULL;
   const GOptionEntry entries[] = {
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("The admitting hub's data directory"),
-      N_("DIR") },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
+      N_("The admitting hub's data directory"), N_("DIR") },
     { "role", 'r', 0, G_OPTION_ARG_STRING, &role, N_("hospital or ambulance"), N_("ROLE") },
     { NULL }
   };

@@ -96,6 +96,22 @@ mh_trust_subject_key (const char *subject)
   return g_string_free (key, FALSE);
 }
 
+/* A subject is written one way only, so that no two records sign the same
+ * text: a site id, or a fingerprint as mh_fingerprint_normalize() spells it. */
+static gboolean
+subject_is_canonical (const char *subject)
+{
+  g_autofree char *key = mh_trust_subject_key (subject);
+  g_autofree char *fingerprint = NULL;
+
+  if (key == NULL)
+    return FALSE;
+  if (strlen (subject) == MH_SITE_ID_LENGTH)
+    return TRUE;
+  fingerprint = mh_fingerprint_normalize (subject, NULL);
+  return g_strcmp0 (fingerprint, subject) == 0;
+}
+
 static char *
 signed_text (const char *type, const char *network, const char *subject, const char *role,
              gint64 cutoff, const char *issuer_key, gint64 issued_at)
@@ -114,10 +130,9 @@ make_record (MhIdentity *issuer, const char *type, const char *network_key, cons
   g_autoptr(GBytes) sig = NULL;
   g_autofree char *text = NULL;
   g_autofree char *sig_b64 = NULL;
-  g_autofree char *subject_key = mh_trust_subject_key (subject);
   const char *issuer_key = mh_identity_get_signing_public_key (issuer);
 
-  if (subject_key == NULL)
+  if (!subject_is_canonical (subject))
     {
       fail (error, "“%s” is neither a site id nor a fingerprint", subject);
       return NULL;
@@ -258,11 +273,8 @@ verify (const char *network_key, JsonNode *node, guint depth, Record *out, GErro
     return fail (error, "a trust record lacks a field");
   if (g_strcmp0 (network, network_key) != 0)
     return fail (error, "the record belongs to another network");
-  {
-    g_autofree char *key = mh_trust_subject_key (record.subject);
-    if (key == NULL)
-      return fail (error, "the record's subject is neither a site id nor a fingerprint");
-  }
+  if (!subject_is_canonical (record.subject))
+    return fail (error, "the record's subject is neither a site id nor a fingerprint");
   if (g_str_equal (record.type, "admission"))
     {
       record.role = get_string (object, "role");
@@ -420,13 +432,38 @@ admission_free (gpointer data)
   g_free (admission);
 }
 
+/* A record already checked, and what counts of it. */
+typedef struct
+{
+  JsonNode *record;
+  gboolean admission; /* or a revocation */
+  char *key;          /* the subject's */
+  char *role;
+  gint64 cutoff;
+  char *issuer_key;
+  char *issuer_subject; /* the issuing hub's subject key; NULL: the network key */
+} Entry;
+
+static void
+entry_free (gpointer data)
+{
+  Entry *entry = data;
+
+  json_node_unref (entry->record);
+  g_free (entry->key);
+  g_free (entry->role);
+  g_free (entry->issuer_key);
+  g_free (entry->issuer_subject);
+  g_free (entry);
+}
+
 struct _MhTrust
 {
   GObject parent_instance;
 
   MhStore *store;
   char *network_key;
-  GPtrArray *records;      /* JsonNode*, valid on their own */
+  GPtrArray *records;      /* Entry*, each valid on its own */
   GHashTable *hashes;      /* hash of the record's text */
   GHashTable *admissions;  /* subject key -> GPtrArray of Admission* */
   GHashTable *cutoffs;     /* subject key -> gint64* (lowest counting cut-off) */
@@ -462,7 +499,7 @@ mh_trust_class_init (MhTrustClass *klass)
 static void
 mh_trust_init (MhTrust *self)
 {
-  self->records = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  self->records = g_ptr_array_new_with_free_func (entry_free);
   self->hashes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->admissions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify) g_ptr_array_unref);
@@ -492,7 +529,8 @@ record_text (JsonNode *record)
 }
 
 /* Rebuilds the admissions and cut-offs from the records: the result depends
- * on the set of records only, never on their order. */
+ * on the set of records only, never on their order. No signature is
+ * checked again: every entry was checked when it was kept. */
 static void
 recompute (MhTrust *self)
 {
@@ -501,90 +539,94 @@ recompute (MhTrust *self)
 
   for (guint i = 0; i < self->records->len; i++)
     {
-      JsonNode *node = g_ptr_array_index (self->records, i);
-      Record record = { 0 };
+      Entry *entry = g_ptr_array_index (self->records, i);
       Admission *admission;
       GPtrArray *list;
-      char *key;
 
-      if (!verify (self->network_key, node, 0, &record, NULL)
-          || !g_str_equal (record.type, "admission"))
+      if (!entry->admission)
         continue;
-      key = mh_trust_subject_key (record.subject);
       admission = g_new0 (Admission, 1);
-      admission->issuer_key = g_strdup (record.issuer_key);
-      admission->role = g_strdup (record.role);
-      admission->record = json_node_ref (node);
-      if (record.chain != NULL)
-        {
-          JsonObject *chain = json_node_get_object (record.chain);
-          admission->issuer_subject = mh_trust_subject_key (get_string (chain, "subject"));
-        }
-      list = g_hash_table_lookup (self->admissions, key);
+      admission->issuer_key = g_strdup (entry->issuer_key);
+      admission->issuer_subject = g_strdup (entry->issuer_subject);
+      admission->role = g_strdup (entry->role);
+      admission->record = json_node_ref (entry->record);
+      list = g_hash_table_lookup (self->admissions, entry->key);
       if (list == NULL)
         {
           list = g_ptr_array_new_with_free_func (admission_free);
-          g_hash_table_insert (self->admissions, g_strdup (key), list);
+          g_hash_table_insert (self->admissions, g_strdup (entry->key), list);
         }
       g_ptr_array_add (list, admission);
-      g_free (key);
     }
 
   for (guint i = 0; i < self->records->len; i++)
     {
-      JsonNode *node = g_ptr_array_index (self->records, i);
-      Record record = { 0 };
-      g_autofree char *key = NULL;
-      gboolean counts = FALSE;
+      Entry *entry = g_ptr_array_index (self->records, i);
+      gboolean counts;
       gint64 *cutoff;
 
-      if (!verify (self->network_key, node, 0, &record, NULL)
-          || !g_str_equal (record.type, "revocation"))
+      if (entry->admission)
         continue;
-      key = mh_trust_subject_key (record.subject);
-      if (g_str_equal (record.issuer_key, self->network_key))
+      if (entry->issuer_subject == NULL)
         counts = TRUE;
       else
         {
-          g_autofree char *issuer_site = NULL;
-          g_autofree char *issuer_subject = NULL;
-          GPtrArray *list = g_hash_table_lookup (self->admissions, key);
+          /* a hub revokes itself, or a site it admitted */
+          GPtrArray *list = g_hash_table_lookup (self->admissions, entry->key);
 
-          mh_public_key_get_ids (record.issuer_key, &issuer_site, NULL);
-          issuer_subject = mh_trust_subject_key (issuer_site);
-          counts = g_strcmp0 (issuer_subject, key) == 0;
+          counts = g_strcmp0 (entry->issuer_subject, entry->key) == 0;
           for (guint j = 0; !counts && list != NULL && j < list->len; j++)
             counts = g_str_equal (((Admission *) g_ptr_array_index (list, j))->issuer_key,
-                                  record.issuer_key);
+                                  entry->issuer_key);
         }
       if (!counts)
         continue;
-      cutoff = g_hash_table_lookup (self->cutoffs, key);
+      cutoff = g_hash_table_lookup (self->cutoffs, entry->key);
       if (cutoff == NULL)
         {
           cutoff = g_new (gint64, 1);
-          *cutoff = record.cutoff;
-          g_hash_table_insert (self->cutoffs, g_steal_pointer (&key), cutoff);
+          *cutoff = entry->cutoff;
+          g_hash_table_insert (self->cutoffs, g_strdup (entry->key), cutoff);
         }
-      else if (record.cutoff < *cutoff)
-        *cutoff = record.cutoff;
+      else if (entry->cutoff < *cutoff)
+        *cutoff = entry->cutoff;
     }
 }
 
-/* Keeps a record already checked, once. Returns TRUE if it was new. */
+/* Checks a record and keeps it once, as a copy of its own (the node may
+ * belong to a parser's tree). Returns TRUE if it was new; FALSE with
+ * @error set if it is not valid. */
 static gboolean
-remember (MhTrust *self, JsonNode *record)
+remember (MhTrust *self, JsonNode *node, char **out_text, GError **error)
 {
-  g_autofree char *text = record_text (record);
-  char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
+  g_autofree char *text = NULL;
+  char *hash;
+  Record record = { 0 };
+  Entry *entry;
 
+  if (!verify (self->network_key, node, 0, &record, error))
+    return FALSE;
+  text = record_text (node);
+  hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
   if (g_hash_table_contains (self->hashes, hash))
     {
       g_free (hash);
       return FALSE;
     }
   g_hash_table_add (self->hashes, hash);
-  g_ptr_array_add (self->records, json_node_ref (record));
+  entry = g_new0 (Entry, 1);
+  entry->record = json_from_string (text, NULL);
+  entry->admission = g_str_equal (record.type, "admission");
+  entry->key = mh_trust_subject_key (record.subject);
+  entry->role = g_strdup (record.role);
+  entry->cutoff = record.cutoff;
+  entry->issuer_key = g_strdup (record.issuer_key);
+  if (record.chain != NULL)
+    entry->issuer_subject =
+      mh_trust_subject_key (get_string (json_node_get_object (record.chain), "subject"));
+  g_ptr_array_add (self->records, entry);
+  if (out_text != NULL)
+    *out_text = g_steal_pointer (&text);
   return TRUE;
 }
 
@@ -614,10 +656,9 @@ mh_trust_reload (MhTrust *self)
       const char *text = (const char *) sqlite3_column_text (stmt, 1);
 
       self->last_rowid = sqlite3_column_int64 (stmt, 0);
-      if (text == NULL || !json_parser_load_from_data (parser, text, -1, NULL)
-          || !mh_trust_verify_record (self->network_key, json_parser_get_root (parser), NULL))
+      if (text == NULL || !json_parser_load_from_data (parser, text, -1, NULL))
         continue;
-      changed |= remember (self, json_parser_get_root (parser));
+      changed |= remember (self, json_parser_get_root (parser), NULL, NULL);
     }
   if (changed)
     recompute (self);
@@ -692,12 +733,10 @@ mh_trust_add (MhTrust *self, JsonNode *record, GError **error)
 
   g_return_val_if_fail (MH_IS_TRUST (self), 0);
 
-  if (!mh_trust_verify_record (self->network_key, record, error))
+  if (!remember (self, record, &text, error))
     return 0;
-  text = record_text (record);
+  recompute (self);
   hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
-  if (g_hash_table_contains (self->hashes, hash))
-    return 0;
   db = mh_store_get_db (self->store);
   if (sqlite3_prepare_v2 (db, "INSERT OR IGNORE INTO _mh_trust (hash, record, added_at) "
                               "VALUES (?, ?, ?)", -1, &stmt, NULL) != SQLITE_OK)
@@ -710,11 +749,10 @@ mh_trust_add (MhTrust *self, JsonNode *record, GError **error)
   sqlite3_bind_int64 (stmt, 3, g_get_real_time () / 1000);
   if (sqlite3_step (stmt) != SQLITE_DONE)
     {
+      /* Kept in memory, for this run only. */
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "%s", sqlite3_errmsg (db));
       return 0;
     }
-  remember (self, record);
-  recompute (self);
   return 1;
 }
 
@@ -730,7 +768,10 @@ mh_trust_list (MhTrust *self)
 
   g_return_val_if_fail (MH_IS_TRUST (self), array);
   for (guint i = 0; i < self->records->len; i++)
-    json_array_add_element (array, json_node_copy (g_ptr_array_index (self->records, i)));
+    {
+      Entry *entry = g_ptr_array_index (self->records, i);
+      json_array_add_element (array, json_node_copy (entry->record));
+    }
   return array;
 }
 
@@ -865,7 +906,8 @@ origin_filter (MhStore *store, const char *origin, gint64 origin_seq, char **rea
       *seen = origin_seq;
       if (sqlite3_prepare_v2 (mh_store_get_db (store),
                               "INSERT INTO _mh_trust_seen (subject, oseq) VALUES (?, ?) "
-                              "ON CONFLICT (subject) DO UPDATE SET oseq = max (oseq, excluded.oseq)",
+                              "ON CONFLICT (subject) DO UPDATE "
+                              "SET oseq = max (oseq, excluded.oseq)",
                               -1, &stmt, NULL) == SQLITE_OK)
         {
           sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);

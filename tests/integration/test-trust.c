@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <sqlite3.h>
 
 #include "mh-test-node.h"
 #include "mh-test-util.h"
@@ -643,8 +644,51 @@ test_chain_and_revocation (void)
   net_terminate (hub);
 }
 
+/* The record of @subject in the replica of @net, as stored. */
+static char *
+stored_record (Net *net, const char *subject)
+{
+  g_autofree char *path = g_build_filename (net->node->dir, "replica.db", NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  char *record = NULL;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT record FROM _mh_trust WHERE instr (record, ?)",
+                                       -1, &stmt, NULL), ==, SQLITE_OK);
+  sqlite3_bind_text (stmt, 1, subject, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    record = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  g_assert_nonnull (record);
+  return record;
+}
+
+/* Writes @record straight into the trust table of @net's replica. */
+static void
+plant_record (Net *net, const char *record)
+{
+  g_autofree char *path = g_build_filename (net->node->dir, "replica.db", NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+
+  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "CREATE TABLE IF NOT EXISTS _mh_trust (hash TEXT PRIMARY "
+                                     "KEY, record TEXT NOT NULL, added_at INTEGER)",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "INSERT INTO _mh_trust (hash, record) "
+                                           "VALUES ('planted', ?)", -1, &stmt, NULL), ==,
+                   SQLITE_OK);
+  sqlite3_bind_text (stmt, 1, record, -1, SQLITE_STATIC);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_DONE);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+}
+
 /* ------------------------------------------------------------------------ */
-/* No admission, or one from a hub the network never admitted: refused      */
+/* No admission, a tampered one, or one from a hub the network never        */
+/* admitted: refused                                                        */
 
 static void
 test_unadmitted_refused (void)
@@ -666,10 +710,26 @@ test_unadmitted_refused (void)
     const char *admit_by_rogue[] = { "admit", "--data-dir", rogue->node->dir,
                                      station->fingerprint, "--role", "ambulance", NULL };
 
+    const char *admit_other[] = { "admit", "--data-dir", hub->node->dir,
+                                  "ABCD-EFGH-IJKL-MNOP-QRST", "--role", "ambulance", NULL };
+    g_autofree char *genuine = NULL;
+    g_autoptr(JsonNode) tampered = NULL;
+    g_autofree char *tampered_text = NULL;
+
     g_free (cli_ok (admit_hub));
     /* The rogue hub cannot sign an admission that chains to the network. */
     g_assert_cmpint (mh_test_cli_argv (admit_by_rogue, NULL, &err), ==, 1);
     g_assert_nonnull (strstr (err, "not an admitted hub"));
+
+    /* A genuine admission of another site, its subject changed to the
+     * station's, planted in the station's own replica: not believed. */
+    g_free (cli_ok (admit_other));
+    genuine = stored_record (hub, "ABCD-EFGH-IJKL-MNOP-QRST");
+    tampered = json_from_string (genuine, NULL);
+    g_assert_nonnull (tampered);
+    json_object_set_string_member (json_node_get_object (tampered), "subject", station->site_id);
+    tampered_text = json_to_string (tampered, FALSE);
+    plant_record (station, tampered_text);
   }
 
   hub->listen = TRUE;

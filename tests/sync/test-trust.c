@@ -136,6 +136,26 @@ test_chain (Fixture *f, gconstpointer data)
   assert_refused (f->net_key, chain_of_other, "for another site");
   assert_refused (f->net_key, hub_by_hub, "only the network key admits hubs");
   assert_refused (f->net_key, station_by_net, "admits hubs only");
+
+  /* A subject is spelled one way only: a site id or a grouped fingerprint. */
+  {
+    g_autofree char *lower = g_ascii_strdown (mh_identity_get_fingerprint (f->station), -1);
+    g_autoptr(JsonNode) odd = mh_trust_make_admission (f->hub, f->net_key, lower, "hospital",
+                                                       hub, 1, &error);
+
+    g_assert_null (odd);
+    g_assert_nonnull (error);
+    g_clear_error (&error);
+  }
+  {
+    g_autoptr(JsonNode) by_fingerprint =
+      mh_trust_make_admission (f->hub, f->net_key, mh_identity_get_fingerprint (f->station),
+                               "hospital", hub, 1, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (mh_trust_verify_record (f->net_key, by_fingerprint, &error));
+    g_assert_no_error (error);
+  }
 }
 
 static void
