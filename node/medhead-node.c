@@ -904,6 +904,8 @@ open_network_node (const char *command, const char *data_dir, int *status)
   return node;
 }
 
+static char *parse_subject (const char *text);
+
 static int
 run_network (int argc, char **argv)
 {
@@ -916,25 +918,31 @@ run_network (int argc, char **argv)
     { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key,
       N_("With admit-hub: the folder of the network key"), N_("DIR") },
     { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
-      N_("With admit-hub: the hub's data directory"), N_("DIR") },
+      N_("With admit-hub or import: the node's data directory"), N_("DIR") },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
   const char *action;
   int status;
 
-  status = parse_options ("network", "create --out DIR | admit-hub --key DIR --data-dir HUBDIR",
+  status = parse_options ("network",
+                          "create --out DIR | admit-hub --key DIR (--data-dir HUBDIR | HUB) | "
+                          "import --data-dir DIR FILE",
                           _("Makes the key of a network, to keep offline, and admits hubs with\n"
                           "it. Hubs then admit stations ('medhead-node admit'); every node of\n"
-                          "the network ('medhead-node init --network') checks the chain."),
+                          "the network ('medhead-node init --network') checks the chain.\n"
+                          "With the hub's fingerprint instead of its data directory, admit-hub\n"
+                          "prints the admission, for 'network import' on the hub."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc < 2)
-    return usage_error ("network", _("an action is required: create or admit-hub"));
-  if (argc > 2)
-    return usage_error ("network", _("unexpected argument '%s'"), argv[2]);
+    return usage_error ("network", _("an action is required: create, admit-hub or import"));
   action = argv[1];
+  /* admit-hub takes the hub, import the file of a record */
+  if (argc > 3 || (argc > 2 && !g_str_equal (action, "admit-hub")
+                   && !g_str_equal (action, "import")))
+    return usage_error ("network", _("unexpected argument '%s'"), argv[argc > 3 ? 3 : 2]);
 
   if (g_str_equal (action, "create"))
     {
@@ -976,10 +984,37 @@ run_network (int argc, char **argv)
 
       if (key == NULL)
         return usage_error ("network", _("admit-hub needs --key DIR (the network key)"));
-      if (data_dir == NULL)
-        return usage_error ("network", _("admit-hub needs --data-dir HUBDIR"));
+      if (data_dir == NULL && argc < 3)
+        return usage_error ("network",
+                            _("admit-hub needs --data-dir HUBDIR or the hub's fingerprint"));
+      if (data_dir != NULL && argc > 2)
+        return usage_error ("network",
+                            _("give the hub's data directory or its fingerprint, not both"));
       if (out != NULL)
         return usage_error ("network", _("--out goes with create"));
+      if (argc > 2)
+        {
+          g_autofree char *subject = parse_subject (argv[2]);
+          g_autofree char *text = NULL;
+
+          if (subject == NULL)
+            return usage_error ("network",
+                                _("'%s' is neither a fingerprint, a site id nor a public key"),
+                                argv[2]);
+          identity = load_network_key ("network", key, &status);
+          if (identity == NULL)
+            return status;
+          /* Offline: the record goes to the hub on a file, for 'network import'. */
+          record = mh_trust_make_admission (identity,
+                                            mh_identity_get_signing_public_key (identity),
+                                            subject, "hub", NULL,
+                                            g_get_real_time () / G_USEC_PER_SEC, &error);
+          if (record == NULL)
+            return failure ("network", error);
+          text = json_to_string (record, FALSE);
+          g_print ("%s\n", text);
+          return EXIT_SUCCESS;
+        }
       identity = load_network_key ("network", key, &status);
       if (identity == NULL)
         return status;
@@ -1011,7 +1046,46 @@ run_network (int argc, char **argv)
                mh_identity_get_fingerprint (identity));
       return EXIT_SUCCESS;
     }
-  return usage_error ("network", _("unknown action '%s' (known: create, admit-hub)"), action);
+  if (g_str_equal (action, "import"))
+    {
+      g_autoptr(MhNode) node = NULL;
+      g_autoptr(JsonParser) parser = NULL;
+      g_autofree char *contents = NULL;
+      gsize length = 0;
+
+      if (data_dir == NULL)
+        return usage_error ("network", _("import needs --data-dir DIR"));
+      if (argc < 3)
+        return usage_error ("network", _("import needs the FILE of a record"));
+      if (key != NULL || out != NULL)
+        return usage_error ("network", _("--key and --out do not go with import"));
+      if (!g_file_get_contents (argv[2], &contents, &length, &error))
+        return failure ("network", error);
+      parser = json_parser_new ();
+      if (length > 64 * 1024 || !mh_codec_check_depth (contents, length, 8, NULL)
+          || !json_parser_load_from_data (parser, contents, (gssize) length, NULL))
+        {
+          g_printerr (_("medhead-node network: %s: not a trust record\n"), argv[2]);
+          return EXIT_FAILURE;
+        }
+      node = open_network_node ("network", data_dir, &status);
+      if (node == NULL)
+        return status;
+      if (mh_trust_add (mh_node_get_trust (node), json_parser_get_root (parser), &error) == 0)
+        {
+          if (error != NULL)
+            {
+              g_printerr (_("medhead-node network: %s: refused: %s\n"), argv[2], error->message);
+              return EXIT_FAILURE;
+            }
+          g_print (_("record already known\n"));
+          return EXIT_SUCCESS;
+        }
+      g_print (_("record kept; it reaches the peers through the links\n"));
+      return EXIT_SUCCESS;
+    }
+  return usage_error ("network", _("unknown action '%s' (known: create, admit-hub, import)"),
+                      action);
 }
 
 /* A site named by its fingerprint, its site id or its public key. */

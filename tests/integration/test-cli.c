@@ -193,12 +193,18 @@ test_cli_bad_arguments (void)
     { { "simulate", "--data-dir", dir, "extra", NULL }, "extra" },
     { { "init", "--data-dir", dir, "--name", "X", "--role", "hub", "--network", "no-key", NULL },
       "--network" },
-    { { "network", NULL }, "create or admit-hub" },
+    { { "network", NULL }, "an action is required" },
     { { "network", "launch", NULL }, "launch" },
     { { "network", "create", NULL }, "--out" },
     { { "network", "create", "--out", dir, "--key", dir, NULL }, "admit-hub" },
     { { "network", "admit-hub", "--data-dir", dir, NULL }, "--key" },
     { { "network", "admit-hub", "--key", dir, NULL }, "--data-dir" },
+    { { "network", "admit-hub", "--key", dir, "--data-dir", dir, SOME_FINGERPRINT, NULL },
+      "not both" },
+    { { "network", "admit-hub", "--key", dir, "nobody", NULL }, "neither" },
+    { { "network", "create", "--out", dir, "extra", NULL }, "extra" },
+    { { "network", "import", "--data-dir", dir, NULL }, "FILE" },
+    { { "network", "import", "record.json", NULL }, "--data-dir" },
     { { "network", "admit-hub", "--key", dir, "--data-dir", dir, NULL }, "no network key" },
     { { "admit", SOME_FINGERPRINT, "--role", "hospital", NULL }, "--data-dir" },
     { { "admit", "--data-dir", dir, NULL }, "STATION" },
@@ -309,6 +315,62 @@ test_cli_network (void)
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (out, "after 0"));
   g_clear_pointer (&out, g_free);
+
+  /* Offline: the network key signs a hub known by its fingerprint only, and
+   * the hub imports the record. */
+  {
+    g_autofree char *hub2 = g_build_filename (parent, "hub2", NULL);
+    g_autofree char *record_path = g_build_filename (parent, "hub2-admission.json", NULL);
+    g_autofree char *tampered_path = g_build_filename (parent, "tampered.json", NULL);
+    g_autofree char *id = NULL;
+    g_autofree char *record = NULL;
+    g_autofree char *tampered = NULL;
+    const char *fingerprint;
+
+    status = mh_test_cli (NULL, NULL, "init", "--data-dir", hub2, "--name", "Hub 2", "--role",
+                          "hub", "--network", pub_path, NULL);
+    g_assert_cmpint (status, ==, 0);
+    status = mh_test_cli (&id, NULL, "id", "--data-dir", hub2, NULL);
+    g_assert_cmpint (status, ==, 0);
+    fingerprint = strstr (id, "fingerprint: ");
+    g_assert_nonnull (fingerprint);
+    fingerprint += strlen ("fingerprint: ");
+    ((char *) fingerprint)[24] = '\0';
+    status = mh_test_cli (&record, NULL, "network", "admit-hub", "--key", key_dir, fingerprint,
+                          NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_true (g_file_set_contents (record_path, record, -1, NULL));
+
+    /* The same record issued at another time does not verify. */
+    tampered = g_strdup (record);
+    {
+      char *digit = strstr (tampered, "\"issued_at\":");
+
+      g_assert_nonnull (digit);
+      digit += strlen ("\"issued_at\":");
+      *digit = *digit == '1' ? '2' : '1';
+    }
+    g_assert_true (g_file_set_contents (tampered_path, tampered, -1, NULL));
+    status = mh_test_cli (NULL, &err, "network", "import", "--data-dir", hub2, tampered_path,
+                          NULL);
+    g_assert_cmpint (status, ==, 1);
+    g_assert_nonnull (strstr (err, "signature"));
+    g_clear_pointer (&err, g_free);
+
+    status = mh_test_cli (&out, NULL, "network", "import", "--data-dir", hub2, record_path, NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_nonnull (strstr (out, "kept"));
+    g_clear_pointer (&out, g_free);
+    status = mh_test_cli (&out, NULL, "network", "import", "--data-dir", hub2, record_path, NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_nonnull (strstr (out, "already known"));
+    g_clear_pointer (&out, g_free);
+    /* Now it admits stations. */
+    status = mh_test_cli (&out, NULL, "admit", "--data-dir", hub2, SOME_FINGERPRINT, "--role",
+                          "hospital", NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_clear_pointer (&out, g_free);
+  }
 
   /* A node of no network has nothing to admit with. */
   status = mh_test_cli (NULL, NULL, "init", "--data-dir", plain, "--name", "Plain", "--role",
