@@ -12,6 +12,10 @@
  *   medhead-node token rotate --data-dir DIR
  *   medhead-node simulate --data-dir DIR... [--interval MS] [--steps N]
  *                         [--seed N] [--channel CHANNEL]...
+ *   medhead-node network create --out DIR
+ *   medhead-node network admit-hub --key NETDIR --data-dir HUBDIR
+ *   medhead-node admit --data-dir HUBDIR STATION --role hospital|ambulance
+ *   medhead-node revoke --data-dir DIR [--key NETDIR] SITE [--cutoff OSEQ]
  *
  * Exit status: 0 on success, 1 when the work itself failed, 2 for bad
  * arguments (scripts can tell a typo from a broken replica).
@@ -142,6 +146,7 @@ run_init (int argc, char **argv)
   g_autofree char *role_text = NULL;
   g_autofree char *hospital = NULL;
   g_autofree char *unit = NULL;
+  g_autofree char *network = NULL;
   const GOptionEntry entries[] = {
     { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory to create"),
       N_("DIR") },
@@ -152,8 +157,12 @@ run_init (int argc, char **argv)
     { "hospital", 0, 0, G_OPTION_ARG_STRING, &hospital, N_("Hospital this site speaks for"),
       N_("ID") },
     { "unit", 0, 0, G_OPTION_ARG_STRING, &unit, N_("Unit this site speaks for"), N_("ID") },
+    { "network", 0, 0, G_OPTION_ARG_STRING, &network,
+      N_("Join the network of this key (its network.pub, or the key itself): peers then need "
+      "an admission"), N_("KEY") },
     { NULL }
   };
+  g_autofree char *network_key = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(MhNode) node = NULL;
   g_autofree char *token_path = NULL;
@@ -185,8 +194,16 @@ run_init (int argc, char **argv)
     return usage_error ("init", _("--hospital is only for a hospital site"));
   if (role != MH_ROLE_AMBULANCE && unit != NULL)
     return usage_error ("init", _("--unit is only for an ambulance site"));
+  if (network != NULL)
+    {
+      network_key = mh_trust_parse_network_key (network, &error);
+      if (network_key == NULL)
+        return usage_error ("init", "--network: %s", error->message);
+    }
 
   if (!mh_node_init_data_dir (data_dir, name, role, hospital, unit, &error))
+    return failure ("init", error);
+  if (network_key != NULL && !mh_trust_write_network_key (data_dir, network_key, &error))
     return failure ("init", error);
   node = mh_node_open (data_dir, &error);
   if (node == NULL)
@@ -866,6 +883,414 @@ run_simulate (int argc, char **argv)
 /* ------------------------------------------------------------------------ */
 /* main                                                                     */
 
+/* ------------------------------------------------------------------------ */
+/* network, admit, revoke                                                   */
+
+/* The network key lives in a folder of its own, kept offline. */
+static MhIdentity *
+load_network_key (const char *command, const char *dir, int *status)
+{
+  g_autofree char *key_path = g_build_filename (dir, "identity-key.pem", NULL);
+  g_autoptr(GError) error = NULL;
+  MhIdentity *identity;
+
+  if (!g_file_test (key_path, G_FILE_TEST_IS_REGULAR))
+    {
+      *status = usage_error (command, _("%s holds no network key (make one with 'medhead-node "
+                                        "network create --out DIR')"), dir);
+      return NULL;
+    }
+  identity = mh_identity_load_or_create (dir, &error);
+  if (identity == NULL)
+    *status = failure (command, error);
+  return identity;
+}
+
+/* Keeps @record in the replica of @node: it reaches the peers from there. */
+static int
+store_record (const char *command, MhNode *node, JsonNode *record)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (mh_trust_add (mh_node_get_trust (node), record, &error) == 0 && error != NULL)
+    return failure (command, error);
+  return EXIT_SUCCESS;
+}
+
+static MhNode *
+open_network_node (const char *command, const char *data_dir, int *status)
+{
+  MhNode *node = open_node (command, data_dir, status);
+
+  if (node != NULL && mh_node_get_trust (node) == NULL)
+    {
+      g_printerr (_("medhead-node %s: %s belongs to no network (medhead-node init --network "
+                    "KEY)\n"), command, data_dir);
+      *status = EXIT_FAILURE;
+      g_clear_object (&node);
+    }
+  return node;
+}
+
+static char *parse_subject (const char *text);
+
+static int
+run_network (int argc, char **argv)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *data_dir = NULL;
+  const GOptionEntry entries[] = {
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
+      N_("With create: the folder to make the network key in"), N_("DIR") },
+    { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key,
+      N_("With admit-hub: the folder of the network key"), N_("DIR") },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
+      N_("With admit-hub or import: the node's data directory"), N_("DIR") },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  const char *action;
+  int status;
+
+  status = parse_options ("network",
+                          "create --out DIR | admit-hub --key DIR (--data-dir HUBDIR | HUB) | "
+                          "import --data-dir DIR FILE",
+                          _("Makes the key of a network, to keep offline, and admits hubs with\n"
+                          "it. Hubs then admit stations ('medhead-node admit'); every node of\n"
+                          "the network ('medhead-node init --network') checks the chain.\n"
+                          "With the hub's fingerprint instead of its data directory, admit-hub\n"
+                          "prints the admission, for 'network import' on the hub."),
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc < 2)
+    return usage_error ("network", _("an action is required: create, admit-hub or import"));
+  action = argv[1];
+  /* admit-hub takes the hub, import the file of a record */
+  if (argc > 3 || (argc > 2 && !g_str_equal (action, "admit-hub")
+                   && !g_str_equal (action, "import")))
+    return usage_error ("network", _("unexpected argument '%s'"), argv[argc > 3 ? 3 : 2]);
+
+  if (g_str_equal (action, "create"))
+    {
+      g_autoptr(MhIdentity) identity = NULL;
+      g_autofree char *key_path = NULL;
+      g_autofree char *pub_path = NULL;
+      g_autofree char *pub_text = NULL;
+
+      if (out == NULL)
+        return usage_error ("network", _("create needs --out DIR"));
+      if (key != NULL || data_dir != NULL)
+        return usage_error ("network", _("--key and --data-dir go with admit-hub"));
+      key_path = g_build_filename (out, "identity-key.pem", NULL);
+      if (g_file_test (key_path, G_FILE_TEST_EXISTS))
+        {
+          g_printerr (_("medhead-node network: %s already holds a key; not replacing it\n"),
+                      out);
+          return EXIT_FAILURE;
+        }
+      identity = mh_identity_load_or_create (out, &error);
+      if (identity == NULL)
+        return failure ("network", error);
+      pub_path = g_build_filename (out, "network.pub", NULL);
+      pub_text = g_strconcat (mh_identity_get_signing_public_key (identity), "\n", NULL);
+      if (!g_file_set_contents (pub_path, pub_text, -1, &error))
+        return failure ("network", error);
+      g_print (_("network id: %s\n"), mh_identity_get_fingerprint (identity));
+      g_print (_("network key: %s (in %s; give it to every node: medhead-node init --network)\n"),
+               mh_identity_get_signing_public_key (identity), pub_path);
+      g_print (_("private key: %s (keep it offline)\n"), key_path);
+      return EXIT_SUCCESS;
+    }
+  if (g_str_equal (action, "admit-hub"))
+    {
+      g_autoptr(MhIdentity) identity = NULL;
+      g_autoptr(MhNode) node = NULL;
+      g_autoptr(JsonNode) record = NULL;
+      MhTrust *trust;
+
+      if (key == NULL)
+        return usage_error ("network", _("admit-hub needs --key DIR (the network key)"));
+      if (data_dir == NULL && argc < 3)
+        return usage_error ("network",
+                            _("admit-hub needs --data-dir HUBDIR or the hub's fingerprint"));
+      if (data_dir != NULL && argc > 2)
+        return usage_error ("network",
+                            _("give the hub's data directory or its fingerprint, not both"));
+      if (out != NULL)
+        return usage_error ("network", _("--out goes with create"));
+      if (argc > 2)
+        {
+          g_autofree char *subject = parse_subject (argv[2]);
+          g_autofree char *text = NULL;
+
+          if (subject == NULL)
+            return usage_error ("network",
+                                _("'%s' is neither a fingerprint, a site id nor a public key"),
+                                argv[2]);
+          identity = load_network_key ("network", key, &status);
+          if (identity == NULL)
+            return status;
+          /* Offline: the record goes to the hub on a file, for 'network import'. */
+          record = mh_trust_make_admission (identity,
+                                            mh_identity_get_signing_public_key (identity),
+                                            subject, "hub", NULL,
+                                            g_get_real_time () / G_USEC_PER_SEC, &error);
+          if (record == NULL)
+            return failure ("network", error);
+          text = json_to_string (record, FALSE);
+          g_print ("%s\n", text);
+          return EXIT_SUCCESS;
+        }
+      identity = load_network_key ("network", key, &status);
+      if (identity == NULL)
+        return status;
+      node = open_network_node ("network", data_dir, &status);
+      if (node == NULL)
+        return status;
+      trust = mh_node_get_trust (node);
+      if (g_strcmp0 (mh_trust_get_network_key (trust),
+                     mh_identity_get_signing_public_key (identity)) != 0)
+        {
+          g_printerr (_("medhead-node network: %s belongs to another network\n"), data_dir);
+          return EXIT_FAILURE;
+        }
+      if (mh_node_get_role (node) != MH_ROLE_HUB)
+        {
+          g_printerr (_("medhead-node network: %s is not a hub\n"), data_dir);
+          return EXIT_FAILURE;
+        }
+      record = mh_trust_make_admission (identity, mh_trust_get_network_key (trust),
+                                        mh_node_get_site_id (node), "hub", NULL,
+                                        g_get_real_time () / G_USEC_PER_SEC, &error);
+      if (record == NULL)
+        return failure ("network", error);
+      status = store_record ("network", node, record);
+      if (status != EXIT_SUCCESS)
+        return status;
+      g_print (_("hub %s admitted to network %s\n"),
+               mh_identity_get_fingerprint (mh_node_get_identity (node)),
+               mh_identity_get_fingerprint (identity));
+      return EXIT_SUCCESS;
+    }
+  if (g_str_equal (action, "import"))
+    {
+      g_autoptr(MhNode) node = NULL;
+      g_autoptr(JsonParser) parser = NULL;
+      g_autofree char *contents = NULL;
+      gsize length = 0;
+
+      if (data_dir == NULL)
+        return usage_error ("network", _("import needs --data-dir DIR"));
+      if (argc < 3)
+        return usage_error ("network", _("import needs the FILE of a record"));
+      if (key != NULL || out != NULL)
+        return usage_error ("network", _("--key and --out do not go with import"));
+      if (!g_file_get_contents (argv[2], &contents, &length, &error))
+        return failure ("network", error);
+      parser = json_parser_new ();
+      if (length > 64 * 1024 || !mh_codec_check_depth (contents, length, 8, NULL)
+          || !json_parser_load_from_data (parser, contents, (gssize) length, NULL))
+        {
+          g_printerr (_("medhead-node network: %s: not a trust record\n"), argv[2]);
+          return EXIT_FAILURE;
+        }
+      node = open_network_node ("network", data_dir, &status);
+      if (node == NULL)
+        return status;
+      if (mh_trust_add (mh_node_get_trust (node), json_parser_get_root (parser), &error) == 0)
+        {
+          if (error != NULL)
+            {
+              g_printerr (_("medhead-node network: %s: refused: %s\n"), argv[2], error->message);
+              return EXIT_FAILURE;
+            }
+          g_print (_("record already known\n"));
+          return EXIT_SUCCESS;
+        }
+      g_print (_("record kept; it reaches the peers through the links\n"));
+      return EXIT_SUCCESS;
+    }
+  return usage_error ("network", _("unknown action '%s' (known: create, admit-hub, import)"),
+                      action);
+}
+
+/* A site named by its fingerprint, its site id or its public key. */
+static char *
+parse_subject (const char *text)
+{
+  char *site_id = NULL;
+  g_autofree char *key = NULL;
+
+  if (mh_public_key_get_ids (text, &site_id, NULL))
+    return site_id;
+  key = mh_trust_subject_key (text);
+  if (key == NULL)
+    return NULL;
+  if (strlen (text) == MH_SITE_ID_LENGTH)
+    return g_strdup (text);
+  return mh_fingerprint_normalize (text, NULL);
+}
+
+static int
+run_admit (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  g_autofree char *role = NULL;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
+      N_("The admitting hub's data directory"), N_("DIR") },
+    { "role", 'r', 0, G_OPTION_ARG_STRING, &role, N_("hospital or ambulance"), N_("ROLE") },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  g_autoptr(JsonNode) own = NULL;
+  g_autoptr(JsonNode) record = NULL;
+  g_autofree char *subject = NULL;
+  MhTrust *trust;
+  int status;
+
+  status = parse_options ("admit", "STATION",
+                          _("Admits a station (its fingerprint, site id or public key) to the\n"
+                          "network, signed by this hub, which the network key admitted. The\n"
+                          "admission reaches every node through the links."),
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (data_dir == NULL)
+    return usage_error ("admit", _("--data-dir is required"));
+  if (argc < 2)
+    return usage_error ("admit", _("the STATION to admit is required"));
+  if (argc > 2)
+    return usage_error ("admit", _("unexpected argument '%s'"), argv[2]);
+  if (role == NULL)
+    return usage_error ("admit", _("--role is required"));
+  if (!g_str_equal (role, "hospital") && !g_str_equal (role, "ambulance"))
+    return usage_error ("admit", _("--role must be hospital or ambulance, not '%s'"), role);
+  subject = parse_subject (argv[1]);
+  if (subject == NULL)
+    return usage_error ("admit", _("'%s' is neither a fingerprint, a site id nor a public key"),
+                        argv[1]);
+
+  node = open_network_node ("admit", data_dir, &status);
+  if (node == NULL)
+    return status;
+  trust = mh_node_get_trust (node);
+  own = mh_trust_get_admission (trust, mh_node_get_site_id (node));
+  if (own == NULL || mh_node_get_role (node) != MH_ROLE_HUB)
+    {
+      g_printerr (_("medhead-node admit: this node is not an admitted hub (medhead-node network "
+                    "admit-hub)\n"));
+      return EXIT_FAILURE;
+    }
+  record = mh_trust_make_admission (mh_node_get_identity (node), mh_trust_get_network_key (trust),
+                                    subject, role, own, g_get_real_time () / G_USEC_PER_SEC,
+                                    &error);
+  if (record == NULL)
+    return failure ("admit", error);
+  status = store_record ("admit", node, record);
+  if (status != EXIT_SUCCESS)
+    return status;
+  g_print (_("%s admitted as %s\n"), subject, role);
+  return EXIT_SUCCESS;
+}
+
+static int
+run_revoke (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  g_autofree char *key = NULL;
+  gint64 cutoff = -1;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
+      N_("The node that signs (a hub), or that hands the revocation on (with --key)"), N_("DIR") },
+    { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key,
+      N_("Sign with the network key in this folder instead of the hub's"), N_("DIR") },
+    { "cutoff", 'c', 0, G_OPTION_ARG_INT64, &cutoff,
+      N_("The site's last change that stays (default: the highest this node has seen)"),
+      N_("OSEQ") },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  g_autoptr(MhIdentity) network_identity = NULL;
+  g_autoptr(JsonNode) own = NULL;
+  g_autoptr(JsonNode) record = NULL;
+  g_autofree char *subject = NULL;
+  MhIdentity *issuer;
+  MhTrust *trust;
+  int status;
+
+  status = parse_options ("revoke", "SITE",
+                          _("Revokes a site: its changes after the cut-off (its own sequence\n"
+                          "numbers) are refused on every node, and so are its links. A hub\n"
+                          "revokes the stations it admitted; the network key revokes any site."),
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (data_dir == NULL)
+    return usage_error ("revoke", _("--data-dir is required"));
+  if (argc < 2)
+    return usage_error ("revoke", _("the SITE to revoke is required"));
+  if (argc > 2)
+    return usage_error ("revoke", _("unexpected argument '%s'"), argv[2]);
+  if (cutoff < -1)
+    return usage_error ("revoke", _("--cutoff must be 0 or more"));
+  subject = parse_subject (argv[1]);
+  if (subject == NULL)
+    return usage_error ("revoke", _("'%s' is neither a fingerprint, a site id nor a public key"),
+                        argv[1]);
+
+  if (key != NULL)
+    {
+      network_identity = load_network_key ("revoke", key, &status);
+      if (network_identity == NULL)
+        return status;
+    }
+  node = open_network_node ("revoke", data_dir, &status);
+  if (node == NULL)
+    return status;
+  trust = mh_node_get_trust (node);
+  if (network_identity != NULL)
+    {
+      if (g_strcmp0 (mh_trust_get_network_key (trust),
+                     mh_identity_get_signing_public_key (network_identity)) != 0)
+        {
+          g_printerr (_("medhead-node revoke: %s belongs to another network\n"), data_dir);
+          return EXIT_FAILURE;
+        }
+      issuer = network_identity;
+    }
+  else
+    {
+      own = mh_trust_get_admission (trust, mh_node_get_site_id (node));
+      if (own == NULL || mh_node_get_role (node) != MH_ROLE_HUB)
+        {
+          g_printerr (_("medhead-node revoke: this node is not an admitted hub; sign with the "
+                        "network key (--key DIR)\n"));
+          return EXIT_FAILURE;
+        }
+      issuer = mh_node_get_identity (node);
+    }
+  if (cutoff < 0)
+    cutoff = mh_trust_get_highest_seen (trust, subject);
+  record = mh_trust_make_revocation (issuer, mh_trust_get_network_key (trust), subject, cutoff,
+                                     own, g_get_real_time () / G_USEC_PER_SEC, &error);
+  if (record == NULL)
+    return failure ("revoke", error);
+  status = store_record ("revoke", node, record);
+  if (status != EXIT_SUCCESS)
+    return status;
+  {
+    g_autofree char *cutoff_text = g_strdup_printf ("%" G_GINT64_FORMAT, cutoff);
+
+    g_print (_("%s revoked; its changes after %s are refused\n"), subject, cutoff_text);
+  }
+  return EXIT_SUCCESS;
+}
+
 static const Command commands[] = {
   { "init", N_("Create a data directory: replica, site identity, API token"), run_init },
   { "serve", N_("Run the node and its REST API until SIGTERM or SIGINT"), run_serve },
@@ -877,6 +1302,11 @@ static const Command commands[] = {
   { "peer", N_("Add, list or remove the peers this node links with"), run_peer },
   { "token", N_("Manage the API token ('token rotate')"), run_token },
   { "simulate", N_("Drive running nodes with bed, position and chat changes"), run_simulate },
+  { "network", N_("Make a network key, admit hubs with it ('network create|admit-hub')"),
+    run_network },
+  { "admit", N_("Admit a station to the network, signed by this hub"), run_admit },
+  { "revoke", N_("Revoke a site from a cut-off on: its later changes and links are refused"),
+    run_revoke },
 };
 
 static void

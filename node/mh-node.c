@@ -77,6 +77,7 @@ struct _MhNode
   MhIdentity *identity;
   MhStore *store;
   MhReplicator *replicator; /* once the node links with peers */
+  MhTrust *trust;           /* nullable: no network configured */
   sqlite3_stmt *read_begin;
   sqlite3_stmt *read_end;
   sqlite3_stmt *nearest_candidates;
@@ -1281,6 +1282,7 @@ mh_node_dispose (GObject *object)
   g_clear_pointer (&self->nearest_candidates, sqlite3_finalize);
   g_clear_pointer (&self->nearest_by_category, sqlite3_finalize);
   g_clear_pointer (&self->nearest_any, sqlite3_finalize);
+  g_clear_object (&self->trust);
   close_store (&self->store);
   g_clear_object (&self->identity);
 
@@ -1632,6 +1634,27 @@ mh_node_open (const char *data_dir, GError **error)
       return NULL;
     }
   install_validator (self->store);
+
+  /* A node of a network checks admission chains and revocations. */
+  {
+    g_autofree char *network_key = mh_trust_read_network_key (data_dir, &local_error);
+
+    if (local_error != NULL)
+      {
+        fail (error, MH_NODE_ERROR_CONFIG, "%s", local_error->message);
+        return NULL;
+      }
+    if (network_key != NULL)
+      {
+        self->trust = mh_trust_new (self->store, network_key, &local_error);
+        if (self->trust == NULL)
+          {
+            fail (error, MH_NODE_ERROR_CONFIG, "%s", local_error->message);
+            return NULL;
+          }
+        mh_trust_install_filter (self->trust);
+      }
+  }
 
   /* A test-only skew of this node's own clock (the peer network's tests
    * run a node a year ahead, or ten minutes behind). */
@@ -3962,6 +3985,53 @@ mh_node_retract_message (MhNode *self, const char *id, GError **error)
  * Rejected changes are listed by table, row and reason only: their values
  * may be patient data, which never goes into a status page.
  */
+/* The network id and this node's admission: null without a network. */
+static JsonNode *
+network_status (MhNode *self)
+{
+  JsonObject *network;
+  g_autofree char *id = NULL;
+  g_autofree char *role = NULL;
+  gint64 cutoff = 0;
+
+  if (self->trust == NULL)
+    return json_node_new (JSON_NODE_NULL);
+  mh_trust_reload (self->trust);
+  network = json_object_new ();
+  id = mh_trust_get_network_id (self->trust);
+  json_object_set_string_member (network, "id", id);
+  json_object_set_string_member (network, "key", mh_trust_get_network_key (self->trust));
+  switch (mh_trust_check_site (self->trust, self->site_id, &role, &cutoff))
+    {
+    case MH_TRUST_ADMITTED:
+      json_object_set_string_member (network, "admission", "admitted");
+      json_object_set_string_member (network, "admitted_as", role);
+      break;
+    case MH_TRUST_REVOKED:
+      json_object_set_string_member (network, "admission", "revoked");
+      json_object_set_int_member (network, "cutoff", cutoff);
+      break;
+    case MH_TRUST_NONE:
+    default:
+      json_object_set_string_member (network, "admission", "none");
+      break;
+    }
+  return json_node_init_object (json_node_alloc (), network);
+}
+
+/**
+ * mh_node_get_trust:
+ *
+ * Returns: (transfer none) (nullable): the network's records, or %NULL
+ *   when this node belongs to no network (pinned peers only)
+ */
+MhTrust *
+mh_node_get_trust (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  return self->trust;
+}
+
 JsonObject *
 mh_node_get_status (MhNode *self)
 {
@@ -3982,6 +4052,7 @@ mh_node_get_status (MhNode *self)
   set_text (status, "hospital_id", self->hospital_id);
   set_text (status, "unit_id", self->unit_id);
   set_text (status, "fingerprint", mh_identity_get_fingerprint (self->identity));
+  json_object_set_member (status, "network", network_status (self));
   json_object_set_int_member (status, "clock", clock);
   set_text (status, "clock_text", clock_text);
   json_object_set_int_member (status, "epoch", mh_store_get_epoch (self->store));
@@ -4053,6 +4124,8 @@ mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError 
   self->replicator = mh_replicator_new (self->store,
                                         mh_identity_get_tls_certificate (self->identity),
                                         mh_identity_get_fingerprint (self->identity), self->name);
+  if (self->trust != NULL)
+    mh_replicator_set_trust (self->replicator, self->trust);
   if (listen != NULL && !mh_replicator_listen (self->replicator, listen, out_port, &local_error))
     {
       g_clear_object (&self->replicator);

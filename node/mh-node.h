@@ -48,6 +48,7 @@ MhNode *mh_node_open (const char *data_dir, GError **error);
 
 MhStore *mh_node_get_store (MhNode *self);
 MhIdentity *mh_node_get_identity (MhNode *self);
+MhTrust *mh_node_get_trust (MhNode *self);
 const char *mh_node_get_fingerprint (MhNode *self);
 const char *mh_node_get_data_dir (MhNode *self);
 const char *mh_node_get_site_id (MhNode *self);

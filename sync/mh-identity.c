@@ -249,6 +249,59 @@ mh_site_id_from_certificate (GTlsCertificate *cert)
   return site_id_from_digest (digest);
 }
 
+/* Decodes the canonical base64 spelling of a raw Ed25519 public key. */
+static gboolean
+import_raw_public_key (const char *public_key_b64, GnutlsPubkey **out)
+{
+  g_autoptr(GnutlsPubkey) pubkey = NULL;
+  g_autofree guint8 *raw = NULL;
+  g_autofree char *reencoded = NULL;
+  gnutls_datum_t x;
+  gsize raw_len = 0;
+
+  if (public_key_b64 == NULL || strlen (public_key_b64) != ED25519_PUBLIC_KEY_B64_LENGTH)
+    return FALSE;
+  /* g_base64_decode() skips what is not base64: only the canonical
+   * spelling of 32 bytes is a key. */
+  raw = g_base64_decode (public_key_b64, &raw_len);
+  if (raw_len != ED25519_PUBLIC_KEY_SIZE)
+    return FALSE;
+  reencoded = g_base64_encode (raw, raw_len);
+  if (strcmp (reencoded, public_key_b64) != 0)
+    return FALSE;
+  x.data = raw;
+  x.size = raw_len;
+  if (gnutls_pubkey_init (&pubkey) < 0
+      || gnutls_pubkey_import_ecc_raw (pubkey, GNUTLS_ECC_CURVE_ED25519, &x, NULL) < 0)
+    return FALSE;
+  *out = g_steal_pointer (&pubkey);
+  return TRUE;
+}
+
+/**
+ * mh_public_key_get_ids:
+ * @public_key_b64: a raw Ed25519 public key in base64, as
+ *   mh_identity_get_signing_public_key() gives it
+ * @out_site_id: (out) (optional): the site id of that key
+ * @out_fingerprint: (out) (optional): its fingerprint
+ *
+ * Returns: %FALSE if @public_key_b64 is not such a key
+ */
+gboolean
+mh_public_key_get_ids (const char *public_key_b64, char **out_site_id, char **out_fingerprint)
+{
+  g_autoptr(GnutlsPubkey) pubkey = NULL;
+  guint8 digest[32];
+
+  if (!import_raw_public_key (public_key_b64, &pubkey) || !pubkey_digest (pubkey, digest))
+    return FALSE;
+  if (out_site_id != NULL)
+    *out_site_id = site_id_from_digest (digest);
+  if (out_fingerprint != NULL)
+    *out_fingerprint = fingerprint_from_digest (digest);
+  return TRUE;
+}
+
 /* People copy fingerprints by hand: the digits that look like letters get a hint. */
 static const char *
 misread_hint (char c)

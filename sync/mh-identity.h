@@ -37,5 +37,7 @@ gboolean mh_identity_verify (const char *public_key_b64, const guint8 *data, gsi
 char *mh_fingerprint_from_certificate (GTlsCertificate *cert);
 char *mh_site_id_from_certificate (GTlsCertificate *cert);
 char *mh_fingerprint_normalize (const char *input, GError **error);
+gboolean mh_public_key_get_ids (const char *public_key_b64, char **out_site_id,
+                                char **out_fingerprint);
 
 G_END_DECLS

@@ -116,6 +116,7 @@ struct _MhReplicator
   guint hello_timeout_ms;
   gint64 *acked_high; /* per lane: the highest seq of this epoch any peer committed */
   guint n_acked_high;
+  MhTrust *trust; /* nullable: no network configured, pinning only */
 };
 
 G_DEFINE_FINAL_TYPE (MhReplicator, mh_replicator, G_TYPE_OBJECT)
@@ -152,6 +153,7 @@ note_acked (MhReplicator *self, guint lane, gint64 seq)
 
 static void link_pump_soon (Link *link);
 static void dial_schedule (Dial *dial);
+static void trust_changed (MhReplicator *self, Link *from);
 
 static gint64
 now_ms (void)
@@ -261,6 +263,15 @@ send_hello (Link *link)
   json_builder_add_int_value (builder, own_wall_ms (self));
   json_builder_set_member_name (builder, "agree");
   json_builder_add_int_value (builder, self->agree);
+  if (self->trust != NULL)
+    {
+      g_autoptr(JsonNode) admission = mh_trust_get_admission (self->trust, self->site_id);
+      if (admission != NULL)
+        {
+          json_builder_set_member_name (builder, "admission");
+          json_builder_add_value (builder, g_steal_pointer (&admission));
+        }
+    }
   json_builder_set_member_name (builder, "cursors");
   json_builder_begin_array (builder);
   for (guint lane = 0; lane < mh_schema_get_n_lanes (schema); lane++)
@@ -529,6 +540,92 @@ get_cursor (JsonNode *pair, MhCursor *out)
   return TRUE;
 }
 
+/* Why a site may not link with this node, or NULL when it may. */
+static char *
+trust_refusal (MhReplicator *self, const char *site_id)
+{
+  gint64 cutoff = 0;
+
+  switch (mh_trust_check_site (self->trust, site_id, NULL, &cutoff))
+    {
+    case MH_TRUST_ADMITTED:
+      return NULL;
+    case MH_TRUST_REVOKED:
+      return g_strdup_printf ("site %s is revoked (cut-off %" G_GINT64_FORMAT ")", site_id,
+                              cutoff);
+    case MH_TRUST_NONE:
+    default:
+      return g_strdup_printf ("site %s has no valid admission to this network", site_id);
+    }
+}
+
+/* The trust records, a few at a time (a control frame stays small). */
+#define TRUST_RECORDS_PER_FRAME 16
+
+static void
+send_trust (Link *link)
+{
+  g_autoptr(JsonArray) records = mh_trust_list (link->owner->trust);
+  guint n = json_array_get_length (records);
+
+  for (guint start = 0; start < n; start += TRUST_RECORDS_PER_FRAME)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "type");
+      json_builder_add_string_value (builder, "trust");
+      json_builder_set_member_name (builder, "records");
+      json_builder_begin_array (builder);
+      for (guint i = start; i < n && i < start + TRUST_RECORDS_PER_FRAME; i++)
+        json_builder_add_value (builder, json_node_copy (json_array_get_element (records, i)));
+      json_builder_end_array (builder);
+      json_builder_end_object (builder);
+      link_send (link, builder);
+    }
+}
+
+/* New records: refuse the links they revoke, and hand them on. */
+static void
+trust_changed (MhReplicator *self, Link *from)
+{
+  for (guint i = 0; i < self->links->len; i++)
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+      g_autofree char *reason = NULL;
+
+      if (!link->open || link->closing)
+        continue;
+      reason = trust_refusal (self, link->site_id);
+      if (reason != NULL)
+        link_refuse (link, reason);
+      else if (link != from)
+        send_trust (link);
+    }
+}
+
+static void
+handle_trust (Link *link, JsonObject *frame)
+{
+  MhReplicator *self = link->owner;
+  JsonNode *records = json_object_get_member (frame, "records");
+  guint added = 0;
+
+  if (self->trust == NULL || records == NULL || !JSON_NODE_HOLDS_ARRAY (records))
+    return;
+  for (guint i = 0; i < json_array_get_length (json_node_get_array (records)); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      JsonNode *record = json_array_get_element (json_node_get_array (records), i);
+
+      added += mh_trust_add (self->trust, record, &error);
+      if (error != NULL)
+        g_message ("trust record from %s refused: %s", link->fingerprint, error->message);
+    }
+  if (added > 0)
+    trust_changed (self, link);
+}
+
 static void
 handle_hello (Link *link, JsonObject *hello)
 {
@@ -586,6 +683,22 @@ handle_hello (Link *link, JsonObject *hello)
       link_refuse (link, "the hello names another site than the certificate");
       return;
     }
+  /* With a network, the peer needs a valid admission chain up to the
+   * network key, and must not be revoked: checked before any data moves. */
+  if (self->trust != NULL)
+    {
+      JsonNode *admission = json_object_get_member (hello, "admission");
+      g_autofree char *reason = NULL;
+
+      if (admission != NULL && mh_trust_add (self->trust, admission, NULL) > 0)
+        trust_changed (self, link);
+      reason = trust_refusal (self, link->site_id);
+      if (reason != NULL)
+        {
+          link_refuse (link, reason);
+          return;
+        }
+    }
 
   g_free (link->name);
   link->name = g_strdup (get_string_member (hello, "name", ""));
@@ -628,6 +741,8 @@ handle_hello (Link *link, JsonObject *hello)
              link->outgoing ? "outgoing" : "incoming");
   update_clock (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CONNECTED]);
+  if (self->trust != NULL)
+    send_trust (link);
   link_pump_soon (link);
 }
 
@@ -914,6 +1029,8 @@ link_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoi
     handle_ping (link, frame);
   else if (g_str_equal (kind, "pong"))
     handle_pong (link, frame);
+  else if (g_str_equal (kind, "trust"))
+    handle_trust (link, frame);
   else if (g_str_equal (kind, "error"))
     {
       const char *msg = get_string_member (frame, "message", "error");
@@ -1379,8 +1496,11 @@ watchdog_cb (gpointer data)
                                link->bytes_sent, link->bytes_received);
       send_ping (link);
     }
-  /* `medhead-node peer add` writes to the replica while the daemon runs. */
+  /* `medhead-node peer add` writes to the replica while the daemon runs,
+   * and so do `admit` and `revoke`. */
   mh_replicator_reload_peers (self);
+  if (self->trust != NULL && mh_trust_reload (self->trust))
+    trust_changed (self, NULL);
   /* Held changes are released as time passes, without new arrivals. */
   if (mh_store_get_held_count (self->store) > 0)
     mh_store_release_held (self->store, NULL, NULL);
@@ -1570,6 +1690,7 @@ mh_replicator_finalize (GObject *object)
   g_ptr_array_unref (self->links);
   g_hash_table_unref (self->dials);
   g_clear_object (&self->store);
+  g_clear_object (&self->trust);
   g_clear_object (&self->certificate);
   g_free (self->fingerprint);
   g_free (self->site_id);
@@ -1637,6 +1758,21 @@ mh_replicator_init (MhReplicator *self)
  * @fingerprint: this node's fingerprint
  * @name: a name people recognise, sent to peers
  */
+/**
+ * mh_replicator_set_trust:
+ * @trust: (nullable): the network's records; %NULL links with pinned peers
+ *   alone
+ *
+ * With a network, a peer links only with a valid admission chain and while
+ * it is not revoked; an open link is closed when its revocation arrives.
+ */
+void
+mh_replicator_set_trust (MhReplicator *self, MhTrust *trust)
+{
+  g_return_if_fail (MH_IS_REPLICATOR (self));
+  g_set_object (&self->trust, trust);
+}
+
 MhReplicator *
 mh_replicator_new (MhStore *store, GTlsCertificate *certificate, const char *fingerprint,
                    const char *name)

@@ -12,6 +12,7 @@
 #include <json-glib/json-glib.h>
 
 #include "mh-store.h"
+#include "mh-trust.h"
 
 G_BEGIN_DECLS
 
@@ -30,6 +31,7 @@ gboolean mh_replicator_listen (MhReplicator *self, const char *address, guint16 
 void mh_replicator_start (MhReplicator *self);
 void mh_replicator_stop (MhReplicator *self);
 void mh_replicator_reload_peers (MhReplicator *self);
+void mh_replicator_set_trust (MhReplicator *self, MhTrust *trust);
 
 gboolean mh_replicator_get_clock_alarm (MhReplicator *self);
 gint64 mh_replicator_get_peer_offset (MhReplicator *self);

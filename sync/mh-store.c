@@ -89,6 +89,8 @@ struct _MhStore
   MhValidateFunc validate;
   gpointer validate_data;
   GDestroyNotify validate_destroy;
+  MhOriginFilter origin_filter; /* borrowed user data: set by its owner, cleared by it */
+  gpointer origin_filter_data;
 
   /* Transaction state */
   guint txn_depth;
@@ -2795,6 +2797,18 @@ mh_store_get_hold_bound (MhStore *self)
   return self->hold_bound_ms;
 }
 
+/**
+ * mh_store_set_origin_filter:
+ * @func: (nullable): %NULL removes the filter
+ */
+void
+mh_store_set_origin_filter (MhStore *self, MhOriginFilter func, gpointer user_data)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+  self->origin_filter = func;
+  self->origin_filter_data = user_data;
+}
+
 void
 mh_store_set_validator (MhStore *self, MhValidateFunc func, gpointer user_data,
                         GDestroyNotify destroy)
@@ -3433,7 +3447,12 @@ apply_remote (MhStore *self, MhChange *change, Outcome *out_outcome, GError **er
   GError *local_error = NULL;
   Outcome outcome;
 
-  outcome = apply_one (self, change, FALSE, FALSE, &reason, &local_error);
+  if (self->origin_filter != NULL
+      && self->origin_filter (self, change->origin, change->origin_seq, &reason,
+                              self->origin_filter_data))
+    outcome = OUTCOME_REJECTED;
+  else
+    outcome = apply_one (self, change, FALSE, FALSE, &reason, &local_error);
   if (local_error != NULL)
     {
       g_propagate_error (error, local_error);

@@ -125,6 +125,12 @@ gint64 mh_store_get_hold_bound (MhStore *self);
 /* Validation */
 void mh_store_set_validator (MhStore *self, MhValidateFunc func, gpointer user_data,
                              GDestroyNotify destroy);
+/* Asked before a change from a peer is applied: TRUE with a reason
+ * refuses it (it goes to the rejected queue). Trust uses it for the changes
+ * of a revoked site past its cut-off. */
+typedef gboolean (*MhOriginFilter) (MhStore *store, const char *origin, gint64 origin_seq,
+                                    char **reason, gpointer user_data);
+void mh_store_set_origin_filter (MhStore *self, MhOriginFilter func, gpointer user_data);
 
 /* Local writes. Values are a{sv}: x/i/u/b integers, d reals, s text, a
  * maybe nothing for NULL. Outside a transaction each call is its own. */

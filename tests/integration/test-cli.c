@@ -11,7 +11,10 @@
 #include "mh-test-util.h"
 
 static const char *const command_names[] = { "init", "serve", "import", "export", "status",
-                                             "token", "simulate", NULL };
+                                             "token", "simulate", "network", "admit",
+                                             "revoke", NULL };
+
+#define SOME_FINGERPRINT "ABCD-EFGH-IJKL-MNOP-QRST"
 
 /* A fresh, not yet initialised data directory (its parent is temporary). */
 static char *
@@ -188,6 +191,31 @@ test_cli_bad_arguments (void)
     { { "simulate", "--data-dir", dir, "--steps", "-1", NULL }, "--steps" },
     { { "simulate", "--data-dir", dir, "--channel", "lobby", NULL }, "--channel" },
     { { "simulate", "--data-dir", dir, "extra", NULL }, "extra" },
+    { { "init", "--data-dir", dir, "--name", "X", "--role", "hub", "--network", "no-key", NULL },
+      "--network" },
+    { { "network", NULL }, "an action is required" },
+    { { "network", "launch", NULL }, "launch" },
+    { { "network", "create", NULL }, "--out" },
+    { { "network", "create", "--out", dir, "--key", dir, NULL }, "admit-hub" },
+    { { "network", "admit-hub", "--data-dir", dir, NULL }, "--key" },
+    { { "network", "admit-hub", "--key", dir, NULL }, "--data-dir" },
+    { { "network", "admit-hub", "--key", dir, "--data-dir", dir, SOME_FINGERPRINT, NULL },
+      "not both" },
+    { { "network", "admit-hub", "--key", dir, "nobody", NULL }, "neither" },
+    { { "network", "create", "--out", dir, "extra", NULL }, "extra" },
+    { { "network", "import", "--data-dir", dir, NULL }, "FILE" },
+    { { "network", "import", "record.json", NULL }, "--data-dir" },
+    { { "network", "admit-hub", "--key", dir, "--data-dir", dir, NULL }, "no network key" },
+    { { "admit", SOME_FINGERPRINT, "--role", "hospital", NULL }, "--data-dir" },
+    { { "admit", "--data-dir", dir, NULL }, "STATION" },
+    { { "admit", "--data-dir", dir, SOME_FINGERPRINT, NULL }, "--role" },
+    { { "admit", "--data-dir", dir, SOME_FINGERPRINT, "--role", "hub", NULL }, "hub" },
+    { { "admit", "--data-dir", dir, "nobody", "--role", "hospital", NULL }, "neither" },
+    { { "revoke", SOME_FINGERPRINT, NULL }, "--data-dir" },
+    { { "revoke", "--data-dir", dir, NULL }, "SITE" },
+    { { "revoke", "--data-dir", dir, "nobody", NULL }, "neither" },
+    { { "revoke", "--data-dir", dir, SOME_FINGERPRINT, "--cutoff", "-5", NULL }, "--cutoff" },
+    { { "revoke", "--data-dir", dir, SOME_FINGERPRINT, "--key", dir, NULL }, "no network key" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -221,6 +249,136 @@ test_cli_simulate_no_node (void)
   status = mh_test_cli (NULL, &err, "simulate", "--data-dir", dir, "--steps", "1", NULL);
   g_assert_cmpint (status, ==, 1);
   g_assert_nonnull (strstr (err, "api-url"));
+  remove_fresh_dir (dir);
+}
+
+/* A network key, a node that joins it, and the commands that need one. */
+static void
+test_cli_network (void)
+{
+  g_autofree char *dir = fresh_dir ();
+  g_autofree char *parent = g_path_get_dirname (dir);
+  g_autofree char *key_dir = g_build_filename (parent, "netkey", NULL);
+  g_autofree char *key_path = g_build_filename (key_dir, "identity-key.pem", NULL);
+  g_autofree char *pub_path = g_build_filename (key_dir, "network.pub", NULL);
+  g_autofree char *plain = g_build_filename (parent, "plain", NULL);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  JsonObject *network;
+  GStatBuf st;
+  int status;
+
+  status = mh_test_cli (&out, NULL, "network", "create", "--out", key_dir, NULL);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out, "network id: "));
+  g_assert_cmpint (g_stat (key_path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  /* Never replaced. */
+  status = mh_test_cli (NULL, &err, "network", "create", "--out", key_dir, NULL);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (err, "already"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  status = mh_test_cli (NULL, NULL, "init", "--data-dir", dir, "--name", "Hub", "--role", "hub",
+                        "--network", pub_path, NULL);
+  g_assert_cmpint (status, ==, 0);
+  status = mh_test_cli (&out, NULL, "status", "--data-dir", dir, NULL);
+  g_assert_cmpint (status, ==, 0);
+  json_parser_load_from_data (parser, out, -1, &error);
+  g_assert_no_error (error);
+  network = json_object_get_object_member (json_node_get_object (json_parser_get_root (parser)),
+                                           "network");
+  g_assert_nonnull (network);
+  g_assert_cmpstr (json_object_get_string_member (network, "admission"), ==, "none");
+  g_clear_pointer (&out, g_free);
+
+  /* Not yet admitted: it cannot admit anyone. */
+  status = mh_test_cli (NULL, &err, "admit", "--data-dir", dir, SOME_FINGERPRINT, "--role",
+                        "hospital", NULL);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (err, "not an admitted hub"));
+  g_clear_pointer (&err, g_free);
+
+  status = mh_test_cli (&out, NULL, "network", "admit-hub", "--key", key_dir, "--data-dir", dir,
+                        NULL);
+  g_assert_cmpint (status, ==, 0);
+  g_clear_pointer (&out, g_free);
+  status = mh_test_cli (&out, NULL, "admit", "--data-dir", dir, SOME_FINGERPRINT, "--role",
+                        "ambulance", NULL);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out, "admitted as ambulance"));
+  g_clear_pointer (&out, g_free);
+  status = mh_test_cli (&out, NULL, "revoke", "--data-dir", dir, SOME_FINGERPRINT, NULL);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out, "after 0"));
+  g_clear_pointer (&out, g_free);
+
+  /* Offline: the network key signs a hub known by its fingerprint only, and
+   * the hub imports the record. */
+  {
+    g_autofree char *hub2 = g_build_filename (parent, "hub2", NULL);
+    g_autofree char *record_path = g_build_filename (parent, "hub2-admission.json", NULL);
+    g_autofree char *tampered_path = g_build_filename (parent, "tampered.json", NULL);
+    g_autofree char *id = NULL;
+    g_autofree char *record = NULL;
+    g_autofree char *tampered = NULL;
+    const char *fingerprint;
+
+    status = mh_test_cli (NULL, NULL, "init", "--data-dir", hub2, "--name", "Hub 2", "--role",
+                          "hub", "--network", pub_path, NULL);
+    g_assert_cmpint (status, ==, 0);
+    status = mh_test_cli (&id, NULL, "id", "--data-dir", hub2, NULL);
+    g_assert_cmpint (status, ==, 0);
+    fingerprint = strstr (id, "fingerprint: ");
+    g_assert_nonnull (fingerprint);
+    fingerprint += strlen ("fingerprint: ");
+    ((char *) fingerprint)[24] = '\0';
+    status = mh_test_cli (&record, NULL, "network", "admit-hub", "--key", key_dir, fingerprint,
+                          NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_true (g_file_set_contents (record_path, record, -1, NULL));
+
+    /* The same record issued at another time does not verify. */
+    tampered = g_strdup (record);
+    {
+      char *digit = strstr (tampered, "\"issued_at\":");
+
+      g_assert_nonnull (digit);
+      digit += strlen ("\"issued_at\":");
+      *digit = *digit == '1' ? '2' : '1';
+    }
+    g_assert_true (g_file_set_contents (tampered_path, tampered, -1, NULL));
+    status = mh_test_cli (NULL, &err, "network", "import", "--data-dir", hub2, tampered_path,
+                          NULL);
+    g_assert_cmpint (status, ==, 1);
+    g_assert_nonnull (strstr (err, "signature"));
+    g_clear_pointer (&err, g_free);
+
+    status = mh_test_cli (&out, NULL, "network", "import", "--data-dir", hub2, record_path, NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_nonnull (strstr (out, "kept"));
+    g_clear_pointer (&out, g_free);
+    status = mh_test_cli (&out, NULL, "network", "import", "--data-dir", hub2, record_path, NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_nonnull (strstr (out, "already known"));
+    g_clear_pointer (&out, g_free);
+    /* Now it admits stations. */
+    status = mh_test_cli (&out, NULL, "admit", "--data-dir", hub2, SOME_FINGERPRINT, "--role",
+                          "hospital", NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_clear_pointer (&out, g_free);
+  }
+
+  /* A node of no network has nothing to admit with. */
+  status = mh_test_cli (NULL, NULL, "init", "--data-dir", plain, "--name", "Plain", "--role",
+                        "hub", NULL);
+  g_assert_cmpint (status, ==, 0);
+  status = mh_test_cli (NULL, &err, "revoke", "--data-dir", plain, SOME_FINGERPRINT, NULL);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (err, "no network"));
   remove_fresh_dir (dir);
 }
 
@@ -464,6 +622,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/help", test_cli_help);
   g_test_add_func ("/cli/bad-arguments", test_cli_bad_arguments);
   g_test_add_func ("/cli/init", test_cli_init);
+  g_test_add_func ("/cli/network", test_cli_network);
   g_test_add_func ("/cli/status", test_cli_status);
   g_test_add_func ("/cli/import-export", test_cli_import_export);
   g_test_add_func ("/cli/import-malformed", test_cli_import_malformed);
