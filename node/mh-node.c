@@ -1255,6 +1255,7 @@ mh_node_init_data_dir (const char *data_dir, const char *name, MhRole role,
       return fail (error, MH_NODE_ERROR_FAILED, "%s", local_error->message);
     }
   install_validator (store);
+  mh_store_set_identity (store, identity);
   ok = mh_store_insert (store, "site", site_id, site_values (name, role, hospital_id, unit_id),
                         &local_error);
   close_store (&store);
@@ -1387,6 +1388,10 @@ mh_node_open (const char *data_dir, GError **error)
       return NULL;
     }
   install_validator (self->store);
+  /* Every write of this node is signed, and every change from a peer must
+   * be signed by its origin (DESIGN.md section 5). */
+  mh_store_set_identity (self->store, self->identity);
+  mh_store_set_verify_signatures (self->store, TRUE);
 
   /* A test-only skew of this node's own clock (the peer network's tests
    * run a node a year ahead, or ten minutes behind). */

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "mh-change.h"
+#include "mh-identity.h"
 #include "mh-schema.h"
 
 G_BEGIN_DECLS
@@ -125,6 +126,11 @@ gint64 mh_store_get_hold_bound (MhStore *self);
 /* Validation */
 void mh_store_set_validator (MhStore *self, MhValidateFunc func, gpointer user_data,
                              GDestroyNotify destroy);
+
+/* Signatures (docs/protocol.md, "Signed changes") */
+void mh_store_set_identity (MhStore *self, MhIdentity *identity);
+void mh_store_set_verify_signatures (MhStore *self, gboolean verify);
+gboolean mh_store_get_verify_signatures (MhStore *self);
 
 /* Local writes. Values are a{sv}: x/i/u/b integers, d reals, s text, a
  * maybe nothing for NULL. Outside a transaction each call is its own. */
