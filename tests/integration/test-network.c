@@ -2143,6 +2143,97 @@ test_refuse_forged_origin (void)
   refusal_teardown (&r);
 }
 
+static guint replay_acks_wanted;
+
+static gboolean
+raw_has_acks (RawLink *raw)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < raw->frames->len; i++)
+    if (g_str_has_prefix (g_ptr_array_index (raw->frames, i), "{\"type\":\"ack\""))
+      n++;
+  return n >= replay_acks_wanted || raw->closed;
+}
+
+static const char *replay_wanted_id;
+
+static gboolean
+raw_has_changes_with (RawLink *raw)
+{
+  for (guint i = 0; i < raw->frames->len; i++)
+    {
+      const char *frame = g_ptr_array_index (raw->frames, i);
+
+      if (g_str_has_prefix (frame, "{\"type\":\"changes\"") && strstr (frame, replay_wanted_id))
+        return TRUE;
+    }
+  return raw->closed;
+}
+
+/* A peer captures a batch of validly signed changes (the good peer's
+ * message, relayed by the listener) and plays it back three times: nothing
+ * more is applied, nothing is rejected, every copy is acknowledged, and the
+ * link stays up. */
+static void
+test_refuse_replay (void)
+{
+  Refusal r = { 0 };
+  g_autoptr(Net) client = net_new ("hub", "Replaying client", NULL);
+  g_autofree char *cert_path = g_build_filename (client->node->dir, "identity-cert.pem", NULL);
+  g_autofree char *key_path = g_build_filename (client->node->dir, "identity-key.pem", NULL);
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RawLink) raw = NULL;
+  g_autofree char *hello = NULL;
+  g_autofree char *message = NULL;
+  g_autofree char *digest = NULL;
+  const char *captured = NULL;
+  gint64 last_seq;
+
+  refusal_setup (&r);
+  certificate = g_tls_certificate_new_from_files (cert_path, key_path, &error);
+  g_assert_no_error (error);
+  net_pin (r.listener, client, FALSE);
+  message = net_post_message (r.good, "broadcast", "said once");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has_message (r.listener, message),
+              "the message did not reach the listener");
+  g_free (r.digest);
+  r.digest = net_digest (r.listener);
+  last_seq = net_status_int (r.listener, "last_seq");
+
+  raw = raw_open (r.listener, certificate);
+  hello = raw_hello (client->site_id);
+  soup_websocket_connection_send_text (raw->conn, hello);
+  replay_wanted_id = message;
+  if (!raw_wait (raw, LINK_TIMEOUT_S, raw_has_changes_with) || raw->closed)
+    fail_dump ("the listener did not send its log to the client");
+  for (guint i = 0; i < raw->frames->len && captured == NULL; i++)
+    {
+      const char *frame = g_ptr_array_index (raw->frames, i);
+
+      if (g_str_has_prefix (frame, "{\"type\":\"changes\"") && strstr (frame, message))
+        captured = frame;
+    }
+  g_assert_nonnull (captured);
+  captured = g_strdup (captured);
+  for (guint i = 0; i < 3; i++)
+    soup_websocket_connection_send_text (raw->conn, captured);
+  replay_acks_wanted = 3;
+  if (!raw_wait (raw, LINK_TIMEOUT_S, raw_has_acks) || raw->closed)
+    fail_dump ("the listener did not acknowledge a replayed batch, or closed the link");
+  g_free ((char *) captured);
+
+  g_assert_cmpint (net_count (r.listener, "rejected"), ==, 0);
+  g_assert_cmpint (net_status_int (r.listener, "last_seq"), ==, last_seq);
+  digest = net_digest (r.listener);
+  g_assert_cmpstr (digest, ==, r.digest);
+  g_assert_true (net_connected (r.listener, client));
+  g_clear_pointer (&raw, raw_free);
+  refusal_check (&r);
+  refusal_teardown (&r);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2164,6 +2255,7 @@ main (int argc, char **argv)
   g_test_add_func ("/network/refuse/relay-forge", test_refuse_relay_forge);
   g_test_add_func ("/network/refuse/relay-move", test_refuse_relay_move);
   g_test_add_func ("/network/refuse/wrong-owner", test_refuse_wrong_owner);
+  g_test_add_func ("/network/refuse/replay", test_refuse_replay);
   g_test_add_func ("/network/clock/behind", test_clock_behind);
   g_test_add_func ("/network/clock/ahead", test_clock_ahead);
   g_test_add_func ("/network/clock/ahead-tie", test_clock_ahead_tie);
