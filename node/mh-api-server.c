@@ -390,6 +390,10 @@ check_hospital_writer (Request *req, const char *hospital_id, GError **error)
 {
   MhNode *node = req->self->node;
 
+  /* Test only: a node that writes what it does not own (see
+   * install_validator() in mh-node.c). */
+  if (g_getenv ("MEDHEAD_TEST_SKIP_LOCAL_VALIDATION") != NULL)
+    return TRUE;
   switch (mh_node_get_role (node))
     {
     case MH_ROLE_AMBULANCE:

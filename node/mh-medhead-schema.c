@@ -41,6 +41,9 @@ mh_medhead_schema_new (void)
   ok &= mh_schema_add_table (schema, "site", registry, MH_TABLE_NONE, &error);
   ok &= mh_schema_add_register (schema, "site", "info", N, "name", T, "role", T, "hospital_id", T,
                                 "unit_id", T, NULL);
+  /* Written by the site itself every few minutes (a hospital's desk), so
+   * that one cut off from the network shows as stale. */
+  ok &= mh_schema_add_register (schema, "site", "heartbeat", N, "heartbeat_at", I, NULL);
 
   ok &= mh_schema_add_table (schema, "hospital", registry, MH_TABLE_NONE, &error);
   ok &= mh_schema_add_register (schema, "hospital", "identity", N, "name", T, "address", T, "city",

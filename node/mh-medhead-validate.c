@@ -84,6 +84,7 @@ static const FieldRule field_rules[] = {
   ENUM ("site", "role", TRUE, roles),
   ID ("site", "hospital_id", FALSE),
   ID ("site", "unit_id", FALSE),
+  TIME ("site", "heartbeat_at", FALSE),
 
   NAME ("hospital", "name", TRUE),
   TEXT ("hospital", "address", FALSE),
@@ -544,6 +545,10 @@ check_site (Check *c, char **reason)
 
   if (strcmp (c->change->row, c->change->origin) != 0 && !is_hub (c))
     return forbid (reason, "a site's registry entry is written by the site itself or a hub");
+  /* Nobody vouches for a site's liveness but the site. */
+  if (strcmp (c->change->reg, "heartbeat") == 0 && strcmp (c->change->row, c->change->origin) != 0
+      && !mh_row_is_null (c->row, "heartbeat_at"))
+    return forbid (reason, "a site's heartbeat is written by the site itself");
   if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
   return check_register_fields (c, reason);

@@ -95,6 +95,7 @@ struct _MhNode
   gint64 last_arrival_ms;
 
   guint refresh_source;
+  guint heartbeat_source;
   gboolean refreshing;
   gboolean refresh_again;
 };
@@ -271,10 +272,29 @@ bind_prefix_range (sqlite3_stmt *stmt, int first, const char *prefix)
   sqlite3_bind_text (stmt, first + 1, g_strconcat (prefix, "0", NULL), -1, g_free);
 }
 
+/* Test only (tests/integration/test-network.c): with
+ * MEDHEAD_TEST_SKIP_LOCAL_VALIDATION set, this node accepts and signs any
+ * local write, such as another hospital's beds, so that its peers' refusal
+ * of a validly signed change by the wrong owner can be tested. Never set in
+ * production. */
+static MhVerdict
+validate_skipping_local (MhStore *store, const MhChange *change, const MhRow *row,
+                         gboolean local, char **reason, gpointer user_data)
+{
+  if (local)
+    return MH_VERDICT_ACCEPT;
+  return mh_medhead_validate (store, change, row, local, reason, user_data);
+}
+
 static void
 install_validator (MhStore *store)
 {
-  mh_store_set_validator (store, mh_medhead_validate, mh_medhead_validator_new (store),
+  const char *skip = g_getenv ("MEDHEAD_TEST_SKIP_LOCAL_VALIDATION");
+
+  mh_store_set_validator (store,
+                          skip != NULL && *skip != '\0' ? validate_skipping_local
+                                                        : mh_medhead_validate,
+                          mh_medhead_validator_new (store),
                           (GDestroyNotify) mh_medhead_validator_free);
 }
 
@@ -1051,6 +1071,80 @@ refresh_timeout_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* A hospital's heartbeat: its site row's heartbeat register, signed like
+ * any write. */
+/**
+ * mh_node_write_heartbeat:
+ *
+ * Writes this site's heartbeat (the time now) into its registry row. A
+ * hospital's node does it every MH_NODE_HEARTBEAT_INTERVAL_S while it serves.
+ */
+gboolean
+mh_node_write_heartbeat (MhNode *self, GError **error)
+{
+  g_autofree char *values = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+
+  values = g_strdup_printf ("{'heartbeat_at': <int64 %" G_GINT64_FORMAT ">}",
+                            mh_node_now_ms (self));
+  return mh_store_update (self->store, "site", self->site_id, g_variant_new_parsed (values),
+                          error);
+}
+
+static void
+write_heartbeat (MhNode *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!mh_node_write_heartbeat (self, &error))
+    g_message ("cannot write this site's heartbeat: %s", error->message);
+}
+
+static gboolean
+heartbeat_timeout_cb (gpointer user_data)
+{
+  write_heartbeat (MH_NODE (user_data));
+  return G_SOURCE_CONTINUE;
+}
+
+/* The newest heartbeat of the hospital's own sites (ms), or 0 when none
+ * has sent one (or it has no site of its own). */
+static gint64
+hospital_last_heartbeat (MhNode *self, const char *hospital_id)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  gint64 last = 0;
+
+  stmt = prepare (self,
+                  "SELECT max(heartbeat_at) FROM site"
+                  " WHERE hospital_id = ?1 AND role = 'hospital'",
+                  NULL);
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_text (stmt, 1, hospital_id, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    last = sqlite3_column_int64 (stmt, 0);
+  return last;
+}
+
+/* Sets "last_heartbeat" (null when none) and returns whether the
+ * hospital's own sites have gone quiet: their newest heartbeat is older than
+ * MH_NODE_HEARTBEAT_STALE_S. A hospital none of whose sites ever sent one
+ * (no site of its own, or sites of an older version) is not stale by this
+ * measure: its counts' own staleness still applies. */
+static gboolean
+set_heartbeat (MhNode *self, JsonObject *object, const char *hospital_id)
+{
+  gint64 last = hospital_last_heartbeat (self, hospital_id);
+
+  if (last > 0)
+    json_object_set_int_member (object, "last_heartbeat", last);
+  else
+    json_object_set_null_member (object, "last_heartbeat");
+  return last > 0 && mh_node_now_ms (self) - last > MH_NODE_HEARTBEAT_STALE_S * 1000;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Signal callbacks                                                         */
 
@@ -1265,6 +1359,7 @@ mh_node_dispose (GObject *object)
 
   g_clear_handle_id (&self->refresh_source, g_source_remove);
   g_clear_handle_id (&self->receipts_source, g_source_remove);
+  g_clear_handle_id (&self->heartbeat_source, g_source_remove);
   if (self->replicator != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->replicator, self);
@@ -1502,6 +1597,7 @@ mh_node_init_data_dir (const char *data_dir, const char *name, MhRole role,
       return fail (error, MH_NODE_ERROR_FAILED, "%s", local_error->message);
     }
   install_validator (store);
+  mh_store_set_identity (store, identity);
   ok = mh_store_insert (store, "site", site_id, site_values (name, role, hospital_id, unit_id),
                         &local_error);
   close_store (&store);
@@ -1634,6 +1730,10 @@ mh_node_open (const char *data_dir, GError **error)
       return NULL;
     }
   install_validator (self->store);
+  /* Every write of this node is signed, and every change from a peer must
+   * be signed by its origin (DESIGN.md section 5). */
+  mh_store_set_identity (self->store, self->identity);
+  mh_store_set_verify_signatures (self->store, TRUE);
 
   /* A node of a network checks admission chains and revocations. */
   {
@@ -1933,6 +2033,10 @@ hospital_from_row (MhNode *self, sqlite3_stmt *stmt, gboolean for_export, GError
   if (beds == NULL)
     return NULL;
   json_object_set_object_member (hospital, "beds", beds);
+  if (!for_export)
+    json_object_set_boolean_member (hospital, "stale",
+                                    set_heartbeat (self, hospital,
+                                                   column_text (stmt, HOSPITAL_ID)));
   return g_steal_pointer (&hospital);
 }
 
@@ -2589,9 +2693,11 @@ hit_to_json (MhNode *self, const Hit *hit, gboolean fallback)
   json_object_set_double_member (object, "lon", hit->lon);
   json_object_set_int_member (object, "distance_m", (gint64) llround (hit->distance));
   json_object_set_int_member (object, "free_beds", hit->free);
+  /* Stale: the count is old, or the hospital's desk has gone quiet. */
   json_object_set_boolean_member (object, "stale",
-                                  count_is_stale (self, hit->reported, hit->reported_at,
-                                                  hit->interval_min));
+                                  set_heartbeat (self, object, hit->id)
+                                    || count_is_stale (self, hit->reported, hit->reported_at,
+                                                       hit->interval_min));
   if (hit->reported)
     json_object_set_int_member (object, "reported_at", hit->reported_at);
   else
@@ -4134,6 +4240,12 @@ mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError 
     }
   g_signal_connect (self->replicator, "acked", G_CALLBACK (replicator_acked_cb), self);
   mh_replicator_start (self->replicator);
+  if (self->role == MH_ROLE_HOSPITAL && self->heartbeat_source == 0)
+    {
+      write_heartbeat (self);
+      self->heartbeat_source = g_timeout_add_seconds (MH_NODE_HEARTBEAT_INTERVAL_S,
+                                                      heartbeat_timeout_cb, self);
+    }
   return TRUE;
 }
 

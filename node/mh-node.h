@@ -36,6 +36,11 @@ typedef enum
 #define MH_NODE_DEFAULT_GRACE_MIN 60
 /* Default reporting interval of a hospital: older counts are stale. */
 #define MH_NODE_DEFAULT_REPORT_INTERVAL_MIN 60
+/* A hospital's node writes a signed heartbeat this often while it serves;
+ * a hospital with a site of its own whose newest heartbeat is older than
+ * MH_NODE_HEARTBEAT_STALE_S is shown as stale. */
+#define MH_NODE_HEARTBEAT_INTERVAL_S 300
+#define MH_NODE_HEARTBEAT_STALE_S (3 * MH_NODE_HEARTBEAT_INTERVAL_S)
 #define MH_NODE_DEFAULT_API_PORT 8470
 
 const char *mh_role_to_string (MhRole role);
@@ -64,6 +69,7 @@ gint64 mh_node_now_ms (MhNode *self);
 void mh_node_set_grace_minutes (MhNode *self, guint minutes);
 guint mh_node_get_grace_minutes (MhNode *self);
 void mh_node_set_time_offset (MhNode *self, gint64 offset_ms);
+gboolean mh_node_write_heartbeat (MhNode *self, GError **error);
 /* Recounts committed_inbound now (also done on every transfer change and
  * every 30 s, for expiries); a no-op except on a hospital node. */
 gboolean mh_node_refresh_committed (MhNode *self, GError **error);
@@ -84,7 +90,8 @@ gboolean mh_node_put_beds (MhNode *self, const char *hospital_id, const char *ca
                            JsonObject *fields, GError **error);
 
 /* Nearest hospitals: an array, nearest first, of objects with id, name,
- * lat, lon, distance_m, free_beds, stale, reported_at, fallback, and the
+ * lat, lon, distance_m, free_beds, stale (the count is old, or the hospital's
+ * desk has gone quiet), last_heartbeat, reported_at, fallback, and the
  * hospital's phones and ems_traffic. specialty 0 or category NULL: any. */
 JsonArray *mh_node_nearest_hospitals (MhNode *self, double lat, double lon, guint specialty,
                                       const char *category, guint limit, GError **error);

@@ -63,6 +63,8 @@ gboolean mh_change_equal (const MhChange *a, const MhChange *b);
 int mh_change_compare_clock (MhHlc hlc_a, const char *origin_a, MhHlc hlc_b,
                              const char *origin_b);
 
+GBytes *mh_change_canonical_bytes (const MhChange *change);
+
 GVariant *mh_value_null (void);
 gboolean mh_value_is_null (GVariant *value);
 

@@ -71,6 +71,7 @@ struct _MhIdentity
   char *site_id;
   char *fingerprint;
   char *signing_public_key; /* base64 of the raw Ed25519 public key */
+  guint8 raw_public_key[ED25519_PUBLIC_KEY_SIZE];
   GTlsCertificate *tls_certificate;
   gnutls_privkey_t signing_key;
 };
@@ -638,6 +639,7 @@ load (const char *key_path, const char *cert_path, GError **error)
   self->site_id = g_steal_pointer (&site_id);
   self->fingerprint = fingerprint_from_digest (digest);
   self->signing_public_key = g_base64_encode (raw.data, raw.size);
+  memcpy (self->raw_public_key, raw.data, MIN (raw.size, sizeof self->raw_public_key));
   self->signing_key = g_steal_pointer (&key);
 
   both = g_string_sized_new (cert_pem.size + key_pem.size + 1);
@@ -821,4 +823,145 @@ mh_identity_verify (const char *public_key_b64, const guint8 *data, gsize len, G
       || gnutls_pubkey_import_ecc_raw (pubkey, GNUTLS_ECC_CURVE_ED25519, &x, NULL) < 0)
     return FALSE;
   return gnutls_pubkey_verify_data2 (pubkey, GNUTLS_SIGN_EDDSA_ED25519, 0, &in, &signature) >= 0;
+}
+
+/**
+ * mh_identity_sign_change:
+ *
+ * Signs @change as its origin: sets its signature field to this node's raw
+ * public key followed by the Ed25519 signature of
+ * mh_change_canonical_bytes(). The change's origin must be this node.
+ */
+gboolean
+mh_identity_sign_change (MhIdentity *self, MhChange *change, GError **error)
+{
+  g_autoptr(GBytes) canonical = NULL;
+  g_autoptr(GBytes) sig = NULL;
+  GByteArray *both;
+  gsize len;
+  const guint8 *data;
+
+  g_return_val_if_fail (MH_IS_IDENTITY (self), FALSE);
+  g_return_val_if_fail (change != NULL, FALSE);
+  g_return_val_if_fail (g_strcmp0 (change->origin, self->site_id) == 0, FALSE);
+
+  canonical = mh_change_canonical_bytes (change);
+  data = g_bytes_get_data (canonical, &len);
+  if (!mh_identity_sign (self, data, len, &sig, error))
+    return FALSE;
+  both = g_byte_array_sized_new (MH_CHANGE_SIGNATURE_SIZE);
+  g_byte_array_append (both, self->raw_public_key, ED25519_PUBLIC_KEY_SIZE);
+  g_byte_array_append (both, g_bytes_get_data (sig, NULL), (guint) g_bytes_get_size (sig));
+  g_clear_pointer (&change->signature, g_bytes_unref);
+  change->signature = g_byte_array_free_to_bytes (both);
+  return TRUE;
+}
+
+/* Site ids of the public keys seen lately: a replica holds changes of a few
+ * hundred sites, and hashing the key's SubjectPublicKeyInfo for every change
+ * of an initial sync would cost as much as a tenth of the verification. */
+#define SITE_ID_CACHE_MAX 4096
+G_LOCK_DEFINE_STATIC (site_id_cache);
+static GHashTable *site_id_cache; /* GBytes (raw key) -> char * */
+
+static char *
+cached_site_id (const guint8 *key)
+{
+  g_autoptr(GBytes) k = g_bytes_new_static (key, ED25519_PUBLIC_KEY_SIZE);
+  char *site_id = NULL;
+
+  G_LOCK (site_id_cache);
+  if (site_id_cache != NULL)
+    site_id = g_strdup (g_hash_table_lookup (site_id_cache, k));
+  G_UNLOCK (site_id_cache);
+  return site_id;
+}
+
+static void
+cache_site_id (const guint8 *key, const char *site_id)
+{
+  G_LOCK (site_id_cache);
+  if (site_id_cache == NULL)
+    site_id_cache = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
+                                           (GDestroyNotify) g_bytes_unref, g_free);
+  if (g_hash_table_size (site_id_cache) >= SITE_ID_CACHE_MAX)
+    g_hash_table_remove_all (site_id_cache);
+  g_hash_table_replace (site_id_cache, g_bytes_new (key, ED25519_PUBLIC_KEY_SIZE),
+                        g_strdup (site_id));
+  G_UNLOCK (site_id_cache);
+}
+
+/**
+ * mh_change_verify:
+ * @reason: (out) (optional): why it does not verify
+ *
+ * Checks that @change was signed by its origin: the key in its signature
+ * field hashes to the origin's site id, and the signature over
+ * mh_change_canonical_bytes() verifies with that key.
+ */
+gboolean
+mh_change_verify (const MhChange *change, char **reason)
+{
+  g_autoptr(GnutlsPubkey) pubkey = NULL;
+  g_autoptr(GBytes) canonical = NULL;
+  g_autofree char *site_id = NULL;
+  const guint8 *sig;
+  gsize sig_len, len;
+  gnutls_datum_t x, in, signature;
+  guint8 digest[32];
+
+  g_return_val_if_fail (change != NULL, FALSE);
+
+  if (change->signature == NULL)
+    {
+      if (reason)
+        *reason = g_strdup ("unsigned change");
+      return FALSE;
+    }
+  sig = g_bytes_get_data (change->signature, &sig_len);
+  if (sig_len != MH_CHANGE_SIGNATURE_SIZE)
+    {
+      if (reason)
+        *reason = g_strdup ("malformed signature");
+      return FALSE;
+    }
+  x.data = (unsigned char *) sig;
+  x.size = ED25519_PUBLIC_KEY_SIZE;
+  if (gnutls_pubkey_init (&pubkey) < 0
+      || gnutls_pubkey_import_ecc_raw (pubkey, GNUTLS_ECC_CURVE_ED25519, &x, NULL) < 0)
+    {
+      if (reason)
+        *reason = g_strdup ("malformed signing key");
+      return FALSE;
+    }
+  site_id = cached_site_id (sig);
+  if (site_id == NULL)
+    {
+      if (!pubkey_digest (pubkey, digest))
+        {
+          if (reason)
+            *reason = g_strdup ("malformed signing key");
+          return FALSE;
+        }
+      site_id = site_id_from_digest (digest);
+      cache_site_id (sig, site_id);
+    }
+  if (g_strcmp0 (site_id, change->origin) != 0)
+    {
+      if (reason)
+        *reason = g_strdup_printf ("signed by %s, not by its origin", site_id);
+      return FALSE;
+    }
+  canonical = mh_change_canonical_bytes (change);
+  in.data = (unsigned char *) g_bytes_get_data (canonical, &len);
+  in.size = (unsigned int) len;
+  signature.data = (unsigned char *) sig + ED25519_PUBLIC_KEY_SIZE;
+  signature.size = MH_SIGNATURE_SIZE;
+  if (gnutls_pubkey_verify_data2 (pubkey, GNUTLS_SIGN_EDDSA_ED25519, 0, &in, &signature) < 0)
+    {
+      if (reason)
+        *reason = g_strdup ("bad signature");
+      return FALSE;
+    }
+  return TRUE;
 }

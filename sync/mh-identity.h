@@ -9,6 +9,8 @@
 
 #include <gio/gio.h>
 
+#include "mh-change.h"
+
 G_BEGIN_DECLS
 
 /* 128 bits of SHA-256 in lowercase base32; the fingerprint shows the first
@@ -33,6 +35,14 @@ gboolean mh_identity_sign (MhIdentity *self, const guint8 *data, gsize len, GByt
                            GError **error);
 gboolean mh_identity_verify (const char *public_key_b64, const guint8 *data, gsize len,
                              GBytes *sig);
+
+/* A change's signature field: the origin's raw Ed25519 public key, then the
+ * signature of mh_change_canonical_bytes(). The origin's site id is a hash
+ * of that key, so the key needs no other distribution. */
+#define MH_CHANGE_SIGNATURE_SIZE (32 + MH_SIGNATURE_SIZE)
+
+gboolean mh_identity_sign_change (MhIdentity *self, MhChange *change, GError **error);
+gboolean mh_change_verify (const MhChange *change, char **reason);
 
 char *mh_fingerprint_from_certificate (GTlsCertificate *cert);
 char *mh_site_id_from_certificate (GTlsCertificate *cert);

@@ -411,6 +411,60 @@ pick_lane (Link *link)
   return best;
 }
 
+/* Test only (tests/integration/test-network.c): MEDHEAD_TEST_RELAY_TAMPER
+ * makes this node a dishonest relay of other sites' chat messages:
+ * "forge" rewrites the last text of the value, "move" moves the change onto
+ * another row; the signature is handed on unchanged, so every receiver must
+ * refuse the result. Never set in production. */
+static void
+test_tamper (MhReplicator *self, MhChange *change)
+{
+  static const char *mode = NULL;
+  static gsize once = 0;
+
+  if (g_once_init_enter (&once))
+    {
+      mode = g_getenv ("MEDHEAD_TEST_RELAY_TAMPER");
+      g_once_init_leave (&once, 1);
+    }
+  if (mode == NULL || change->kind != MH_CHANGE_SET || g_strcmp0 (change->table, "message") != 0
+      || g_strcmp0 (change->origin, mh_store_get_site_id (self->store)) == 0)
+    return;
+  if (strcmp (mode, "move") == 0)
+    {
+      char *moved = g_strconcat (change->row, "-moved", NULL);
+
+      g_free (change->row);
+      change->row = moved;
+    }
+  else if (strcmp (mode, "forge") == 0)
+    {
+      gsize n = g_variant_n_children (change->value);
+      g_autofree GVariant **children = g_new0 (GVariant *, n);
+      gssize last_text = -1;
+
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) inner = NULL;
+
+          children[i] = g_variant_get_child_value (change->value, i);
+          inner = g_variant_get_variant (children[i]);
+          if (g_variant_is_of_type (inner, G_VARIANT_TYPE_STRING))
+            last_text = (gssize) i;
+        }
+      if (last_text >= 0)
+        {
+          g_variant_unref (children[last_text]);
+          children[last_text] = g_variant_ref_sink (
+            g_variant_new_variant (g_variant_new_string ("forged by a relay")));
+        }
+      g_variant_unref (change->value);
+      change->value = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARIANT, children, n));
+      for (gsize i = 0; i < n; i++)
+        g_variant_unref (children[i]);
+    }
+}
+
 static gboolean
 link_pump (gpointer data)
 {
@@ -453,7 +507,10 @@ link_pump (gpointer data)
         {
           MhChange *change = g_ptr_array_index (changes, i);
           if (link->send_own || g_strcmp0 (change->origin, link->site_id) != 0)
-            g_ptr_array_add (outgoing, change);
+            {
+              test_tamper (self, change);
+              g_ptr_array_add (outgoing, change);
+            }
         }
       /* A page of nothing but the peer's own changes is not sent: sending
        * it would cost the peer a commit and an ack to learn nothing. Its

@@ -86,6 +86,9 @@ struct _MhStore
   GHashTable *digests;       /* bucket -> MhDigest* */
   GHashTable *dirty_digests; /* bucket set */
 
+  MhIdentity *identity;      /* signs local writes; NULL: unsigned */
+  gboolean verify_signatures; /* refuse remote changes not signed by their origin */
+
   MhValidateFunc validate;
   gpointer validate_data;
   GDestroyNotify validate_destroy;
@@ -2572,6 +2575,7 @@ mh_store_finalize (GObject *object)
   g_clear_pointer (&self->schema, mh_schema_unref);
   g_free (self->site_id);
   g_free (self->path);
+  g_clear_object (&self->identity);
 
   G_OBJECT_CLASS (mh_store_parent_class)->finalize (object);
 }
@@ -2823,6 +2827,47 @@ mh_store_set_validator (MhStore *self, MhValidateFunc func, gpointer user_data,
 }
 
 /**
+ * mh_store_set_identity:
+ * @identity: (nullable): this node's identity, whose site id is the store's
+ *
+ * From now on every local write is signed with @identity: each register
+ * change, and each deletion, carries the signature field of
+ * mh_identity_sign_change(), stored with it and relayed verbatim.
+ */
+void
+mh_store_set_identity (MhStore *self, MhIdentity *identity)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+  g_return_if_fail (identity == NULL || MH_IS_IDENTITY (identity));
+  g_return_if_fail (identity == NULL
+                    || strcmp (mh_identity_get_site_id (identity), self->site_id) == 0);
+
+  g_set_object (&self->identity, identity);
+}
+
+/**
+ * mh_store_set_verify_signatures:
+ *
+ * When set, every change from a peer (mh_store_apply(),
+ * mh_store_apply_from_peer()) must be signed by its origin (mh_change_verify())
+ * or it is rejected before anything is written: counted, listed in the
+ * rejected queue with the reason, and the rest of the batch goes on.
+ */
+void
+mh_store_set_verify_signatures (MhStore *self, gboolean verify)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+  self->verify_signatures = verify;
+}
+
+gboolean
+mh_store_get_verify_signatures (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  return self->verify_signatures;
+}
+
+/**
  * mh_store_transact:
  * @func: writes to make; returns %FALSE with an error to roll all back
  *
@@ -3009,6 +3054,22 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
       m->oseq = ++self->own_seq;
       m->lseq = lseq;
       m->sv = 0;
+      if (self->identity != NULL)
+        {
+          const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
+          g_autoptr(MhChange) signed_change = mh_change_new_set (
+            table->name, row_id, reg->name,
+            cells_to_variant (next->cells + reg->first_column, reg->n_columns), hlc,
+            self->site_id, m->oseq);
+
+          signed_change->schema_version = mh_schema_get_version (self->schema);
+          if (!mh_identity_sign_change (self->identity, signed_change, error))
+            {
+              txn_rollback (self);
+              return FALSE;
+            }
+          m->sig = g_steal_pointer (&signed_change->signature);
+        }
     }
 
   failed_before = self->txn_failed;
@@ -3344,6 +3405,11 @@ mh_store_delete (MhStore *self, const char *table_name, const char *row_id, GErr
   change = mh_change_new_delete (table->name, row_id, mh_clock_now (&self->clock), self->site_id,
                                  ++self->own_seq);
   change->schema_version = mh_schema_get_version (self->schema);
+  if (self->identity != NULL && !mh_identity_sign_change (self->identity, change, error))
+    {
+      txn_rollback (self);
+      return FALSE;
+    }
   outcome = apply_one (self, change, TRUE, FALSE, &reason, &local_error);
   if (outcome != OUTCOME_APPLIED)
     {
@@ -3447,9 +3513,18 @@ apply_remote (MhStore *self, MhChange *change, Outcome *out_outcome, GError **er
   GError *local_error = NULL;
   Outcome outcome;
 
-  if (self->origin_filter != NULL
-      && self->origin_filter (self, change->origin, change->origin_seq, &reason,
-                              self->origin_filter_data))
+  /* Verified before anything else, so that the origin every later check
+   * (ownership in the validator) relies on is the signer's. */
+  if (self->verify_signatures && !mh_change_verify (change, &reason))
+    {
+      g_autofree char *why = g_steal_pointer (&reason);
+
+      reason = g_strdup_printf ("signature: %s", why);
+      outcome = OUTCOME_REJECTED;
+    }
+  else if (self->origin_filter != NULL
+           && self->origin_filter (self, change->origin, change->origin_seq, &reason,
+                                   self->origin_filter_data))
     outcome = OUTCOME_REJECTED;
   else
     outcome = apply_one (self, change, FALSE, FALSE, &reason, &local_error);

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "mh-change.h"
+#include "mh-identity.h"
 #include "mh-schema.h"
 
 G_BEGIN_DECLS
@@ -131,6 +132,11 @@ void mh_store_set_validator (MhStore *self, MhValidateFunc func, gpointer user_d
 typedef gboolean (*MhOriginFilter) (MhStore *store, const char *origin, gint64 origin_seq,
                                     char **reason, gpointer user_data);
 void mh_store_set_origin_filter (MhStore *self, MhOriginFilter func, gpointer user_data);
+
+/* Signatures (docs/protocol.md, "Signed changes") */
+void mh_store_set_identity (MhStore *self, MhIdentity *identity);
+void mh_store_set_verify_signatures (MhStore *self, gboolean verify);
+gboolean mh_store_get_verify_signatures (MhStore *self);
 
 /* Local writes. Values are a{sv}: x/i/u/b integers, d reals, s text, a
  * maybe nothing for NULL. Outside a transaction each call is its own. */

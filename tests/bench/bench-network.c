@@ -931,6 +931,13 @@ node_main (const char *name, const char *dir, gboolean full, guint rows)
     g_error ("store: %s", error->message);
   if (!full)
     sqlite3_exec (mh_store_get_db (node.store), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+  /* As medhead-node does: sign every write, verify every change received.
+   * MEDHEAD_BENCH_UNSIGNED=1 measures without, for comparison. */
+  if (g_getenv ("MEDHEAD_BENCH_UNSIGNED") == NULL)
+    {
+      mh_store_set_identity (node.store, node.identity);
+      mh_store_set_verify_signatures (node.store, TRUE);
+    }
   node.replicator = mh_replicator_new (node.store, mh_identity_get_tls_certificate (node.identity),
                                        mh_identity_get_fingerprint (node.identity), name);
   mh_replicator_set_max_backoff (node.replicator, 300);

@@ -403,7 +403,24 @@ store_open (Bench *b, const char *what, const char *site, gboolean full)
 {
   g_autofree char *path = next_path (b, what);
   g_autoptr(GError) error = NULL;
-  MhStore *store = mh_store_open (path, b->schema, site, &error);
+  MhStore *store = NULL;
+
+  /* MEDHEAD_BENCH_SIGN=1: the tracked side signs its writes as a node does. */
+  if (g_getenv ("MEDHEAD_BENCH_SIGN") != NULL && g_str_equal (site, "site-bench-local"))
+    {
+      g_autofree char *id_dir = g_strconcat (path, ".identity", NULL);
+      g_autoptr(MhIdentity) identity = NULL;
+
+      g_mkdir_with_parents (id_dir, 0700);
+      identity = mh_identity_load_or_create (id_dir, &error);
+      if (identity == NULL)
+        g_error ("identity: %s", error->message);
+      store = mh_store_open (path, b->schema, mh_identity_get_site_id (identity), &error);
+      if (store != NULL)
+        mh_store_set_identity (store, identity);
+    }
+  else
+    store = mh_store_open (path, b->schema, site, &error);
 
   if (store == NULL)
     g_error ("cannot open the store %s: %s", path, error->message);

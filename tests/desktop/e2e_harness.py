@@ -17,8 +17,10 @@ import time
 import urllib.request
 
 
-SYNC_TIMEOUT = 30  # seconds for a change to cross a link
-UI_TIMEOUT = 30  # seconds for the app to show something
+# Under AddressSanitizer the app and the nodes run several times slower.
+SLOWDOWN = 4 if os.environ.get("ASAN_OPTIONS") else 1
+SYNC_TIMEOUT = 30 * SLOWDOWN  # seconds for a change to cross a link
+UI_TIMEOUT = 30 * SLOWDOWN  # seconds for the app to show something
 
 
 class StepFailed(Exception):

@@ -1975,6 +1975,119 @@ test_refuse_malformed (void)
 }
 
 
+/* Whether one of the changes net lists as rejected gives a reason that
+ * mentions @what. */
+static gboolean
+net_rejected_mentions (Net *net, const char *what)
+{
+  g_autoptr(JsonObject) status = net_status (net);
+  JsonArray *rejected = json_object_get_array_member (status, "rejected");
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) node = json_node_new (JSON_NODE_ARRAY);
+  g_autofree char *text = NULL;
+
+  json_node_set_array (node, rejected);
+  json_generator_set_root (generator, node);
+  text = json_generator_to_data (generator, NULL);
+  return strstr (text, what) != NULL;
+}
+
+/* A line origin - relay - receiver where the relay tampers with the
+ * origin's chat messages (MEDHEAD_TEST_RELAY_TAMPER): the receiver refuses
+ * them on their signature, reports them, and keeps taking the relay's own. */
+static void
+run_relay_tamper (const char *mode)
+{
+  g_autoptr(Net) origin = net_new ("hub", "Origin", NULL);
+  g_autoptr(Net) relay = net_new ("hub", "Dishonest relay", NULL);
+  g_autoptr(Net) receiver = net_new ("hub", "Receiver", NULL);
+  g_autofree char *message = NULL;
+  g_autofree char *moved = NULL;
+  g_autofree char *own = NULL;
+
+  mh_test_node_import (relay->node, SCENARIO);
+  relay->listen = TRUE;
+  net_setenv (relay, "MEDHEAD_TEST_RELAY_TAMPER", mode);
+  net_start (relay);
+  net_start (origin);
+  net_start (receiver);
+  net_link (origin, relay);
+  net_link (receiver, relay);
+  wait_linked (origin, relay);
+  wait_linked (receiver, relay);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (receiver, "/api/v1/hospitals/" FRED_BROOKS),
+              "the registry did not cross the relay");
+
+  message = net_post_message (origin, "broadcast", "from the origin, through a relay");
+  moved = g_strconcat (message, "-moved", NULL);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has_message (relay, message),
+              "the message did not reach the relay");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_count (receiver, "rejected") >= 1,
+              "the receiver did not reject the tampered message");
+  g_assert_true (net_rejected_mentions (receiver, "signature"));
+  g_assert_false (net_has_message (receiver, message));
+  g_assert_false (net_has_message (receiver, moved));
+
+  /* The stream goes on: the relay's own messages still arrive. */
+  own = net_post_message (relay, "broadcast", "the relay's own");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has_message (receiver, own),
+              "the receiver stopped taking the relay's changes");
+  g_assert_true (net_connected (receiver, relay));
+  g_assert_false (net_has_message (receiver, message));
+  g_assert_cmpint (net_count (receiver, "rejected"), ==, 1);
+
+  net_terminate (receiver);
+  net_terminate (origin);
+  net_terminate (relay);
+}
+
+static void
+test_refuse_relay_forge (void)
+{
+  run_relay_tamper ("forge");
+}
+
+static void
+test_refuse_relay_move (void)
+{
+  run_relay_tamper ("move");
+}
+
+/* A hospital's node that skips its own validation writes another
+ * hospital's beds: the change is validly signed, by a site that does not
+ * own the row, and the hub refuses it on ownership. */
+static void
+test_refuse_wrong_owner (void)
+{
+  g_autoptr(Net) hub = net_new ("hub", "Owner hub", NULL);
+  g_autoptr(Net) rogue = net_new ("hospital", "Fred Brooks desk", FRED_BROOKS);
+  g_autoptr(JsonObject) answered = NULL;
+  gint64 before;
+
+  mh_test_node_import (hub->node, SCENARIO);
+  hub->listen = TRUE;
+  net_setenv (rogue, "MEDHEAD_TEST_SKIP_LOCAL_VALIDATION", "1");
+  net_start (hub);
+  net_start (rogue);
+  net_link (rogue, hub);
+  wait_linked (rogue, hub);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (rogue, "/api/v1/hospitals/" JULIA_CRUSHER),
+              "the registry did not reach the hospital");
+  before = bed_value (hub, JULIA_CRUSHER, "adult_icu", "available");
+
+  answered = net_send (rogue, "PUT", "/api/v1/hospitals/" JULIA_CRUSHER "/beds/adult_icu",
+                       "{\"available\": 99, \"baseline\": 99}", 200);
+  g_assert_cmpint (bed_value (rogue, JULIA_CRUSHER, "adult_icu", "available"), ==, 99);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_count (hub, "rejected") >= 1,
+              "the hub did not reject a write by the wrong owner");
+  g_assert_false (net_rejected_mentions (hub, "signature"));
+  g_assert_cmpint (bed_value (hub, JULIA_CRUSHER, "adult_icu", "available"), ==, before);
+  g_assert_true (net_connected (rogue, hub));
+
+  net_terminate (rogue);
+  net_terminate (hub);
+}
+
 /* A well-formed change that the good peer never wrote, in its name, with
  * a signature that is not its own: a relay hands on other sites' changes,
  * so only the signature tells a forged one (DESIGN.md section 5). */
@@ -2018,21 +2131,106 @@ test_refuse_forged_origin (void)
   if (!raw_wait (raw, LINK_TIMEOUT_S, raw_has_ack))
     fail_dump ("the listener neither acknowledged nor refused a forged change");
 
-  if (net_has_message (r.listener, forged_id))
-    {
-      /* Nodes neither sign their changes nor check signatures yet: any
-       * pinned peer can write in any site's name, a hub's included. */
-      g_test_incomplete ("a change forged in another site's name was applied: "
-                         "signatures are not checked");
-      g_clear_pointer (&raw, raw_free);
-      refusal_teardown (&r);
-      return;
-    }
+  /* Refused on its signature: not applied, counted, listed with why. */
+  g_assert_false (net_has_message (r.listener, forged_id));
+  g_assert_cmpint (net_count (r.listener, "rejected"), ==, 1);
+  g_assert_true (net_rejected_mentions (r.listener, "signature"));
   digest = net_digest (r.listener);
   g_assert_cmpstr (digest, ==, r.digest);
   g_clear_pointer (&raw, raw_free);
   refusal_check (&r);
   g_assert_false (net_has_message (r.good, forged_id));
+  refusal_teardown (&r);
+}
+
+static guint replay_acks_wanted;
+
+static gboolean
+raw_has_acks (RawLink *raw)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < raw->frames->len; i++)
+    if (g_str_has_prefix (g_ptr_array_index (raw->frames, i), "{\"type\":\"ack\""))
+      n++;
+  return n >= replay_acks_wanted || raw->closed;
+}
+
+static const char *replay_wanted_id;
+
+static gboolean
+raw_has_changes_with (RawLink *raw)
+{
+  for (guint i = 0; i < raw->frames->len; i++)
+    {
+      const char *frame = g_ptr_array_index (raw->frames, i);
+
+      if (g_str_has_prefix (frame, "{\"type\":\"changes\"") && strstr (frame, replay_wanted_id))
+        return TRUE;
+    }
+  return raw->closed;
+}
+
+/* A peer captures a batch of validly signed changes (the good peer's
+ * message, relayed by the listener) and plays it back three times: nothing
+ * more is applied, nothing is rejected, every copy is acknowledged, and the
+ * link stays up. */
+static void
+test_refuse_replay (void)
+{
+  Refusal r = { 0 };
+  g_autoptr(Net) client = net_new ("hub", "Replaying client", NULL);
+  g_autofree char *cert_path = g_build_filename (client->node->dir, "identity-cert.pem", NULL);
+  g_autofree char *key_path = g_build_filename (client->node->dir, "identity-key.pem", NULL);
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RawLink) raw = NULL;
+  g_autofree char *hello = NULL;
+  g_autofree char *message = NULL;
+  g_autofree char *digest = NULL;
+  const char *captured = NULL;
+  gint64 last_seq;
+
+  refusal_setup (&r);
+  certificate = g_tls_certificate_new_from_files (cert_path, key_path, &error);
+  g_assert_no_error (error);
+  net_pin (r.listener, client, FALSE);
+  message = net_post_message (r.good, "broadcast", "said once");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has_message (r.listener, message),
+              "the message did not reach the listener");
+  g_free (r.digest);
+  r.digest = net_digest (r.listener);
+  last_seq = net_status_int (r.listener, "last_seq");
+
+  raw = raw_open (r.listener, certificate);
+  hello = raw_hello (client->site_id);
+  soup_websocket_connection_send_text (raw->conn, hello);
+  replay_wanted_id = message;
+  if (!raw_wait (raw, LINK_TIMEOUT_S, raw_has_changes_with) || raw->closed)
+    fail_dump ("the listener did not send its log to the client");
+  for (guint i = 0; i < raw->frames->len && captured == NULL; i++)
+    {
+      const char *frame = g_ptr_array_index (raw->frames, i);
+
+      if (g_str_has_prefix (frame, "{\"type\":\"changes\"") && strstr (frame, message))
+        captured = frame;
+    }
+  g_assert_nonnull (captured);
+  captured = g_strdup (captured);
+  for (guint i = 0; i < 3; i++)
+    soup_websocket_connection_send_text (raw->conn, captured);
+  replay_acks_wanted = 3;
+  if (!raw_wait (raw, LINK_TIMEOUT_S, raw_has_acks) || raw->closed)
+    fail_dump ("the listener did not acknowledge a replayed batch, or closed the link");
+  g_free ((char *) captured);
+
+  g_assert_cmpint (net_count (r.listener, "rejected"), ==, 0);
+  g_assert_cmpint (net_status_int (r.listener, "last_seq"), ==, last_seq);
+  digest = net_digest (r.listener);
+  g_assert_cmpstr (digest, ==, r.digest);
+  g_assert_true (net_connected (r.listener, client));
+  g_clear_pointer (&raw, raw_free);
+  refusal_check (&r);
   refusal_teardown (&r);
 }
 
@@ -2054,6 +2252,10 @@ main (int argc, char **argv)
   g_test_add_func ("/network/refuse/version", test_refuse_version);
   g_test_add_func ("/network/refuse/malformed", test_refuse_malformed);
   g_test_add_func ("/network/refuse/forged-origin", test_refuse_forged_origin);
+  g_test_add_func ("/network/refuse/relay-forge", test_refuse_relay_forge);
+  g_test_add_func ("/network/refuse/relay-move", test_refuse_relay_move);
+  g_test_add_func ("/network/refuse/wrong-owner", test_refuse_wrong_owner);
+  g_test_add_func ("/network/refuse/replay", test_refuse_replay);
   g_test_add_func ("/network/clock/behind", test_clock_behind);
   g_test_add_func ("/network/clock/ahead", test_clock_ahead);
   g_test_add_func ("/network/clock/ahead-tie", test_clock_ahead_tie);

@@ -1119,6 +1119,74 @@ test_receipts (Net *net, gconstpointer data)
   g_assert_nonnull (error);
 }
 
+/* A hospital's desk sends signed heartbeats; once the newest is older than
+ * MH_NODE_HEARTBEAT_STALE_S, the hospital shows as stale, in its JSON and in
+ * nearest-hospital results, even though its counts look fresh. A heartbeat
+ * written by someone else for the desk is refused. */
+static void
+test_heartbeat (Net *net, gconstpointer data)
+{
+  g_autoptr(JsonObject) hospital = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) beds = test_object ("{\"available\": 4, \"baseline\": 9}");
+  gint64 sent;
+
+  hospital = mh_node_get_hospital (net->hub, FRED_BROOKS, &error);
+  g_assert_no_error (error);
+  g_assert_true (json_object_get_null_member (hospital, "last_heartbeat"));
+  g_assert_false (json_object_get_boolean_member (hospital, "stale"));
+  g_clear_pointer (&hospital, json_object_unref);
+
+  g_assert_true (mh_node_write_heartbeat (net->desk, &error));
+  g_assert_no_error (error);
+  g_assert_true (mh_node_put_beds (net->desk, FRED_BROOKS, "adult_icu", beds, &error));
+  g_assert_no_error (error);
+  sent = mh_node_now_ms (net->desk);
+  net_sync (net);
+  hospital = mh_node_get_hospital (net->hub, FRED_BROOKS, &error);
+  g_assert_cmpint (json_object_get_int_member (hospital, "last_heartbeat"), <=, sent);
+  g_assert_cmpint (json_object_get_int_member (hospital, "last_heartbeat"), >, sent - 60000);
+  g_assert_false (json_object_get_boolean_member (hospital, "stale"));
+  g_clear_pointer (&hospital, json_object_unref);
+
+  /* Sixteen minutes on, the desk has not been heard from. */
+  mh_node_set_time_offset (net->hub, 16 * MINUTE_MS);
+  hospital = mh_node_get_hospital (net->hub, FRED_BROOKS, &error);
+  g_assert_true (json_object_get_boolean_member (hospital, "stale"));
+  g_clear_pointer (&hospital, json_object_unref);
+  {
+    g_autoptr(JsonArray) nearest = NULL;
+    gboolean found = FALSE;
+
+    nearest = mh_node_nearest_hospitals (net->hub, 51.5074, -0.1278, 0, "adult_icu", 50, &error);
+    g_assert_no_error (error);
+    for (guint i = 0; i < json_array_get_length (nearest); i++)
+      {
+        JsonObject *hit = json_array_get_object_element (nearest, i);
+
+        if (g_strcmp0 (json_object_get_string_member (hit, "id"), FRED_BROOKS) == 0)
+          {
+            found = TRUE;
+            g_assert_true (json_object_get_boolean_member (hit, "stale"));
+            g_assert_false (json_object_get_null_member (hit, "last_heartbeat"));
+          }
+      }
+    g_assert_true (found);
+  }
+  mh_node_set_time_offset (net->hub, 0);
+
+  /* A hub cannot vouch for the desk: its heartbeat for it is refused. */
+  {
+    g_autofree char *values = g_strdup_printf ("{'heartbeat_at': <int64 %" G_GINT64_FORMAT ">}",
+                                               mh_node_now_ms (net->hub));
+
+    g_assert_false (mh_store_update (mh_node_get_store (net->hub), "site",
+                                     mh_node_get_site_id (net->desk),
+                                     g_variant_new_parsed (values), &error));
+    g_assert_nonnull (error);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1140,6 +1208,7 @@ main (int argc, char **argv)
   g_test_add_func ("/domain/import-export/refused", test_import_refused);
   ADD ("/domain/history", test_history);
   ADD ("/domain/status-hides-values", test_status_hides_values);
+  ADD ("/domain/heartbeat", test_heartbeat);
 #undef ADD
 
   return g_test_run ();

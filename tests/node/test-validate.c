@@ -509,7 +509,10 @@ changes_as_version (MhNode *from, guint version)
         {
           MhChange *change = g_ptr_array_index (changes, i);
 
+          /* As that version would have signed it. */
           change->schema_version = version;
+          if (g_strcmp0 (change->origin, mh_node_get_site_id (from)) == 0)
+            g_assert_true (mh_identity_sign_change (mh_node_get_identity (from), change, NULL));
           g_ptr_array_add (all, mh_change_ref (change));
         }
     }
