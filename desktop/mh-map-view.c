@@ -223,6 +223,13 @@ close_popover (MhMapView *self)
   gtk_widget_unparent (GTK_WIDGET (popover));
 }
 
+static void
+popdown_card (MhMapView *self)
+{
+  if (self->popover != NULL)
+    gtk_popover_popdown (self->popover);
+}
+
 static GtkWidget *
 card_label (const char *text, const char *css_class)
 {
@@ -321,6 +328,21 @@ build_card (MhMapView *self, JsonObject *hospital)
 
       gtk_label_set_selectable (GTK_LABEL (label), TRUE);
       gtk_box_append (GTK_BOX (box), label);
+    }
+  /* A crew announces its patient from the card too (win.announce-to). */
+  if (self->node != NULL && mh_node_get_role (self->node) == MH_ROLE_AMBULANCE
+      && get_string (hospital, "id") != NULL)
+    {
+      GtkWidget *announce = gtk_button_new_with_mnemonic (_("_Announce a Patient"));
+
+      gtk_widget_add_css_class (announce, "suggested-action");
+      gtk_actionable_set_action_target (GTK_ACTIONABLE (announce), "s",
+                                        get_string (hospital, "id"));
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (announce), "win.announce-to");
+      /* Popped down, not torn down, inside the button's own click. */
+      g_signal_connect_object (announce, "clicked", G_CALLBACK (popdown_card), self,
+                               G_CONNECT_SWAPPED);
+      gtk_box_append (GTK_BOX (box), announce);
     }
   return box;
 }

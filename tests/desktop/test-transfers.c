@@ -12,6 +12,8 @@
 #include "mh-patient-form.h"
 #include "mh-transfer-item.h"
 #include "mh-transfers-view.h"
+#include "mh-window.h"
+#include "mh-map-view.h"
 
 typedef struct
 {
@@ -327,10 +329,73 @@ test_handover (Fixture *f, gconstpointer data)
                     ==, 1);
 }
 
+
+/* The system's, before the test isolated them: a whole window needs its
+ * MIME database to load its icons. */
+static char *system_data_dirs;
+
+static GtkWidget *
+find_action_button (GtkWidget *widget, const char *action_name)
+{
+  if (GTK_IS_BUTTON (widget)
+      && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (widget)), action_name) == 0)
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_action_button (child, action_name);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* A crew announces from the map's hospital card as from Find hospital:
+ * the card's button opens the patient form with that destination. A
+ * desk's card has no such button. */
+static void
+test_announce_from_card (Fixture *f, gconstpointer data)
+{
+  MhWindow *crew, *desk;
+  GtkWidget *button;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_setenv ("XDG_DATA_DIRS",
+            system_data_dirs != NULL ? system_data_dirs : "/usr/local/share:/usr/share", TRUE);
+  crew = g_object_ref_sink (mh_window_new (NULL, f->crew));
+  gtk_window_present (GTK_WINDOW (crew));
+  mh_map_view_select_hospital (mh_window_get_map_view (crew), FRED_BROOKS);
+  button = find_action_button (GTK_WIDGET (mh_window_get_map_view (crew)), "win.announce-to");
+  g_assert_nonnull (button);
+  g_signal_emit_by_name (button, "clicked");
+  g_assert_cmpstr (mh_patient_form_get_destination (
+                     mh_transfers_view_get_form (mh_window_get_transfers_view (crew))),
+                   ==, FRED_BROOKS);
+
+  desk = g_object_ref_sink (mh_window_new (NULL, f->desk));
+  gtk_window_present (GTK_WINDOW (desk));
+  mh_map_view_select_hospital (mh_window_get_map_view (desk), FRED_BROOKS);
+  g_assert_null (find_action_button (GTK_WIDGET (mh_window_get_map_view (desk)),
+                                     "win.announce-to"));
+
+  gtk_window_destroy (GTK_WINDOW (crew));
+  gtk_window_destroy (GTK_WINDOW (desk));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_object_unref (crew);
+  g_object_unref (desk);
+}
+
 int
 main (int argc, char **argv)
 {
   g_setenv ("LANGUAGE", "C", TRUE);
+  system_data_dirs = g_strdup (g_getenv ("XDG_DATA_DIRS"));
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   have_display = gtk_init_check ();
   if (have_display)
@@ -340,6 +405,8 @@ main (int argc, char **argv)
   g_test_add ("/transfers/flow", Fixture, NULL, fixture_setup, test_flow, fixture_teardown);
   g_test_add ("/transfers/unanswered", Fixture, NULL, fixture_setup, test_unanswered,
               fixture_teardown);
+  g_test_add ("/transfers/announce-from-card", Fixture, NULL, fixture_setup,
+              test_announce_from_card, fixture_teardown);
   g_test_add ("/transfers/handover", Fixture, NULL, fixture_setup, test_handover,
               fixture_teardown);
   return g_test_run ();
