@@ -9,7 +9,10 @@
 
 G_BEGIN_DECLS
 
-#define MH_MEDHEAD_SCHEMA_VERSION 1
+/* 1: the registry, beds, statuses, units, patients, transfers, chat.
+ * 2: adds the site's signed `heartbeat` register and the `receipt` table
+ *    (delivery of an announcement); a version 1 node keeps them untouched. */
+#define MH_MEDHEAD_SCHEMA_VERSION 2
 
 /* Lanes, in the order a link reads them. */
 typedef enum
