@@ -116,7 +116,11 @@ test_model_paging (Fixture *f, gconstpointer data)
       g_assert_nonnull (id);
     }
   g_assert_null (mh_node_post_message (f->a, "no-such-channel", "x", NULL));
-  g_assert_nonnull (mh_node_post_message (f->a, "hospital:h1", "elsewhere", NULL));
+  {
+    g_autofree char *elsewhere = mh_node_post_message (f->a, "hospital:h1", "elsewhere", NULL);
+
+    g_assert_nonnull (elsewhere);
+  }
 
   model = mh_chat_model_new (f->a, "broadcast");
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (model)), ==, n);
