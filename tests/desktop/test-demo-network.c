@@ -22,8 +22,9 @@
 
 /* Deadlines for what takes a few seconds on an idle machine; they only
  * bound a test that would otherwise hang (sanitizer builds are slow). */
-#define START_TIMEOUT_S 180
-#define CONVERGE_TIMEOUT_S 180
+#define SLOWDOWN (g_getenv ("ASAN_OPTIONS") != NULL ? 4 : 1)
+#define START_TIMEOUT_S (180 * SLOWDOWN)
+#define CONVERGE_TIMEOUT_S (180 * SLOWDOWN)
 
 #define PITIE "c05b6f66-3efe-57e1-9eb1-e7f8fd74cb49"
 #define NECKER_UNIT "f0e43881-d193-5adf-bdbf-4c60c5b6ac1c"
