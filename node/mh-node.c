@@ -3614,6 +3614,13 @@ mh_node_create_transfer (MhNode *self, JsonObject *fields, GError **error)
 
   if (!write_one_row (self, "transfer", id, &values, TRUE, error))
     return NULL;
+  /* A hub or the destination's desk that creates a transfer has received
+   * it: note so before answering, so the caller reads a settled state. */
+  if (self->receipts_source != 0)
+    {
+      g_source_remove (self->receipts_source);
+      receipts_idle_cb (self);
+    }
   return g_steal_pointer (&id);
 
 fail:
