@@ -35,6 +35,8 @@ G_DEFINE_FINAL_TYPE (MhChatChannel, mh_chat_channel, G_TYPE_OBJECT)
 enum
 {
   CHANNEL_PROP_0,
+  CHANNEL_PROP_ID,
+  CHANNEL_PROP_TITLE,
   CHANNEL_PROP_UNREAD,
   CHANNEL_N_PROPS
 };
@@ -98,6 +100,8 @@ mh_chat_channel_get_property (GObject *object, guint prop_id, GValue *value, GPa
 {
   switch (prop_id)
     {
+    case CHANNEL_PROP_ID: g_value_set_string (value, MH_CHAT_CHANNEL (object)->id); break;
+    case CHANNEL_PROP_TITLE: g_value_set_string (value, MH_CHAT_CHANNEL (object)->title); break;
     case CHANNEL_PROP_UNREAD: g_value_set_uint (value, MH_CHAT_CHANNEL (object)->unread); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -110,6 +114,10 @@ mh_chat_channel_class_init (MhChatChannelClass *klass)
 
   object_class->finalize = mh_chat_channel_finalize;
   object_class->get_property = mh_chat_channel_get_property;
+  channel_properties[CHANNEL_PROP_ID] =
+    g_param_spec_string ("id", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  channel_properties[CHANNEL_PROP_TITLE] =
+    g_param_spec_string ("title", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   channel_properties[CHANNEL_PROP_UNREAD] =
     g_param_spec_uint ("unread", NULL, NULL, 0, G_MAXUINT, 0,
                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
@@ -223,13 +231,19 @@ update_unread (MhChatView *self)
     }
 }
 
+/* Brings the channel list in line with the replica: channels of new
+ * hospitals and transfers are added, those of rows gone from the replica
+ * (evicted) are removed unless open. Items already listed stay, so the
+ * selection and the open history are kept. */
 static void
 populate_channels (MhChatView *self)
 {
   g_autoptr(JsonArray) hospitals = NULL;
   g_autoptr(JsonArray) transfers = NULL;
   g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GHashTable) wanted = g_hash_table_new (g_str_hash, g_str_equal);
   const char *own = mh_node_get_hospital_id (self->node);
+  const char *open = self->messages ? mh_chat_model_get_channel (self->messages) : NULL;
 
   if (self->populated)
     return;
@@ -267,9 +281,45 @@ populate_channels (MhChatView *self)
                                         : _("an unknown hospital"));
       g_ptr_array_add (items, channel_new (channel, title));
     }
-  g_list_store_splice (self->channels, 0, g_list_model_get_n_items (G_LIST_MODEL (self->channels)),
-                       items->pdata, items->len);
+
+  for (guint i = 0; i < items->len; i++)
+    g_hash_table_add (wanted, MH_CHAT_CHANNEL (g_ptr_array_index (items, i))->id);
+  /* Drop what is gone, from the end so that positions hold. */
+  for (guint i = g_list_model_get_n_items (G_LIST_MODEL (self->channels)); i-- > 0;)
+    {
+      g_autoptr(MhChatChannel) channel = g_list_model_get_item (G_LIST_MODEL (self->channels), i);
+
+      if (!g_hash_table_contains (wanted, channel->id) && g_strcmp0 (channel->id, open) != 0)
+        g_list_store_remove (self->channels, i);
+    }
+  for (guint i = 0; i < items->len; i++)
+    {
+      MhChatChannel *channel = g_ptr_array_index (items, i);
+
+      if (find_channel (self, channel->id, NULL) == NULL)
+        g_list_store_append (self->channels, channel);
+    }
   update_unread (self);
+}
+
+/* A hospital or a transfer that has no channel yet: list it. Rows that
+ * already have one cost a lookup, not a query. */
+static void
+row_changed_cb (MhChatView *self, const char *table, const char *row)
+{
+  g_autofree char *channel = NULL;
+
+  /* A %NULL row: too many rows at once (a first sync) to say which. */
+  if (row != NULL)
+    {
+      channel = g_strdup_printf ("%s:%s", g_str_equal (table, "hospital") ? "hospital" : "transfer",
+                                 row);
+      if (find_channel (self, channel, NULL) != NULL)
+        return;
+    }
+  self->populated = FALSE;
+  if (gtk_widget_get_mapped (GTK_WIDGET (self)))
+    populate_channels (self);
 }
 
 static gboolean
@@ -769,6 +819,10 @@ mh_chat_view_set_node (MhChatView *self, MhNode *node)
   /* Only messages that arrive from now on raise notifications. */
   self->last_notified = g_get_real_time () / 1000;
   g_signal_connect_swapped (node, "messages-changed", G_CALLBACK (messages_changed_cb), self);
+  g_signal_connect_object (mh_node_get_store (node), "changed::hospital",
+                           G_CALLBACK (row_changed_cb), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (mh_node_get_store (node), "changed::transfer",
+                           G_CALLBACK (row_changed_cb), self, G_CONNECT_SWAPPED);
   if (gtk_widget_get_mapped (GTK_WIDGET (self)))
     populate_channels (self);
 }
@@ -872,4 +926,16 @@ mh_chat_view_get_message_list (MhChatView *self)
 {
   g_return_val_if_fail (MH_IS_CHAT_VIEW (self), NULL);
   return GTK_WIDGET (self->scroller);
+}
+
+/**
+ * mh_chat_view_get_channels:
+ *
+ * Returns: (transfer none): the listed channels, in their order
+ */
+GListModel *
+mh_chat_view_get_channels (MhChatView *self)
+{
+  g_return_val_if_fail (MH_IS_CHAT_VIEW (self), NULL);
+  return G_LIST_MODEL (self->channels);
 }

@@ -18,6 +18,7 @@ guint mh_chat_view_get_unread (MhChatView *self);
 guint mh_chat_view_get_channel_unread (MhChatView *self, const char *channel);
 gboolean mh_chat_view_send (MhChatView *self, const char *body);
 GListModel *mh_chat_view_get_messages (MhChatView *self);
+GListModel *mh_chat_view_get_channels (MhChatView *self);
 GtkWidget *mh_chat_view_get_message_list (MhChatView *self);
 
 G_END_DECLS

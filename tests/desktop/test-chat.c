@@ -248,6 +248,39 @@ test_view_unread (Fixture *f, gconstpointer data)
   g_assert_true (mh_chat_view_send (view, "reply"));
   g_assert_cmpuint (mh_node_count_messages (f->b, "broadcast"), ==, 2);
   g_assert_cmpuint (g_list_model_get_n_items (mh_chat_view_get_messages (view)), ==, 2);
+
+  /* A hospital registered after the list was built gets its channel at
+   * once, and the open channel stays open. */
+  {
+    GListModel *channels = mh_chat_view_get_channels (view);
+    guint before = g_list_model_get_n_items (channels);
+    g_autoptr (JsonObject) fields = json_object_new ();
+    g_autoptr (GError) error = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *channel = NULL;
+    gboolean listed = FALSE;
+
+    json_object_set_string_member (fields, "name", "Late General");
+    json_object_set_double_member (fields, "lat", 48.85);
+    json_object_set_double_member (fields, "lon", 2.35);
+    id = mh_node_create_hospital (f->b, fields, &error);
+    g_assert_no_error (error);
+    channel = g_strdup_printf ("hospital:%s", id);
+    /* ...and "hospital:h9", opened before but unknown to the replica and
+     * no longer open, has gone. */
+    g_assert_cmpuint (g_list_model_get_n_items (channels), ==, before);
+    for (guint i = 0; i < before; i++)
+      {
+        g_autoptr (GObject) item = g_list_model_get_item (channels, i);
+        g_autofree char *item_id = NULL;
+
+        g_object_get (item, "id", &item_id, NULL);
+        listed |= g_strcmp0 (item_id, channel) == 0;
+        g_assert_cmpstr (item_id, !=, "hospital:h9");
+      }
+    g_assert_true (listed);
+    g_assert_cmpstr (mh_chat_view_get_channel (view), ==, "broadcast");
+  }
   gtk_window_destroy (GTK_WINDOW (window));
   drain_main_loop ();
 }
