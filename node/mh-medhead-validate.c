@@ -742,6 +742,21 @@ check_request_unchanged (Check *c, char **reason)
   return MH_VERDICT_ACCEPT;
 }
 
+/* After a handover the unit that holds the patient now reports the
+ * transfer's progress, as the unit that announced it did before. */
+static gboolean
+crew_holds_patient (Check *c, const char *patient_id)
+{
+  g_autoptr(GVariant) patient = NULL;
+  const char *unit = NULL;
+
+  if (!c->role_known || c->role != MH_ROLE_AMBULANCE || c->site_unit == NULL || patient_id == NULL)
+    return FALSE;
+  patient = mh_store_get_row (c->store, "patient", patient_id);
+  return patient != NULL && g_variant_lookup (patient, "unit_id", "&s", &unit)
+         && g_strcmp0 (unit, c->site_unit) == 0;
+}
+
 static MhVerdict
 check_transfer (Check *c, char **reason)
 {
@@ -769,7 +784,8 @@ check_transfer (Check *c, char **reason)
 
   if (!mh_medhead_may_write_transfer_side (c->role_known ? c->role : (MhRole) -1,
                                            c->site_hospital, c->site_unit, hospital_id, unit_id,
-                                           desk_side))
+                                           desk_side)
+      && !(!desk_side && crew_holds_patient (c, patient_id)))
     {
       /* The crew creates the row whole, with the desk's side still empty. */
       if (!(desk_side && desk_register_is_empty (c->row)

@@ -3635,13 +3635,19 @@ load_transfer_side (MhNode *self, const char *id, gboolean desk, char **crew_sta
                     char **desk_state, GError **error)
 {
   g_autoptr(GVariant) row = NULL;
-  const char *hospital = NULL, *unit = NULL;
+  g_autoptr(GVariant) patient = NULL;
+  const char *hospital = NULL, *unit = NULL, *patient_id = NULL;
 
   row = id ? mh_store_get_row (self->store, "transfer", id) : NULL;
   if (row == NULL)
     return fail (error, MH_NODE_ERROR_NOT_FOUND, "no transfer %s", id ? id : "");
   g_variant_lookup (row, "hospital_id", "&s", &hospital);
   g_variant_lookup (row, "unit_id", "&s", &unit);
+  /* A handover moves the crew's side with the patient: the unit that
+   * holds the patient now reports the transfer's progress. */
+  if (g_variant_lookup (row, "patient_id", "&s", &patient_id)
+      && (patient = mh_store_get_row (self->store, "patient", patient_id)) != NULL)
+    g_variant_lookup (patient, "unit_id", "&s", &unit);
   if (!mh_medhead_may_write_transfer_side (self->role, self->hospital_id, self->unit_id,
                                            hospital, unit, desk))
     return fail (error, MH_NODE_ERROR_FORBIDDEN,

@@ -327,6 +327,27 @@ test_handover (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (record, "unit_id"), ==, micu);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (record, "observations")),
                     ==, 1);
+
+  /* The transfer follows: the MICU's station reports its progress, the
+   * crew that handed over no longer does, and every node takes the MICU's
+   * word for it. */
+  {
+    g_autoptr (MhNode) micu_station = test_node_new (f->dir, "micu", MH_ROLE_AMBULANCE, NULL,
+                                                     micu);
+    MhNode *nodes[4] = { f->hub, f->desk, f->crew, micu_station };
+    g_autoptr (JsonObject) transfer = NULL;
+
+    test_sync_all (nodes, 4);
+    g_assert_false (mh_node_transfer_crew (f->crew, id, "en_route", &error));
+    g_assert_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FORBIDDEN);
+    g_clear_error (&error);
+    g_assert_true (mh_node_transfer_crew (micu_station, id, "en_route", &error));
+    g_assert_no_error (error);
+    test_sync_all (nodes, 4);
+    transfer = mh_node_get_transfer (f->desk, id, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (json_object_get_string_member (transfer, "crew_state"), ==, "en_route");
+  }
 }
 
 
