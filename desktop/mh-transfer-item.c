@@ -64,67 +64,25 @@ mh_transfer_state_label (const char *state)
   return state != NULL ? state : _("Unknown");
 }
 
-static const char *
-triage_label (const char *value)
-{
-  if (g_strcmp0 (value, "immediate") == 0)
-    return _("Immediate");
-  if (g_strcmp0 (value, "delayed") == 0)
-    return C_("triage", "Delayed");
-  if (g_strcmp0 (value, "minimal") == 0)
-    return _("Minimal");
-  if (g_strcmp0 (value, "expectant") == 0)
-    return _("Expectant");
-  if (g_strcmp0 (value, "dead") == 0)
-    return _("Dead");
-  return value;
-}
-
-static const char *
-alert_label (const char *value)
-{
-  if (g_strcmp0 (value, "stemi") == 0)
-    return _("STEMI");
-  if (g_strcmp0 (value, "stroke") == 0)
-    return _("Stroke");
-  if (g_strcmp0 (value, "sepsis") == 0)
-    return _("Sepsis");
-  if (g_strcmp0 (value, "trauma") == 0)
-    return _("Trauma");
-  if (g_strcmp0 (value, "other") == 0)
-    return C_("alert", "Other");
-  return value;
-}
-
-static const char *
-sex_label (const char *value)
-{
-  if (g_strcmp0 (value, "male") == 0)
-    return _("Male");
-  if (g_strcmp0 (value, "female") == 0)
-    return _("Female");
-  if (g_strcmp0 (value, "other") == 0)
-    return C_("sex", "Other");
-  return NULL;
-}
-
 static char *
 make_summary (JsonObject *patient)
 {
   g_autoptr (GPtrArray) parts = g_ptr_array_new_with_free_func (g_free);
+  const char *sex = get_string (patient, "sex");
   double age;
 
   if (patient == NULL)
     return g_strdup (_("Patient record not here yet"));
   if (get_string (patient, "triage") != NULL)
-    g_ptr_array_add (parts, g_strdup (triage_label (get_string (patient, "triage"))));
+    g_ptr_array_add (parts, g_strdup (mh_triage_label (get_string (patient, "triage"))));
   if (get_string (patient, "alert") != NULL)
-    g_ptr_array_add (parts, g_strdup (alert_label (get_string (patient, "alert"))));
+    g_ptr_array_add (parts, g_strdup (mh_alert_label (get_string (patient, "alert"))));
   if (get_number (patient, "age_estimate", &age))
     /* TRANSLATORS: an estimated age in years */
     g_ptr_array_add (parts, g_strdup_printf (_("%d y"), (int) age));
-  if (sex_label (get_string (patient, "sex")) != NULL)
-    g_ptr_array_add (parts, g_strdup (sex_label (get_string (patient, "sex"))));
+  /* An unknown sex says nothing worth the room in a one-line summary. */
+  if (sex != NULL && g_strcmp0 (sex, "unknown") != 0)
+    g_ptr_array_add (parts, g_strdup (mh_sex_label (sex)));
   if (parts->len == 0)
     g_ptr_array_add (parts, g_strdup (_("Patient")));
   g_ptr_array_add (parts, NULL);
