@@ -12,6 +12,7 @@
 
 #include "mh-bed-board.h"
 #include "mh-hospital-list.h"
+#include "mh-json.h"
 #include "mh-labels.h"
 
 struct _MhBedBoard
@@ -43,14 +44,6 @@ struct _MhBedBoard
 G_DEFINE_FINAL_TYPE (MhBedBoard, mh_bed_board, GTK_TYPE_WIDGET)
 
 static const char *const bed_fields[] = { "available", "baseline", "surge_24h" };
-
-static const char *
-get_string (JsonObject *object, const char *member)
-{
-  if (!json_object_has_member (object, member) || json_object_get_null_member (object, member))
-    return NULL;
-  return json_object_get_string_member (object, member);
-}
 
 static void
 show_error (MhBedBoard *self, const GError *error)
@@ -95,7 +88,7 @@ load_hospital (MhBedBoard *self)
 
   self->syncing = TRUE;
   if (!gtk_widget_get_visible (GTK_WIDGET (self->hospital_row)))
-    adw_preferences_group_set_title (self->beds_group, get_string (hospital, "name"));
+    adw_preferences_group_set_title (self->beds_group, mh_json_get_string (hospital, "name"));
   if (json_object_has_member (hospital, "beds") && !json_object_get_null_member (hospital, "beds"))
     beds = json_object_get_object_member (hospital, "beds");
   for (guint i = 0; categories[i] != NULL; i++)
@@ -118,13 +111,13 @@ load_hospital (MhBedBoard *self)
         }
     }
 
-  set_combo (self->ems_row, mh_ems_traffic_values (), get_string (hospital, "ems_traffic"));
-  set_combo (self->facility_row, mh_facility_values (), get_string (hospital, "facility"));
-  set_combo (self->clinical_row, mh_clinical_values (), get_string (hospital, "clinical"));
-  set_combo (self->offload_row, mh_offload_values (), get_string (hospital, "offload"));
+  set_combo (self->ems_row, mh_ems_traffic_values (), mh_json_get_string (hospital, "ems_traffic"));
+  set_combo (self->facility_row, mh_facility_values (), mh_json_get_string (hospital, "facility"));
+  set_combo (self->clinical_row, mh_clinical_values (), mh_json_get_string (hospital, "clinical"));
+  set_combo (self->offload_row, mh_offload_values (), mh_json_get_string (hospital, "offload"));
   if (!is_being_edited (GTK_WIDGET (self->reason_row)))
     gtk_editable_set_text (GTK_EDITABLE (self->reason_row),
-                           get_string (hospital, "ems_traffic_reason") ?: "");
+                           mh_json_get_string (hospital, "ems_traffic_reason") ?: "");
   if (!is_being_edited (GTK_WIDGET (self->offload_minutes)))
     gtk_spin_button_set_value (self->offload_minutes,
                                json_object_get_int_member_with_default (hospital,

@@ -324,7 +324,7 @@ sweep_stale_folders (void)
 /* Starting                                                                 */
 
 static void start_stage (GTask *task);
-static void linked_cb (GObject *object, GAsyncResult *result, gpointer user_data);
+static void stage_done_cb (GObject *object, GAsyncResult *result, gpointer user_data);
 
 /* Every member's folder, identity and pins, except the stations' pins on
  * the hub's address, which is known only once it listens. */
@@ -487,9 +487,10 @@ poll_started_cb (gpointer user_data)
       data->stage = STAGE_NODES;
       {
         /* Pinning the hub's address takes a few short processes: off the
-         * main loop, then on to starting the stations. linked_cb takes
-         * over the reference to task. */
-        g_autoptr (GTask) link = g_task_new (self, g_task_get_cancellable (task), linked_cb, task);
+         * main loop, then on to starting the stations. stage_done_cb
+         * takes over the reference to task. */
+        g_autoptr (GTask) link = g_task_new (self, g_task_get_cancellable (task), stage_done_cb,
+                                            task);
 
         g_task_run_in_thread (link, link_thread);
       }
@@ -539,23 +540,11 @@ start_stage (GTask *task)
   data->poll_id = g_timeout_add (POLL_MS, poll_started_cb, task); /* owns task */
 }
 
+/* A step run in a thread (preparing the folders, pinning the hub's
+ * address) is done: on to the next stage, which takes over the reference
+ * to task. */
 static void
-linked_cb (GObject *object, GAsyncResult *result, gpointer user_data)
-{
-  GTask *task = user_data;
-  GError *error = NULL;
-
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
-    {
-      fail_start (task, error);
-      g_object_unref (task);
-      return;
-    }
-  start_stage (task);
-}
-
-static void
-prepared_cb (GObject *object, GAsyncResult *result, gpointer user_data)
+stage_done_cb (GObject *object, GAsyncResult *result, gpointer user_data)
 {
   GTask *task = user_data;
   GError *error = NULL;
@@ -700,7 +689,7 @@ mh_demo_network_start_async (MhDemoNetwork *self, GCancellable *cancellable,
     g_ptr_array_add (self->node_dirs, g_build_filename (self->dir, members[i].key, NULL));
   g_ptr_array_add (self->node_dirs, NULL);
 
-  prepare = g_task_new (self, cancellable, prepared_cb, g_object_ref (task));
+  prepare = g_task_new (self, cancellable, stage_done_cb, g_object_ref (task));
   g_task_run_in_thread (prepare, prepare_thread);
 }
 

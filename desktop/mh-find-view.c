@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "mh-find-view.h"
+#include "mh-json.h"
 #include "mh-labels.h"
 #include "mh-settings.h"
 
@@ -47,14 +48,6 @@ static guint signals[N_SIGNALS];
 
 /* Enough to choose from; the crew rarely drives past the fifth. */
 #define RESULT_LIMIT 20
-
-static const char *
-get_string (JsonObject *object, const char *member)
-{
-  if (!json_object_has_member (object, member) || json_object_get_null_member (object, member))
-    return NULL;
-  return json_object_get_string_member (object, member);
-}
 
 static guint
 selected_specialty (MhFindView *self)
@@ -165,7 +158,8 @@ item_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, MhFindView *
   result = json_array_get_object_element (self->results, position);
   free_beds = json_object_get_int_member_with_default (result, "free_beds", 0);
 
-  gtk_label_set_text (g_object_get_data (G_OBJECT (row), "name"), get_string (result, "name"));
+  gtk_label_set_text (g_object_get_data (G_OBJECT (row), "name"),
+                      mh_json_get_string (result, "name"));
   free_text = g_strdup_printf (ngettext ("%d free", "%d free", (gulong) free_beds),
                                (int) free_beds);
   gtk_label_set_text (g_object_get_data (G_OBJECT (row), "free"), free_text);
@@ -176,10 +170,10 @@ item_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, MhFindView *
                                      / 1000.0);
   gtk_label_set_text (g_object_get_data (G_OBJECT (row), "distance"), distance_text);
 
-  phone = get_string (result, "phone_emergency");
+  phone = mh_json_get_string (result, "phone_emergency");
   if (phone == NULL)
-    phone = get_string (result, "phone_switchboard");
-  detail = g_strdup_printf ("%s%s%s", mh_label_for (get_string (result, "ems_traffic")),
+    phone = mh_json_get_string (result, "phone_switchboard");
+  detail = g_strdup_printf ("%s%s%s", mh_label_for (mh_json_get_string (result, "ems_traffic")),
                             phone != NULL ? " · " : "", phone != NULL ? phone : "");
   gtk_label_set_text (g_object_get_data (G_OBJECT (row), "detail"), detail);
   gtk_widget_set_visible (g_object_get_data (G_OBJECT (row), "stale"),
@@ -187,18 +181,18 @@ item_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, MhFindView *
   gtk_widget_set_visible (g_object_get_data (G_OBJECT (row), "fallback"),
                           json_object_get_boolean_member_with_default (result, "fallback",
                                                                        FALSE));
-  accessible = g_strdup_printf ("%s, %s, %s", get_string (result, "name"), distance_text,
+  accessible = g_strdup_printf ("%s, %s, %s", mh_json_get_string (result, "name"), distance_text,
                                 free_text);
   {
     GtkWidget *announce = g_object_get_data (G_OBJECT (row), "announce");
     g_autofree char *announce_name = g_strdup_printf (_("Announce to %s"),
-                                                      get_string (result, "name"));
+                                                      mh_json_get_string (result, "name"));
 
     /* Only a crew announces; a desk needs the width for the names. */
     gtk_widget_set_visible (announce, self->node != NULL
                                         && mh_node_get_role (self->node) == MH_ROLE_AMBULANCE);
     gtk_actionable_set_action_target (GTK_ACTIONABLE (announce), "s",
-                                      get_string (result, "id") ?: "");
+                                      mh_json_get_string (result, "id") ?: "");
     gtk_accessible_update_property (GTK_ACCESSIBLE (announce), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                     announce_name, -1);
   }
@@ -213,7 +207,7 @@ list_activated_cb (MhFindView *self, guint position, GtkListView *list_view)
 
   if (self->results == NULL || position >= json_array_get_length (self->results))
     return;
-  id = get_string (json_array_get_object_element (self->results, position), "id");
+  id = mh_json_get_string (json_array_get_object_element (self->results, position), "id");
   if (id != NULL)
     g_signal_emit (self, signals[HOSPITAL_ACTIVATED], 0, id);
 }
@@ -255,7 +249,7 @@ mh_find_view_run (MhFindView *self)
     {
       JsonObject *r = json_array_get_object_element (results, i);
 
-      g_ptr_array_add (ids, (gpointer) (get_string (r, "id") ?: ""));
+      g_ptr_array_add (ids, (gpointer) (mh_json_get_string (r, "id") ?: ""));
       if (json_object_get_boolean_member_with_default (r, "fallback", FALSE))
         fallback = TRUE;
     }

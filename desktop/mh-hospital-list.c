@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "mh-hospital-list.h"
+#include "mh-json.h"
 
 /* ------------------------------------------------------------------------ */
 /* MhHospitalItem                                                           */
@@ -62,15 +63,6 @@ static const struct
   { ITEM_PROP_CLINICAL, "clinical" },
   { ITEM_PROP_OFFLOAD, "offload" },
 };
-
-static const char *
-get_string (JsonObject *object, const char *member)
-{
-  if (object == NULL || !json_object_has_member (object, member)
-      || json_object_get_null_member (object, member))
-    return NULL;
-  return json_object_get_string_member (object, member);
-}
 
 static double
 get_double (JsonObject *object, const char *member)
@@ -153,8 +145,8 @@ item_set_hospital (MhHospitalItem *self, JsonObject *hospital)
 
   g_object_freeze_notify (G_OBJECT (self));
   for (gsize i = 0; i < G_N_ELEMENTS (string_members); i++)
-    if (g_strcmp0 (get_string (old, string_members[i].member),
-                   get_string (hospital, string_members[i].member))
+    if (g_strcmp0 (mh_json_get_string (old, string_members[i].member),
+                   mh_json_get_string (hospital, string_members[i].member))
         != 0)
       g_object_notify_by_pspec (G_OBJECT (self), item_properties[string_members[i].prop]);
   if (get_double (old, "lat") != get_double (hospital, "lat"))
@@ -180,7 +172,7 @@ mh_hospital_item_get_property (GObject *object, guint prop_id, GValue *value, GP
   for (gsize i = 0; i < G_N_ELEMENTS (string_members); i++)
     if (string_members[i].prop == prop_id)
       {
-        g_value_set_string (value, get_string (self->hospital, string_members[i].member));
+        g_value_set_string (value, mh_json_get_string (self->hospital, string_members[i].member));
         return;
       }
   switch (prop_id)
@@ -278,14 +270,14 @@ const char *
 mh_hospital_item_get_name (MhHospitalItem *self)
 {
   g_return_val_if_fail (MH_IS_HOSPITAL_ITEM (self), NULL);
-  return get_string (self->hospital, "name");
+  return mh_json_get_string (self->hospital, "name");
 }
 
 const char *
 mh_hospital_item_get_city (MhHospitalItem *self)
 {
   g_return_val_if_fail (MH_IS_HOSPITAL_ITEM (self), NULL);
-  return get_string (self->hospital, "city");
+  return mh_json_get_string (self->hospital, "city");
 }
 
 double
@@ -306,28 +298,28 @@ const char *
 mh_hospital_item_get_ems_traffic (MhHospitalItem *self)
 {
   g_return_val_if_fail (MH_IS_HOSPITAL_ITEM (self), NULL);
-  return get_string (self->hospital, "ems_traffic");
+  return mh_json_get_string (self->hospital, "ems_traffic");
 }
 
 const char *
 mh_hospital_item_get_facility (MhHospitalItem *self)
 {
   g_return_val_if_fail (MH_IS_HOSPITAL_ITEM (self), NULL);
-  return get_string (self->hospital, "facility");
+  return mh_json_get_string (self->hospital, "facility");
 }
 
 const char *
 mh_hospital_item_get_clinical (MhHospitalItem *self)
 {
   g_return_val_if_fail (MH_IS_HOSPITAL_ITEM (self), NULL);
-  return get_string (self->hospital, "clinical");
+  return mh_json_get_string (self->hospital, "clinical");
 }
 
 const char *
 mh_hospital_item_get_offload (MhHospitalItem *self)
 {
   g_return_val_if_fail (MH_IS_HOSPITAL_ITEM (self), NULL);
-  return get_string (self->hospital, "offload");
+  return mh_json_get_string (self->hospital, "offload");
 }
 
 gint64
@@ -497,7 +489,7 @@ load_all (MhHospitalList *self, gboolean emit)
       for (guint i = 0; i < json_array_get_length (hospitals); i++)
         {
           JsonObject *h = json_array_get_object_element (hospitals, i);
-          const char *id = get_string (h, "id");
+          const char *id = mh_json_get_string (h, "id");
           MhHospitalItem *item;
 
           if (id == NULL || g_hash_table_contains (self->by_id, id))
@@ -511,7 +503,7 @@ load_all (MhHospitalList *self, gboolean emit)
   for (guint i = 0; i < json_array_get_length (hospitals); i++)
     {
       JsonObject *h = json_array_get_object_element (hospitals, i);
-      const char *id = get_string (h, "id");
+      const char *id = mh_json_get_string (h, "id");
 
       if (id == NULL)
         continue;

@@ -85,6 +85,54 @@ mh_label_for (const char *value)
   return value;
 }
 
+/* Apart from mh_label_for(): "delayed" and "other" need a context of their
+ * own here, as the same English word translates differently. */
+const char *
+mh_triage_label (const char *value)
+{
+  if (g_strcmp0 (value, "immediate") == 0)
+    return _("Immediate");
+  if (g_strcmp0 (value, "delayed") == 0)
+    return C_("triage", "Delayed");
+  if (g_strcmp0 (value, "minimal") == 0)
+    return _("Minimal");
+  if (g_strcmp0 (value, "expectant") == 0)
+    return _("Expectant");
+  if (g_strcmp0 (value, "dead") == 0)
+    return _("Dead");
+  return value;
+}
+
+const char *
+mh_alert_label (const char *value)
+{
+  if (g_strcmp0 (value, "stemi") == 0)
+    return _("STEMI");
+  if (g_strcmp0 (value, "stroke") == 0)
+    return _("Stroke");
+  if (g_strcmp0 (value, "sepsis") == 0)
+    return _("Sepsis");
+  if (g_strcmp0 (value, "trauma") == 0)
+    return _("Trauma");
+  if (g_strcmp0 (value, "other") == 0)
+    return C_("alert", "Other");
+  return value;
+}
+
+const char *
+mh_sex_label (const char *value)
+{
+  if (g_strcmp0 (value, "female") == 0)
+    return _("Female");
+  if (g_strcmp0 (value, "male") == 0)
+    return _("Male");
+  if (g_strcmp0 (value, "other") == 0)
+    return C_("sex", "Other");
+  if (g_strcmp0 (value, "unknown") == 0)
+    return _("Unknown");
+  return value;
+}
+
 int
 mh_value_index (const char *const *values, const char *value)
 {

@@ -13,6 +13,11 @@ const char *const *mh_offload_values (void);
 
 /* The translated label of a value; an unknown value is shown as it is. */
 const char *mh_label_for (const char *value);
+/* A patient's triage category, alert and sex (docs/api.md); like
+ * mh_label_for(), an unknown value is shown as it is. */
+const char *mh_triage_label (const char *value);
+const char *mh_alert_label (const char *value);
+const char *mh_sex_label (const char *value);
 /* The index of value in values, or -1. */
 int mh_value_index (const char *const *values, const char *value);
 

@@ -14,6 +14,7 @@
 
 #include "mh-grid-layer.h"
 #include "mh-hospital-list.h"
+#include "mh-json.h"
 #include "mh-labels.h"
 #include "mh-map-view.h"
 #include "mh-mbtiles-source.h"
@@ -138,20 +139,12 @@ hospital_has_specialty (JsonObject *hospital, guint specialty)
   return FALSE;
 }
 
-static const char *
-get_string (JsonObject *object, const char *member)
-{
-  if (!json_object_has_member (object, member) || json_object_get_null_member (object, member))
-    return NULL;
-  return json_object_get_string_member (object, member);
-}
-
 void
 mh_pin_state_from_hospital (JsonObject *hospital, guint specialty, const char *category,
                             MhPinState *state)
 {
   JsonObject *beds = NULL;
-  const char *traffic = get_string (hospital, "ems_traffic");
+  const char *traffic = mh_json_get_string (hospital, "ems_traffic");
   gboolean any_fresh = FALSE;
 
   memset (state, 0, sizeof *state);
@@ -256,21 +249,21 @@ build_card (MhMapView *self, JsonObject *hospital)
   int row = 0;
 
   gtk_widget_add_css_class (box, "mh-card");
-  gtk_box_append (GTK_BOX (box), card_label (get_string (hospital, "name"), "heading"));
-  address = g_strjoin (", ", get_string (hospital, "address") ?: "",
-                       get_string (hospital, "city") ?: "", NULL);
+  gtk_box_append (GTK_BOX (box), card_label (mh_json_get_string (hospital, "name"), "heading"));
+  address = g_strjoin (", ", mh_json_get_string (hospital, "address") ?: "",
+                       mh_json_get_string (hospital, "city") ?: "", NULL);
   gtk_box_append (GTK_BOX (box), card_label (address, "dim-label"));
 
   /* TRANSLATORS: the hospital's statuses: EMS traffic, facility, clinical, offload */
   statuses = g_strdup_printf (_("Ambulances: %s · Facility: %s · Clinical: %s · Offload: %s"),
-                              mh_label_for (get_string (hospital, "ems_traffic")),
-                              mh_label_for (get_string (hospital, "facility")),
-                              mh_label_for (get_string (hospital, "clinical")),
-                              mh_label_for (get_string (hospital, "offload")));
+                              mh_label_for (mh_json_get_string (hospital, "ems_traffic")),
+                              mh_label_for (mh_json_get_string (hospital, "facility")),
+                              mh_label_for (mh_json_get_string (hospital, "clinical")),
+                              mh_label_for (mh_json_get_string (hospital, "offload")));
   gtk_box_append (GTK_BOX (box), card_label (statuses, NULL));
-  if (get_string (hospital, "ems_traffic_reason") != NULL)
+  if (mh_json_get_string (hospital, "ems_traffic_reason") != NULL)
     gtk_box_append (GTK_BOX (box),
-                    card_label (get_string (hospital, "ems_traffic_reason"), "warning"));
+                    card_label (mh_json_get_string (hospital, "ems_traffic_reason"), "warning"));
 
   gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
   gtk_grid_set_row_spacing (GTK_GRID (grid), 2);
@@ -311,7 +304,7 @@ build_card (MhMapView *self, JsonObject *hospital)
     }
   gtk_box_append (GTK_BOX (box), grid);
 
-  phone = get_string (hospital, "phone_emergency");
+  phone = mh_json_get_string (hospital, "phone_emergency");
   if (phone != NULL)
     {
       g_autofree char *text = g_strdup_printf (_("Emergency: %s"), phone);
@@ -320,7 +313,7 @@ build_card (MhMapView *self, JsonObject *hospital)
       gtk_label_set_selectable (GTK_LABEL (label), TRUE);
       gtk_box_append (GTK_BOX (box), label);
     }
-  phone = get_string (hospital, "phone_switchboard");
+  phone = mh_json_get_string (hospital, "phone_switchboard");
   if (phone != NULL)
     {
       g_autofree char *text = g_strdup_printf (_("Switchboard: %s"), phone);
@@ -331,13 +324,13 @@ build_card (MhMapView *self, JsonObject *hospital)
     }
   /* A crew announces its patient from the card too (win.announce-to). */
   if (self->node != NULL && mh_node_get_role (self->node) == MH_ROLE_AMBULANCE
-      && get_string (hospital, "id") != NULL)
+      && mh_json_get_string (hospital, "id") != NULL)
     {
       GtkWidget *announce = gtk_button_new_with_mnemonic (_("_Announce a Patient"));
 
       gtk_widget_add_css_class (announce, "suggested-action");
       gtk_actionable_set_action_target (GTK_ACTIONABLE (announce), "s",
-                                        get_string (hospital, "id"));
+                                        mh_json_get_string (hospital, "id"));
       gtk_actionable_set_action_name (GTK_ACTIONABLE (announce), "win.announce-to");
       /* Popped down, not torn down, inside the button's own click. */
       g_signal_connect_object (announce, "clicked", G_CALLBACK (popdown_card), self,
@@ -467,8 +460,8 @@ static void
 update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
                         const char *category)
 {
-  const char *id = get_string (hospital, "id");
-  const char *name = get_string (hospital, "name");
+  const char *id = mh_json_get_string (hospital, "id");
+  const char *name = mh_json_get_string (hospital, "name");
   double lat = json_object_get_double_member (hospital, "lat");
   double lon = json_object_get_double_member (hospital, "lon");
   ShumateMarker *marker;
@@ -790,14 +783,14 @@ viewport_moved_cb (MhMapView *self)
 static void
 update_unit_marker (MhMapView *self, JsonObject *unit)
 {
-  const char *id = get_string (unit, "id");
+  const char *id = mh_json_get_string (unit, "id");
   const char *own_unit = self->node != NULL ? mh_node_get_unit_id (self->node) : NULL;
   ShumateMarker *marker;
   GtkWidget *label;
   g_autofree char *tooltip = NULL;
 
-  if (id == NULL || get_string (unit, "call_sign") == NULL || !json_object_has_member (unit, "lat")
-      || json_object_get_null_member (unit, "lat"))
+  if (id == NULL || mh_json_get_string (unit, "call_sign") == NULL
+      || !json_object_has_member (unit, "lat") || json_object_get_null_member (unit, "lat"))
     return;
   marker = g_hash_table_lookup (self->unit_markers, id);
   if (marker == NULL)
@@ -810,14 +803,14 @@ update_unit_marker (MhMapView *self, JsonObject *unit)
       g_hash_table_insert (self->unit_markers, g_strdup (id), marker);
     }
   label = shumate_marker_get_child (marker);
-  gtk_label_set_text (GTK_LABEL (label), get_string (unit, "call_sign"));
+  gtk_label_set_text (GTK_LABEL (label), mh_json_get_string (unit, "call_sign"));
   if (g_strcmp0 (own_unit, id) == 0)
     gtk_widget_add_css_class (label, "mh-unit-self");
   gtk_widget_remove_css_class (label, "mh-unit-busy");
-  if (g_strcmp0 (get_string (unit, "status"), "available") != 0)
+  if (g_strcmp0 (mh_json_get_string (unit, "status"), "available") != 0)
     gtk_widget_add_css_class (label, "mh-unit-busy");
-  tooltip = g_strdup_printf ("%s — %s", get_string (unit, "call_sign"),
-                             mh_label_for (get_string (unit, "status")));
+  tooltip = g_strdup_printf ("%s — %s", mh_json_get_string (unit, "call_sign"),
+                             mh_label_for (mh_json_get_string (unit, "status")));
   gtk_widget_set_tooltip_text (label, tooltip);
   shumate_location_set_location (SHUMATE_LOCATION (marker),
                                  json_object_get_double_member (unit, "lat"),
@@ -969,8 +962,8 @@ mh_map_view_refresh (MhMapView *self)
       JsonObject *u = json_array_get_object_element (units, i);
 
       update_unit_marker (self, u);
-      if (get_string (u, "id") != NULL)
-        g_hash_table_add (seen, (gpointer) get_string (u, "id"));
+      if (mh_json_get_string (u, "id") != NULL)
+        g_hash_table_add (seen, (gpointer) mh_json_get_string (u, "id"));
     }
   prune_markers (self->unit_markers, seen, self->unit_layer);
 }

@@ -149,46 +149,6 @@ add_combo_row (AdwPreferencesGroup *group, const char *title, const char *const 
 }
 
 static const char *
-sex_label (const char *value)
-{
-  if (g_strcmp0 (value, "female") == 0)
-    return _("Female");
-  if (g_strcmp0 (value, "male") == 0)
-    return _("Male");
-  if (g_strcmp0 (value, "other") == 0)
-    return C_("sex", "Other");
-  return _("Unknown");
-}
-
-static const char *
-triage_label (const char *value)
-{
-  if (g_strcmp0 (value, "immediate") == 0)
-    return _("Immediate");
-  if (g_strcmp0 (value, "delayed") == 0)
-    return C_("triage", "Delayed");
-  if (g_strcmp0 (value, "minimal") == 0)
-    return _("Minimal");
-  if (g_strcmp0 (value, "expectant") == 0)
-    return _("Expectant");
-  return _("Dead");
-}
-
-static const char *
-alert_label (const char *value)
-{
-  if (g_strcmp0 (value, "stemi") == 0)
-    return _("STEMI");
-  if (g_strcmp0 (value, "stroke") == 0)
-    return _("Stroke");
-  if (g_strcmp0 (value, "sepsis") == 0)
-    return _("Sepsis");
-  if (g_strcmp0 (value, "trauma") == 0)
-    return _("Trauma");
-  return C_("alert", "Other");
-}
-
-static const char *
 entry_text (MhPatientForm *self, const char *member)
 {
   GtkEditable *entry = g_hash_table_lookup (self->entries, member);
@@ -505,9 +465,9 @@ mh_patient_form_init (MhPatientForm *self)
 
   group = add_group (GTK_BOX (box), _("Patient"));
   add_entry_row (self, group, &patient_fields[0]);
-  self->sex_row = add_combo_row (group, _("_Sex"), sex_values, sex_label);
-  self->triage_row = add_combo_row (group, _("T_riage"), triage_values, triage_label);
-  self->alert_row = add_combo_row (group, _("Ale_rt"), alert_values, alert_label);
+  self->sex_row = add_combo_row (group, _("_Sex"), sex_values, mh_sex_label);
+  self->triage_row = add_combo_row (group, _("T_riage"), triage_values, mh_triage_label);
+  self->alert_row = add_combo_row (group, _("Ale_rt"), alert_values, mh_alert_label);
   for (gsize i = 1; i < G_N_ELEMENTS (patient_fields); i++)
     add_entry_row (self, group, &patient_fields[i]);
 

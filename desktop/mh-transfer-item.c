@@ -7,17 +7,9 @@
 
 #include <glib/gi18n.h>
 
+#include "mh-json.h"
 #include "mh-labels.h"
 #include "mh-transfer-item.h"
-
-static const char *
-get_string (JsonObject *object, const char *member)
-{
-  if (object == NULL || !json_object_has_member (object, member)
-      || json_object_get_null_member (object, member))
-    return NULL;
-  return json_object_get_string_member (object, member);
-}
 
 static gboolean
 get_number (JsonObject *object, const char *member, double *value)
@@ -64,67 +56,25 @@ mh_transfer_state_label (const char *state)
   return state != NULL ? state : _("Unknown");
 }
 
-static const char *
-triage_label (const char *value)
-{
-  if (g_strcmp0 (value, "immediate") == 0)
-    return _("Immediate");
-  if (g_strcmp0 (value, "delayed") == 0)
-    return C_("triage", "Delayed");
-  if (g_strcmp0 (value, "minimal") == 0)
-    return _("Minimal");
-  if (g_strcmp0 (value, "expectant") == 0)
-    return _("Expectant");
-  if (g_strcmp0 (value, "dead") == 0)
-    return _("Dead");
-  return value;
-}
-
-static const char *
-alert_label (const char *value)
-{
-  if (g_strcmp0 (value, "stemi") == 0)
-    return _("STEMI");
-  if (g_strcmp0 (value, "stroke") == 0)
-    return _("Stroke");
-  if (g_strcmp0 (value, "sepsis") == 0)
-    return _("Sepsis");
-  if (g_strcmp0 (value, "trauma") == 0)
-    return _("Trauma");
-  if (g_strcmp0 (value, "other") == 0)
-    return C_("alert", "Other");
-  return value;
-}
-
-static const char *
-sex_label (const char *value)
-{
-  if (g_strcmp0 (value, "male") == 0)
-    return _("Male");
-  if (g_strcmp0 (value, "female") == 0)
-    return _("Female");
-  if (g_strcmp0 (value, "other") == 0)
-    return C_("sex", "Other");
-  return NULL;
-}
-
 static char *
 make_summary (JsonObject *patient)
 {
   g_autoptr (GPtrArray) parts = g_ptr_array_new_with_free_func (g_free);
+  const char *sex = mh_json_get_string (patient, "sex");
   double age;
 
   if (patient == NULL)
     return g_strdup (_("Patient record not here yet"));
-  if (get_string (patient, "triage") != NULL)
-    g_ptr_array_add (parts, g_strdup (triage_label (get_string (patient, "triage"))));
-  if (get_string (patient, "alert") != NULL)
-    g_ptr_array_add (parts, g_strdup (alert_label (get_string (patient, "alert"))));
+  if (mh_json_get_string (patient, "triage") != NULL)
+    g_ptr_array_add (parts, g_strdup (mh_triage_label (mh_json_get_string (patient, "triage"))));
+  if (mh_json_get_string (patient, "alert") != NULL)
+    g_ptr_array_add (parts, g_strdup (mh_alert_label (mh_json_get_string (patient, "alert"))));
   if (get_number (patient, "age_estimate", &age))
     /* TRANSLATORS: an estimated age in years */
     g_ptr_array_add (parts, g_strdup_printf (_("%d y"), (int) age));
-  if (sex_label (get_string (patient, "sex")) != NULL)
-    g_ptr_array_add (parts, g_strdup (sex_label (get_string (patient, "sex"))));
+  /* An unknown sex says nothing worth the room in a one-line summary. */
+  if (sex != NULL && g_strcmp0 (sex, "unknown") != 0)
+    g_ptr_array_add (parts, g_strdup (mh_sex_label (sex)));
   if (parts->len == 0)
     g_ptr_array_add (parts, g_strdup (_("Patient")));
   g_ptr_array_add (parts, NULL);
@@ -209,28 +159,28 @@ mh_transfer_item_new (MhNode *node, JsonObject *transfer, gint64 now_ms, guint a
   g_return_val_if_fail (MH_IS_NODE (node), NULL);
   g_return_val_if_fail (transfer != NULL, NULL);
 
-  item->id = g_strdup (get_string (transfer, "id"));
-  item->patient_id = g_strdup (get_string (transfer, "patient_id"));
-  item->hospital_id = g_strdup (get_string (transfer, "hospital_id"));
+  item->id = g_strdup (mh_json_get_string (transfer, "id"));
+  item->patient_id = g_strdup (mh_json_get_string (transfer, "patient_id"));
+  item->hospital_id = g_strdup (mh_json_get_string (transfer, "hospital_id"));
   if (item->patient_id != NULL)
     patient = mh_node_get_patient (node, item->patient_id, NULL);
   if (item->hospital_id != NULL)
     hospital = mh_node_get_hospital (node, item->hospital_id, NULL);
 
-  item->hospital_name = g_strdup (hospital != NULL ? get_string (hospital, "name")
+  item->hospital_name = g_strdup (hospital != NULL ? mh_json_get_string (hospital, "name")
                                                    : _("Unknown hospital"));
-  item->phone = g_strdup (get_string (hospital, "phone_emergency")
-                            ?: get_string (hospital, "phone_switchboard"));
-  item->triage = g_strdup (get_string (patient, "triage"));
-  item->alert = g_strdup (get_string (patient, "alert"));
+  item->phone = g_strdup (mh_json_get_string (hospital, "phone_emergency")
+                            ?: mh_json_get_string (hospital, "phone_switchboard"));
+  item->triage = g_strdup (mh_json_get_string (patient, "triage"));
+  item->alert = g_strdup (mh_json_get_string (patient, "alert"));
   item->summary = make_summary (patient);
   item->vitals = make_vitals (patient);
-  item->state = g_strdup (get_string (transfer, "state") ?: "unknown");
+  item->state = g_strdup (mh_json_get_string (transfer, "state") ?: "unknown");
   item->state_label = g_strdup (mh_transfer_state_label (item->state));
-  item->desk_reason = g_strdup (get_string (transfer, "desk_reason"));
+  item->desk_reason = g_strdup (mh_json_get_string (transfer, "desk_reason"));
 
-  crew_state = get_string (transfer, "crew_state");
-  desk_state = get_string (transfer, "desk_state");
+  crew_state = mh_json_get_string (transfer, "crew_state");
+  desk_state = mh_json_get_string (transfer, "desk_state");
   item->desk_state = g_strdup (desk_state);
   crew_final = g_strcmp0 (crew_state, "arrived") == 0 || g_strcmp0 (crew_state, "cancelled") == 0;
   item->finished = crew_final;
@@ -251,15 +201,15 @@ mh_transfer_item_new (MhNode *node, JsonObject *transfer, gint64 now_ms, guint a
                      && g_strcmp0 (mh_node_get_hospital_id (node), item->hospital_id) == 0);
   ours_as_crew = role == MH_ROLE_HUB
                  || (role == MH_ROLE_AMBULANCE
-                     && g_strcmp0 (mh_node_get_unit_id (node), get_string (transfer, "unit_id"))
-                          == 0);
+                     && g_strcmp0 (mh_node_get_unit_id (node),
+                                   mh_json_get_string (transfer, "unit_id")) == 0);
 
   /* A replica may hold other stations' transfers (until need to know
    * narrows what replicates): a crew lists its unit's, and those of the
    * patients handed over to it; a desk its hospital's. */
   item->concerns_us = role == MH_ROLE_HUB || ours_as_desk || ours_as_crew
                       || (role == MH_ROLE_AMBULANCE && mh_node_get_unit_id (node) != NULL
-                          && g_strcmp0 (get_string (patient, "unit_id"),
+                          && g_strcmp0 (mh_json_get_string (patient, "unit_id"),
                                         mh_node_get_unit_id (node)) == 0);
 
   /* The same moves as the node allows (docs/api.md, the two sides): the
@@ -290,7 +240,7 @@ mh_transfer_item_new (MhNode *node, JsonObject *transfer, gint64 now_ms, guint a
     for (guint i = 0; receipts != NULL && i < json_array_get_length (receipts); i++)
       {
         JsonObject *r = json_array_get_object_element (receipts, i);
-        const char *site_role = get_string (r, "role");
+        const char *site_role = mh_json_get_string (r, "role");
         double at;
 
         if (g_strcmp0 (site_role, "hub") == 0)

@@ -6,6 +6,7 @@ and every process a test starts, and stops them all on close(). App starts
 the real `medhead` on a station's data folder and finds widgets by role and
 accessible name. run_step() prints one TAP line per step.
 """
+import importlib.util
 import json
 import random
 import os
@@ -162,13 +163,60 @@ class Session:
                     log(f"--- {name} (end) ---\n{tail}")
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    # The hub's REST API
+    # The hub and its stations
 
-    def api_get(self, path):
+    def start_hub(self, api_addr="127.0.0.1:0", sync_addr="127.0.0.1:0"):
+        """Serves the hub's folder; returns its sync URL. A restart on the
+        addresses it had keeps its stations' pinned URL valid."""
+        # Files a stopped hub left behind must not pass for the new one's.
+        for name in ("api-url", "sync-url"):
+            if os.path.exists(self.path("hub", name)):
+                os.unlink(self.path("hub", name))
+        hub = self.spawn("hub", [self.node_bin, "serve", "--data-dir", self.path("hub"),
+                                 "--api", api_addr, "--listen", sync_addr])
+
+        def hub_ready():
+            if hub.poll() is not None:
+                raise StepFailed(f"medhead-node serve exited with {hub.returncode}")
+            return os.path.exists(self.path("hub", "api-url")) \
+                and os.path.exists(self.path("hub", "sync-url"))
+        wait_for("the hub's api-url and sync-url", hub_ready, 20)
+        self.hub = hub
+        return open(self.path("hub", "sync-url")).read().strip()
+
+    def set_up_network(self, stations, imports=("region-idf.json",)):
+        """Starts the display and the bus, then a hub holding the demo files
+        IMPORTS, peered both ways with STATIONS (name: `init` arguments): the
+        hub pins them, they call it. Returns the hub's sync URL."""
+        demo = os.path.join(self.root, "data", "demo")
+        self.start_display()
+        self.start_session_bus()
+        self.node("init", "--data-dir", self.path("hub"), "--name", "E2E hub", "--role", "hub")
+        for name in imports:
+            self.node("import", "--data-dir", self.path("hub"), os.path.join(demo, name))
+        # The stations import nothing: their hospital, unit and the region's
+        # public data come from the hub over the link.
+        for station, args in stations.items():
+            self.node("init", "--data-dir", self.path(station), "--name", f"E2E {station}",
+                      *args)
+        hub_fp = self.fingerprint("hub")
+        for station in stations:
+            self.node("peer", "add", "--data-dir", self.path("hub"), self.fingerprint(station))
+        sync_url = self.start_hub()
+        for station in stations:
+            self.node("peer", "add", "--data-dir", self.path(station), hub_fp, "--url", sync_url)
+        return sync_url
+
+    def api(self, path, body=None):
+        """A call to the hub's REST API; BODY, if any, is POSTed as JSON."""
         url = open(self.path("hub", "api-url")).read().strip()
         token = open(self.path("hub", "api-token")).read().strip()
-        request = urllib.request.Request(url + path,
-                                         headers={"Authorization": "Bearer " + token})
+        headers = {"Authorization": "Bearer " + token}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url + path, data=data, headers=headers)
         # Straight to 127.0.0.1, whatever http_proxy says.
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(request, timeout=10) as answer:
@@ -300,3 +348,34 @@ def run_step(steps, number, step, state):
         log(f"{type(e).__name__}: {e}")
 
 
+def preflight(steps):
+    """Prints the TAP plan. Returns the exit status when the test cannot
+    run here (a bail out, or every step skipped), None when it can."""
+    print(f"1..{len(steps)}", flush=True)
+    for name in ("MEDHEAD_NODE_BIN", "MEDHEAD_APP_BIN", "MEDHEAD_SOURCE_ROOT"):
+        if not os.environ.get(name):
+            print(f"Bail out! {name} is not set (run through meson)")
+            return 1
+    # Imported later, once the test's own session bus is up.
+    if importlib.util.find_spec("pyatspi") is None:
+        for i in range(len(steps)):
+            print(f"ok {i + 1} - {steps[i]} # SKIP no pyatspi (python3-pyatspi)")
+        return 0
+    missing = [p for p in ("Xvfb", "xdotool", "dbus-daemon") if not shutil.which(p)]
+    if missing:
+        for i in range(len(steps)):
+            print(f"ok {i + 1} - {steps[i]} # SKIP needs {', '.join(missing)}")
+        return 0
+    return None
+
+
+def run_steps(session, steps, functions):
+    """Runs one function a step (skipped once one fails), then closes the
+    session, keeping its logs in the TAP on failure; returns the exit status."""
+    state = {"failed": False}
+    try:
+        for number, step in enumerate(functions, 1):
+            run_step(steps, number, step, state)
+    finally:
+        session.close(keep_logs=state["failed"])
+    return 1 if state["failed"] else 0

@@ -2,6 +2,7 @@
  * process (two real nodes linked over TLS on 127.0.0.1 where it matters) */
 #include "config.h"
 
+#include "desktop-test-common.h"
 #include "mh-chat-model.h"
 #include "mh-chat-view.h"
 #include "mh-network-view.h"
@@ -15,13 +16,6 @@ typedef struct
 } Fixture;
 
 static gboolean have_display;
-
-static void
-drain_main_loop (void)
-{
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
 
 static gboolean
 timeout_cb (gpointer user_data)
@@ -363,11 +357,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
-  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-
-  have_display = gtk_init_check ();
-  if (have_display)
-    adw_init ();
+  have_display = desktop_test_init_gtk ();
 
   g_test_add ("/desktop/chat/model-paging", Fixture, NULL, fixture_setup, test_model_paging,
               fixture_teardown);

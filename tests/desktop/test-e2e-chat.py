@@ -14,17 +14,13 @@ accessibility tree, with the link cut and restored.
 Run as `/usr/bin/python3 test-e2e-chat.py` (meson does). Prints TAP. Needs
 MEDHEAD_NODE_BIN, MEDHEAD_APP_BIN and MEDHEAD_SOURCE_ROOT.
 """
-import importlib.util
-import json
 import os
-import shutil
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_harness import (App, Session, StepFailed, SYNC_TIMEOUT, UI_TIMEOUT,  # noqa: E402
-                         find_all, run_step, text_of, wait_for)
+                         find_all, preflight, run_steps, text_of, wait_for)
 
 STEPS = [
     "hub serves the region, peered with a desk station",
@@ -40,59 +36,16 @@ RELINK_TIMEOUT = 75
 
 
 def main():
-    print(f"1..{len(STEPS)}", flush=True)
-    for name in ("MEDHEAD_NODE_BIN", "MEDHEAD_APP_BIN", "MEDHEAD_SOURCE_ROOT"):
-        if not os.environ.get(name):
-            print(f"Bail out! {name} is not set (run through meson)")
-            return 1
-    if importlib.util.find_spec("pyatspi") is None:
-        for i in range(len(STEPS)):
-            print(f"ok {i + 1} - {STEPS[i]} # SKIP no pyatspi (python3-pyatspi)")
-        return 0
-    missing = [p for p in ("Xvfb", "xdotool", "dbus-daemon") if not shutil.which(p)]
-    if missing:
-        for i in range(len(STEPS)):
-            print(f"ok {i + 1} - {STEPS[i]} # SKIP needs {', '.join(missing)}")
-        return 0
+    status = preflight(STEPS)
+    if status is not None:
+        return status
 
     session = Session()
-    state = {"failed": False}
     shared = {}
-    demo = os.path.join(session.root, "data", "demo")
-
-    def api(path, body=None):
-        url = shared["api_url"]
-        token = open(session.path("hub", "api-token")).read().strip()
-        headers = {"Authorization": "Bearer " + token}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(url + path, data=data, headers=headers)
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(request, timeout=10) as answer:
-            return json.load(answer)
 
     def hub_bodies():
-        return [m.get("body") for m in api("/api/v1/messages?channel=broadcast&limit=1000")]
-
-    def start_hub(api_addr, sync_addr):
-        s = session
-        for name in ("api-url", "sync-url"):
-            if os.path.exists(s.path("hub", name)):
-                os.unlink(s.path("hub", name))
-        hub = s.spawn("hub", [s.node_bin, "serve", "--data-dir", s.path("hub"),
-                              "--api", api_addr, "--listen", sync_addr])
-
-        def hub_ready():
-            if hub.poll() is not None:
-                raise StepFailed(f"medhead-node serve exited with {hub.returncode}")
-            return os.path.exists(s.path("hub", "api-url")) \
-                and os.path.exists(s.path("hub", "sync-url"))
-        wait_for("the hub's api-url and sync-url", hub_ready, 20)
-        shared["hub"] = hub
-        shared["api_url"] = open(s.path("hub", "api-url")).read().strip()
-        return open(s.path("hub", "sync-url")).read().strip()
+        messages = session.api("/api/v1/messages?channel=broadcast&limit=1000")
+        return [m.get("body") for m in messages]
 
     def labels(app):
         role = app.pyatspi.ROLE_LABEL
@@ -120,19 +73,12 @@ def main():
         app.key("Return")
 
     def set_up_network():
-        s = session
-        s.start_display()
-        s.start_session_bus()
-        s.node("init", "--data-dir", s.path("hub"), "--name", "E2E hub", "--role", "hub")
-        s.node("import", "--data-dir", s.path("hub"), os.path.join(demo, "region-idf.json"))
-        s.node("init", "--data-dir", s.path("desk"), "--name", "E2E desk", "--role", "hospital",
-               "--hospital", DESK_HOSPITAL)
-        s.node("peer", "add", "--data-dir", s.path("hub"), s.fingerprint("desk"))
-        sync_url = start_hub("127.0.0.1:0", "127.0.0.1:0")
+        sync_url = session.set_up_network(
+            {"desk": ("--role", "hospital", "--hospital", DESK_HOSPITAL)})
+        api_url = open(session.path("hub", "api-url")).read().strip()
+        # The hub comes back on the same addresses: the desk keeps its URL.
         shared["sync_addr"] = sync_url.split("://", 1)[1].rstrip("/")
-        shared["api_addr"] = shared["api_url"].split("://", 1)[1].rstrip("/")
-        s.node("peer", "add", "--data-dir", s.path("desk"), s.fingerprint("hub"), "--url",
-               sync_url)
+        shared["api_addr"] = api_url.split("://", 1)[1].rstrip("/")
         return f"hub at {sync_url}"
 
     def desk_to_hub():
@@ -152,7 +98,7 @@ def main():
     def hub_to_desk():
         desk = shared["desk"]
         body = "E2E hub to desk: crew inbound, ETA 12 min"
-        api("/api/v1/messages", {"channel": "broadcast", "body": body})
+        session.api("/api/v1/messages", {"channel": "broadcast", "body": body})
         started = time.monotonic()
         wait_for("the desk app to show the hub's message", lambda: body in labels(desk),
                  SYNC_TIMEOUT)
@@ -160,7 +106,7 @@ def main():
 
     def offline_local_only():
         desk = shared["desk"]
-        session.stop(shared["hub"])
+        session.stop(session.hub)
         body = "E2E typed offline: patient arrived"
         shared["offline"] = body
         send(desk, body)
@@ -175,7 +121,7 @@ def main():
     def relinked_delivered():
         desk = shared["desk"]
         body = shared["offline"]
-        start_hub(shared["api_addr"], shared["sync_addr"])
+        session.start_hub(shared["api_addr"], shared["sync_addr"])
         started = time.monotonic()
         wait_for("the mark to flip to Delivered once the hub is back",
                  lambda: mark_after(desk, body) == "Delivered", RELINK_TIMEOUT)
@@ -185,15 +131,8 @@ def main():
         desk.close()
         return f"delivered {took:.1f} s after the hub restarted"
 
-    try:
-        run_step(STEPS, 1, set_up_network, state)
-        run_step(STEPS, 2, desk_to_hub, state)
-        run_step(STEPS, 3, hub_to_desk, state)
-        run_step(STEPS, 4, offline_local_only, state)
-        run_step(STEPS, 5, relinked_delivered, state)
-    finally:
-        session.close(keep_logs=state["failed"])
-    return 1 if state["failed"] else 0
+    return run_steps(session, STEPS, [set_up_network, desk_to_hub, hub_to_desk,
+                                      offline_local_only, relinked_delivered])
 
 
 if __name__ == "__main__":

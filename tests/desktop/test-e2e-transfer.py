@@ -19,14 +19,12 @@ the desk's opens, and opens again for step 5.
 
 Run as `/usr/bin/python3 test-e2e-transfer.py` (meson does). Prints TAP.
 """
-import importlib.util
 import os
-import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_harness import (App, Session, StepFailed, SYNC_TIMEOUT, UI_TIMEOUT,  # noqa: E402
-                         find_all, find_one, run_step, text_of, wait_for)
+                         find_one, preflight, run_steps, text_of, wait_for)
 
 STEPS = [
     "hub serves the region, peered with a desk and a crew station",
@@ -43,53 +41,18 @@ CREW_UNIT = "5b93bfe6-16ce-5bf4-ab88-bb83e08915e8"
 
 
 def main():
-    print(f"1..{len(STEPS)}", flush=True)
-    for name in ("MEDHEAD_NODE_BIN", "MEDHEAD_APP_BIN", "MEDHEAD_SOURCE_ROOT"):
-        if not os.environ.get(name):
-            print(f"Bail out! {name} is not set (run through meson)")
-            return 1
-    if importlib.util.find_spec("pyatspi") is None:
-        for i in range(len(STEPS)):
-            print(f"ok {i + 1} - {STEPS[i]} # SKIP no pyatspi (python3-pyatspi)")
-        return 0
-    missing = [p for p in ("Xvfb", "xdotool", "dbus-daemon") if not shutil.which(p)]
-    if missing:
-        for i in range(len(STEPS)):
-            print(f"ok {i + 1} - {STEPS[i]} # SKIP needs {', '.join(missing)}")
-        return 0
+    status = preflight(STEPS)
+    if status is not None:
+        return status
 
     session = Session()
-    state = {"failed": False}
     shared = {}
-    demo = os.path.join(session.root, "data", "demo")
 
     def set_up_network():
-        s = session
-        s.start_display()
-        s.start_session_bus()
-        s.node("init", "--data-dir", s.path("hub"), "--name", "E2E hub", "--role", "hub")
-        s.node("import", "--data-dir", s.path("hub"), os.path.join(demo, "region-idf.json"))
-        s.node("import", "--data-dir", s.path("hub"),
-               os.path.join(demo, "reference-scenario.json"))
-        s.node("init", "--data-dir", s.path("desk"), "--name", "E2E desk", "--role", "hospital",
-               "--hospital", DESK_HOSPITAL)
-        s.node("init", "--data-dir", s.path("crew"), "--name", "E2E crew", "--role", "ambulance",
-               "--unit", CREW_UNIT)
-        hub_fp = s.fingerprint("hub")
-        for station in ("desk", "crew"):
-            s.node("peer", "add", "--data-dir", s.path("hub"), s.fingerprint(station))
-        hub = s.spawn("hub", [s.node_bin, "serve", "--data-dir", s.path("hub"),
-                              "--api", "127.0.0.1:0", "--listen", "127.0.0.1:0"])
-
-        def hub_ready():
-            if hub.poll() is not None:
-                raise StepFailed(f"medhead-node serve exited with {hub.returncode}")
-            return os.path.exists(s.path("hub", "api-url")) \
-                and os.path.exists(s.path("hub", "sync-url"))
-        wait_for("the hub's api-url and sync-url", hub_ready, 20)
-        sync_url = open(s.path("hub", "sync-url")).read().strip()
-        for station in ("desk", "crew"):
-            s.node("peer", "add", "--data-dir", s.path(station), hub_fp, "--url", sync_url)
+        sync_url = session.set_up_network(
+            {"desk": ("--role", "hospital", "--hospital", DESK_HOSPITAL),
+             "crew": ("--role", "ambulance", "--unit", CREW_UNIT)},
+            ("region-idf.json", "reference-scenario.json"))
         return f"hub at {sync_url}"
 
     def crew_picks():
@@ -155,14 +118,14 @@ def main():
         announce.queryAction().doAction(0)
 
         def on_hub():
-            transfers = session.api_get("/api/v1/transfers")
+            transfers = session.api("/api/v1/transfers")
             return transfers[0] if len(transfers) == 1 else None
         transfer = wait_for("the transfer on the hub", on_hub, SYNC_TIMEOUT)
         if transfer["hospital_id"] != DESK_HOSPITAL:
             raise StepFailed(f"the transfer goes to {transfer['hospital_id']}")
         patient = wait_for("the patient with its observation on the hub",
                            lambda: (lambda p: p if p.get("observations") else None)(
-                               session.api_get(f"/api/v1/patients/{transfer['patient_id']}")),
+                               session.api(f"/api/v1/patients/{transfer['patient_id']}")),
                            SYNC_TIMEOUT)
         obs = patient["observations"][0]
         if patient["age_estimate"] != 70 or obs["hr"] != 112 or obs["gcs"] != 14:
@@ -190,7 +153,7 @@ def main():
         tid = shared["transfer"]["id"]
 
         def accepted():
-            t = session.api_get(f"/api/v1/transfers/{tid}")
+            t = session.api(f"/api/v1/transfers/{tid}")
             shared["hub_transfer"] = t
             return t["desk_state"] == "accepted"
         try:
@@ -212,15 +175,8 @@ def main():
                                          and "Accepted" in (a.name or "")), SYNC_TIMEOUT)
         return item.name
 
-    try:
-        run_step(STEPS, 1, set_up_network, state)
-        run_step(STEPS, 2, crew_picks, state)
-        run_step(STEPS, 3, crew_announces, state)
-        run_step(STEPS, 4, desk_accepts, state)
-        run_step(STEPS, 5, crew_sees, state)
-    finally:
-        session.close(keep_logs=state["failed"])
-    return 1 if state["failed"] else 0
+    return run_steps(session, STEPS, [set_up_network, crew_picks, crew_announces, desk_accepts,
+                                      crew_sees])
 
 
 if __name__ == "__main__":

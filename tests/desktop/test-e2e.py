@@ -17,16 +17,14 @@ print stays out of the TAP). Prints TAP. Needs MEDHEAD_NODE_BIN,
 MEDHEAD_APP_BIN and MEDHEAD_SOURCE_ROOT. Every process it starts is
 stopped, even on failure.
 """
-import importlib.util
 import os
 import re
-import shutil
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_harness import (App, Session, StepFailed, SYNC_TIMEOUT, UI_TIMEOUT,  # noqa: E402
-                         find_all, run_step, text_of, wait_for)
+                         find_all, preflight, run_steps, text_of, wait_for)
 
 STEPS = [
     "hub serves the region, peered with a desk and a crew station",
@@ -47,59 +45,20 @@ EXPECTED_FIRST = "Fred Brooks"
 RESULT_NAME = re.compile(r", [0-9]+[.,][0-9] km, ")
 
 
-
 def main():
-    print(f"1..{len(STEPS)}", flush=True)
-    for name in ("MEDHEAD_NODE_BIN", "MEDHEAD_APP_BIN", "MEDHEAD_SOURCE_ROOT"):
-        if not os.environ.get(name):
-            print(f"Bail out! {name} is not set (run through meson)")
-            return 1
-    # Imported later, once the script's own session bus is up.
-    if importlib.util.find_spec("pyatspi") is None:
-        for i in range(len(STEPS)):
-            print(f"ok {i + 1} - {STEPS[i]} # SKIP no pyatspi (python3-pyatspi)")
-        return 0
-    missing = [p for p in ("Xvfb", "xdotool", "dbus-daemon") if not shutil.which(p)]
-    if missing:
-        for i in range(len(STEPS)):
-            print(f"ok {i + 1} - {STEPS[i]} # SKIP needs {', '.join(missing)}")
-        return 0
+    status = preflight(STEPS)
+    if status is not None:
+        return status
 
     session = Session()
-    state = {"failed": False}
     shared = {}
-    demo = os.path.join(session.root, "data", "demo")
 
     def set_up_network():
-        s = session
-        s.start_display()
-        s.start_session_bus()
-        s.node("init", "--data-dir", s.path("hub"), "--name", "E2E hub", "--role", "hub")
-        s.node("import", "--data-dir", s.path("hub"), os.path.join(demo, "region-idf.json"))
-        s.node("import", "--data-dir", s.path("hub"),
-               os.path.join(demo, "reference-scenario.json"))
-        # The stations import nothing: their hospital, unit and the region's
-        # public data come from the hub over the link.
-        s.node("init", "--data-dir", s.path("desk"), "--name", "E2E desk", "--role", "hospital",
-               "--hospital", DESK_HOSPITAL)
-        s.node("init", "--data-dir", s.path("crew"), "--name", "E2E crew", "--role", "ambulance",
-               "--unit", CREW_UNIT)
-        hub_fp = s.fingerprint("hub")
-        for station in ("desk", "crew"):
-            s.node("peer", "add", "--data-dir", s.path("hub"), s.fingerprint(station))
-        hub = s.spawn("hub", [s.node_bin, "serve", "--data-dir", s.path("hub"),
-                              "--api", "127.0.0.1:0", "--listen", "127.0.0.1:0"])
-
-        def hub_ready():
-            if hub.poll() is not None:
-                raise StepFailed(f"medhead-node serve exited with {hub.returncode}")
-            return os.path.exists(s.path("hub", "api-url")) \
-                and os.path.exists(s.path("hub", "sync-url"))
-        wait_for("the hub's api-url and sync-url", hub_ready, 20)
-        sync_url = open(s.path("hub", "sync-url")).read().strip()
-        for station in ("desk", "crew"):
-            s.node("peer", "add", "--data-dir", s.path(station), hub_fp, "--url", sync_url)
-        beds = s.api_get(f"/api/v1/hospitals/{DESK_HOSPITAL}")["beds"][CATEGORY]
+        sync_url = session.set_up_network(
+            {"desk": ("--role", "hospital", "--hospital", DESK_HOSPITAL),
+             "crew": ("--role", "ambulance", "--unit", CREW_UNIT)},
+            ("region-idf.json", "reference-scenario.json"))
+        beds = session.api(f"/api/v1/hospitals/{DESK_HOSPITAL}")["beds"][CATEGORY]
         shared["before"] = beds["available"]
         return f"hub at {sync_url}, {CATEGORY} available={beds['available']}"
 
@@ -130,7 +89,7 @@ def main():
         started = time.monotonic()
 
         def hub_has_it():
-            beds = session.api_get(f"/api/v1/hospitals/{DESK_HOSPITAL}")["beds"][CATEGORY]
+            beds = session.api(f"/api/v1/hospitals/{DESK_HOSPITAL}")["beds"][CATEGORY]
             shared["hub_beds"] = beds
             return beds["available"] == new
         try:
@@ -193,15 +152,8 @@ def main():
                              f"ranking: {results[:5]}")
         return results[0]
 
-    try:
-        run_step(STEPS, 1, set_up_network, state)
-        run_step(STEPS, 2, desk_shows_beds, state)
-        run_step(STEPS, 3, desk_change_reaches_hub, state)
-        run_step(STEPS, 4, crew_ranks, state)
-        run_step(STEPS, 5, first_is_expected, state)
-    finally:
-        session.close(keep_logs=state["failed"])
-    return 1 if state["failed"] else 0
+    return run_steps(session, STEPS, [set_up_network, desk_shows_beds, desk_change_reaches_hub,
+                                      crew_ranks, first_is_expected])
 
 
 if __name__ == "__main__":

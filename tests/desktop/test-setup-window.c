@@ -7,17 +7,11 @@
  */
 #include "config.h"
 
+#include "desktop-test-common.h"
 #include "mh-application.h"
 #include "mh-setup-window.h"
 
 static gboolean have_display;
-
-static void
-drain_main_loop (void)
-{
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
 
 /* The first descendant of widget of the given type whose title (as a
  * preferences row) is title; NULL title matches any. */
@@ -228,11 +222,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
-  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-
-  have_display = gtk_init_check ();
-  if (have_display)
-    adw_init ();
+  have_display = desktop_test_init_gtk ();
 
   g_test_add_func ("/desktop/setup/peers-input", test_peers_input);
   g_test_add_func ("/desktop/setup/create-with-peers", test_create_with_peers);

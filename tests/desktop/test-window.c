@@ -1,6 +1,7 @@
 /* test-window.c: the main window on a demo station, in process under Xvfb */
 #include "config.h"
 
+#include "desktop-test-common.h"
 #include <math.h>
 
 #include "mh-application.h"
@@ -20,13 +21,6 @@ typedef struct
 } Fixture;
 
 static gboolean have_display;
-
-static void
-drain_main_loop (void)
-{
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
@@ -378,13 +372,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
-  /* GTK warns about its environment under Xvfb (no session bus, icon
-   * loaders): warnings are not fatal here, criticals still are. */
-  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-
-  have_display = gtk_init_check ();
-  if (have_display)
-    adw_init ();
+  have_display = desktop_test_init_gtk ();
 
   g_test_add ("/desktop/window/map-markers", Fixture, NULL, fixture_setup, test_map_markers,
               fixture_teardown);

@@ -246,3 +246,40 @@ test_string (JsonObject *object, const char *member)
 {
   return json_object_get_string_member_with_default (object, member, NULL);
 }
+
+/* The network of test-domain.c and test-validate.c, as a GTest fixture: a
+ * hub holding the reference scenario, Fred Brooks's desk and unit
+ * MH-AMB-01's crew, in step. tmp_prefix names the folder they live in. */
+typedef struct
+{
+  char *dir;
+  MhNode *hub;
+  MhNode *desk; /* Fred Brooks's own site */
+  MhNode *crew; /* unit MH-AMB-01 */
+} Net;
+
+static inline void
+test_net_set_up (Net *net, const char *tmp_prefix)
+{
+  MhNode *nodes[3];
+
+  net->dir = mh_test_make_tmpdir (tmp_prefix);
+  net->hub = test_node_new (net->dir, "hub", MH_ROLE_HUB, NULL, NULL);
+  net->desk = test_node_new (net->dir, "desk", MH_ROLE_HOSPITAL, FRED_BROOKS, NULL);
+  net->crew = test_node_new (net->dir, "crew", MH_ROLE_AMBULANCE, NULL, UNIT_AMB01);
+  test_import (net->hub, "demo/reference-scenario.json");
+  nodes[0] = net->hub;
+  nodes[1] = net->desk;
+  nodes[2] = net->crew;
+  test_sync_all (nodes, 3);
+}
+
+static inline void
+net_tear_down (Net *net, gconstpointer data)
+{
+  g_clear_object (&net->hub);
+  g_clear_object (&net->desk);
+  g_clear_object (&net->crew);
+  mh_test_rm_rf (net->dir);
+  g_free (net->dir);
+}

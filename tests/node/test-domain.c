@@ -11,38 +11,10 @@
 
 #include "node-test-common.h"
 
-typedef struct
-{
-  char *dir;
-  MhNode *hub;
-  MhNode *desk; /* Fred Brooks's own site */
-  MhNode *crew; /* unit MH-AMB-01 */
-} Net;
-
 static void
 net_set_up (Net *net, gconstpointer data)
 {
-  MhNode *nodes[3];
-
-  net->dir = mh_test_make_tmpdir ("mh-domain");
-  net->hub = test_node_new (net->dir, "hub", MH_ROLE_HUB, NULL, NULL);
-  net->desk = test_node_new (net->dir, "desk", MH_ROLE_HOSPITAL, FRED_BROOKS, NULL);
-  net->crew = test_node_new (net->dir, "crew", MH_ROLE_AMBULANCE, NULL, UNIT_AMB01);
-  test_import (net->hub, "demo/reference-scenario.json");
-  nodes[0] = net->hub;
-  nodes[1] = net->desk;
-  nodes[2] = net->crew;
-  test_sync_all (nodes, 3);
-}
-
-static void
-net_tear_down (Net *net, gconstpointer data)
-{
-  g_clear_object (&net->hub);
-  g_clear_object (&net->desk);
-  g_clear_object (&net->crew);
-  mh_test_rm_rf (net->dir);
-  g_free (net->dir);
+  test_net_set_up (net, "mh-domain");
 }
 
 static void
