@@ -15,6 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import traceback
 import urllib.request
 
 
@@ -150,6 +151,23 @@ class Session:
                                  "--print-address={}")
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = address
         self.env["DBUS_SESSION_BUS_ADDRESS"] = address
+        # A notification server on that bus, so the tests see what the app
+        # would show on a desktop.
+        self.notes_file = self.path("notifications.jsonl")
+        recorder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notify_recorder.py")
+        self.read_from(["/usr/bin/python3", recorder, self.notes_file], "notify", "--ready-fd")
+        self.recorder = self.procs[-1]
+
+    def notifications(self):
+        """What the apps asked to show, oldest first: dicts with summary, body."""
+        try:
+            with open(self.notes_file) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def click_latest_notification(self):
+        self.recorder.send_signal(signal.SIGUSR1)
 
     def close(self, keep_logs):
         # Apps and nodes first, the session bus last.
@@ -346,6 +364,8 @@ def run_step(steps, number, step, state):
         state["failed"] = True
         print(f"not ok {number} - {steps[number - 1]}", flush=True)
         log(f"{type(e).__name__}: {e}")
+        if not isinstance(e, StepFailed):
+            log(traceback.format_exc())
 
 
 def preflight(steps):

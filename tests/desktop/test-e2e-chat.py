@@ -7,6 +7,9 @@ accessibility tree, with the link cut and restored.
 2. The desk app opens on Chat (broadcast); a message typed there (Enter
    sends) reaches the hub's REST API, and its mark turns "Delivered".
 3. A message posted on the hub's REST API shows in the desk app.
+   One posted to the desk's hospital channel, while the desk reads
+   broadcast, raises a notification (seen by a notification server on the
+   test's session bus); clicking it opens that channel in the app.
 4. The hub is stopped: a message typed in the app shows "Local only".
 5. The hub starts again on the same data folder and ports: the mark turns
    "Delivered", and the hub's REST API lists the message.
@@ -26,11 +29,13 @@ STEPS = [
     "hub serves the region, peered with a desk station",
     "a message typed in the desk app reaches the hub and shows as delivered",
     "a message posted on the hub shows in the desk app",
+    "a message in another channel raises a notification that opens it",
     "with the hub stopped, a message typed in the app shows as local only",
     "with the hub back on the same port, the message is delivered",
 ]
 
 DESK_HOSPITAL = "c05b6f66-3efe-57e1-9eb1-e7f8fd74cb49"
+DESK_HOSPITAL_NAME = "Hôpital de la Pitié-Salpêtrière"
 # The desk calls the hub again after at most 30 s of backoff.
 RELINK_TIMEOUT = 75
 
@@ -104,6 +109,31 @@ def main():
                  SYNC_TIMEOUT)
         return f"shown after {time.monotonic() - started:.1f} s"
 
+    def notified():
+        desk = shared["desk"]
+        body = "E2E hub to the Pitié's channel: call the SAMU"
+        session.api("/api/v1/messages", {"channel": "hospital:" + DESK_HOSPITAL, "body": body})
+        note = wait_for("a notification of the message",
+                        lambda: next((n for n in session.notifications()
+                                      if n["body"] == body), None), SYNC_TIMEOUT)
+        if not note["summary"].endswith(" in " + DESK_HOSPITAL_NAME):
+            raise StepFailed(f"the notification's title reads {note['summary']!r}")
+        shown = wait_for("the desk's labels", lambda: (labels(desk),), UI_TIMEOUT)[0]
+        if body in shown:
+            raise StepFailed("the message shows before its channel was opened")
+        session.click_latest_notification()
+        clicked = time.monotonic()
+        wait_for("the click to open the hospital's channel", lambda: body in labels(desk)
+                 and DESK_HOSPITAL_NAME in labels(desk), UI_TIMEOUT)
+        opened = time.monotonic() - clicked
+        # Back to broadcast for the next steps.
+        channel = wait_for("the broadcast channel in the list",
+                           lambda: desk.find(desk.pyatspi.ROLE_LABEL, "Broadcast"), UI_TIMEOUT)
+        desk.click(channel)
+        wait_for("the broadcast channel to open again",
+                 lambda: "E2E hub to desk: crew inbound, ETA 12 min" in labels(desk), UI_TIMEOUT)
+        return f"title {note['summary']!r}, channel open {opened:.1f} s after the click"
+
     def offline_local_only():
         desk = shared["desk"]
         session.stop(session.hub)
@@ -131,7 +161,7 @@ def main():
         desk.close()
         return f"delivered {took:.1f} s after the hub restarted"
 
-    return run_steps(session, STEPS, [set_up_network, desk_to_hub, hub_to_desk,
+    return run_steps(session, STEPS, [set_up_network, desk_to_hub, hub_to_desk, notified,
                                       offline_local_only, relinked_delivered])
 
 
