@@ -681,6 +681,18 @@ check_beds (Check *c, char **reason)
   return require_row (c, "hospital", hospital_id, "hospital", reason);
 }
 
+/* A hub re-importing a registry file writes what the unit already says. */
+static gboolean
+capabilities_unchanged (Check *c)
+{
+  g_autoptr(GVariant) stored = mh_store_get_row (c->store, "unit", c->change->row);
+  const char *before = NULL;
+
+  if (stored != NULL)
+    g_variant_lookup (stored, "capabilities", "&s", &before);
+  return g_strcmp0 (before, mh_row_get_string (c->row, "capabilities")) == 0;
+}
+
 static MhVerdict
 check_unit (Check *c, char **reason)
 {
@@ -692,7 +704,8 @@ check_unit (Check *c, char **reason)
    * phoned in; a unit with a station declares its own capabilities. */
   if (c->local && is_hub (c) && register_is (c, "capabilities")
       && strcmp (c->change->table, "unit") == 0
-      && mh_medhead_unit_has_site (c->store, c->change->row))
+      && mh_medhead_unit_has_site (c->store, c->change->row)
+      && !capabilities_unchanged (c))
     return forbid (reason, "a unit with its own station declares its own capabilities "
                            "(unit %s)", c->change->row);
   if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT)
