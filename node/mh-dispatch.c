@@ -459,10 +459,12 @@ typedef struct
 {
   MhNode *self;
   const char *id;
-  GVariant *report;   /* floating, nullable */
-  GVariant *dispatch; /* floating, nullable */
-  GVariant *answer;   /* floating, nullable */
-  GVariant *unit;     /* floating, nullable: the unit's own status */
+  /* Floating when set, sunk by write_incident(): a retried transaction
+   * writes them again. All nullable. */
+  GVariant *report;
+  GVariant *dispatch;
+  GVariant *answer;
+  GVariant *unit; /* the unit's own status */
   const char *unit_id;
 } IncidentWrite;
 
@@ -474,16 +476,16 @@ write_incident_txn (MhStore *store, gpointer user_data, GError **error)
   gboolean ok = TRUE;
 
   if (write->report != NULL)
-    ok = mh_store_insert (store, "incident", write->id, g_steal_pointer (&write->report),
+    ok = mh_store_insert (store, "incident", write->id, write->report,
                           &local_error);
   if (ok && write->dispatch != NULL)
-    ok = mh_store_update (store, "incident", write->id, g_steal_pointer (&write->dispatch),
+    ok = mh_store_update (store, "incident", write->id, write->dispatch,
                           &local_error);
   if (ok && write->answer != NULL)
-    ok = mh_store_update (store, "incident", write->id, g_steal_pointer (&write->answer),
+    ok = mh_store_update (store, "incident", write->id, write->answer,
                           &local_error);
   if (ok && write->unit != NULL)
-    ok = mh_store_update (store, "unit", write->unit_id, g_steal_pointer (&write->unit),
+    ok = mh_store_update (store, "unit", write->unit_id, write->unit,
                           &local_error);
   if (!ok)
     return mh_node_fail_from_store (error, g_steal_pointer (&local_error));
@@ -493,7 +495,7 @@ write_incident_txn (MhStore *store, gpointer user_data, GError **error)
 static void
 incident_write_clear (IncidentWrite *write)
 {
-  /* Floating values never used (an earlier write failed). */
+  /* The store took its own references. */
   g_clear_pointer (&write->report, g_variant_unref);
   g_clear_pointer (&write->dispatch, g_variant_unref);
   g_clear_pointer (&write->answer, g_variant_unref);
