@@ -3181,7 +3181,7 @@ typedef struct
   MhNode *self;
   const char *table;
   const char *id;
-  GVariant *values; /* floating until used */
+  GVariant *values; /* sunk by write_one_row(), which drops it; the store refs its own */
   gboolean create;
 } RowWrite;
 
@@ -3193,11 +3193,9 @@ write_row_txn (MhStore *store, gpointer user_data, GError **error)
   gboolean ok;
 
   if (write->create)
-    ok = mh_store_insert (store, write->table, write->id, g_steal_pointer (&write->values),
-                          &local_error);
+    ok = mh_store_insert (store, write->table, write->id, write->values, &local_error);
   else
-    ok = mh_store_update (store, write->table, write->id, g_steal_pointer (&write->values),
-                          &local_error);
+    ok = mh_store_update (store, write->table, write->id, write->values, &local_error);
   if (!ok)
     return fail_from_store (error, g_steal_pointer (&local_error), NULL);
   return TRUE;
