@@ -36,6 +36,7 @@
 
 #include "mh-api-server.h"
 #include "mh-node.h"
+#include "mh-dispatch.h"
 #include "mh-simulator.h"
 
 #define EXIT_USAGE 2
@@ -744,6 +745,179 @@ run_peer (int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------ */
+/* incident                                                                 */
+
+static int
+incident_failure (const GError *error)
+{
+  if (g_error_matches (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID))
+    return usage_error ("incident", "%s", error->message);
+  return failure ("incident", error);
+}
+
+static int
+run_incident (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  g_autofree char *nature = NULL;
+  g_autofree char *nature_text = NULL;
+  g_autofree char *priority = NULL;
+  g_autofree char *skills = NULL;
+  g_autofree char *lat_text = NULL;
+  g_autofree char *lon_text = NULL;
+  int limit = 0;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
+    { "lat", 0, 0, G_OPTION_ARG_STRING, &lat_text, N_("With create: latitude"), N_("DEGREES") },
+    { "lon", 0, 0, G_OPTION_ARG_STRING, &lon_text, N_("With create: longitude"), N_("DEGREES") },
+    { "nature", 0, 0, G_OPTION_ARG_STRING, &nature,
+      N_("With create: stemi, stroke, sepsis, trauma or other"), N_("NATURE") },
+    { "text", 0, 0, G_OPTION_ARG_STRING, &nature_text,
+      N_("With create: what the caller said, in free text"), N_("TEXT") },
+    { "priority", 0, 0, G_OPTION_ARG_STRING, &priority,
+      N_("With create: immediate, urgent or routine"), N_("PRIORITY") },
+    { "skills", 0, 0, G_OPTION_ARG_STRING, &skills,
+      N_("With create: skills needed, comma separated (als, bls, paediatric, bariatric, "
+         "hazmat, neonatal, psychiatric, air)"), N_("LIST") },
+    { "limit", 0, 0, G_OPTION_ARG_INT, &limit, N_("With candidates: at most N units per list"),
+      N_("N") },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  const char *action;
+  int status;
+
+  status = parse_options ("incident",
+                          "create --lat LAT --lon LON --nature NATURE --priority PRIORITY "
+                          "[--skills LIST] [--text TEXT] | list | show ID | candidates ID | "
+                          "assign ID UNIT_ID | answer ID ANSWER | close ID closed|cancelled",
+                          _("Reports incidents, finds the nearest suitable units and records\n"
+                          "the dispatch: a hub assigns a unit, closes or cancels; the assigned\n"
+                          "unit's station answers accepted, on_scene, cleared or declined.\n"
+                          "list, show and candidates print JSON."),
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc < 2)
+    return usage_error ("incident", _("an action is required: create, list, show, candidates, "
+                                      "assign, answer or close"));
+  action = argv[1];
+  if (data_dir == NULL)
+    return usage_error ("incident", _("--data-dir is required"));
+
+  if (g_str_equal (action, "create"))
+    {
+      g_autoptr(JsonObject) fields = json_object_new ();
+      g_autofree char *id = NULL;
+      double lat, lon;
+      char *end = NULL;
+
+      if (argc > 2)
+        return usage_error ("incident", _("unexpected argument '%s'"), argv[2]);
+      if (lat_text == NULL || lon_text == NULL)
+        return usage_error ("incident", _("create needs --lat and --lon"));
+      lat = g_ascii_strtod (lat_text, &end);
+      if (end == lat_text || *end != '\0')
+        return usage_error ("incident", _("--lat must be a number"));
+      lon = g_ascii_strtod (lon_text, &end);
+      if (end == lon_text || *end != '\0')
+        return usage_error ("incident", _("--lon must be a number"));
+      json_object_set_double_member (fields, "lat", lat);
+      json_object_set_double_member (fields, "lon", lon);
+      if (nature != NULL)
+        json_object_set_string_member (fields, "nature", nature);
+      if (nature_text != NULL)
+        json_object_set_string_member (fields, "nature_text", nature_text);
+      if (priority != NULL)
+        json_object_set_string_member (fields, "priority", priority);
+      if (skills != NULL)
+        json_object_set_string_member (fields, "skills", skills);
+      node = open_node ("incident", data_dir, &status);
+      if (node == NULL)
+        return status;
+      id = mh_node_create_incident (node, fields, &error);
+      if (id == NULL)
+        return incident_failure (error);
+      g_print (_("incident %s created\n"), id);
+      return EXIT_SUCCESS;
+    }
+  if (g_str_equal (action, "list"))
+    {
+      g_autoptr(JsonArray) list = NULL;
+      g_autoptr(JsonNode) root = NULL;
+
+      if (argc > 2)
+        return usage_error ("incident", _("unexpected argument '%s'"), argv[2]);
+      node = open_node ("incident", data_dir, &status);
+      if (node == NULL)
+        return status;
+      list = mh_node_list_incidents (node, &error);
+      if (list == NULL)
+        return failure ("incident", error);
+      root = json_node_init_array (json_node_alloc (), list);
+      print_json (root);
+      return EXIT_SUCCESS;
+    }
+  if (g_str_equal (action, "show") || g_str_equal (action, "candidates"))
+    {
+      g_autoptr(JsonObject) result = NULL;
+      g_autoptr(JsonNode) root = NULL;
+
+      if (argc < 3)
+        return usage_error ("incident", _("%s needs the incident's ID"), action);
+      if (argc > 3)
+        return usage_error ("incident", _("unexpected argument '%s'"), argv[3]);
+      if (limit < 0)
+        return usage_error ("incident", _("--limit must be positive"));
+      node = open_node ("incident", data_dir, &status);
+      if (node == NULL)
+        return status;
+      result = g_str_equal (action, "show")
+                 ? mh_node_get_incident (node, argv[2], &error)
+                 : mh_node_incident_candidates (node, argv[2], (guint) limit, &error);
+      if (result == NULL)
+        return failure ("incident", error);
+      root = json_node_init_object (json_node_alloc (), result);
+      print_json (root);
+      return EXIT_SUCCESS;
+    }
+  if (g_str_equal (action, "assign") || g_str_equal (action, "answer")
+      || g_str_equal (action, "close"))
+    {
+      gboolean ok;
+
+      if (argc < 4)
+        return usage_error ("incident",
+                            g_str_equal (action, "assign")   ? _("assign needs ID and UNIT_ID")
+                            : g_str_equal (action, "answer") ? _("answer needs ID and ANSWER")
+                                                             : _("close needs ID and STATE"));
+      if (argc > 4)
+        return usage_error ("incident", _("unexpected argument '%s'"), argv[4]);
+      node = open_node ("incident", data_dir, &status);
+      if (node == NULL)
+        return status;
+      if (g_str_equal (action, "assign"))
+        ok = mh_node_assign_incident (node, argv[2], argv[3], &error);
+      else if (g_str_equal (action, "answer"))
+        ok = mh_node_answer_incident (node, argv[2], argv[3], &error);
+      else
+        ok = mh_node_close_incident (node, argv[2], argv[3], &error);
+      if (!ok)
+        return incident_failure (error);
+      if (g_str_equal (action, "assign"))
+        g_print (_("incident %s assigned to unit %s\n"), argv[2], argv[3]);
+      else if (g_str_equal (action, "answer"))
+        g_print (_("incident %s: answered %s\n"), argv[2], argv[3]);
+      else
+        g_print (_("incident %s: %s\n"), argv[2], argv[3]);
+      return EXIT_SUCCESS;
+    }
+  return usage_error ("incident", _("unknown action '%s' (known: create, list, show, "
+                                    "candidates, assign, answer, close)"), action);
+}
+
+/* ------------------------------------------------------------------------ */
 /* simulate                                                                 */
 
 typedef struct
@@ -1301,6 +1475,7 @@ static const Command commands[] = {
   { "epoch", N_("Start a new log epoch after a restore ('epoch new')"), run_epoch },
   { "peer", N_("Add, list or remove the peers this node links with"), run_peer },
   { "token", N_("Manage the API token ('token rotate')"), run_token },
+  { "incident", N_("Report incidents, rank units for them, assign and answer"), run_incident },
   { "simulate", N_("Drive running nodes with bed, position and chat changes"), run_simulate },
   { "network", N_("Make a network key, admit hubs with it ('network create|admit-hub')"),
     run_network },

@@ -24,6 +24,7 @@
 #include <libsoup/soup.h>
 
 #include "mh-api-server.h"
+#include "mh-dispatch.h"
 #include "mh-server-guard.h"
 
 struct _MhApiServer
@@ -1076,6 +1077,110 @@ remove_peer (Request *req, GError **error)
   return TRUE;
 }
 
+/* Incidents (dispatch) */
+
+static gboolean
+list_incidents (Request *req, GError **error)
+{
+  g_autoptr(JsonArray) list = NULL;
+
+  if (!check_params (req, NULL, error))
+    return FALSE;
+  list = mh_node_list_incidents (req->self->node, error);
+  if (list == NULL)
+    return FALSE;
+  reply_array (req->msg, SOUP_STATUS_OK, list);
+  return TRUE;
+}
+
+static gboolean
+get_incident (Request *req, GError **error)
+{
+  g_autoptr(JsonObject) incident = NULL;
+
+  if (!check_params (req, NULL, error))
+    return FALSE;
+  incident = mh_node_get_incident (req->self->node, segment (req, 1), error);
+  if (incident == NULL)
+    return FALSE;
+  reply_object (req->msg, SOUP_STATUS_OK, incident);
+  return TRUE;
+}
+
+static gboolean
+create_incident (Request *req, GError **error)
+{
+  g_autofree char *id = NULL;
+  g_autoptr(JsonObject) incident = NULL;
+
+  if (!check_params (req, NULL, error))
+    return FALSE;
+  id = mh_node_create_incident (req->self->node, req->body, error);
+  if (id == NULL)
+    return FALSE;
+  incident = mh_node_get_incident (req->self->node, id, error);
+  if (incident == NULL)
+    return FALSE;
+  reply_created (req, "incidents", id, incident);
+  return TRUE;
+}
+
+static gboolean
+incident_candidates (Request *req, GError **error)
+{
+  static const char *const allowed[] = { "limit", NULL };
+  g_autoptr(JsonObject) result = NULL;
+  guint64 limit;
+
+  if (!check_params (req, allowed, error)
+      || !param_uint (req, "limit", 1, NEAREST_MAX_LIMIT, 0, &limit, error))
+    return FALSE;
+  result = mh_node_incident_candidates (req->self->node, segment (req, 1), (guint) limit, error);
+  if (result == NULL)
+    return FALSE;
+  reply_object (req->msg, SOUP_STATUS_OK, result);
+  return TRUE;
+}
+
+static gboolean
+assign_incident (Request *req, GError **error)
+{
+  static const char *const allowed[] = { "unit_id", NULL };
+  const char *unit_id;
+
+  if (!check_params (req, NULL, error) || !body_only (req, allowed, error)
+      || !body_string (req, "unit_id", TRUE, &unit_id, error)
+      || !mh_node_assign_incident (req->self->node, segment (req, 1), unit_id, error))
+    return FALSE;
+  return get_incident (req, error);
+}
+
+static gboolean
+close_incident (Request *req, GError **error)
+{
+  static const char *const allowed[] = { "state", NULL };
+  const char *state;
+
+  if (!check_params (req, NULL, error) || !body_only (req, allowed, error)
+      || !body_string (req, "state", TRUE, &state, error)
+      || !mh_node_close_incident (req->self->node, segment (req, 1), state, error))
+    return FALSE;
+  return get_incident (req, error);
+}
+
+static gboolean
+answer_incident (Request *req, GError **error)
+{
+  static const char *const allowed[] = { "answer", NULL };
+  const char *answer;
+
+  if (!check_params (req, NULL, error) || !body_only (req, allowed, error)
+      || !body_string (req, "answer", TRUE, &answer, error)
+      || !mh_node_answer_incident (req->self->node, segment (req, 1), answer, error))
+    return FALSE;
+  return get_incident (req, error);
+}
+
 /* More specific patterns come first: the first pattern that matches the
  * path decides, and its methods make the Allow header of a 405. */
 static const Route routes[] = {
@@ -1102,6 +1207,12 @@ static const Route routes[] = {
   { "transfers/*/desk", { { "POST", transfer_desk, TRUE } } },
   { "transfers/*/receipts", { { "GET", list_receipts } } },
   { "transfers/*/seen", { { "POST", mark_seen } } },
+  { "incidents", { { "GET", list_incidents }, { "POST", create_incident, TRUE } } },
+  { "incidents/*", { { "GET", get_incident } } },
+  { "incidents/*/candidates", { { "GET", incident_candidates } } },
+  { "incidents/*/assign", { { "POST", assign_incident, TRUE } } },
+  { "incidents/*/close", { { "POST", close_incident, TRUE } } },
+  { "incidents/*/answer", { { "POST", answer_incident, TRUE } } },
   { "messages", { { "GET", list_messages }, { "POST", post_message, TRUE } } },
   { "messages/*", { { "GET", get_message } } },
   { "messages/*/retract", { { "POST", retract_message } } },

@@ -71,6 +71,9 @@ mh_medhead_schema_new (void)
   ok &= mh_schema_add_register (schema, "unit", "identity", N, "call_sign", T, "type", T, "agency",
                                 T, "skills", T, NULL);
   ok &= mh_schema_add_register (schema, "unit", "status", N, "status", T, "status_at", I, NULL);
+  /* Version 3: what the crew can do, from the documented list (docs/api.md,
+   * dispatch), unlike the free-text "skills". */
+  ok &= mh_schema_add_register (schema, "unit", "capabilities", N, "capabilities", T, NULL);
 
   ok &= mh_schema_add_table (schema, "unit_position", positions, MH_TABLE_NONE, &error);
   ok &= mh_schema_add_register (schema, "unit_position", "position", N, "lat", R, "lon", R,
@@ -85,6 +88,8 @@ mh_medhead_schema_new (void)
   ok &= mh_schema_add_register (schema, "patient", "triage", H, "triage", T, "alert", T, NULL);
   ok &= mh_schema_add_register (schema, "patient", "needs", N, "required_specialty", I,
                                 "bed_category", T, NULL);
+  /* Version 3: the incident the patient was picked up at. */
+  ok &= mh_schema_add_register (schema, "patient", "incident", N, "incident_id", T, NULL);
 
   /* Insert-only: a GCS of 14, then 12, then 9 must all reach the hospital,
    * and a second dose must never overwrite the first. */
@@ -127,6 +132,19 @@ mh_medhead_schema_new (void)
                                 NULL);
   ok &= mh_schema_add_register (schema, "receipt", "received", N, "received_at", I, NULL);
   ok &= mh_schema_add_register (schema, "receipt", "seen", N, "seen_at", I, NULL);
+  /* Version 3: dispatch. The report is its creator's and never changes;
+   * the dispatch decision is a hub's; the answer is the assigned unit's
+   * station's, naming that unit so that an answer to an earlier
+   * assignment never counts for a later one. */
+  ok &= mh_schema_add_table (schema, "incident", transfers, MH_TABLE_NONE, &error);
+  ok &= mh_schema_add_register (schema, "incident", "report", N, "created_at", I, "lat", R,
+                                "lon", R, "nature", T, "nature_text", T, "priority", T,
+                                "skills", T, "created_by", T, NULL);
+  ok &= mh_schema_add_register (schema, "incident", "dispatch", H, "dispatch_state", T,
+                                "unit_id", T, "dispatch_at", I, "dispatch_by", T, NULL);
+  ok &= mh_schema_add_register (schema, "incident", "answer", H, "answer", T, "answer_unit", T,
+                                "answer_at", I, NULL);
+
   /* Need to know (a later issue) splits this bucket per hospital. */
   ok &= mh_schema_set_bucket (schema, "patient", MH_BUCKET_PATIENTS, FALSE);
   ok &= mh_schema_set_bucket (schema, "observation", MH_BUCKET_PATIENTS, FALSE);

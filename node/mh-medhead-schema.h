@@ -11,8 +11,12 @@ G_BEGIN_DECLS
 
 /* 1: the registry, beds, statuses, units, patients, transfers, chat.
  * 2: adds the site's signed `heartbeat` register and the `receipt` table
- *    (delivery of an announcement); a version 1 node keeps them untouched. */
-#define MH_MEDHEAD_SCHEMA_VERSION 2
+ *    (delivery of an announcement); a version 1 node keeps them untouched.
+ * 3: dispatch: the `incident` table, the unit's `capabilities` register and
+ *    the patient's `incident` register. A version 2 replica opens as it is
+ *    (the store adds the new tables and columns); a version 2 peer stores
+ *    and relays them untouched. */
+#define MH_MEDHEAD_SCHEMA_VERSION 3
 
 /* Lanes, in the order a link reads them. */
 typedef enum

@@ -35,6 +35,7 @@ typedef enum
   F_REAL,
   F_SPECIALTIES, /* "17,21,54" */
   F_CHANNEL,
+  F_CAPABILITIES, /* "als,paediatric", in the documented order */
 } FieldKind;
 
 typedef struct
@@ -70,6 +71,12 @@ static const char *const sex_values[] = { "male", "female", "other", "unknown", 
 static const char *const crew_states[] = { "announced", "en_route", "arrived", "cancelled", NULL };
 static const char *const desk_states[] = { "pending", "acknowledged", "accepted", "diverted", NULL };
 static const char *const priorities[] = { "immediate", "urgent", "routine", NULL };
+/* The documented list (docs/api.md, dispatch), in its stored order. */
+static const char *const capability_values[] = { "als", "bls", "paediatric", "bariatric",
+                                                 "hazmat", "neonatal", "psychiatric", "air",
+                                                 NULL };
+static const char *const dispatch_states[] = { "open", "assigned", "closed", "cancelled", NULL };
+static const char *const answer_values[] = { "accepted", "on_scene", "cleared", "declined", NULL };
 
 #define NAME(t, c, req) { t, c, F_NAME, req, 0, MH_MAX_NAME_CHARS, NULL }
 #define TEXT(t, c, req) { t, c, F_TEXT, req, 0, MH_MAX_TEXT_CHARS, NULL }
@@ -118,6 +125,7 @@ static const FieldRule field_rules[] = {
   TEXT ("unit", "skills", FALSE),
   ENUM ("unit", "status", FALSE, unit_statuses),
   TIME ("unit", "status_at", FALSE),
+  { "unit", "capabilities", F_CAPABILITIES, FALSE, 0, 0, NULL },
 
   REAL ("unit_position", "lat", TRUE, -90, 90),
   REAL ("unit_position", "lon", TRUE, -180, 180),
@@ -139,6 +147,7 @@ static const FieldRule field_rules[] = {
   ENUM ("patient", "alert", FALSE, alert_values),
   INT ("patient", "required_specialty", FALSE, 1, MH_MAX_SPECIALTY),
   ENUM ("patient", "bed_category", FALSE, bed_categories),
+  ID ("patient", "incident_id", FALSE),
 
   ID ("observation", "patient_id", TRUE),
   TIME ("observation", "taken_at", TRUE),
@@ -185,6 +194,22 @@ static const FieldRule field_rules[] = {
   { "retraction", "channel", F_CHANNEL, TRUE, 0, 0, NULL },
   ID ("retraction", "author_site", TRUE),
   TIME ("retraction", "retracted_at", TRUE),
+
+  TIME ("incident", "created_at", TRUE),
+  REAL ("incident", "lat", TRUE, -90, 90),
+  REAL ("incident", "lon", TRUE, -180, 180),
+  ENUM ("incident", "nature", TRUE, alert_values),
+  TEXT ("incident", "nature_text", FALSE),
+  ENUM ("incident", "priority", TRUE, priorities),
+  { "incident", "skills", F_CAPABILITIES, FALSE, 0, 0, NULL },
+  ID ("incident", "created_by", TRUE),
+  ENUM ("incident", "dispatch_state", FALSE, dispatch_states),
+  ID ("incident", "unit_id", FALSE),
+  TIME ("incident", "dispatch_at", FALSE),
+  ID ("incident", "dispatch_by", FALSE),
+  ENUM ("incident", "answer", FALSE, answer_values),
+  ID ("incident", "answer_unit", FALSE),
+  TIME ("incident", "answer_at", FALSE),
 
   ID ("receipt", "transfer_id", TRUE),
   ID ("receipt", "author_site", TRUE),
@@ -368,6 +393,24 @@ check_field (const FieldRule *rule, const MhRow *row, gboolean lenient_enums, ch
 
         text = mh_row_get_string (row, column);
         if (text == NULL || !mh_medhead_parse_specialties (text, ids, &why))
+          return invalid (reason, "%s: %s", column, why ? why : "must be text");
+      }
+      break;
+
+    case F_CAPABILITIES:
+      {
+        g_autofree char *why = NULL;
+
+        text = mh_row_get_string (row, column);
+        /* A newer schema may know more capabilities. */
+        if (text != NULL && lenient_enums)
+          {
+            const char *problem = text_problem (text, MH_MAX_NAME_CHARS, FALSE);
+            if (problem != NULL)
+              return invalid (reason, "%s: %s", column, problem);
+            break;
+          }
+        if (text == NULL || !mh_medhead_parse_capabilities (text, NULL, &why))
           return invalid (reason, "%s: %s", column, why ? why : "must be text");
       }
       break;
@@ -638,6 +681,18 @@ check_beds (Check *c, char **reason)
   return require_row (c, "hospital", hospital_id, "hospital", reason);
 }
 
+/* A hub re-importing a registry file writes what the unit already says. */
+static gboolean
+capabilities_unchanged (Check *c)
+{
+  g_autoptr(GVariant) stored = mh_store_get_row (c->store, "unit", c->change->row);
+  const char *before = NULL;
+
+  if (stored != NULL)
+    g_variant_lookup (stored, "capabilities", "&s", &before);
+  return g_strcmp0 (before, mh_row_get_string (c->row, "capabilities")) == 0;
+}
+
 static MhVerdict
 check_unit (Check *c, char **reason)
 {
@@ -645,9 +700,93 @@ check_unit (Check *c, char **reason)
 
   if (!is_hub (c) && !is_unit_site_of (c, c->change->row))
     return forbid (reason, "only a hub or the unit's own site writes unit %s", c->change->row);
+  /* As with beds: a hub types in what a unit with no station of its own
+   * phoned in; a unit with a station declares its own capabilities. */
+  if (c->local && is_hub (c) && register_is (c, "capabilities")
+      && strcmp (c->change->table, "unit") == 0
+      && mh_medhead_unit_has_site (c->store, c->change->row)
+      && !capabilities_unchanged (c))
+    return forbid (reason, "a unit with its own station declares its own capabilities "
+                           "(unit %s)", c->change->row);
   if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
   return check_register_fields (c, reason);
+}
+
+/* Incidents: the report is its creator's (a hub, or a crew on scene), the
+ * dispatch decision a hub's, the answer the assigned unit's station's.
+ * Whether an answer is for the current assignment depends on arrival
+ * order, so remote answers are held to their own unit only; readers count
+ * an answer only when its unit is the assigned one. */
+static MhVerdict
+check_incident (Check *c, char **reason)
+{
+  MhVerdict verdict;
+
+  if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT)
+    return verdict;
+
+  if (register_is (c, "report"))
+    {
+      if (!is_hub (c) && !(c->role_known && c->role == MH_ROLE_AMBULANCE))
+        return forbid (reason, "only a hub or an ambulance crew reports an incident");
+      if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
+        return verdict;
+      if (g_strcmp0 (mh_row_get_string (c->row, "created_by"), c->change->origin) != 0)
+        return forbid (reason, "created_by: a site reports incidents under its own name only");
+      if (c->local)
+        {
+          g_autoptr(GVariant) stored = mh_store_get_row (c->store, "incident", c->change->row);
+          const char *before = NULL;
+
+          if (stored != NULL && g_variant_lookup (stored, "created_by", "&s", &before)
+              && before != NULL)
+            return forbid (reason, "an incident's report never changes");
+        }
+      return MH_VERDICT_ACCEPT;
+    }
+
+  /* A new row carries its other registers empty: nothing decided yet. */
+  if (register_is (c, "dispatch") && mh_row_is_null (c->row, "dispatch_state")
+      && mh_row_is_null (c->row, "unit_id") && mh_row_is_null (c->row, "dispatch_at")
+      && mh_row_is_null (c->row, "dispatch_by"))
+    return MH_VERDICT_ACCEPT;
+  if (register_is (c, "answer") && mh_row_is_null (c->row, "answer")
+      && mh_row_is_null (c->row, "answer_unit") && mh_row_is_null (c->row, "answer_at"))
+    return MH_VERDICT_ACCEPT;
+
+  if (register_is (c, "dispatch"))
+    {
+      if (!is_hub (c))
+        return forbid (reason, "only a hub dispatches units to an incident");
+      if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
+        return verdict;
+      if (mh_row_is_null (c->row, "dispatch_state"))
+        return invalid (reason, "dispatch_state: required");
+      if (g_strcmp0 (mh_row_get_string (c->row, "dispatch_state"), "assigned") == 0
+          && mh_row_is_null (c->row, "unit_id"))
+        return invalid (reason, "unit_id: required when assigned");
+      return MH_VERDICT_ACCEPT;
+    }
+
+  if (register_is (c, "answer"))
+    {
+      const char *unit_id;
+
+      if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
+        return verdict;
+      if (mh_row_is_null (c->row, "answer"))
+        return invalid (reason, "answer: required");
+      if (mh_row_is_null (c->row, "answer_unit"))
+        return invalid (reason, "answer_unit: required");
+      unit_id = mh_row_get_string (c->row, "answer_unit");
+      if (!is_unit_site_of (c, unit_id))
+        return forbid (reason, "a unit's station answers for its own unit only");
+      if (c->local && g_strcmp0 (mh_row_get_string (c->row, "unit_id"), unit_id) != 0)
+        return forbid (reason, "only the assigned unit's station answers an incident");
+      return MH_VERDICT_ACCEPT;
+    }
+  return forbid (reason, "incident register %s is not writable", c->change->reg);
 }
 
 static MhVerdict
@@ -904,6 +1043,8 @@ check_set (Check *c, char **reason)
     return check_chat (c, reason);
   if (strcmp (table, "receipt") == 0)
     return check_receipt (c, reason);
+  if (strcmp (table, "incident") == 0)
+    return check_incident (c, reason);
   return forbid (reason, "table %s is not writable", table);
 }
 
@@ -1197,4 +1338,87 @@ mh_medhead_hospital_has_site (MhStore *store, const char *hospital_id)
     return FALSE;
   sqlite3_bind_text (stmt, 1, hospital_id, -1, SQLITE_STATIC);
   return sqlite3_step (stmt) == SQLITE_ROW;
+}
+
+gboolean
+mh_medhead_unit_has_site (MhStore *store, const char *unit_id)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_STORE (store), FALSE);
+
+  if (unit_id == NULL)
+    return FALSE;
+  if (sqlite3_prepare_v2 (mh_store_get_db (store),
+                          "SELECT 1 FROM site WHERE unit_id = ?1 AND role = 'ambulance' LIMIT 1",
+                          -1, &stmt, NULL) != SQLITE_OK)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, unit_id, -1, SQLITE_STATIC);
+  return sqlite3_step (stmt) == SQLITE_ROW;
+}
+
+const char *const *
+mh_medhead_capabilities (void)
+{
+  return capability_values;
+}
+
+/**
+ * mh_medhead_parse_capabilities:
+ * @mask: (out) (optional): bit i set for capability_values[i]
+ * @reason: (out) (optional): why @text is refused, without quoting it
+ *
+ * Accepts the stored form only: names from the documented list, in its
+ * order, separated by commas; the empty string is none.
+ */
+gboolean
+mh_medhead_parse_capabilities (const char *text, guint32 *mask, char **reason)
+{
+  g_auto(GStrv) parts = NULL;
+  guint32 bits = 0;
+  int previous = -1;
+
+  g_return_val_if_fail (text != NULL, FALSE);
+
+  if (*text != '\0')
+    parts = g_strsplit (text, ",", -1);
+  for (guint i = 0; parts != NULL && parts[i] != NULL; i++)
+    {
+      int index = -1;
+
+      for (int k = 0; capability_values[k] != NULL; k++)
+        if (strcmp (capability_values[k], parts[i]) == 0)
+          index = k;
+      if (index < 0)
+        {
+          if (reason)
+            {
+              g_autofree char *list = enum_list (capability_values);
+              *reason = g_strdup_printf ("must be among %s, separated by commas", list);
+            }
+          return FALSE;
+        }
+      if (index <= previous)
+        {
+          if (reason)
+            *reason = g_strdup ("must be unique and in the documented order");
+          return FALSE;
+        }
+      previous = index;
+      bits |= 1u << index;
+    }
+  if (mask)
+    *mask = bits;
+  return TRUE;
+}
+
+char *
+mh_medhead_format_capabilities (guint32 mask)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  for (guint k = 0; capability_values[k] != NULL; k++)
+    if (mask & (1u << k))
+      g_string_append_printf (text, "%s%s", text->len ? "," : "", capability_values[k]);
+  return g_string_free (g_steal_pointer (&text), FALSE);
 }

@@ -59,6 +59,13 @@ gboolean mh_medhead_uuid_is_valid (const char *id);
 gboolean mh_medhead_parse_specialties (const char *text, GArray *ids, char **reason);
 char *mh_medhead_format_specialties (GArray *ids);
 
+/* Capabilities of a unit, and skills an incident needs, from the
+ * documented list (docs/api.md): stored as "als,paediatric", in the list's
+ * order. The mask has bit i for mh_medhead_capabilities()[i]. */
+const char *const *mh_medhead_capabilities (void);
+gboolean mh_medhead_parse_capabilities (const char *text, guint32 *mask, char **reason);
+char *mh_medhead_format_capabilities (guint32 mask);
+
 /* Channels: "broadcast", "hospital:ID", "transfer:ID". */
 gboolean mh_medhead_channel_is_valid (const char *channel);
 
@@ -71,5 +78,7 @@ gboolean mh_medhead_may_write_transfer_side (MhRole role, const char *site_hospi
 /* Whether a hospital has a site of its own in the registry: then only its
  * desks report its beds and statuses, not a hub. */
 gboolean mh_medhead_hospital_has_site (MhStore *store, const char *hospital_id);
+/* Whether a unit has an ambulance station of its own in the registry. */
+gboolean mh_medhead_unit_has_site (MhStore *store, const char *unit_id);
 
 G_END_DECLS

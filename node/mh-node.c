@@ -34,6 +34,7 @@
 #include "mh-medhead-schema.h"
 #include "mh-medhead-validate.h"
 #include "mh-node.h"
+#include "mh-node-private.h"
 #include "mh-peers.h"
 #include "mh-replicator.h"
 #include "mh-volume.h"
@@ -106,6 +107,7 @@ enum
 {
   SIGNAL_MESSAGES_CHANGED,
   SIGNAL_MESSAGES_DELIVERED,
+  SIGNAL_INCIDENT_ASSIGNED,
   N_SIGNALS
 };
 
@@ -399,6 +401,7 @@ typedef enum
   IN_INT,
   IN_REAL,
   IN_SPECIALTIES,
+  IN_CAPABILITIES,
 } InputKind;
 
 /* One member of a request body, and the column it is stored in. */
@@ -520,6 +523,20 @@ input_value (JsonNode *node, InputKind kind, const char *path, const char *membe
               "%s%s: must be an array of specialty ids from 1 to %u", path, member,
               mh_specialty_count ());
         return NULL;
+      }
+
+    case IN_CAPABILITIES:
+      {
+        g_autofree char *text = NULL;
+        g_autofree char *why = NULL;
+
+        text = mh_node_capabilities_from_json (node, &why);
+        if (text == NULL)
+          {
+            fail (error, MH_NODE_ERROR_INVALID, "%s%s: %s", path, member, why);
+            return NULL;
+          }
+        return g_variant_new_string (text);
       }
 
     default:
@@ -1425,6 +1442,18 @@ mh_node_class_init (MhNodeClass *klass)
   signals[SIGNAL_MESSAGES_DELIVERED] = g_signal_new ("messages-delivered",
                                                      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                                      0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /**
+   * MhNode::incident-assigned:
+   * @incident_id: the incident
+   *
+   * A hub assigned an incident to this station's unit, and the crew has
+   * not answered that assignment yet (mh-dispatch.h). Emitted once per
+   * assignment, after the change is committed here.
+   */
+  signals[SIGNAL_INCIDENT_ASSIGNED] = g_signal_new ("incident-assigned",
+                                                    G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                    0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                                    G_TYPE_STRING);
 }
 
 static void
@@ -1792,6 +1821,7 @@ mh_node_open (const char *data_dir, GError **error)
       /* Expiries happen with no change arriving. */
       self->refresh_source = g_timeout_add_seconds (REFRESH_INTERVAL_S, refresh_timeout_cb, self);
     }
+  mh_node_watch_incidents (self);
   return g_steal_pointer (&self);
 }
 
@@ -2296,6 +2326,19 @@ transact (MhNode *self, MhTransactionFunc func, gpointer data, GError **error)
   return TRUE;
 }
 
+/* For mh-dispatch.c (mh-node-private.h). */
+gboolean
+mh_node_transact (MhNode *self, MhTransactionFunc func, gpointer data, GError **error)
+{
+  return transact (self, func, data, error);
+}
+
+gboolean
+mh_node_fail_from_store (GError **error, GError *store_error)
+{
+  return fail_from_store (error, store_error, NULL);
+}
+
 static gboolean
 require_object (JsonObject *fields, GError **error)
 {
@@ -2785,7 +2828,7 @@ mh_node_nearest_hospitals (MhNode *self, double lat, double lon, guint specialty
 
 #define UNIT_SELECT                                                                        \
   "SELECT u.id, u.call_sign, u.type, u.agency, u.skills, u.status, u.status_at, p.lat,"     \
-  " p.lon, p.accuracy_m, p.at AS position_at"                                              \
+  " p.lon, p.accuracy_m, p.at AS position_at, u.capabilities"                              \
   " FROM unit u LEFT JOIN unit_position p ON p.id = u.id"
 
 static const InputField unit_fields[] = {
@@ -2794,6 +2837,7 @@ static const InputField unit_fields[] = {
   { "agency", "unit", "agency", IN_TEXT },
   { "skills", "unit", "skills", IN_TEXT },
   { "status", "unit", "status", IN_TEXT },
+  { "capabilities", "unit", "capabilities", IN_CAPABILITIES },
   { "lat", "unit_position", "lat", IN_REAL },
   { "lon", "unit_position", "lon", IN_REAL },
   { "accuracy_m", "unit_position", "accuracy_m", IN_REAL },
@@ -2819,9 +2863,14 @@ unit_from_row (sqlite3_stmt *stmt, gboolean for_export)
       set_columns (unit, stmt, 7, 8);
       if (!column_is_null (stmt, 9))
         set_column (unit, "accuracy_m", stmt, 9);
+      if (!column_is_null (stmt, 11))
+        json_object_set_array_member (unit, "capabilities",
+                                      mh_node_capabilities_to_json (column_text (stmt, 11)));
       return unit;
     }
   set_columns (unit, stmt, 0, 10);
+  json_object_set_array_member (unit, "capabilities",
+                                mh_node_capabilities_to_json (column_text (stmt, 11)));
   return unit;
 }
 
@@ -2991,8 +3040,8 @@ mh_node_patch_unit (MhNode *self, const char *id, JsonObject *fields, GError **e
 #define PATIENT_SELECT                                                                     \
   "SELECT id, unit_id, age_estimate, sex, incident_at, mechanism, injuries, signs,"        \
   " treatment, complaint, allergies, medications, triage, alert, required_specialty,"      \
-  " bed_category FROM patient"
-#define PATIENT_LAST_COLUMN 15
+  " bed_category, incident_id FROM patient"
+#define PATIENT_LAST_COLUMN 16
 
 static const InputField patient_fields[] = {
   { "unit_id", "patient", "unit_id", IN_TEXT },
@@ -3010,6 +3059,7 @@ static const InputField patient_fields[] = {
   { "alert", "patient", "alert", IN_TEXT },
   { "required_specialty", "patient", "required_specialty", IN_INT },
   { "bed_category", "patient", "bed_category", IN_TEXT },
+  { "incident_id", "patient", "incident_id", IN_TEXT },
 };
 
 static const InputField observation_fields[] = {
@@ -3131,7 +3181,7 @@ typedef struct
   MhNode *self;
   const char *table;
   const char *id;
-  GVariant *values; /* floating until used */
+  GVariant *values; /* sunk by write_one_row(), which drops it; the store refs its own */
   gboolean create;
 } RowWrite;
 
@@ -3143,11 +3193,9 @@ write_row_txn (MhStore *store, gpointer user_data, GError **error)
   gboolean ok;
 
   if (write->create)
-    ok = mh_store_insert (store, write->table, write->id, g_steal_pointer (&write->values),
-                          &local_error);
+    ok = mh_store_insert (store, write->table, write->id, write->values, &local_error);
   else
-    ok = mh_store_update (store, write->table, write->id, g_steal_pointer (&write->values),
-                          &local_error);
+    ok = mh_store_update (store, write->table, write->id, write->values, &local_error);
   if (!ok)
     return fail_from_store (error, g_steal_pointer (&local_error), NULL);
   return TRUE;

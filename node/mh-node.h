@@ -96,7 +96,9 @@ gboolean mh_node_put_beds (MhNode *self, const char *hospital_id, const char *ca
 JsonArray *mh_node_nearest_hospitals (MhNode *self, double lat, double lon, guint specialty,
                                       const char *category, guint limit, GError **error);
 
-/* Units: id, call_sign, type, agency, skills, status, lat, lon, accuracy_m, position_at */
+/* Units: id, call_sign, type, agency, skills, status, lat, lon, accuracy_m, position_at,
+ * capabilities (array of names, mh_medhead_capabilities()). Incidents and
+ * dispatch, and the "incident-assigned" signal: mh-dispatch.h. */
 JsonArray *mh_node_list_units (MhNode *self, GError **error);
 JsonObject *mh_node_get_unit (MhNode *self, const char *id, GError **error);
 char *mh_node_create_unit (MhNode *self, JsonObject *fields, GError **error);

@@ -1687,12 +1687,192 @@ test_refuse_replay (void)
   refusal_teardown (&r);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Dispatch: a hub assigns, the ambulance accepts and announces its patient */
+
+static gboolean
+incident_is (Net *net, const char *path, const char *member, const char *expected)
+{
+  return string_at_is (net, path, member, expected);
+}
+
+static void
+test_dispatch (void)
+{
+  g_autoptr(Net) hub = net_new ("hub", "Dispatch hub", NULL);
+  g_autoptr(Net) hospital = net_new ("hospital", "Fred Brooks desk", FRED_BROOKS);
+  g_autoptr(Net) ambulance = net_new ("ambulance", "MH-AMB-01 crew", UNIT);
+  g_autoptr(JsonObject) done = NULL;
+  g_autoptr(JsonObject) incident = NULL;
+  g_autoptr(JsonObject) candidates = NULL;
+  g_autoptr(JsonObject) patient = NULL;
+  g_autoptr(JsonObject) transfer = NULL;
+  g_autoptr(MhTestReply) reply = NULL;
+  g_autofree char *incident_path = NULL;
+  g_autofree char *action_path = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *transfer_path = NULL;
+  g_autofree char *desk_path = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  JsonArray *list;
+  const char *incident_id;
+
+  mh_test_node_import (hub->node, SCENARIO);
+  hub->listen = TRUE;
+  hospital->listen = TRUE;
+  net_start (hub);
+  net_start (hospital);
+  net_start (ambulance);
+  net_link (hub, hospital);
+  net_link (ambulance, hub);
+  wait_linked (hub, hospital);
+  wait_linked (ambulance, hub);
+
+  /* The crew says what it can do, where it is, and that it is free. */
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (ambulance, "/api/v1/units/" UNIT),
+              "the ambulance's own unit did not reach it");
+  done = net_send (ambulance, "PATCH", "/api/v1/units/" UNIT,
+                   "{\"status\": \"available\", \"capabilities\": [\"bls\", \"als\"],"
+                   " \"lat\": 51.52, \"lon\": -0.13}", 200);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              string_at_is (hub, "/api/v1/units/" UNIT, "status", "available"),
+              "the unit's status did not reach the hub");
+
+  /* A hub takes the call. */
+  reply = mh_test_node_request (hub->node, "POST", "/api/v1/incidents",
+                                "{\"lat\": 51.5, \"lon\": -0.12, \"nature\": \"stroke\","
+                                " \"priority\": \"immediate\", \"skills\": [\"air\", \"bls\"]}");
+  g_assert_cmpuint (reply->status, ==, 201);
+  g_clear_pointer (&reply, mh_test_reply_free);
+  reply = mh_test_node_request (hub->node, "POST", "/api/v1/incidents",
+                                "{\"lat\": 51.5, \"lon\": -0.12, \"nature\": \"stroke\","
+                                " \"priority\": \"immediate\", \"skills\": [\"wizard\"]}");
+  mh_test_assert_error (reply, 400, "invalid", "skills");
+  g_clear_pointer (&reply, mh_test_reply_free);
+  reply = mh_test_node_request (hospital->node, "POST", "/api/v1/incidents",
+                                "{\"lat\": 51.5, \"lon\": -0.12, \"nature\": \"stroke\","
+                                " \"priority\": \"immediate\"}");
+  g_assert_cmpuint (reply->status, ==, 403);
+  g_clear_pointer (&reply, mh_test_reply_free);
+  reply = mh_test_node_request (hub->node, "GET", "/api/v1/incidents/nope/candidates", NULL);
+  g_assert_cmpuint (reply->status, ==, 404);
+  g_clear_pointer (&reply, mh_test_reply_free);
+
+  incident = net_send (hub, "POST", "/api/v1/incidents",
+                       "{\"lat\": 51.5074, \"lon\": -0.1278, \"nature\": \"stroke\","
+                       " \"nature_text\": \"slurred speech, left arm weak\","
+                       " \"priority\": \"immediate\", \"skills\": [\"als\"]}", 201);
+  incident_id = json_object_get_string_member (incident, "id");
+  g_assert_cmpstr (json_object_get_string_member (incident, "state"), ==, "open");
+  incident_path = g_strdup_printf ("/api/v1/incidents/%s", incident_id);
+
+  /* The nearest suitable unit: the crew, with how old its position is. */
+  g_clear_pointer (&action_path, g_free);
+  action_path = g_strdup_printf ("%s/candidates", incident_path);
+  candidates = net_send (hub, "GET", action_path, NULL, 200);
+  list = json_object_get_array_member (candidates, "candidates");
+  g_assert_cmpuint (json_array_get_length (list), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (list, 0),
+                                                  "unit_id"), ==, UNIT);
+  g_assert_true (json_object_has_member (json_array_get_object_element (list, 0),
+                                         "position_age_s"));
+
+  /* Only a hub assigns; the crew cannot answer before it does. */
+  g_clear_pointer (&action_path, g_free);
+  action_path = g_strdup_printf ("%s/assign", incident_path);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (ambulance, incident_path),
+              "the incident did not reach the ambulance");
+  reply = mh_test_node_request (ambulance->node, "POST", action_path,
+                                "{\"unit_id\": \"" UNIT "\"}");
+  mh_test_assert_error (reply, 403, "forbidden", NULL);
+  g_clear_pointer (&reply, mh_test_reply_free);
+  reply = mh_test_node_request (hub->node, "POST", action_path, "{\"unit_id\": \"nope\"}");
+  g_assert_cmpuint (reply->status, ==, 404);
+  g_clear_pointer (&reply, mh_test_reply_free);
+  g_clear_pointer (&done, json_object_unref);
+  done = net_send (hub, "POST", action_path, "{\"unit_id\": \"" UNIT "\"}", 200);
+  g_assert_cmpstr (json_object_get_string_member (done, "state"), ==, "assigned");
+
+  /* The ambulance's node sees the assignment and accepts. */
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, incident_is (ambulance, incident_path, "state", "assigned"),
+              "the assignment did not reach the ambulance");
+  g_clear_pointer (&action_path, g_free);
+  action_path = g_strdup_printf ("%s/answer", incident_path);
+  reply = mh_test_node_request (hub->node, "POST", action_path, "{\"answer\": \"accepted\"}");
+  mh_test_assert_error (reply, 403, "forbidden", NULL);
+  g_clear_pointer (&reply, mh_test_reply_free);
+  reply = mh_test_node_request (ambulance->node, "POST", action_path, "{\"answer\": \"yes\"}");
+  mh_test_assert_error (reply, 400, "invalid", "answer");
+  g_clear_pointer (&reply, mh_test_reply_free);
+  g_clear_pointer (&done, json_object_unref);
+  done = net_send (ambulance, "POST", action_path, "{\"answer\": \"accepted\"}", 200);
+  reply = mh_test_node_request (ambulance->node, "POST", action_path,
+                                "{\"answer\": \"declined\"}");
+  mh_test_assert_error (reply, 409, "conflict", NULL);
+  g_clear_pointer (&reply, mh_test_reply_free);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, incident_is (hub, incident_path, "answer", "accepted"),
+              "the crew's answer did not reach the hub");
+  g_assert_true (string_at_is (hub, "/api/v1/units/" UNIT, "status", "dispatched"));
+
+  /* The patient, picked up there, goes to the hospital. */
+  body = g_strdup_printf ("{\"incident_id\": \"%s\", \"age_estimate\": 70, \"alert\": \"stroke\","
+                          " \"triage\": \"immediate\", \"bed_category\": \"medical_surgical\"}",
+                          incident_id);
+  patient = net_send (ambulance, "POST", "/api/v1/patients", body, 201);
+  g_assert_cmpstr (json_object_get_string_member (patient, "incident_id"), ==, incident_id);
+  g_clear_pointer (&body, g_free);
+  body = g_strdup_printf ("{\"patient_id\": \"%s\", \"hospital_id\": \"" FRED_BROOKS "\", "
+                          "\"priority\": \"immediate\"}",
+                          json_object_get_string_member (patient, "id"));
+  transfer = net_send (ambulance, "POST", "/api/v1/transfers", body, 201);
+  transfer_path = g_strdup_printf ("/api/v1/transfers/%s",
+                                   json_object_get_string_member (transfer, "id"));
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (hospital, transfer_path),
+              "the transfer did not reach the hospital");
+  desk_path = g_strdup_printf ("%s/desk", transfer_path);
+  g_clear_pointer (&done, json_object_unref);
+  done = net_send (hospital, "POST", desk_path, "{\"state\": \"acknowledged\"}", 200);
+  g_clear_pointer (&done, json_object_unref);
+  done = net_send (hospital, "POST", desk_path, "{\"state\": \"accepted\"}", 200);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, string_at_is (ambulance, transfer_path, "state", "accepted"),
+              "the desk's answer did not reach the crew");
+
+  /* The hub sees the incident linked to the patient and the transfer. */
+  g_clear_pointer (&incident, json_object_unref);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (hub, transfer_path),
+              "the transfer did not reach the hub");
+  incident = net_send (hub, "GET", incident_path, NULL, 200);
+  list = json_object_get_array_member (incident, "transfer_ids");
+  g_assert_cmpuint (json_array_get_length (list), ==, 1);
+  g_assert_cmpstr (json_array_get_string_element (list, 0), ==,
+                   json_object_get_string_member (transfer, "id"));
+
+  net_terminate (ambulance);
+  net_terminate (hospital);
+  net_terminate (hub);
+
+  /* The same from the command line, on a stopped node. */
+  g_assert_cmpint (mh_test_cli (&out, &err, "incident", "list", "--data-dir", hub->node->dir,
+                                NULL), ==, 0);
+  g_assert_nonnull (strstr (out, incident_path + strlen ("/api/v1/incidents/")));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (mh_test_cli (NULL, &err, "incident", "answer", "--data-dir", hub->node->dir,
+                                incident_path + strlen ("/api/v1/incidents/"), "cleared", NULL),
+                   ==, 1);
+  g_assert_nonnull (strstr (err, "assigned unit"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (mh_test_cli (NULL, &err, "incident", "create", "--data-dir", hub->node->dir,
+                                "--lat", "north", "--lon", "0", NULL), ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   g_test_add_func ("/network/line", test_line);
+  g_test_add_func ("/network/dispatch", test_dispatch);
   g_test_add_func ("/network/star", test_star);
   g_test_add_func ("/network/mesh", test_mesh);
   g_test_add_func ("/network/catch-up-killed", test_catch_up_killed);
