@@ -18,7 +18,7 @@ typedef struct
   MhNode *desk;  /* Fred Brooks's own site */
   MhNode *crew;  /* unit MH-AMB-01 */
   MhNode *other; /* another unit's station */
-} Net;
+} DispatchNet;
 
 static char *
 new_unit (MhNode *node, const char *id, const char *call_sign, const char *status,
@@ -231,7 +231,7 @@ test_input (void)
 /* Ownership and the flow, over several nodes                               */
 
 static void
-net_set_up (Net *net, gconstpointer data)
+dispatch_net_set_up (DispatchNet *net, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) other = test_object ("{\"id\": \"" UNIT_OTHER "\", \"call_sign\":"
@@ -255,7 +255,7 @@ net_set_up (Net *net, gconstpointer data)
 }
 
 static void
-net_tear_down (Net *net, gconstpointer data)
+dispatch_net_tear_down (DispatchNet *net, gconstpointer data)
 {
   g_clear_object (&net->hub);
   g_clear_object (&net->desk);
@@ -266,7 +266,7 @@ net_tear_down (Net *net, gconstpointer data)
 }
 
 static void
-net_sync (Net *net)
+dispatch_net_sync (DispatchNet *net)
 {
   MhNode *nodes[] = { net->hub, net->desk, net->crew, net->other };
 
@@ -294,7 +294,7 @@ incident_answer (MhNode *node, const char *id)
 }
 
 static void
-test_ownership (Net *net, gconstpointer data)
+test_ownership (DispatchNet *net, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) available = test_object ("{\"status\": \"available\"}");
@@ -314,7 +314,7 @@ test_ownership (Net *net, gconstpointer data)
   /* A crew on scene does: open until a hub decides. */
   crew_id = mh_node_create_incident (net->crew, report, &error);
   g_assert_no_error (error);
-  net_sync (net);
+  dispatch_net_sync (net);
   incident = mh_node_get_incident (net->hub, crew_id, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (test_string (incident, "state"), ==, "open");
@@ -328,10 +328,10 @@ test_ownership (Net *net, gconstpointer data)
   g_assert_no_error (error);
   g_assert_true (mh_node_patch_unit (net->crew, UNIT_AMB01, available, &error));
   g_assert_no_error (error);
-  net_sync (net);
+  dispatch_net_sync (net);
 
   id = new_incident (net->hub, "[\"als\"]");
-  net_sync (net);
+  dispatch_net_sync (net);
   /* Only a hub assigns. */
   g_assert_false (mh_node_assign_incident (net->crew, id, UNIT_AMB01, &error));
   test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
@@ -347,7 +347,7 @@ test_ownership (Net *net, gconstpointer data)
   g_signal_connect (net->crew, "incident-assigned", G_CALLBACK (count_cb), seen);
   g_assert_true (mh_node_assign_incident (net->hub, id, UNIT_AMB01, &error));
   g_assert_no_error (error);
-  net_sync (net);
+  dispatch_net_sync (net);
   /* The unit's station heard at once, and once. */
   g_assert_cmpuint (seen->len, ==, 1);
   g_assert_cmpstr (g_ptr_array_index (seen, 0), ==, id);
@@ -367,7 +367,7 @@ test_ownership (Net *net, gconstpointer data)
 
   g_assert_true (mh_node_answer_incident (net->crew, id, "accepted", &error));
   g_assert_no_error (error);
-  net_sync (net);
+  dispatch_net_sync (net);
   g_assert_cmpstr (incident_answer (net->hub, id), ==, "accepted");
   {
     g_autoptr(JsonObject) unit = mh_node_get_unit (net->hub, UNIT_AMB01, &error);
@@ -404,7 +404,7 @@ test_ownership (Net *net, gconstpointer data)
   g_assert_no_error (error);
   g_assert_true (mh_node_answer_incident (net->crew, id, "cleared", &error));
   g_assert_no_error (error);
-  net_sync (net);
+  dispatch_net_sync (net);
   g_assert_cmpstr (incident_answer (net->hub, id), ==, "cleared");
 
   /* The hub closes; nothing moves after. */
@@ -416,7 +416,7 @@ test_ownership (Net *net, gconstpointer data)
   g_assert_false (mh_node_assign_incident (net->hub, id, UNIT_AMB01, &error));
   test_assert_node_error (error, MH_NODE_ERROR_CONFLICT, NULL);
   g_clear_error (&error);
-  net_sync (net);
+  dispatch_net_sync (net);
   g_assert_false (mh_node_answer_incident (net->crew, id, "cleared", &error));
   test_assert_node_error (error, MH_NODE_ERROR_CONFLICT, NULL);
   g_clear_error (&error);
@@ -434,7 +434,7 @@ test_ownership (Net *net, gconstpointer data)
 /* A reassignment: the earlier unit's answer never counts for the new one,
  * and the new unit's station is told. */
 static void
-test_reassign (Net *net, gconstpointer data)
+test_reassign (DispatchNet *net, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) available = test_object ("{\"status\": \"available\"}");
@@ -444,18 +444,18 @@ test_reassign (Net *net, gconstpointer data)
   g_assert_true (mh_node_patch_unit (net->crew, UNIT_AMB01, available, &error));
   g_assert_true (mh_node_patch_unit (net->other, UNIT_OTHER, available, &error));
   g_assert_no_error (error);
-  net_sync (net);
+  dispatch_net_sync (net);
   g_assert_true (mh_node_assign_incident (net->hub, id, UNIT_AMB01, &error));
-  net_sync (net);
+  dispatch_net_sync (net);
   g_assert_true (mh_node_answer_incident (net->crew, id, "declined", &error));
   g_assert_no_error (error);
-  net_sync (net);
+  dispatch_net_sync (net);
   g_assert_cmpstr (incident_answer (net->hub, id), ==, "declined");
 
   g_signal_connect (net->other, "incident-assigned", G_CALLBACK (count_cb), seen);
   g_assert_true (mh_node_assign_incident (net->hub, id, UNIT_OTHER, &error));
   g_assert_no_error (error);
-  net_sync (net);
+  dispatch_net_sync (net);
   g_assert_cmpuint (seen->len, ==, 1);
   g_assert_null (incident_answer (net->hub, id));
   g_assert_false (mh_node_answer_incident (net->crew, id, "accepted", &error));
@@ -467,7 +467,7 @@ test_reassign (Net *net, gconstpointer data)
 
 /* The incident flows into the patient and the transfer. */
 static void
-test_flow (Net *net, gconstpointer data)
+test_flow (DispatchNet *net, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) available = test_object ("{\"status\": \"available\"}");
@@ -478,9 +478,9 @@ test_flow (Net *net, gconstpointer data)
   g_autofree char *transfer_id = NULL;
 
   g_assert_true (mh_node_patch_unit (net->crew, UNIT_AMB01, available, &error));
-  net_sync (net);
+  dispatch_net_sync (net);
   g_assert_true (mh_node_assign_incident (net->hub, id, UNIT_AMB01, &error));
-  net_sync (net);
+  dispatch_net_sync (net);
   g_assert_true (mh_node_answer_incident (net->crew, id, "accepted", &error));
   g_assert_no_error (error);
 
@@ -491,7 +491,7 @@ test_flow (Net *net, gconstpointer data)
                            UNIT_AMB01, FRED_BROOKS);
   transfer_id = mh_node_announce (net->crew, patient, NULL, NULL, transfer, &error);
   g_assert_no_error (error);
-  net_sync (net);
+  dispatch_net_sync (net);
   g_clear_pointer (&incident, json_object_unref);
   incident = mh_node_get_incident (net->hub, id, &error);
   g_assert_no_error (error);
@@ -545,7 +545,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
-#define ADD(path, func) g_test_add ((path), Net, NULL, net_set_up, (func), net_tear_down)
+#define ADD(path, func) g_test_add ((path), DispatchNet, NULL, dispatch_net_set_up, (func), dispatch_net_tear_down)
   g_test_add_func ("/dispatch/ranking", test_ranking);
   g_test_add_func ("/dispatch/input", test_input);
   ADD ("/dispatch/ownership", test_ownership);
