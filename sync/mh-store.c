@@ -4557,8 +4557,20 @@ mh_store_get_dropped_evicted_count (MhStore *self)
   return self->n_dropped_evicted;
 }
 
+/**
+ * mh_store_get_row_lseq:
+ * @skip_origins: (nullable) (array zero-terminated=1): origins whose
+ *   changes do not count
+ *
+ * Returns: the highest local sequence number carried by the row's
+ *   registers (or its tombstone) written by other origins than
+ *   @skip_origins; 0 when there is none, or no row. A peer that
+ *   acknowledged the row's lane up to it holds the row as it is here, but
+ *   for its own changes, which are never sent back to it.
+ */
 gint64
-mh_store_get_row_lseq (MhStore *self, const char *table, const char *row)
+mh_store_get_row_lseq (MhStore *self, const char *table, const char *row,
+                       const char *const *skip_origins)
 {
   const MhTableDef *def;
   g_autoptr(MhRow) loaded = NULL;
@@ -4572,22 +4584,27 @@ mh_store_get_row_lseq (MhStore *self, const char *table, const char *row)
     return 0;
   if (loaded != NULL)
     for (guint i = 0; i < def->registers->len; i++)
-      if (loaded->meta[i].hlc != 0)
+      if (loaded->meta[i].hlc != 0
+          && !(skip_origins != NULL
+               && g_strv_contains (skip_origins, site_name (self, loaded->meta[i].origin))))
         lseq = MAX (lseq, loaded->meta[i].lseq);
   if (tomb_lookup (self, def, row, &tomb))
     {
-      lseq = MAX (lseq, tomb.lseq);
+      if (!(skip_origins != NULL && g_strv_contains (skip_origins, site_name (self, tomb.origin))))
+        lseq = MAX (lseq, tomb.lseq);
       tomb_clear (&tomb);
     }
   {
-    g_autoptr(sqlite3_stmt) stmt = prepare_once (self, "SELECT max(lseq) FROM _mh_foreign "
+    g_autoptr(sqlite3_stmt) stmt = prepare_once (self, "SELECT lseq, origin FROM _mh_foreign "
                                                        "WHERE tbl = ? AND row = ?");
     if (stmt != NULL)
       {
         sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
         sqlite3_bind_text (stmt, 2, row, -1, SQLITE_STATIC);
-        if (sqlite3_step (stmt) == SQLITE_ROW)
-          lseq = MAX (lseq, sqlite3_column_int64 (stmt, 0));
+        while (sqlite3_step (stmt) == SQLITE_ROW)
+          if (!(skip_origins != NULL
+                && g_strv_contains (skip_origins, (const char *) sqlite3_column_text (stmt, 1))))
+            lseq = MAX (lseq, sqlite3_column_int64 (stmt, 0));
       }
   }
   return lseq;

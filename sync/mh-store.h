@@ -213,10 +213,11 @@ gboolean mh_store_evict (MhStore *self, const char *table, const char *const *ro
 gboolean mh_store_is_evicted (MhStore *self, const char *table, const char *row);
 guint mh_store_get_evicted_count (MhStore *self);
 guint64 mh_store_get_dropped_evicted_count (MhStore *self);
-/* The highest local sequence number a row (or its tombstone) carries: a
- * peer that acknowledged its lane up to that number holds the row as it is
- * here. 0 when the row is absent. */
-gint64 mh_store_get_row_lseq (MhStore *self, const char *table, const char *row);
+/* The highest local sequence number a row (or its tombstone) carries, but
+ * for changes of @skip_origins: a peer that acknowledged its lane up to
+ * that number holds the row as it is here. 0 when the row is absent. */
+gint64 mh_store_get_row_lseq (MhStore *self, const char *table, const char *row,
+                              const char *const *skip_origins);
 
 /* Rows as the validator sees them */
 gboolean mh_row_has (const MhRow *row, const char *column);

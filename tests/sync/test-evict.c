@@ -87,8 +87,8 @@ test_evict_rows (Fixture *f, gconstpointer data)
   MhDigest before, after;
 
   fill (f);
-  g_assert_true (mh_store_get_row_lseq (f->laptop, "patient", "H1/P1") > 0);
-  g_assert_cmpint (mh_store_get_row_lseq (f->laptop, "patient", "H1/NONE"), ==, 0);
+  g_assert_true (mh_store_get_row_lseq (f->laptop, "patient", "H1/P1", NULL) > 0);
+  g_assert_cmpint (mh_store_get_row_lseq (f->laptop, "patient", "H1/NONE", NULL), ==, 0);
   g_assert_true (mh_store_get_digest (f->laptop, "patients:H1", &before));
 
   g_assert_true (mh_store_evict (f->laptop, "patient", rows, &error));
@@ -102,7 +102,7 @@ test_evict_rows (Fixture *f, gconstpointer data)
   g_assert_true (mh_store_is_evicted (f->laptop, "patient", "H1/NEVER"));
   g_assert_false (mh_store_is_evicted (f->laptop, "patient", "H1/P2"));
   g_assert_cmpuint (mh_store_get_evicted_count (f->laptop), ==, 3);
-  g_assert_cmpint (mh_store_get_row_lseq (f->laptop, "patient", "H1/P1"), ==, 0);
+  g_assert_cmpint (mh_store_get_row_lseq (f->laptop, "patient", "H1/P1", NULL), ==, 0);
   /* Nothing left to offer a peer, nothing kept of the losing value. */
   g_assert_false (log_names (f->laptop, "patient", "H1/P1"));
   g_assert_false (log_names (f->laptop, "observation", "H1/O1"));
@@ -120,6 +120,17 @@ test_evict_rows (Fixture *f, gconstpointer data)
   test_assert_string (f->laptop, "patient", "H1/P2", "triage", "minimal");
   test_assert_string (f->hub, "patient", "H1/P1", "triage", "delayed");
   test_assert_string (f->laptop, "hospital", "H1", "name", "Central");
+
+  /* The hub's own later change does not count against the hub. */
+  {
+    const char *hubs[] = { "site-hub", NULL };
+    gint64 before_hub = mh_store_get_row_lseq (f->laptop, "patient", "H1/P2", NULL);
+
+    write_ok (f->hub, "patient", "H1/P2", "{'note': <'seen'>}");
+    test_sync (f->hub, f->laptop);
+    g_assert_cmpint (mh_store_get_row_lseq (f->laptop, "patient", "H1/P2", NULL), >, before_hub);
+    g_assert_cmpint (mh_store_get_row_lseq (f->laptop, "patient", "H1/P2", hubs), ==, before_hub);
+  }
 }
 
 static void
