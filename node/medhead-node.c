@@ -1380,7 +1380,7 @@ print_usage (FILE *out)
              "units, patients, transfers and chat, with a REST API on loopback."),
            _("Commands:"));
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    fprintf (out, "  %-8s %s\n", commands[i].name, _(commands[i].summary));
+    fprintf (out, "  %-9s %s\n", commands[i].name, _(commands[i].summary));
   fprintf (out, "\n%s\n  -h, --help     %s\n  --version      %s\n\n%s\n", _("Options:"),
            _("Show this help"), _("Show the version"),
            _("'medhead-node COMMAND --help' describes a command."));
