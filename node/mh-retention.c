@@ -218,16 +218,23 @@ mh_retention_list (MhNode *node, GError **error)
     {
       const char *id = (const char *) sqlite3_column_text (stmt, 0);
       gint64 ended = sqlite3_column_int64 (stmt, 1);
-      g_autoptr(Rows) rows = patient_rows (node, id, error);
+      g_autoptr(Rows) rows = NULL;
+      gboolean delivered = TRUE;
       JsonObject *entry;
 
-      if (rows == NULL)
-        return NULL;
+      /* A hub is where things are delivered: no need to look at its rows. */
+      if (mh_node_get_role (node) != MH_ROLE_HUB)
+        {
+          rows = patient_rows (node, id, error);
+          if (rows == NULL)
+            return NULL;
+          delivered = rows_delivered (node, rows);
+        }
       entry = json_object_new ();
       json_object_set_string_member (entry, "patient_id", id);
       json_object_set_int_member (entry, "ended_at", ended);
       json_object_set_int_member (entry, "evict_at", ended + keep);
-      json_object_set_boolean_member (entry, "delivered", rows_delivered (node, rows));
+      json_object_set_boolean_member (entry, "delivered", delivered);
       json_array_add_object_element (list, entry);
     }
   return g_steal_pointer (&list);
@@ -259,23 +266,36 @@ count_rows (Rows *rows)
 JsonArray *
 mh_retention_sweep (MhNode *node, gboolean dry_run, GError **error)
 {
-  g_autoptr(JsonArray) held = mh_retention_list (node, error);
+  g_autoptr(sqlite3_stmt) stmt = ended_patients (node, error);
   g_autoptr(JsonArray) done = json_array_new ();
+  g_autoptr(GPtrArray) due = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GArray) ended = g_array_new (FALSE, FALSE, sizeof (gint64));
   MhStore *store = mh_node_get_store (node);
-  gint64 now = mh_node_now_ms (node);
+  gint64 limit = mh_node_now_ms (node) - keep_ms (node);
 
-  if (held == NULL)
+  if (stmt == NULL)
     return NULL;
-  for (guint i = 0; i < json_array_get_length (held); i++)
+  /* Only what is due is looked at further: a hub holds years of it. */
+  while (sqlite3_step (stmt) == SQLITE_ROW)
     {
-      JsonObject *entry = json_array_get_object_element (held, i);
-      const char *id = json_object_get_string_member (entry, "patient_id");
-      g_autoptr(Rows) rows = NULL;
+      gint64 at = sqlite3_column_int64 (stmt, 1);
+
+      if (at > limit)
+        continue;
+      g_ptr_array_add (due, g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
+      g_array_append_val (ended, at);
+    }
+  g_clear_pointer (&stmt, sqlite3_finalize);
+
+  for (guint i = 0; i < due->len; i++)
+    {
+      const char *id = g_ptr_array_index (due, i);
+      g_autoptr(Rows) rows = patient_rows (node, id, error);
       g_autoptr(GError) local_error = NULL;
 
-      if (json_object_get_int_member (entry, "evict_at") > now)
-        continue;
-      if (!json_object_get_boolean_member (entry, "delivered"))
+      if (rows == NULL)
+        return NULL;
+      if (!rows_delivered (node, rows))
         {
           g_debug ("retention: patient %s is due but not yet held by a hub", id);
           continue;
@@ -285,13 +305,6 @@ mh_retention_sweep (MhNode *node, gboolean dry_run, GError **error)
           json_array_add_string_element (done, id);
           continue;
         }
-      rows = patient_rows (node, id, error);
-      if (rows == NULL)
-        return NULL;
-      /* Checked again from the rows themselves: nothing may have been
-       * written to them since the list was made, but this is cheap. */
-      if (!rows_delivered (node, rows))
-        continue;
       if (!mh_store_transact (store, evict_rows, rows, &local_error))
         {
           g_message ("retention: cannot evict patient %s: %s", id, local_error->message);
@@ -299,7 +312,7 @@ mh_retention_sweep (MhNode *node, gboolean dry_run, GError **error)
         }
       /* Ids only: patient data never goes into logs. */
       g_message ("retention: evicted patient %s (%u rows, ended at %" G_GINT64_FORMAT ")", id,
-                 count_rows (rows), json_object_get_int_member (entry, "ended_at"));
+                 count_rows (rows), g_array_index (ended, gint64, i));
       json_array_add_string_element (done, id);
     }
   return g_steal_pointer (&done);
