@@ -16,8 +16,6 @@
  */
 #include "config.h"
 
-#include <sqlite3.h>
-
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -741,6 +739,9 @@ test_line (void)
 
 /* ------------------------------------------------------------------------ */
 /* Retention: a station evicts a patient once a hub holds it                */
+
+/* Here, not at the top: the replica file is read directly below only. */
+#include <sqlite3.h>
 
 /* Whether the replica file holds the row, read with SQLite directly (the
  * node may be running: WAL readers do not disturb it). */
