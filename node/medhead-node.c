@@ -37,6 +37,7 @@
 #include "mh-api-server.h"
 #include "mh-node.h"
 #include "mh-dispatch.h"
+#include "mh-retention.h"
 #include "mh-simulator.h"
 
 #define EXIT_USAGE 2
@@ -268,6 +269,8 @@ run_serve (int argc, char **argv)
   g_autofree char *data_dir = NULL;
   g_autofree char *api = NULL;
   g_autofree char *listen = NULL;
+  gint retention_hours = -1;
+  gint audit_days = -1;
   const GOptionEntry entries[] = {
     { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
     { "api", 'a', 0, G_OPTION_ARG_STRING, &api,
@@ -276,6 +279,12 @@ run_serve (int argc, char **argv)
     { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
       N_("Accept peer links there, over TLS with pinned client certificates (e.g. 0.0.0.0:8471; "
       "without it, this node only calls its peers)"), N_("ADDR:PORT") },
+    { "retention-hours", 0, 0, G_OPTION_ARG_INT, &retention_hours,
+      N_("Hours a station that is not a hub keeps a patient after its transfers end "
+      "(default: the data directory's node.ini, else 24)"), N_("HOURS") },
+    { "audit-days", 0, 0, G_OPTION_ARG_INT, &audit_days,
+      N_("Days a hub keeps a patient after its transfers end (default: node.ini, else 3650)"),
+      N_("DAYS") },
     { NULL }
   };
   g_autofree char *sync_path = NULL;
@@ -315,9 +324,18 @@ run_serve (int argc, char **argv)
                         "listens only on 127.0.0.1 or ::1 until it supports TLS"),
                         api);
 
+  if (retention_hours == 0 || retention_hours < -1)
+    return usage_error ("serve", _("--retention-hours must be a positive number"));
+  if (audit_days == 0 || audit_days < -1)
+    return usage_error ("serve", _("--audit-days must be a positive number"));
+
   node = open_node ("serve", data_dir, &status);
   if (node == NULL)
     return status;
+  mh_node_set_retention (node,
+                         retention_hours > 0 ? (guint) retention_hours
+                                             : mh_node_get_retention_hours (node),
+                         audit_days > 0 ? (guint) audit_days : mh_node_get_audit_days (node));
   server = mh_api_server_new (node, &error);
   if (server == NULL)
     return failure ("serve", error);
@@ -571,6 +589,49 @@ run_token (int argc, char **argv)
     return failure ("token", error);
   token_path = g_build_filename (data_dir, "api-token", NULL);
   g_print (_("new API token written to %s\n"), token_path);
+  return EXIT_SUCCESS;
+}
+
+/* What the node holds of patients whose transfers ended, and when it goes;
+ * with --evict, evicts what is due now (mh-retention.h). */
+static int
+run_retention (int argc, char **argv)
+{
+  g_autofree char *data_dir = NULL;
+  gboolean evict = FALSE;
+  const GOptionEntry entries[] = {
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory"), N_("DIR") },
+    { "evict", 0, 0, G_OPTION_ARG_NONE, &evict,
+      N_("Evict what is due now, and print the patients evicted"), NULL },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhNode) node = NULL;
+  g_autoptr(JsonArray) list = NULL;
+  g_autoptr(JsonNode) document = NULL;
+  int status;
+
+  status = parse_options ("retention", NULL,
+                          _("Prints, as JSON, the patients whose transfers have all ended, when\n"
+                          "each is evicted here, and whether a hub holds it already (nothing\n"
+                          "is evicted before). With --evict, evicts what is due now."),
+                          entries, &argc, &argv);
+  if (status != EXIT_SUCCESS)
+    return status;
+  if (argc > 1)
+    return usage_error ("retention", _("unexpected argument '%s'"), argv[1]);
+  if (data_dir == NULL)
+    return usage_error ("retention", _("--data-dir is required"));
+
+  node = open_node ("retention", data_dir, &status);
+  if (node == NULL)
+    return status;
+  list = evict ? mh_retention_sweep (node, FALSE, &error) : mh_retention_list (node, &error);
+  if (list == NULL)
+    return failure ("retention", error);
+  document = json_node_new (JSON_NODE_ARRAY);
+  json_node_set_array (document, list);
+  print_json (document);
   return EXIT_SUCCESS;
 }
 
@@ -1476,6 +1537,8 @@ static const Command commands[] = {
   { "peer", N_("Add, list or remove the peers this node links with"), run_peer },
   { "token", N_("Manage the API token ('token rotate')"), run_token },
   { "incident", N_("Report incidents, rank units for them, assign and answer"), run_incident },
+  { "retention", N_("Show the patients held here and when they are evicted ('--evict')"),
+    run_retention },
   { "simulate", N_("Drive running nodes with bed, position and chat changes"), run_simulate },
   { "network", N_("Make a network key, admit hubs with it ('network create|admit-hub')"),
     run_network },
@@ -1492,7 +1555,7 @@ print_usage (FILE *out)
              "units, patients, transfers and chat, with a REST API on loopback."),
            _("Commands:"));
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    fprintf (out, "  %-8s %s\n", commands[i].name, _(commands[i].summary));
+    fprintf (out, "  %-9s %s\n", commands[i].name, _(commands[i].summary));
   fprintf (out, "\n%s\n  -h, --help     %s\n  --version      %s\n\n%s\n", _("Options:"),
            _("Show this help"), _("Show the version"),
            _("'medhead-node COMMAND --help' describes a command."));

@@ -25,6 +25,7 @@
 
 #include "mh-api-server.h"
 #include "mh-dispatch.h"
+#include "mh-retention.h"
 #include "mh-server-guard.h"
 
 struct _MhApiServer
@@ -1181,12 +1182,61 @@ answer_incident (Request *req, GError **error)
   return get_incident (req, error);
 }
 
+/* Retention: what is held of ended patients, and when it goes. */
+static gboolean
+get_retention (Request *req, GError **error)
+{
+  MhNode *node = req->self->node;
+  MhStore *store = mh_node_get_store (node);
+  g_autoptr(JsonArray) patients = NULL;
+  g_autoptr(JsonObject) answer = json_object_new ();
+
+  if (!check_params (req, NULL, error))
+    return FALSE;
+  patients = mh_retention_list (node, error);
+  if (patients == NULL)
+    return FALSE;
+  json_object_set_string_member (answer, "role", mh_role_to_string (mh_node_get_role (node)));
+  json_object_set_int_member (answer, "retention_hours", mh_node_get_retention_hours (node));
+  json_object_set_int_member (answer, "audit_days", mh_node_get_audit_days (node));
+  json_object_set_int_member (answer, "now", mh_node_now_ms (node));
+  json_object_set_int_member (answer, "evicted_rows", mh_store_get_evicted_count (store));
+  json_object_set_int_member (answer, "dropped_late_changes",
+                              (gint64) mh_store_get_dropped_evicted_count (store));
+  json_object_set_array_member (answer, "patients", g_steal_pointer (&patients));
+  reply_object (req->msg, SOUP_STATUS_OK, answer);
+  return TRUE;
+}
+
+/* Runs a sweep now (?dry_run=1: only says what it would evict). */
+static gboolean
+sweep_retention (Request *req, GError **error)
+{
+  static const char *const allowed[] = { "dry_run", NULL };
+  g_autoptr(JsonArray) evicted = NULL;
+  g_autoptr(JsonObject) answer = json_object_new ();
+  guint64 dry_run;
+
+  if (!check_params (req, allowed, error)
+      || !param_uint (req, "dry_run", 0, 1, 0, &dry_run, error))
+    return FALSE;
+  evicted = mh_retention_sweep (req->self->node, dry_run != 0, error);
+  if (evicted == NULL)
+    return FALSE;
+  json_object_set_boolean_member (answer, "dry_run", dry_run != 0);
+  json_object_set_array_member (answer, "evicted", g_steal_pointer (&evicted));
+  reply_object (req->msg, SOUP_STATUS_OK, answer);
+  return TRUE;
+}
+
 /* More specific patterns come first: the first pattern that matches the
  * path decides, and its methods make the Allow header of a 405. */
 static const Route routes[] = {
   { "status", { { "GET", get_status } } },
   { "digest", { { "GET", get_digest } } },
   { "history", { { "GET", get_history } } },
+  { "retention", { { "GET", get_retention } } },
+  { "retention/sweep", { { "POST", sweep_retention } } },
   { "peers", { { "GET", list_peers }, { "POST", add_peer, TRUE } } },
   { "peers/*", { { "DELETE", remove_peer } } },
   { "hospitals", { { "GET", list_hospitals }, { "POST", create_hospital, TRUE } } },

@@ -37,6 +37,7 @@
 #include "mh-node-private.h"
 #include "mh-peers.h"
 #include "mh-replicator.h"
+#include "mh-retention.h"
 #include "mh-volume.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
@@ -87,6 +88,9 @@ struct _MhNode
 
   guint grace_minutes;
   gint64 time_offset_ms;
+  guint retention_hours; /* stations other than hubs */
+  guint audit_days;      /* hubs */
+  guint retention_source;
 
   /* Message arrivals seen in "changed" and written on "committed", so that
    * a batch of a thousand messages costs one transaction, not a thousand. */
@@ -1119,6 +1123,17 @@ write_heartbeat (MhNode *self)
 }
 
 static gboolean
+retention_timeout_cb (gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonArray) evicted = mh_retention_sweep (MH_NODE (user_data), FALSE, &error);
+
+  if (evicted == NULL)
+    g_message ("retention: %s", error->message);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
 heartbeat_timeout_cb (gpointer user_data)
 {
   write_heartbeat (MH_NODE (user_data));
@@ -1377,6 +1392,7 @@ mh_node_dispose (GObject *object)
   g_clear_handle_id (&self->refresh_source, g_source_remove);
   g_clear_handle_id (&self->receipts_source, g_source_remove);
   g_clear_handle_id (&self->heartbeat_source, g_source_remove);
+  g_clear_handle_id (&self->retention_source, g_source_remove);
   if (self->replicator != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->replicator, self);
@@ -1460,6 +1476,8 @@ static void
 mh_node_init (MhNode *self)
 {
   self->grace_minutes = MH_NODE_DEFAULT_GRACE_MIN;
+  self->retention_hours = MH_NODE_DEFAULT_RETENTION_HOURS;
+  self->audit_days = MH_NODE_DEFAULT_AUDIT_DAYS;
   self->pending_arrivals = g_ptr_array_new_with_free_func (g_free);
   self->pending_receipts = g_ptr_array_new_with_free_func (g_free);
 }
@@ -1609,6 +1627,8 @@ mh_node_init_data_dir (const char *data_dir, const char *name, MhRole role,
   g_key_file_set_string (ini, "node", "site_id", site_id);
   g_key_file_set_string (ini, "node", "fingerprint", mh_identity_get_fingerprint (identity));
   g_key_file_set_integer (ini, "domain", "grace_minutes", MH_NODE_DEFAULT_GRACE_MIN);
+  g_key_file_set_integer (ini, "domain", "retention_hours", MH_NODE_DEFAULT_RETENTION_HOURS);
+  g_key_file_set_integer (ini, "domain", "audit_days", MH_NODE_DEFAULT_AUDIT_DAYS);
   ini_text = g_key_file_to_data (ini, NULL, NULL);
   ini_path = g_build_filename (data_dir, NODE_INI, NULL);
   if (!g_file_set_contents_full (ini_path, ini_text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
@@ -1686,6 +1706,18 @@ load_config (MhNode *self, GError **error)
   grace = g_key_file_get_integer (ini, "domain", "grace_minutes", &local_error);
   if (local_error == NULL && grace > 0)
     self->grace_minutes = (guint) grace;
+  g_clear_error (&local_error);
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *key = i == 0 ? "retention_hours" : "audit_days";
+      gint value = g_key_file_get_integer (ini, "domain", key, &local_error);
+
+      if (local_error == NULL && value <= 0)
+        return fail (error, MH_NODE_ERROR_CONFIG, "%s: %s must be a positive number", path, key);
+      if (local_error == NULL)
+        *(i == 0 ? &self->retention_hours : &self->audit_days) = (guint) value;
+      g_clear_error (&local_error);
+    }
   return TRUE;
 }
 
@@ -1791,9 +1823,15 @@ mh_node_open (const char *data_dir, GError **error)
     const char *offset = g_getenv ("MEDHEAD_TEST_CLOCK_OFFSET_MS");
     if (offset != NULL && *offset != '\0')
       mh_store_set_clock_offset (self->store, g_ascii_strtoll (offset, NULL, 10));
+    /* Only the domain's time (expiry, staleness, retention): a test moves
+     * it a day on without its writes being held by peers. */
+    offset = g_getenv ("MEDHEAD_TEST_TIME_OFFSET_MS");
+    if (offset != NULL && *offset != '\0')
+      self->time_offset_ms = g_ascii_strtoll (offset, NULL, 10);
   }
 
-  if (!setup_aux_tables (self, error) || !ensure_site_row (self, error))
+  if (!setup_aux_tables (self, error) || !mh_retention_setup (self, error)
+      || !ensure_site_row (self, error))
     return NULL;
 
   stmt = prepare (self, "SELECT MAX(arrived_at) FROM node_message_arrival", error);
@@ -1938,6 +1976,30 @@ mh_node_get_grace_minutes (MhNode *self)
 {
   g_return_val_if_fail (MH_IS_NODE (self), MH_NODE_DEFAULT_GRACE_MIN);
   return self->grace_minutes;
+}
+
+void
+mh_node_set_retention (MhNode *self, guint retention_hours, guint audit_days)
+{
+  g_return_if_fail (MH_IS_NODE (self));
+  g_return_if_fail (retention_hours > 0 && audit_days > 0);
+
+  self->retention_hours = retention_hours;
+  self->audit_days = audit_days;
+}
+
+guint
+mh_node_get_retention_hours (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), MH_NODE_DEFAULT_RETENTION_HOURS);
+  return self->retention_hours;
+}
+
+guint
+mh_node_get_audit_days (MhNode *self)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), MH_NODE_DEFAULT_AUDIT_DAYS);
+  return self->audit_days;
 }
 
 void
@@ -4300,7 +4362,15 @@ mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError 
                    local_error->message);
     }
   g_signal_connect (self->replicator, "acked", G_CALLBACK (replicator_acked_cb), self);
+  g_signal_connect_swapped (self->replicator, "peer-acked",
+                            G_CALLBACK (mh_retention_note_peer_acked), self);
   mh_replicator_start (self->replicator);
+  if (self->retention_source == 0)
+    {
+      retention_timeout_cb (self);
+      self->retention_source = g_timeout_add_seconds (MH_NODE_RETENTION_SWEEP_S,
+                                                      retention_timeout_cb, self);
+    }
   if (self->role == MH_ROLE_HOSPITAL && self->heartbeat_source == 0)
     {
       write_heartbeat (self);

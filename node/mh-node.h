@@ -69,6 +69,11 @@ gint64 mh_node_now_ms (MhNode *self);
 void mh_node_set_grace_minutes (MhNode *self, guint minutes);
 guint mh_node_get_grace_minutes (MhNode *self);
 void mh_node_set_time_offset (MhNode *self, gint64 offset_ms);
+/* Retention (mh-retention.h): hours a station other than a hub keeps a
+ * patient after its transfers end; days a hub keeps it. */
+void mh_node_set_retention (MhNode *self, guint retention_hours, guint audit_days);
+guint mh_node_get_retention_hours (MhNode *self);
+guint mh_node_get_audit_days (MhNode *self);
 gboolean mh_node_write_heartbeat (MhNode *self, GError **error);
 /* Recounts committed_inbound now (also done on every transfer change and
  * every 30 s, for expiries); a no-op except on a hospital node. */

@@ -134,6 +134,7 @@ static GParamSpec *properties[N_PROPS];
 enum
 {
   SIGNAL_ACKED,
+  SIGNAL_PEER_ACKED,
   N_SIGNALS
 };
 
@@ -784,7 +785,10 @@ handle_hello (Link *link, JsonObject *hello)
       link->lane_more[lane] = TRUE;
     }
   for (guint lane = 0; lane < n_lanes; lane++)
-    note_acked (self, lane, link->acked[lane]);
+    {
+      note_acked (self, lane, link->acked[lane]);
+      g_signal_emit (self, signals[SIGNAL_PEER_ACKED], 0, link->site_id, lane, link->acked[lane]);
+    }
 
   link->offset_ms = wall - own_wall_ms (self);
   link->has_offset = TRUE;
@@ -957,6 +961,8 @@ handle_ack (Link *link, JsonObject *frame)
     {
       link->acked[lane] = MAX (link->acked[lane], seq);
       note_acked (link->owner, (guint) lane, link->acked[lane]);
+      g_signal_emit (link->owner, signals[SIGNAL_PEER_ACKED], 0, link->site_id, (guint) lane,
+                     link->acked[lane]);
     }
   if (link->in_flight > 0)
     link->in_flight--;
@@ -1798,6 +1804,18 @@ mh_replicator_class_init (MhReplicatorClass *klass)
   signals[SIGNAL_ACKED] = g_signal_new ("acked", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                         NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT,
                                         G_TYPE_INT64);
+  /**
+   * MhReplicator::peer-acked:
+   * @site_id: the peer's site id
+   * @lane: the lane
+   * @seq: what that peer has committed of this node's log in @lane (this epoch)
+   *
+   * Per peer, where ::acked is for any peer: a node that must know which
+   * kind of peer holds its changes (retention waits for a hub) listens here.
+   */
+  signals[SIGNAL_PEER_ACKED] = g_signal_new ("peer-acked", G_TYPE_FROM_CLASS (klass),
+                                             G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                             3, G_TYPE_STRING, G_TYPE_UINT, G_TYPE_INT64);
 }
 
 static void

@@ -10,6 +10,8 @@
  *   the log is compacted by construction and "changes since N" in a lane is
  *   a range scan;
  * - `_mh_tomb`: deleted rows, kept forever so deletes win;
+ * - `_mh_evicted`: rows this replica dropped locally (mh_store_evict()):
+ *   later changes to them are dropped on arrival;
  * - `_mh_held`, `_mh_parked`, `_mh_rejected`, `_mh_history`, `_mh_digest`,
  *   `_mh_sites`, `_mh_tables`, `_mh_meta`.
  *
@@ -108,6 +110,8 @@ struct _MhStore
   gboolean txn_logged;
 
   guint n_tombs;
+  guint n_evicted;          /* eviction markers: none means no lookup on apply */
+  guint64 n_dropped_evicted; /* late changes to evicted rows, since open */
   gboolean counts_dirty; /* a queue or the tombstones may have changed */
   guint n_held;
   guint n_parked;
@@ -161,8 +165,10 @@ typedef enum
   OUTCOME_REJECTED,
   OUTCOME_PARKED,
   OUTCOME_HELD,
+  OUTCOME_EVICTED,
 } Outcome;
 
+static gboolean row_is_evicted (MhStore *self, const char *table, const char *row);
 static Outcome apply_one (MhStore *self, MhChange *change, gboolean local, gboolean from_queue,
                           char **reason, GError **error);
 static Outcome apply_known (MhStore *self, const MhTableDef *table, MhChange *change,
@@ -1095,6 +1101,7 @@ update_counts (MhStore *self)
   rejected = (guint) count_rows (self, "_mh_rejected");
 
   self->n_tombs = (guint) count_rows (self, "_mh_tomb");
+  self->n_evicted = (guint) count_rows (self, "_mh_evicted");
   if (held != self->n_held)
     {
       self->n_held = held;
@@ -2151,6 +2158,21 @@ apply_foreign (MhStore *self, const MhTableDef *table, MhChange *change, GError 
   return OUTCOME_APPLIED;
 }
 
+static gboolean
+row_is_evicted (MhStore *self, const char *table, const char *row)
+{
+  g_autoptr(MhCachedStmt) stmt = prepare_cached (self, "SELECT 1 FROM _mh_evicted "
+                                                       "WHERE tbl = ? AND id = ?");
+  gboolean found;
+
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, row, -1, SQLITE_STATIC);
+  found = sqlite3_step (stmt) == SQLITE_ROW;
+  return found;
+}
+
 /* Decides and applies one change inside an open transaction. On
  * OUTCOME_REJECTED with @error set, the transaction must be abandoned;
  * without @error set, @reason says why the change was refused. */
@@ -2189,6 +2211,16 @@ apply_one (MhStore *self, MhChange *change, gboolean local, gboolean from_queue,
     {
       *reason = g_strdup ("a change without row, origin or clock");
       return OUTCOME_REJECTED;
+    }
+
+  /* A row evicted here stays gone: a late change to it is dropped, not
+   * applied, held or parked (eviction is local, see mh_store_evict()). */
+  if (table != NULL && self->n_evicted > 0 && row_is_evicted (self, table->name, change->row))
+    {
+      if (local)
+        *reason = g_strdup_printf ("%s %s was evicted from this replica", table->name,
+                                   change->row);
+      return local ? OUTCOME_REJECTED : OUTCOME_EVICTED;
     }
 
   /* A change stamped further ahead than the bound is held, and does not
@@ -2356,7 +2388,9 @@ static const char store_ddl[] =
   "  lseq INTEGER NOT NULL, lane INTEGER NOT NULL, change TEXT NOT NULL,"
   "  UNIQUE (tbl, row, reg));"
   "CREATE TABLE IF NOT EXISTS _mh_cursors (peer TEXT NOT NULL, lane INTEGER NOT NULL,"
-  "  epoch INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (peer, lane)) WITHOUT ROWID;";
+  "  epoch INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (peer, lane)) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _mh_evicted (tbl TEXT NOT NULL, id TEXT NOT NULL,"
+  "  at INTEGER NOT NULL, PRIMARY KEY (tbl, id)) WITHOUT ROWID;";
 
 static char *
 file_identity (const char *path)
@@ -2976,6 +3010,12 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
                    "%s “%s” was deleted; a new row needs a new id", table->name, row_id);
       return FALSE;
     }
+  if (self->n_evicted > 0 && row_is_evicted (self, table->name, row_id))
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED,
+                   "%s “%s” was evicted from this replica", table->name, row_id);
+      return FALSE;
+    }
   if (!flush_pending (self, error))
     return FALSE;
   if (mode != WRITE_INSERT && !load_row (self, table, row_id, &row, error))
@@ -3500,6 +3540,7 @@ report_outcome (MhApplyReport *report, Outcome outcome)
     case OUTCOME_REJECTED: report->rejected++; break;
     case OUTCOME_PARKED: report->parked++; break;
     case OUTCOME_HELD: report->held++; break;
+    case OUTCOME_EVICTED: report->dropped_evicted++; break;
     default: break;
     }
 }
@@ -3547,6 +3588,9 @@ apply_remote (MhStore *self, MhChange *change, Outcome *out_outcome, GError **er
       if (!queue_put (self, "_mh_held", change, "clock too far ahead",
                       MH_HLC_PHYSICAL (change->hlc), error))
         return FALSE;
+      break;
+    case OUTCOME_EVICTED:
+      self->n_dropped_evicted++;
       break;
     case OUTCOME_APPLIED:
     case OUTCOME_OLDER:
@@ -4346,4 +4390,222 @@ mh_store_count_after (MhStore *self, guint lane, gint64 seq)
   if (sqlite3_step (stmt) != SQLITE_ROW)
     return 0;
   return sqlite3_column_int64 (stmt, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Local eviction                                                           */
+
+static gboolean
+exec_row_sql (MhStore *self, const char *sql, const char *a, const char *b, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare_once (self, sql);
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "evicting a row");
+  sqlite3_bind_text (stmt, 1, a, -1, SQLITE_STATIC);
+  if (b != NULL)
+    sqlite3_bind_text (stmt, 2, b, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "evicting a row");
+  return TRUE;
+}
+
+/* Removes one row, its tombstone, foreign registers, history and queued
+ * changes, keeping the digests equal to the sum of what is left. */
+static gboolean
+evict_one (MhStore *self, const MhTableDef *table, const char *id, gint64 at, GError **error)
+{
+  g_autoptr(MhRow) row = NULL;
+  g_autofree char *prefix = g_strdup_printf ("%s\x1f%s\x1f", table->name, id);
+  static const char *const queues[] = { "_mh_held", "_mh_parked", "_mh_rejected" };
+  Tomb tomb;
+  g_autoptr(sqlite3_stmt) mark = NULL;
+
+  if (!load_row (self, table, id, &row, error))
+    return FALSE;
+  if (row != NULL)
+    {
+      for (guint i = 0; i < table->registers->len; i++)
+        {
+          gboolean seen = FALSE;
+
+          if (row->meta[i].hlc == 0)
+            continue;
+          digest_register (self, row, i, -1);
+          for (guint j = 0; j < i; j++)
+            if (row->meta[j].hlc != 0 && row->meta[j].lseq == row->meta[i].lseq)
+              seen = TRUE;
+          if (!seen && !log_delete (self, table->lane, row->meta[i].lseq, error))
+            return FALSE;
+        }
+      sqlite3_bind_int64 (self->tables[table->index].delete, 1, row->rid);
+      if (sqlite3_step (self->tables[table->index].delete) != SQLITE_DONE)
+        {
+          sqlite3_reset (self->tables[table->index].delete);
+          return set_sqlite_error (self, error, "evicting a row");
+        }
+      sqlite3_reset (self->tables[table->index].delete);
+    }
+  if (tomb_lookup (self, table, id, &tomb))
+    {
+      g_autoptr(sqlite3_stmt) del = prepare_once (self, "DELETE FROM _mh_tomb WHERE rid = ?");
+
+      digest_tomb (self, table, id, tomb.hlc, site_name (self, tomb.origin), -1);
+      tomb_clear (&tomb);
+      if (del == NULL)
+        return set_sqlite_error (self, error, "evicting a tombstone");
+      sqlite3_bind_int64 (del, 1, tomb.rid);
+      if (sqlite3_step (del) != SQLITE_DONE)
+        return set_sqlite_error (self, error, "evicting a tombstone");
+      if (!log_delete (self, table->lane, tomb.lseq, error))
+        return FALSE;
+      self->n_tombs--;
+    }
+  if (!drop_foreign_of_row (self, table, id, error)
+      || !exec_row_sql (self, "DELETE FROM _mh_history WHERE tbl = ? AND row = ?", table->name,
+                        id, error))
+    return FALSE;
+  /* A queued change's key begins with its table and row (change_key()). */
+  for (guint i = 0; i < G_N_ELEMENTS (queues); i++)
+    {
+      g_autofree char *sql = g_strdup_printf ("DELETE FROM %s WHERE substr(key, 1, length(?1))"
+                                              " = ?1", queues[i]);
+      if (!exec_row_sql (self, sql, prefix, NULL, error))
+        return FALSE;
+    }
+
+  mark = prepare_once (self, "INSERT OR REPLACE INTO _mh_evicted (tbl, id, at) VALUES (?, ?, ?)");
+  if (mark == NULL)
+    return set_sqlite_error (self, error, "marking an evicted row");
+  sqlite3_bind_text (mark, 1, table->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (mark, 2, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (mark, 3, at);
+  if (sqlite3_step (mark) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "marking an evicted row");
+  self->n_evicted++;
+  touch (self, table, id);
+  return TRUE;
+}
+
+/**
+ * mh_store_evict:
+ * @table: a declared table
+ * @rows: (array zero-terminated=1): row ids; absent ones are only marked
+ *
+ * Drops the rows from this replica in one transaction (or in the caller's):
+ * their values, clocks and signatures, their log entries (so they are no
+ * longer offered to peers), losing values kept in history, foreign
+ * registers, and held, parked or rejected changes to them. Each row gets a
+ * marker (table, id, when): a later change to it, from a peer or local, is
+ * dropped. Digests lose the evicted registers' hashes, so they keep
+ * describing exactly what this replica holds.
+ *
+ * The caller decides that peers who must keep the rows already have them:
+ * nothing here checks it.
+ */
+gboolean
+mh_store_evict (MhStore *self, const char *table, const char *const *rows, GError **error)
+{
+  const MhTableDef *def;
+  gint64 at;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (table != NULL && rows != NULL, FALSE);
+
+  def = mh_schema_lookup_table (self->schema, table);
+  if (def == NULL)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, "unknown table “%s”", table);
+      return FALSE;
+    }
+  if (!txn_begin (self, error))
+    return FALSE;
+  if (!flush_pending (self, error))
+    {
+      txn_rollback (self);
+      return FALSE;
+    }
+  at = g_get_real_time () / 1000 + mh_store_get_clock_offset (self);
+  for (guint i = 0; rows[i] != NULL; i++)
+    if (!evict_one (self, def, rows[i], at, error))
+      {
+        txn_rollback (self);
+        return FALSE;
+      }
+  self->counts_dirty = TRUE;
+  return txn_commit (self, error);
+}
+
+gboolean
+mh_store_is_evicted (MhStore *self, const char *table, const char *row)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  return self->n_evicted > 0 && row_is_evicted (self, table, row);
+}
+
+guint
+mh_store_get_evicted_count (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->n_evicted;
+}
+
+guint64
+mh_store_get_dropped_evicted_count (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->n_dropped_evicted;
+}
+
+/**
+ * mh_store_get_row_lseq:
+ * @skip_origins: (nullable) (array zero-terminated=1): origins whose
+ *   changes do not count
+ *
+ * Returns: the highest local sequence number carried by the row's
+ *   registers (or its tombstone) written by other origins than
+ *   @skip_origins; 0 when there is none, or no row. A peer that
+ *   acknowledged the row's lane up to it holds the row as it is here, but
+ *   for its own changes, which are never sent back to it.
+ */
+gint64
+mh_store_get_row_lseq (MhStore *self, const char *table, const char *row,
+                       const char *const *skip_origins)
+{
+  const MhTableDef *def;
+  g_autoptr(MhRow) loaded = NULL;
+  gint64 lseq = 0;
+  Tomb tomb;
+
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+
+  def = mh_schema_lookup_table (self->schema, table);
+  if (def == NULL || !load_row (self, def, row, &loaded, NULL))
+    return 0;
+  if (loaded != NULL)
+    for (guint i = 0; i < def->registers->len; i++)
+      if (loaded->meta[i].hlc != 0
+          && !(skip_origins != NULL
+               && g_strv_contains (skip_origins, site_name (self, loaded->meta[i].origin))))
+        lseq = MAX (lseq, loaded->meta[i].lseq);
+  if (tomb_lookup (self, def, row, &tomb))
+    {
+      if (!(skip_origins != NULL && g_strv_contains (skip_origins, site_name (self, tomb.origin))))
+        lseq = MAX (lseq, tomb.lseq);
+      tomb_clear (&tomb);
+    }
+  {
+    g_autoptr(sqlite3_stmt) stmt = prepare_once (self, "SELECT lseq, origin FROM _mh_foreign "
+                                                       "WHERE tbl = ? AND row = ?");
+    if (stmt != NULL)
+      {
+        sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text (stmt, 2, row, -1, SQLITE_STATIC);
+        while (sqlite3_step (stmt) == SQLITE_ROW)
+          if (!(skip_origins != NULL
+                && g_strv_contains (skip_origins, (const char *) sqlite3_column_text (stmt, 1))))
+            lseq = MAX (lseq, sqlite3_column_int64 (stmt, 0));
+      }
+  }
+  return lseq;
 }

@@ -80,6 +80,7 @@ typedef struct
   guint held;
   guint unparked; /* parked earlier, applied now */
   guint released; /* held earlier, applied now */
+  guint dropped_evicted; /* changes to rows evicted here: dropped */
 } MhApplyReport;
 
 typedef struct
@@ -202,6 +203,21 @@ gboolean mh_store_get_digest (MhStore *self, const char *bucket, MhDigest *diges
 GHashTable *mh_store_list_digests (MhStore *self);
 char *mh_digest_to_string (const MhDigest *digest);
 gboolean mh_store_recompute_digests (MhStore *self, GHashTable **out_digests, GError **error);
+
+/* Local eviction (docs/protocol.md, "Eviction"): drops rows from this
+ * replica only, with their log entries, history and queued changes, and
+ * leaves a marker so that later changes to them are dropped. Not a
+ * replicated delete: peers keep their copies. */
+gboolean mh_store_evict (MhStore *self, const char *table, const char *const *rows,
+                         GError **error);
+gboolean mh_store_is_evicted (MhStore *self, const char *table, const char *row);
+guint mh_store_get_evicted_count (MhStore *self);
+guint64 mh_store_get_dropped_evicted_count (MhStore *self);
+/* The highest local sequence number a row (or its tombstone) carries, but
+ * for changes of @skip_origins: a peer that acknowledged its lane up to
+ * that number holds the row as it is here. 0 when the row is absent. */
+gint64 mh_store_get_row_lseq (MhStore *self, const char *table, const char *row,
+                              const char *const *skip_origins);
 
 /* Rows as the validator sees them */
 gboolean mh_row_has (const MhRow *row, const char *column);

@@ -191,6 +191,232 @@ test_line (void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Retention: a station evicts a patient once a hub holds it                */
+
+/* Here, not at the top: the replica file is read directly below only. */
+#include <sqlite3.h>
+
+/* Whether the replica file holds the row, read with SQLite directly (the
+ * node may be running: WAL readers do not disturb it). */
+static gboolean
+replica_has (Net *net, const char *table, const char *id)
+{
+  g_autofree char *path = g_build_filename (net->node->dir, "replica.db", NULL);
+  g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM \"%s\" WHERE id = ?", table);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 n;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  sqlite3_busy_timeout (db, 5000);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  n = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return n > 0;
+}
+
+typedef struct
+{
+  char *patient;
+  char *observation;
+  char *transfer;
+  char *message;
+} Case;
+
+static void
+case_clear (Case *c)
+{
+  g_free (c->patient);
+  g_free (c->observation);
+  g_free (c->transfer);
+  g_free (c->message);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Case, case_clear)
+
+/* A patient with an observation, a transfer, a message on its channel,
+ * and the transfer ended (@end: "arrived" or "cancelled"). */
+static void
+case_make (Net *ambulance, Case *c, const char *end)
+{
+  g_autoptr(JsonObject) patient = NULL;
+  g_autoptr(JsonObject) observation = NULL;
+  g_autoptr(JsonObject) transfer = NULL;
+  g_autoptr(JsonObject) done = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *channel = NULL;
+
+  patient = net_send (ambulance, "POST", "/api/v1/patients",
+                      "{\"age_estimate\": 60, \"triage\": \"delayed\", "
+                      "\"bed_category\": \"medical_surgical\"}", 201);
+  c->patient = g_strdup (json_object_get_string_member (patient, "id"));
+  path = g_strdup_printf ("/api/v1/patients/%s/observations", c->patient);
+  observation = net_send (ambulance, "POST", path, "{\"hr\": 112, \"spo2\": 95}", 201);
+  /* Rows under a patient are keyed PATIENT/ID. */
+  c->observation = g_strdup_printf ("%s/%s", c->patient,
+                                    json_object_get_string_member (observation, "id"));
+  body = g_strdup_printf ("{\"patient_id\": \"%s\", \"hospital_id\": \"" FRED_BROOKS "\", "
+                          "\"priority\": \"urgent\"}", c->patient);
+  transfer = net_send (ambulance, "POST", "/api/v1/transfers", body, 201);
+  c->transfer = g_strdup (json_object_get_string_member (transfer, "id"));
+  channel = g_strdup_printf ("transfer:%s", c->transfer);
+  c->message = net_post_message (ambulance, channel, "ETA 10 min");
+  g_free (path);
+  path = g_strdup_printf ("/api/v1/transfers/%s/crew", c->transfer);
+  if (g_str_equal (end, "arrived"))
+    {
+      done = net_send (ambulance, "POST", path, "{\"state\": \"en_route\"}", 200);
+      g_clear_pointer (&done, json_object_unref);
+    }
+  g_free (body);
+  body = g_strdup_printf ("{\"state\": \"%s\"}", end);
+  done = net_send (ambulance, "POST", path, body, 200);
+}
+
+static gboolean
+case_held (Net *net, const Case *c)
+{
+  return replica_has (net, "patient", c->patient) && replica_has (net, "observation", c->observation)
+         && replica_has (net, "transfer", c->transfer) && replica_has (net, "message", c->message);
+}
+
+static gboolean
+case_gone (Net *net, const Case *c)
+{
+  return !replica_has (net, "patient", c->patient)
+         && !replica_has (net, "observation", c->observation)
+         && !replica_has (net, "transfer", c->transfer)
+         && !replica_has (net, "message", c->message);
+}
+
+static gint64
+retention_int (Net *net, const char *member)
+{
+  g_autoptr(JsonObject) status = net_get (net, "/api/v1/retention");
+
+  return json_object_get_int_member (status, member);
+}
+
+/* 1 when the retention status lists the patient as held by a hub, 0 when
+ * not yet, -1 when it is not listed. */
+static int
+retention_delivered (Net *net, const char *patient_id)
+{
+  g_autoptr(JsonObject) status = net_get (net, "/api/v1/retention");
+  JsonArray *patients = json_object_get_array_member (status, "patients");
+
+  for (guint i = 0; i < json_array_get_length (patients); i++)
+    {
+      JsonObject *entry = json_array_get_object_element (patients, i);
+      if (g_strcmp0 (json_object_get_string_member (entry, "patient_id"), patient_id) == 0)
+        return json_object_get_boolean_member (entry, "delivered") ? 1 : 0;
+    }
+  return -1;
+}
+
+static JsonArray *
+sweep (Net *net)
+{
+  g_autoptr(JsonObject) answer = net_send (net, "POST", "/api/v1/retention/sweep", NULL, 200);
+
+  return json_array_ref (json_object_get_array_member (answer, "evicted"));
+}
+
+static gboolean
+array_has_string (JsonArray *array, const char *value)
+{
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    if (g_strcmp0 (json_array_get_string_element (array, i), value) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+test_retention (void)
+{
+  g_autoptr(Net) hub = net_new ("hub", "Retention hub", NULL);
+  g_autoptr(Net) ambulance = net_new ("ambulance", "MH-AMB-01 crew", UNIT);
+  g_auto(Case) delivered = { 0 };
+  g_auto(Case) undelivered = { 0 };
+  g_autoptr(JsonArray) evicted = NULL;
+  g_autoptr(MhTestReply) seen = NULL;
+  g_autofree char *seen_path = NULL;
+  g_autofree char *receipt = NULL;
+  g_autofree char *offset = g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) 25 * 3600 * 1000);
+
+  mh_test_node_import (hub->node, SCENARIO);
+  hub->listen = TRUE;
+  net_start (hub);
+  net_start (ambulance);
+  net_link (ambulance, hub);
+  wait_linked (ambulance, hub);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (ambulance, "/api/v1/units/" UNIT),
+              "the ambulance's own unit did not reach it");
+
+  /* Handed over, and delivered to the hub. */
+  case_make (ambulance, &delivered, "arrived");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, case_held (hub, &delivered),
+              "the handed-over patient did not reach the hub");
+  WAIT_UNTIL (LINK_TIMEOUT_S, retention_delivered (ambulance, delivered.patient) == 1,
+              "the ambulance did not learn that the hub holds the patient");
+  /* Not yet due: nothing goes. */
+  evicted = sweep (ambulance);
+  g_assert_cmpuint (json_array_get_length (evicted), ==, 0);
+  g_assert_true (case_held (ambulance, &delivered));
+
+  /* Cancelled while no hub is reachable. */
+  net_terminate (hub);
+  case_make (ambulance, &undelivered, "cancelled");
+  g_assert_cmpint (retention_delivered (ambulance, undelivered.patient), ==, 0);
+
+  /* A day and an hour later on the ambulance's clock. */
+  net_terminate (ambulance);
+  net_setenv (ambulance, "MEDHEAD_TEST_TIME_OFFSET_MS", offset);
+  net_start (ambulance);
+  g_clear_pointer (&evicted, json_array_unref);
+  evicted = sweep (ambulance); /* the start already swept: this one finds no more */
+  g_assert_false (array_has_string (evicted, undelivered.patient));
+  g_assert_true (case_gone (ambulance, &delivered));
+  receipt = g_strdup_printf ("%s/%s", hub->site_id, delivered.transfer);
+  g_assert_false (replica_has (ambulance, "receipt", receipt));
+  g_assert_true (case_held (ambulance, &undelivered));
+  g_assert_cmpint (retention_int (ambulance, "evicted_rows"), >=, 4);
+  {
+    g_autofree char *path = g_strdup_printf ("/api/v1/patients/%s", delivered.patient);
+    g_autoptr(MhTestReply) reply = mh_test_node_request (ambulance->node, "GET", path, NULL);
+    g_assert_cmpuint (reply->status, ==, 404);
+  }
+  /* The hub keeps it (its audit period is years). */
+  g_assert_true (case_held (hub, &delivered));
+
+  /* The hub comes back: a late change to the evicted rows is dropped,
+   * and the undelivered patient, once the hub holds it, goes too. */
+  net_start (hub);
+  wait_linked (ambulance, hub);
+  seen_path = g_strdup_printf ("/api/v1/transfers/%s/seen", delivered.transfer);
+  seen = mh_test_node_request (hub->node, "POST", seen_path, NULL);
+  g_assert_cmpuint (seen->status, ==, 200);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, retention_int (ambulance, "dropped_late_changes") >= 1,
+              "the hub's late change to an evicted row was not dropped");
+  g_assert_true (case_gone (ambulance, &delivered));
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, case_held (hub, &undelivered),
+              "the cancelled patient did not reach the hub");
+  WAIT_UNTIL (LINK_TIMEOUT_S, retention_delivered (ambulance, undelivered.patient) == 1,
+              "the ambulance did not learn that the hub holds the cancelled patient");
+  g_clear_pointer (&evicted, json_array_unref);
+  evicted = sweep (ambulance);
+  g_assert_true (array_has_string (evicted, undelivered.patient));
+  g_assert_true (case_gone (ambulance, &undelivered));
+  g_assert_true (case_held (hub, &undelivered));
+
+  net_terminate (ambulance);
+  net_terminate (hub);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Star and mesh, with random writes while links are cut and restored      */
 
 #define CHAOS_NODES 5
@@ -1873,6 +2099,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/network/line", test_line);
   g_test_add_func ("/network/dispatch", test_dispatch);
+  g_test_add_func ("/network/retention", test_retention);
   g_test_add_func ("/network/star", test_star);
   g_test_add_func ("/network/mesh", test_mesh);
   g_test_add_func ("/network/catch-up-killed", test_catch_up_killed);

@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 
 #include "node-test-common.h"
+#include "mh-retention.h"
 
 static void
 net_set_up (Net *net, gconstpointer data)
@@ -1159,6 +1160,110 @@ test_heartbeat (Net *net, gconstpointer data)
   }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Retention                                                                */
+
+static JsonObject *
+retention_entry (MhNode *node, const char *patient_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonArray) list = mh_retention_list (node, &error);
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonObject *entry = json_array_get_object_element (list, i);
+      if (g_strcmp0 (json_object_get_string_member (entry, "patient_id"), patient_id) == 0)
+        return json_object_ref (entry);
+    }
+  return NULL;
+}
+
+static gboolean
+swept (MhNode *node, const char *patient_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonArray) evicted = mh_retention_sweep (node, FALSE, &error);
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < json_array_get_length (evicted); i++)
+    if (g_strcmp0 (json_array_get_string_element (evicted, i), patient_id) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Within a node: the time, the ended transfers and the hubs'
+ * acknowledgements decide; the hub purges after the audit period. The
+ * acknowledgements come from the replicator's "peer-acked" in a running
+ * node; here the same function is given them. */
+static void
+test_retention (Net *net, gconstpointer data)
+{
+  g_autofree char *first = new_transfer (net->crew, FRED_BROOKS, 0);
+  g_autofree char *open = new_transfer (net->crew, FRED_BROOKS, 0);
+  g_autoptr(JsonObject) transfer = NULL;
+  g_autoptr(JsonObject) entry = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *patient = NULL;
+  MhStore *crew = mh_node_get_store (net->crew);
+  const gint64 day = 24 * 60 * MINUTE_MS;
+
+  transfer = mh_node_get_transfer (net->crew, first, &error);
+  g_assert_no_error (error);
+  patient = g_strdup (json_object_get_string_member (transfer, "patient_id"));
+  g_assert_cmpuint (mh_node_get_retention_hours (net->crew), ==, 24);
+  g_assert_cmpuint (mh_node_get_audit_days (net->hub), ==, 3650);
+
+  crew_ok (net->crew, first, "cancelled");
+  net_sync (net);
+  entry = retention_entry (net->crew, patient);
+  g_assert_nonnull (entry);
+  g_assert_false (json_object_get_boolean_member (entry, "delivered"));
+  g_assert_cmpint (json_object_get_int_member (entry, "evict_at"), ==,
+                   json_object_get_int_member (entry, "ended_at") + day);
+  g_clear_pointer (&entry, json_object_unref);
+  /* A patient whose transfer is still open is not listed. */
+  {
+    g_autoptr(JsonObject) open_transfer = mh_node_get_transfer (net->crew, open, &error);
+    g_autoptr(JsonObject) open_entry =
+      retention_entry (net->crew, json_object_get_string_member (open_transfer, "patient_id"));
+    g_assert_null (open_entry);
+  }
+
+  /* A day and more later, but no hub has acknowledged anything: kept. */
+  mh_node_set_time_offset (net->crew, day + MINUTE_MS);
+  g_assert_false (swept (net->crew, patient));
+  g_assert_cmpint (mh_store_get_row_state (crew, "patient", patient), ==, MH_ROW_LIVE);
+
+  /* A peer that is not a hub acknowledging does not count; a hub does. */
+  mh_retention_note_peer_acked (net->crew, mh_node_get_site_id (net->desk), MH_LANE_TRANSFERS,
+                                mh_store_get_last_seq (crew));
+  g_assert_false (swept (net->crew, patient));
+  mh_retention_note_peer_acked (net->crew, mh_node_get_site_id (net->hub), MH_LANE_TRANSFERS,
+                                mh_store_get_last_seq (crew));
+  mh_node_set_time_offset (net->crew, day - MINUTE_MS);
+  g_assert_false (swept (net->crew, patient)); /* not yet due */
+  mh_node_set_time_offset (net->crew, day + MINUTE_MS);
+  g_assert_true (swept (net->crew, patient));
+  g_assert_cmpint (mh_store_get_row_state (crew, "patient", patient), ==, MH_ROW_ABSENT);
+  g_assert_cmpint (mh_store_get_row_state (crew, "transfer", first), ==, MH_ROW_ABSENT);
+  g_assert_true (mh_store_is_evicted (crew, "transfer", first));
+  g_assert_cmpint (mh_store_get_row_state (crew, "transfer", open), ==, MH_ROW_LIVE);
+
+  /* The hub keeps it for the audit period, then purges it. */
+  mh_node_set_time_offset (net->hub, day + MINUTE_MS);
+  g_assert_false (swept (net->hub, patient));
+  g_assert_cmpint (mh_store_get_row_state (mh_node_get_store (net->hub), "patient", patient), ==,
+                   MH_ROW_LIVE);
+  mh_node_set_retention (net->hub, 24, 2);
+  mh_node_set_time_offset (net->hub, 2 * day + MINUTE_MS);
+  g_assert_true (swept (net->hub, patient));
+  g_assert_cmpint (mh_store_get_row_state (mh_node_get_store (net->hub), "patient", patient), ==,
+                   MH_ROW_ABSENT);
+  g_assert_cmpint (mh_store_get_row_state (mh_node_get_store (net->desk), "patient", patient),
+                   ==, MH_ROW_LIVE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1181,6 +1286,7 @@ main (int argc, char **argv)
   ADD ("/domain/history", test_history);
   ADD ("/domain/status-hides-values", test_status_hides_values);
   ADD ("/domain/heartbeat", test_heartbeat);
+  ADD ("/domain/retention", test_retention);
 #undef ADD
 
   return g_test_run ();
