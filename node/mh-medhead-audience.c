@@ -358,6 +358,11 @@ mh_medhead_audience (MhStore *store, const MhChange *change, const char *site_id
   if (change->kind == MH_CHANGE_DELETE)
     return MH_AUDIENCE_YES;
 
+  /* The broadcast channel reaches every site, known or not yet. */
+  if ((strcmp (table, "message") == 0 || strcmp (table, "retraction") == 0)
+      && g_strcmp0 (channel_of (store, change), "broadcast") == 0)
+    return MH_AUDIENCE_YES;
+
   receiver = g_strcmp0 (site_id, mh_store_get_site_id (store)) == 0;
   lookup_site (self, site_id, &site);
   if (!site.known)
