@@ -2459,6 +2459,17 @@ test_need_to_know (void)
   g_assert_false (replica_has_any (fred, &two));
   g_assert_true (replica_has_all (julia, &two));
 
+  /* Handover: the second crew hands its patient to the first unit, which
+   * gets the record and everything under it at once. */
+  {
+    g_autofree char *path = g_strdup_printf ("/api/v1/patients/%s", two.patient);
+    g_autoptr(JsonObject) handed =
+      net_send (crew2, "PATCH", path, "{\"unit_id\": \"" UNIT "\"}", 200);
+  }
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, replica_has_all (crew1, &two),
+              "the handed-over patient did not reach its new unit");
+  g_assert_false (replica_has_any (fred, &two));
+
   announced_clear (&one);
   announced_clear (&two);
   for (guint i = G_N_ELEMENTS (all); i > 0; i--)
