@@ -33,6 +33,7 @@
 
 #include "mh-medhead-schema.h"
 #include "mh-medhead-validate.h"
+#include "mh-medhead-audience.h"
 #include "mh-node.h"
 #include "mh-node-private.h"
 #include "mh-peers.h"
@@ -309,7 +310,10 @@ static void
 close_store (MhStore **store)
 {
   if (*store != NULL)
-    mh_store_set_validator (*store, NULL, NULL, NULL);
+    {
+      mh_store_set_validator (*store, NULL, NULL, NULL);
+      mh_store_set_audience (*store, NULL, NULL, NULL, NULL);
+    }
   g_clear_object (store);
 }
 
@@ -1791,6 +1795,8 @@ mh_node_open (const char *data_dir, GError **error)
       return NULL;
     }
   install_validator (self->store);
+  /* Need to know (DESIGN.md section 4): what each peer may hold. */
+  mh_medhead_audience_install (self->store);
   /* Every write of this node is signed, and every change from a peer must
    * be signed by its origin (DESIGN.md section 5). */
   mh_store_set_identity (self->store, self->identity);

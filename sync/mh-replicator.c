@@ -32,6 +32,9 @@
 
 #define WINDOW 4
 #define BATCH_ENTRIES 256
+/* A page stops growing there (rows brought into a peer's audience go with
+ * the change that brings them), well under the codec's cap per batch. */
+#define MAX_OUTGOING 4096
 #define MAX_FRAME_BYTES (24 * 1024 * 1024)
 #define PING_INTERVAL_S 15
 #define STUCK_AFTER_MS (60 * 1000)
@@ -466,6 +469,38 @@ test_tamper (MhReplicator *self, MhChange *change)
     }
 }
 
+/* Need to know: the rows that @change brings into the peer's audience (a
+ * patient announced to another hospital, handed over to another unit) go
+ * first, as they stand, whatever the cursors say; each is sent as its
+ * origin signed it, and only if the peer may hold it. */
+static void
+add_growth (Link *link, MhChange *change, GPtrArray *outgoing, GPtrArray *owned)
+{
+  MhStore *store = link->owner->store;
+  g_autoptr(GPtrArray) rows = mh_store_get_audience_growth (store, change, link->site_id);
+
+  if (rows == NULL)
+    return;
+  for (guint i = 0; i + 1 < rows->len; i += 2)
+    {
+      g_autoptr(GPtrArray) current =
+        mh_store_read_row (store, g_ptr_array_index (rows, i), g_ptr_array_index (rows, i + 1),
+                           NULL);
+
+      for (guint j = 0; current != NULL && j < current->len; j++)
+        {
+          MhChange *grown = g_ptr_array_index (current, j);
+
+          if (!link->send_own && g_strcmp0 (grown->origin, link->site_id) == 0)
+            continue;
+          if (mh_store_get_audience (store, grown, link->site_id, NULL) != MH_AUDIENCE_YES)
+            continue;
+          g_ptr_array_add (owned, mh_change_ref (grown));
+          g_ptr_array_add (outgoing, grown);
+        }
+    }
+}
+
 static gboolean
 link_pump (gpointer data)
 {
@@ -480,7 +515,9 @@ link_pump (gpointer data)
       gboolean restarted = FALSE, more = FALSE;
       g_autoptr(GPtrArray) changes = NULL;
       g_autoptr(GPtrArray) outgoing = NULL;
+      g_autoptr(GPtrArray) owned = NULL;
       g_autoptr(GError) error = NULL;
+      gboolean stalled = FALSE;
       g_autofree char *batch = NULL;
       g_autofree char *text = NULL;
 
@@ -502,16 +539,49 @@ link_pump (gpointer data)
           continue;
         }
 
-      /* The peer wrote these itself: never echo them back. */
+      /* The peer wrote these itself: never echo them back. Need to know:
+       * only what the peer may hold goes (the cursor passes over the
+       * rest); a change that cannot be decided yet (the peer's own site
+       * row has not arrived) stops the page there until something new is
+       * committed. */
       outgoing = g_ptr_array_new ();
+      owned = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
       for (guint i = 0; i < changes->len; i++)
         {
           MhChange *change = g_ptr_array_index (changes, i);
-          if (link->send_own || g_strcmp0 (change->origin, link->site_id) != 0)
+          gboolean boundary = i == 0 || ((MhChange *) g_ptr_array_index (changes, i - 1))->local_seq
+                                          != change->local_seq;
+          MhAudience audience;
+
+          if (boundary && outgoing->len >= MAX_OUTGOING)
             {
-              test_tamper (self, change);
-              g_ptr_array_add (outgoing, change);
+              cursor.seq = ((MhChange *) g_ptr_array_index (changes, i - 1))->local_seq;
+              more = TRUE;
+              break;
             }
+          if (!link->send_own && g_strcmp0 (change->origin, link->site_id) == 0)
+            continue;
+          audience = mh_store_get_audience (self->store, change, link->site_id, NULL);
+          if (audience == MH_AUDIENCE_WAIT)
+            {
+              cursor.seq = MAX (change->local_seq - 1, link->sent[lane].seq);
+              if (link->sent[lane].epoch != cursor.epoch)
+                cursor.seq = change->local_seq - 1;
+              more = FALSE;
+              stalled = TRUE;
+              break;
+            }
+          if (audience == MH_AUDIENCE_NO)
+            continue;
+          add_growth (link, change, outgoing, owned);
+          test_tamper (self, change);
+          g_ptr_array_add (outgoing, change);
+        }
+      if (stalled && outgoing->len == 0)
+        {
+          link->sent[lane] = cursor;
+          link->lane_more[lane] = FALSE;
+          continue;
         }
       /* A page of nothing but the peer's own changes is not sent: sending
        * it would cost the peer a commit and an ack to learn nothing. Its

@@ -96,6 +96,10 @@ struct _MhStore
   GDestroyNotify validate_destroy;
   MhOriginFilter origin_filter; /* borrowed user data: set by its owner, cleared by it */
   gpointer origin_filter_data;
+  MhAudienceFunc audience;      /* need to know: NULL, every site holds everything */
+  MhAudienceGrowFunc audience_grow;
+  gpointer audience_data;
+  GDestroyNotify audience_destroy;
 
   /* Transaction state */
   guint txn_depth;
@@ -166,6 +170,7 @@ typedef enum
   OUTCOME_PARKED,
   OUTCOME_HELD,
   OUTCOME_EVICTED,
+  OUTCOME_WITHHELD, /* not for this node: dropped (need to know) */
 } Outcome;
 
 static gboolean row_is_evicted (MhStore *self, const char *table, const char *row);
@@ -2593,6 +2598,8 @@ mh_store_finalize (GObject *object)
 
   if (self->validate_destroy)
     self->validate_destroy (self->validate_data);
+  if (self->audience_destroy)
+    self->audience_destroy (self->audience_data);
 
   for (guint i = 0; i < self->touched->len; i++)
     g_free (g_array_index (self->touched, Touched, i).row);
@@ -2858,6 +2865,116 @@ mh_store_set_validator (MhStore *self, MhValidateFunc func, gpointer user_data,
   self->validate = func;
   self->validate_data = user_data;
   self->validate_destroy = destroy;
+}
+
+/**
+ * mh_store_set_audience:
+ * @func: (nullable): who may hold a change; %NULL: every site holds everything
+ * @grow: (nullable): the rows a change brings into a site's audience
+ * @destroy: (nullable): frees @user_data when replaced or when the store goes
+ *
+ * Need to know (docs/sync.md): the replicator sends a peer only the changes
+ * @func lets it hold, and a change from a peer that @func does not let this
+ * node hold is withheld (dropped, counted in MhApplyReport.withheld); one it
+ * cannot decide yet is parked. The store knows nothing of what decides it.
+ */
+void
+mh_store_set_audience (MhStore *self, MhAudienceFunc func, MhAudienceGrowFunc grow,
+                       gpointer user_data, GDestroyNotify destroy)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+
+  if (self->audience_destroy)
+    self->audience_destroy (self->audience_data);
+  self->audience = func;
+  self->audience_grow = grow;
+  self->audience_data = user_data;
+  self->audience_destroy = destroy;
+}
+
+/**
+ * mh_store_get_audience:
+ * @site_id: the site that would hold the change
+ * @context: (nullable) (element-type MhChange): changes travelling with it
+ *
+ * Returns: whether @site_id may hold @change; %MH_AUDIENCE_YES when no
+ *   audience is set
+ */
+MhAudience
+mh_store_get_audience (MhStore *self, const MhChange *change, const char *site_id,
+                       GPtrArray *context)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), MH_AUDIENCE_NO);
+  g_return_val_if_fail (change != NULL && site_id != NULL, MH_AUDIENCE_NO);
+
+  if (self->audience == NULL)
+    return MH_AUDIENCE_YES;
+  return self->audience (self, change, site_id, context, self->audience_data);
+}
+
+/**
+ * mh_store_get_audience_growth:
+ *
+ * Returns: (transfer full) (nullable) (element-type utf8): the rows that
+ *   sending @change to @site_id brings into its audience, as pairs of
+ *   strings (table, row id); %NULL when none
+ */
+GPtrArray *
+mh_store_get_audience_growth (MhStore *self, const MhChange *change, const char *site_id)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  g_return_val_if_fail (change != NULL && site_id != NULL, NULL);
+
+  if (self->audience_grow == NULL)
+    return NULL;
+  return self->audience_grow (self, change, site_id, self->audience_data);
+}
+
+/**
+ * mh_store_read_row:
+ *
+ * Returns: (transfer full) (element-type MhChange): the current change of
+ *   each written register of a live row, as its origin signed it (empty for
+ *   an absent or deleted row); %NULL on a storage failure
+ */
+GPtrArray *
+mh_store_read_row (MhStore *self, const char *table_name, const char *row_id, GError **error)
+{
+  g_autoptr(GPtrArray) changes = NULL;
+  g_autoptr(MhRow) row = NULL;
+  const MhTableDef *table;
+
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  g_return_val_if_fail (table_name != NULL && row_id != NULL, NULL);
+
+  changes = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+  table = mh_schema_lookup_table (self->schema, table_name);
+  if (table == NULL)
+    return g_steal_pointer (&changes);
+  if (!load_row (self, table, row_id, &row, error))
+    return NULL;
+  if (row == NULL)
+    return g_steal_pointer (&changes);
+  for (guint i = 0; i < table->registers->len; i++)
+    {
+      const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
+      MhChange *change;
+
+      if (row->meta[i].hlc == 0)
+        continue;
+      change = mh_change_new_set (table->name, row->id, reg->name,
+                                  cells_to_variant (row->cells + reg->first_column,
+                                                    reg->n_columns),
+                                  row->meta[i].hlc, site_name (self, row->meta[i].origin),
+                                  row->meta[i].oseq);
+      if (row->meta[i].sig)
+        change->signature = g_bytes_ref (row->meta[i].sig);
+      change->schema_version = row->meta[i].sv ? row->meta[i].sv
+                                               : mh_schema_get_version (self->schema);
+      change->local_seq = row->meta[i].lseq;
+      g_ptr_array_add (changes, change);
+    }
+  return g_steal_pointer (&changes);
 }
 
 /**
@@ -3541,14 +3658,39 @@ report_outcome (MhApplyReport *report, Outcome outcome)
     case OUTCOME_PARKED: report->parked++; break;
     case OUTCOME_HELD: report->held++; break;
     case OUTCOME_EVICTED: report->dropped_evicted++; break;
+    case OUTCOME_WITHHELD: report->withheld++; break;
     default: break;
+    }
+}
+
+/* Need to know, on the receiving side: a change for a row this node may
+ * not hold is dropped (withheld), one that cannot be decided yet (what it
+ * belongs to has not arrived) is parked. @context is the rest of the batch,
+ * which may carry what grants the audience (a transfer after its patient). */
+static Outcome
+audience_outcome (MhStore *self, const MhChange *change, GPtrArray *context, char **reason)
+{
+  if (self->audience == NULL)
+    return OUTCOME_APPLIED;
+  switch (self->audience (self, change, self->site_id, context, self->audience_data))
+    {
+    case MH_AUDIENCE_NO:
+      return OUTCOME_WITHHELD;
+    case MH_AUDIENCE_WAIT:
+      g_free (*reason);
+      *reason = g_strdup ("waiting: what the change belongs to is not known here yet");
+      return OUTCOME_PARKED;
+    case MH_AUDIENCE_YES:
+    default:
+      return OUTCOME_APPLIED;
     }
 }
 
 /* Applies a change that arrived from a peer, queueing it when it is
  * refused, parked or held. Returns FALSE only on a storage failure. */
 static gboolean
-apply_remote (MhStore *self, MhChange *change, Outcome *out_outcome, GError **error)
+apply_remote (MhStore *self, MhChange *change, GPtrArray *context, Outcome *out_outcome,
+              GError **error)
 {
   g_autofree char *reason = NULL;
   GError *local_error = NULL;
@@ -3567,6 +3709,8 @@ apply_remote (MhStore *self, MhChange *change, Outcome *out_outcome, GError **er
            && self->origin_filter (self, change->origin, change->origin_seq, &reason,
                                    self->origin_filter_data))
     outcome = OUTCOME_REJECTED;
+  else if ((outcome = audience_outcome (self, change, context, &reason)) != OUTCOME_APPLIED)
+    ;
   else
     outcome = apply_one (self, change, FALSE, FALSE, &reason, &local_error);
   if (local_error != NULL)
@@ -3636,7 +3780,7 @@ release_held_locked (MhStore *self, MhApplyReport *report, GError **error)
         return FALSE;
       if (change == NULL)
         continue;
-      if (!apply_remote (self, change, &outcome, error))
+      if (!apply_remote (self, change, NULL, &outcome, error))
         return FALSE;
       if (outcome == OUTCOME_APPLIED)
         report->released++;
@@ -3689,7 +3833,12 @@ retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
                 return FALSE;
               continue;
             }
-          outcome = apply_one (self, change, FALSE, TRUE, &reason, &local_error);
+          /* The other parked changes are the context: a patient parked
+           * for its audience and the transfer parked for its patient
+           * release each other. */
+          outcome = audience_outcome (self, change, changes, &reason);
+          if (outcome == OUTCOME_APPLIED)
+            outcome = apply_one (self, change, FALSE, TRUE, &reason, &local_error);
           if (local_error != NULL)
             {
               g_propagate_error (error, local_error);
@@ -3743,7 +3892,7 @@ apply_batch (MhStore *self, GPtrArray *changes, const char *peer, guint lane,
     {
       Outcome outcome = OUTCOME_REJECTED;
 
-      if (!apply_remote (self, g_ptr_array_index (changes, i), &outcome, error))
+      if (!apply_remote (self, g_ptr_array_index (changes, i), changes, &outcome, error))
         goto fail;
       report_outcome (report, outcome);
       if (outcome == OUTCOME_APPLIED)

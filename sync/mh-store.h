@@ -81,6 +81,7 @@ typedef struct
   guint unparked; /* parked earlier, applied now */
   guint released; /* held earlier, applied now */
   guint dropped_evicted; /* changes to rows evicted here: dropped */
+  guint withheld; /* not for this node (need to know): dropped */
 } MhApplyReport;
 
 typedef struct
@@ -133,6 +134,40 @@ void mh_store_set_validator (MhStore *self, MhValidateFunc func, gpointer user_d
 typedef gboolean (*MhOriginFilter) (MhStore *store, const char *origin, gint64 origin_seq,
                                     char **reason, gpointer user_data);
 void mh_store_set_origin_filter (MhStore *self, MhOriginFilter func, gpointer user_data);
+
+/* Need to know (docs/sync.md, "Audience") */
+typedef enum
+{
+  MH_AUDIENCE_YES,  /* the site may hold the change */
+  MH_AUDIENCE_NO,   /* it may not: never sent to it, dropped by it */
+  MH_AUDIENCE_WAIT, /* not decidable yet (what it belongs to is missing): the
+                     * sender stops there, the receiver parks it */
+} MhAudience;
+
+/**
+ * MhAudienceFunc:
+ * @site_id: the site that would hold @change (a peer, or this node)
+ * @context: (nullable) (element-type MhChange): the changes travelling with
+ *   it (the rest of a batch, or the parked changes); may hold %NULL entries
+ *
+ * Decides from the data whether @site_id may hold @change. Runs on every
+ * change sent or received: keep it cheap.
+ */
+typedef MhAudience (*MhAudienceFunc) (MhStore *store, const MhChange *change,
+                                      const char *site_id, GPtrArray *context,
+                                      gpointer user_data);
+/* The rows (pairs of strings: table, row id) that sending @change to
+ * @site_id brings into its audience; the sender sends their current state
+ * first, whatever its cursor says. NULL: none. */
+typedef GPtrArray *(*MhAudienceGrowFunc) (MhStore *store, const MhChange *change,
+                                          const char *site_id, gpointer user_data);
+void mh_store_set_audience (MhStore *self, MhAudienceFunc func, MhAudienceGrowFunc grow,
+                            gpointer user_data, GDestroyNotify destroy);
+MhAudience mh_store_get_audience (MhStore *self, const MhChange *change, const char *site_id,
+                                  GPtrArray *context);
+GPtrArray *mh_store_get_audience_growth (MhStore *self, const MhChange *change,
+                                         const char *site_id);
+GPtrArray *mh_store_read_row (MhStore *self, const char *table, const char *row, GError **error);
 
 /* Signatures (docs/protocol.md, "Signed changes") */
 void mh_store_set_identity (MhStore *self, MhIdentity *identity);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <sqlite3.h>
 
 #include "mh-test-net.h"
 #include "mh-test-util.h"
@@ -2092,6 +2093,222 @@ test_dispatch (void)
                                 "--lat", "north", "--lon", "0", NULL), ==, 2);
 }
 
+/* Need to know: two crews, two hospitals, one hub                          */
+
+#define UNIT_TWO "3f1c2b4a-5d6e-4f70-8a9b-0c1d2e3f4a5b"
+
+typedef struct
+{
+  char *patient;
+  char *observation; /* the row id, PATIENT/ID */
+  char *transfer;
+  char *message; /* on the transfer's channel */
+} Announced;
+
+static void
+announced_clear (Announced *a)
+{
+  g_free (a->patient);
+  g_free (a->observation);
+  g_free (a->transfer);
+  g_free (a->message);
+}
+
+static char *
+add_observation (Net *crew, const char *patient_id, int hr)
+{
+  g_autofree char *path = g_strdup_printf ("/api/v1/patients/%s/observations", patient_id);
+  g_autofree char *body = g_strdup_printf ("{\"hr\": %d, \"spo2\": 95, \"gcs\": 14}", hr);
+  g_autoptr(JsonObject) made = net_send (crew, "POST", path, body, 201);
+
+  return g_strdup_printf ("%s/%s", patient_id, json_object_get_string_member (made, "id"));
+}
+
+static char *
+add_transfer (Net *crew, const char *patient_id, const char *hospital_id)
+{
+  g_autofree char *body = g_strdup_printf ("{\"patient_id\": \"%s\", \"hospital_id\": \"%s\", "
+                                           "\"priority\": \"immediate\"}",
+                                           patient_id, hospital_id);
+  g_autoptr(JsonObject) made = net_send (crew, "POST", "/api/v1/transfers", body, 201);
+
+  return g_strdup (json_object_get_string_member (made, "id"));
+}
+
+static void
+announce (Net *crew, const char *hospital_id, Announced *out)
+{
+  g_autoptr(JsonObject) patient =
+    net_send (crew, "POST", "/api/v1/patients",
+              "{\"age_estimate\": 64, \"sex\": \"male\", \"triage\": \"immediate\", "
+              "\"alert\": \"stemi\", \"required_specialty\": 21, "
+              "\"bed_category\": \"adult_icu\"}",
+              201);
+  g_autofree char *channel = NULL;
+
+  out->patient = g_strdup (json_object_get_string_member (patient, "id"));
+  out->observation = add_observation (crew, out->patient, 118);
+  out->transfer = add_transfer (crew, out->patient, hospital_id);
+  channel = g_strdup_printf ("transfer:%s", out->transfer);
+  out->message = net_post_message (crew, channel, "ETA 9 min, chest pain since 30 min");
+}
+
+static gboolean
+replica_has_all (Net *net, const Announced *a)
+{
+  return replica_has (net, "patient", a->patient)
+         && replica_has (net, "observation", a->observation)
+         && replica_has (net, "transfer", a->transfer) && replica_has (net, "message", a->message);
+}
+
+static gboolean
+replica_has_any (Net *net, const Announced *a)
+{
+  return replica_has (net, "patient", a->patient)
+         || replica_has (net, "observation", a->observation)
+         || replica_has (net, "transfer", a->transfer) || replica_has (net, "message", a->message);
+}
+
+/* Nothing parked anywhere; then a moment for whatever would still be on
+ * its way (a row that should not arrive must have had its chance to). */
+static gboolean
+nets_quiet (Net *const *list, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(JsonObject) status = net_status (list[i]);
+
+      if (status_count (status, "parked") != 0)
+        return FALSE;
+    }
+  g_usleep (2 * G_USEC_PER_SEC);
+  return TRUE;
+}
+
+static void
+test_need_to_know (void)
+{
+  g_autoptr(Net) hub = net_new ("hub", "NtK hub", NULL);
+  g_autoptr(Net) fred = net_new ("hospital", "Fred Brooks desk", FRED_BROOKS);
+  g_autoptr(Net) julia = net_new ("hospital", "Julia Crusher desk", JULIA_CRUSHER);
+  g_autoptr(Net) crew1 = net_new ("ambulance", "MH-AMB-01 crew", UNIT);
+  g_autoptr(Net) crew2 = net_new ("ambulance", "MH-AMB-02 crew", UNIT_TWO);
+  g_autoptr(JsonObject) made = NULL;
+  g_autoptr(JsonObject) done = NULL;
+  g_autofree char *diverted = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *hospital_message = NULL;
+  g_autofree char *crew_path = NULL;
+  Announced one = { 0 }, two = { 0 };
+  Net *all[5];
+
+  all[0] = hub;
+  all[1] = fred;
+  all[2] = julia;
+  all[3] = crew1;
+  all[4] = crew2;
+
+  mh_test_node_import (hub->node, SCENARIO);
+  hub->listen = TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    net_start (all[i]);
+  made = net_send (hub, "POST", "/api/v1/units",
+                   "{\"id\": \"" UNIT_TWO "\", \"call_sign\": \"MH-AMB-02\", \"type\": \"als\", "
+                   "\"agency\": \"MedHead Demo\"}",
+                   201);
+  for (guint i = 1; i < G_N_ELEMENTS (all); i++)
+    net_link (all[i], hub);
+  for (guint i = 1; i < G_N_ELEMENTS (all); i++)
+    wait_linked (all[i], hub);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              net_has (crew1, "/api/v1/units/" UNIT) && net_has (crew2, "/api/v1/units/" UNIT_TWO)
+                && net_has (crew1, "/api/v1/hospitals/" JULIA_CRUSHER)
+                && net_has (crew2, "/api/v1/hospitals/" FRED_BROOKS),
+              "the registry did not reach the crews");
+
+  /* Each crew announces its patient to another hospital. */
+  announce (crew1, FRED_BROOKS, &one);
+  announce (crew2, JULIA_CRUSHER, &two);
+  /* A hospital channel: the hospital, the hubs and the author only. */
+  hospital_message = net_post_message (crew1, "hospital:" FRED_BROOKS, "MH-AMB-01 inbound");
+
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              replica_has_all (hub, &one) && replica_has_all (hub, &two)
+                && replica_has_all (fred, &one) && replica_has_all (julia, &two)
+                && replica_has (fred, "message", hospital_message)
+                && replica_has (hub, "message", hospital_message),
+              "the patients did not reach their destinations and the hub");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_quiet (all, G_N_ELEMENTS (all)),
+              "the network did not settle");
+
+  g_assert_true (replica_has_all (crew1, &one));
+  g_assert_true (replica_has_all (crew2, &two));
+  g_assert_false (replica_has_any (fred, &two));
+  g_assert_false (replica_has_any (julia, &one));
+  g_assert_false (replica_has_any (crew1, &two));
+  g_assert_false (replica_has_any (crew2, &one));
+  g_assert_false (replica_has (julia, "message", hospital_message));
+  g_assert_false (replica_has (crew2, "message", hospital_message));
+  /* Public data still goes everywhere. */
+  g_assert_true (replica_has (crew2, "unit", UNIT));
+  g_assert_true (replica_has (julia, "hospital", FRED_BROOKS));
+  /* And through the API too. */
+  {
+    g_autofree char *path = g_strdup_printf ("/api/v1/transfers/%s", one.transfer);
+    g_assert_false (net_has (julia, path));
+    g_assert_true (net_has (fred, path));
+  }
+
+  /* Diversion: a new transfer of the same patient to the other hospital,
+   * the first one cancelled by the crew. */
+  diverted = add_transfer (crew1, one.patient, JULIA_CRUSHER);
+  crew_path = g_strdup_printf ("/api/v1/transfers/%s/crew", one.transfer);
+  done = net_send (crew1, "POST", crew_path, "{\"state\": \"cancelled\"}", 200);
+  after = add_observation (crew1, one.patient, 126);
+
+  /* The new hospital gets the patient and everything under it at once,
+   * although the cursors had long passed over them. */
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              replica_has (julia, "transfer", diverted)
+                && replica_has (julia, "patient", one.patient)
+                && replica_has (julia, "observation", one.observation)
+                && replica_has (julia, "observation", after)
+                && replica_has (hub, "observation", after),
+              "the diverted patient did not reach its new hospital");
+  g_free (crew_path);
+  crew_path = g_strdup_printf ("/api/v1/transfers/%s", one.transfer);
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, string_at_is (fred, crew_path, "crew_state", "cancelled"),
+              "the cancellation did not reach the first hospital");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, nets_quiet (all, G_N_ELEMENTS (all)),
+              "the network did not settle after the diversion");
+
+  /* The first hospital keeps what it saw, and sees nothing new. */
+  g_assert_true (replica_has_all (fred, &one));
+  g_assert_false (replica_has (fred, "observation", after));
+  g_assert_false (replica_has (fred, "transfer", diverted));
+  /* The other crew and the other patient are untouched. */
+  g_assert_false (replica_has_any (crew2, &one));
+  g_assert_false (replica_has (crew2, "transfer", diverted));
+  g_assert_false (replica_has_any (fred, &two));
+  g_assert_true (replica_has_all (julia, &two));
+
+  /* Handover: the second crew hands its patient to the first unit, which
+   * gets the record and everything under it at once. */
+  {
+    g_autofree char *path = g_strdup_printf ("/api/v1/patients/%s", two.patient);
+    g_autoptr(JsonObject) handed =
+      net_send (crew2, "PATCH", path, "{\"unit_id\": \"" UNIT "\"}", 200);
+  }
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, replica_has_all (crew1, &two),
+              "the handed-over patient did not reach its new unit");
+  g_assert_false (replica_has_any (fred, &two));
+
+  announced_clear (&one);
+  announced_clear (&two);
+  for (guint i = G_N_ELEMENTS (all); i > 0; i--)
+    net_terminate (all[i - 1]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2116,6 +2333,7 @@ main (int argc, char **argv)
   g_test_add_func ("/network/clock/behind", test_clock_behind);
   g_test_add_func ("/network/clock/ahead", test_clock_ahead);
   g_test_add_func ("/network/clock/ahead-tie", test_clock_ahead_tie);
+  g_test_add_func ("/network/need-to-know", test_need_to_know);
 
   return g_test_run ();
 }

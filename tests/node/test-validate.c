@@ -306,8 +306,11 @@ test_patient_ownership (Net *net, gconstpointer data)
     MhNode *nodes[] = { net->hub, net->crew, crew2 };
     test_sync_all (nodes, 3);
   }
+  /* Need to know: it does not even hold it. */
+  g_assert_cmpint (mh_store_get_row_state (mh_node_get_store (crew2), "patient", patient), ==,
+                   MH_ROW_ABSENT);
   g_assert_false (mh_node_patch_patient (crew2, patient, patch, &error));
-  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  test_assert_node_error (error, MH_NODE_ERROR_NOT_FOUND, NULL);
   g_clear_error (&error);
   /* Nor create one in this unit's name. */
   {
@@ -375,8 +378,11 @@ test_transfer_sides (Net *net, gconstpointer data)
     MhNode *four[] = { net->hub, net->desk, net->crew, julia_desk };
     test_sync_all (four, 4);
   }
+  /* Another hospital does not even hold it (need to know). */
+  g_assert_cmpint (mh_store_get_row_state (mh_node_get_store (julia_desk), "transfer", id), ==,
+                   MH_ROW_ABSENT);
   g_assert_false (mh_node_transfer_desk (julia_desk, id, "acknowledged", NULL, &error));
-  test_assert_node_error (error, MH_NODE_ERROR_FORBIDDEN, NULL);
+  test_assert_node_error (error, MH_NODE_ERROR_NOT_FOUND, NULL);
   g_clear_error (&error);
 
   /* A crew that accepts its own transfer, from elsewhere. */

@@ -358,6 +358,92 @@ test_replicator_loop (void)
   mh_test_rm_rf (base);
 }
 
+/* Need to know on the sending side, with a toy rule: a beds row
+ * "private/..." may be held only by a site for which a row "grant/SITE"
+ * is here (or travels in the same batch). Writing that grant brings the
+ * private rows to the site at once, although its cursor passed them. */
+static gboolean
+has_grant (MhStore *store, const char *site_id, GPtrArray *context)
+{
+  g_autofree char *grant = g_strconcat ("grant/", site_id, NULL);
+
+  if (mh_store_get_row_state (store, "beds", grant) == MH_ROW_LIVE)
+    return TRUE;
+  for (guint i = 0; context != NULL && i < context->len; i++)
+    {
+      MhChange *other = g_ptr_array_index (context, i);
+      if (other != NULL && g_strcmp0 (other->row, grant) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static MhAudience
+private_audience (MhStore *store, const MhChange *change, const char *site_id,
+                  GPtrArray *context, gpointer user_data)
+{
+  if (!g_str_has_prefix (change->row, "private/"))
+    return MH_AUDIENCE_YES;
+  return has_grant (store, site_id, context) ? MH_AUDIENCE_YES : MH_AUDIENCE_NO;
+}
+
+static GPtrArray *
+private_growth (MhStore *store, const MhChange *change, const char *site_id, gpointer user_data)
+{
+  g_autofree char *grant = g_strconcat ("grant/", site_id, NULL);
+  GPtrArray *rows;
+
+  if (strcmp (change->row, grant) != 0)
+    return NULL;
+  rows = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (rows, g_strdup ("beds"));
+  g_ptr_array_add (rows, g_strdup ("private/x"));
+  return rows;
+}
+
+static void
+test_replicator_audience (void)
+{
+  g_autofree char *base = mh_test_make_tmpdir ("mh-repl");
+  g_autoptr(MhSchema) schema = test_schema ();
+  Node *hub = node_new (base, "hub", schema, TRUE);
+  Node *hospital = node_new (base, "hospital", schema, FALSE);
+  g_autofree char *grant = g_strconcat ("grant/", mh_store_get_site_id (hospital->store), NULL);
+  Expect e;
+
+  mh_store_set_audience (hub->store, private_audience, private_growth, NULL, NULL);
+  mh_store_set_audience (hospital->store, private_audience, private_growth, NULL, NULL);
+  pin (hub, hospital, FALSE);
+  pin (hospital, hub, TRUE);
+  mh_replicator_start (hub->replicator);
+  mh_replicator_start (hospital->replicator);
+
+  put_beds (hub, "private/x", 5);
+  put_beds (hub, "public/y", 1);
+  e = (Expect) { hospital, "public/y", 1 };
+  g_assert_true (wait_for (has_value, &e, WAIT_MS));
+  put_beds (hub, "public/y", 2);
+  e = (Expect) { hospital, "public/y", 2 };
+  g_assert_true (wait_for (has_value, &e, WAIT_MS));
+  g_assert_cmpint (mh_store_get_row_state (hospital->store, "beds", "private/x"), ==,
+                   MH_ROW_ABSENT);
+
+  /* The audience grows: the row comes as it stands, its cursor long past. */
+  put_beds (hub, grant, 1);
+  e = (Expect) { hospital, "private/x", 5 };
+  g_assert_true (wait_for (has_value, &e, WAIT_MS));
+  /* And from then on as any other change. */
+  put_beds (hub, "private/x", 6);
+  e = (Expect) { hospital, "private/x", 6 };
+  g_assert_true (wait_for (has_value, &e, WAIT_MS));
+  g_assert_cmpuint (mh_store_get_parked_count (hospital->store), ==, 0);
+  g_assert_cmpuint (mh_store_get_rejected_count (hospital->store), ==, 0);
+
+  node_free (hospital);
+  node_free (hub);
+  mh_test_rm_rf (base);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -366,5 +452,6 @@ main (int argc, char **argv)
   g_test_add_func ("/replicator/line", test_replicator_line);
   g_test_add_func ("/replicator/refuses-unknown", test_replicator_refuses_unknown);
   g_test_add_func ("/replicator/loop", test_replicator_loop);
+  g_test_add_func ("/replicator/audience", test_replicator_audience);
   return g_test_run ();
 }
