@@ -1170,15 +1170,19 @@ hospital_last_heartbeat (MhNode *self, const char *hospital_id)
  * (no site of its own, or sites of an older version) is not stale by this
  * measure: its counts' own staleness still applies. */
 static gboolean
-set_heartbeat (MhNode *self, JsonObject *object, const char *hospital_id)
+set_heartbeat_value (MhNode *self, JsonObject *object, gint64 last)
 {
-  gint64 last = hospital_last_heartbeat (self, hospital_id);
-
   if (last > 0)
     json_object_set_int_member (object, "last_heartbeat", last);
   else
     json_object_set_null_member (object, "last_heartbeat");
   return last > 0 && mh_node_now_ms (self) - last > MH_NODE_HEARTBEAT_STALE_S * 1000;
+}
+
+static gboolean
+set_heartbeat (MhNode *self, JsonObject *object, const char *hospital_id)
+{
+  return set_heartbeat_value (self, object, hospital_last_heartbeat (self, hospital_id));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2057,8 +2061,52 @@ enum
   HOSPITAL_OFFLOAD_MINUTES = HOSPITAL_EMS_TRAFFIC + 5,
 };
 
-/* The beds of one hospital, by category. A category this program does not
- * know (from a newer schema) is shown as it is, with no free bed. */
+/* Adds one row of beds to @beds: from column @first on, the category,
+ * available, baseline, surge_24h, committed_inbound, reported_at and
+ * reported_by. A category this program does not know (from a newer schema)
+ * is shown as it is, with no free bed. */
+static void
+add_bed_row (MhNode *self, JsonObject *beds, sqlite3_stmt *stmt, int first, gint64 interval_min,
+             gboolean for_export)
+{
+  const char *category = column_text (stmt, first);
+  JsonObject *bed;
+  gint64 available = sqlite3_column_int64 (stmt, first + 1);
+  gint64 committed = sqlite3_column_int64 (stmt, first + 4);
+
+  if (for_export)
+    {
+      /* What a registry file carries: the counts, not who reported
+       * them when, nor what is derived from transfers. */
+      if (!mh_medhead_is_bed_category (category) || column_is_null (stmt, first + 1))
+        return;
+      bed = json_object_new ();
+      set_column (bed, "available", stmt, first + 1);
+      set_column (bed, "baseline", stmt, first + 2);
+      set_column (bed, "surge_24h", stmt, first + 3);
+      json_object_set_object_member (beds, category, bed);
+      return;
+    }
+
+  bed = json_object_new ();
+  set_text (bed, "category", category);
+  set_column (bed, "available", stmt, first + 1);
+  set_column (bed, "baseline", stmt, first + 2);
+  set_column (bed, "surge_24h", stmt, first + 3);
+  json_object_set_int_member (bed, "committed_inbound", committed);
+  json_object_set_int_member (bed, "free", mh_medhead_is_bed_category (category)
+                                             ? MAX (0, available - committed)
+                                             : 0);
+  set_column (bed, "reported_at", stmt, first + 5);
+  set_column (bed, "reported_by", stmt, first + 6);
+  json_object_set_boolean_member (bed, "stale",
+                                  count_is_stale (self, !column_is_null (stmt, first + 5),
+                                                  sqlite3_column_int64 (stmt, first + 5),
+                                                  interval_min));
+  json_object_set_object_member (beds, category, bed);
+}
+
+/* The beds of one hospital, by category. */
 static JsonObject *
 beds_to_json (MhNode *self, const char *hospital_id, gint64 interval_min, gboolean for_export,
               GError **error)
@@ -2075,44 +2123,7 @@ beds_to_json (MhNode *self, const char *hospital_id, gint64 interval_min, gboole
     return NULL;
   bind_prefix_range (stmt, 1, hospital_id);
   while (sqlite3_step (stmt) == SQLITE_ROW)
-    {
-      const char *category = column_text (stmt, 0);
-      JsonObject *bed = json_object_new ();
-      gint64 available = sqlite3_column_int64 (stmt, 1);
-      gint64 committed = sqlite3_column_int64 (stmt, 4);
-
-      if (for_export)
-        {
-          /* What a registry file carries: the counts, not who reported
-           * them when, nor what is derived from transfers. */
-          if (!mh_medhead_is_bed_category (category) || column_is_null (stmt, 1))
-            {
-              json_object_unref (bed);
-              continue;
-            }
-          set_column (bed, "available", stmt, 1);
-          set_column (bed, "baseline", stmt, 2);
-          set_column (bed, "surge_24h", stmt, 3);
-          json_object_set_object_member (beds, category, bed);
-          continue;
-        }
-
-      set_text (bed, "category", category);
-      set_column (bed, "available", stmt, 1);
-      set_column (bed, "baseline", stmt, 2);
-      set_column (bed, "surge_24h", stmt, 3);
-      json_object_set_int_member (bed, "committed_inbound", committed);
-      json_object_set_int_member (bed, "free", mh_medhead_is_bed_category (category)
-                                                 ? MAX (0, available - committed)
-                                                 : 0);
-      set_column (bed, "reported_at", stmt, 5);
-      set_column (bed, "reported_by", stmt, 6);
-      json_object_set_boolean_member (bed, "stale",
-                                      count_is_stale (self, !column_is_null (stmt, 5),
-                                                      sqlite3_column_int64 (stmt, 5),
-                                                      interval_min));
-      json_object_set_object_member (beds, category, bed);
-    }
+    add_bed_row (self, beds, stmt, 0, interval_min, for_export);
   return g_steal_pointer (&beds);
 }
 
@@ -2138,27 +2149,98 @@ hospital_from_row (MhNode *self, sqlite3_stmt *stmt, gboolean for_export, GError
   return g_steal_pointer (&hospital);
 }
 
+typedef struct
+{
+  JsonObject *beds; /* borrowed from its hospital */
+  gint64 interval_min;
+} Listed;
+
+/* Every hospital in three queries (hospitals, every bed, every heartbeat),
+ * not two more per hospital: a region's thousand hospitals made the
+ * desktop's cold start wait seconds on them. */
 static JsonArray *
 list_hospitals (MhNode *self, gboolean for_export, GError **error)
 {
   g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(sqlite3_stmt) beds = NULL;
+  g_autoptr(sqlite3_stmt) beats = NULL;
   g_autoptr(JsonArray) list = json_array_new ();
+  g_autoptr(GHashTable) by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GHashTable) last_beat = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   int rc;
+
+  if (!for_export)
+    {
+      /* The same rule as hospital_last_heartbeat(), for all at once. */
+      beats = prepare (self,
+                       "SELECT hospital_id, max(heartbeat_at) FROM site"
+                       " WHERE role = 'hospital' AND hospital_id IS NOT NULL GROUP BY hospital_id",
+                       error);
+      if (beats == NULL)
+        return NULL;
+      while ((rc = sqlite3_step (beats)) == SQLITE_ROW)
+        g_hash_table_insert (last_beat, g_strdup (column_text (beats, 0)),
+                             g_memdup2 (&(gint64){ sqlite3_column_int64 (beats, 1) },
+                                        sizeof (gint64)));
+      if (rc != SQLITE_DONE)
+        {
+          sqlite_fail (self, error, "listing heartbeats");
+          return NULL;
+        }
+    }
 
   stmt = prepare (self, HOSPITAL_SELECT " WHERE " HOSPITAL_KNOWN " ORDER BY h.name, h.id", error);
   if (stmt == NULL)
     return NULL;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
-      JsonObject *hospital = hospital_from_row (self, stmt, for_export, error);
+      const char *id = column_text (stmt, HOSPITAL_ID);
+      JsonObject *hospital = json_object_new ();
+      Listed *listed = g_new0 (Listed, 1);
 
-      if (hospital == NULL)
-        return NULL;
+      set_columns (hospital, stmt, HOSPITAL_ID, HOSPITAL_PHONE_EMERGENCY);
+      json_object_set_array_member (hospital, "specialties",
+                                    specialties_to_json (column_text (stmt, HOSPITAL_SPECIALTIES)));
+      set_columns (hospital, stmt, HOSPITAL_REPORT_INTERVAL, HOSPITAL_OFFLOAD_MINUTES);
+      listed->beds = json_object_new ();
+      listed->interval_min = sqlite3_column_int64 (stmt, HOSPITAL_REPORT_INTERVAL);
+      json_object_set_object_member (hospital, "beds", listed->beds);
+      if (!for_export)
+        {
+          const gint64 *last = g_hash_table_lookup (last_beat, id);
+
+          json_object_set_boolean_member (hospital, "stale",
+                                          set_heartbeat_value (self, hospital, last ? *last : 0));
+        }
+      g_hash_table_insert (by_id, g_strdup (id), listed);
       json_array_add_object_element (list, hospital);
     }
   if (rc != SQLITE_DONE)
     {
       sqlite_fail (self, error, "listing hospitals");
+      return NULL;
+    }
+
+  /* By id, as beds_to_json() reads them: each hospital's categories come
+   * in the same order. A bed's id is its hospital's, a slash, its category. */
+  beds = prepare (self,
+                  "SELECT substr(id, 1, instr(id, '/') - 1), substr(id, instr(id, '/') + 1),"
+                  " available, baseline, surge_24h, committed_inbound, reported_at, reported_by"
+                  " FROM beds WHERE instr(id, '/') > 1 ORDER BY id",
+                  error);
+  if (beds == NULL)
+    return NULL;
+  while ((rc = sqlite3_step (beds)) == SQLITE_ROW)
+    {
+      Listed *listed = g_hash_table_lookup (by_id, column_text (beds, 0));
+      const char *category = column_text (beds, 1);
+
+      if (listed != NULL && category != NULL && category[0] != '\0')
+        add_bed_row (self, listed->beds, beds, 1, listed->interval_min, for_export);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      sqlite_fail (self, error, "listing beds");
       return NULL;
     }
   return g_steal_pointer (&list);

@@ -29,6 +29,7 @@
 #include "mh-replicator.h"
 #include "mh-server-guard.h"
 #include "mh-sync-error.h"
+#include "mh-tls-database.h"
 
 #define WINDOW 4
 #define BATCH_ENTRIES 256
@@ -1935,6 +1936,9 @@ mh_replicator_new (MhStore *store, GTlsCertificate *certificate, const char *fin
   self->name = g_strdup (name ? name : "");
   self->n_acked_high = mh_schema_get_n_lanes (mh_store_get_schema (store));
   self->acked_high = g_new0 (gint64, self->n_acked_high);
+  /* Else every call to a peer parses the system's certificate authorities
+   * on the main loop first (seconds under ASan): see mh-tls-database.c. */
+  mh_tls_database_install_default ();
   self->session = soup_session_new_with_options ("timeout", 30, "idle-timeout", 60, NULL);
   /* Links go straight to the pinned URL: a desktop proxy setting must not
    * reroute them (and reading it needs GSettings schemas a hub may lack). */

@@ -218,17 +218,6 @@ test_live (void)
   double start_lat = 48.8453, start_lon = 2.3151; /* Necker 1 in the registry */
   gint64 started;
 
-  /* Known problem, not hidden: under ASan on a loaded machine, one run had
-   * a desk still catching up after 3 minutes, and another had the station
-   * never linking with the demo hub in 12 minutes. In the plain build this
-   * test runs and links in a second. See the session notes; the sync
-   * port's 20 s request deadline is the first suspect. */
-  if (g_getenv ("ASAN_OPTIONS") != NULL && g_getenv ("MEDHEAD_TEST_DEMO_UNDER_ASAN") == NULL)
-    {
-      g_test_skip ("the live demo network under ASan: known problem, see the comment");
-      return;
-    }
-
   /* A folder left by an app that was killed: its owner is gone (no pid
    * is above the kernel's largest, 2^22). */
   {

@@ -1092,6 +1092,35 @@ test_receipts (Net *net, gconstpointer data)
   g_assert_nonnull (error);
 }
 
+/* The list reads every hospital at once (beds and heartbeats in one query
+ * each): each must read as it does alone. */
+static void
+assert_list_matches_get (MhNode *node)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonArray) list = mh_node_list_hospitals (node, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (json_array_get_length (list), >, 0);
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonObject *listed = json_array_get_object_element (list, i);
+      const char *id = json_object_get_string_member (listed, "id");
+      g_autoptr(JsonObject) alone = mh_node_get_hospital (node, id, &error);
+      g_autoptr(JsonNode) a = json_node_init_object (json_node_alloc (), listed);
+      g_autoptr(JsonNode) b = json_node_init_object (json_node_alloc (), alone);
+
+      g_assert_no_error (error);
+      if (!json_node_equal (a, b))
+        {
+          g_autofree char *sa = json_to_string (a, FALSE);
+          g_autofree char *sb = json_to_string (b, FALSE);
+
+          g_error ("hospital %s listed as %s, alone %s", id, sa, sb);
+        }
+    }
+}
+
 /* A hospital's desk sends signed heartbeats; once the newest is older than
  * MH_NODE_HEARTBEAT_STALE_S, the hospital shows as stale, in its JSON and in
  * nearest-hospital results, even though its counts look fresh. A heartbeat
@@ -1109,6 +1138,7 @@ test_heartbeat (Net *net, gconstpointer data)
   g_assert_true (json_object_get_null_member (hospital, "last_heartbeat"));
   g_assert_false (json_object_get_boolean_member (hospital, "stale"));
   g_clear_pointer (&hospital, json_object_unref);
+  assert_list_matches_get (net->hub);
 
   g_assert_true (mh_node_write_heartbeat (net->desk, &error));
   g_assert_no_error (error);
@@ -1121,12 +1151,15 @@ test_heartbeat (Net *net, gconstpointer data)
   g_assert_cmpint (json_object_get_int_member (hospital, "last_heartbeat"), >, sent - 60000);
   g_assert_false (json_object_get_boolean_member (hospital, "stale"));
   g_clear_pointer (&hospital, json_object_unref);
+  assert_list_matches_get (net->hub);
+  assert_list_matches_get (net->desk);
 
   /* Sixteen minutes on, the desk has not been heard from. */
   mh_node_set_time_offset (net->hub, 16 * MINUTE_MS);
   hospital = mh_node_get_hospital (net->hub, FRED_BROOKS, &error);
   g_assert_true (json_object_get_boolean_member (hospital, "stale"));
   g_clear_pointer (&hospital, json_object_unref);
+  assert_list_matches_get (net->hub);
   {
     g_autoptr(JsonArray) nearest = NULL;
     gboolean found = FALSE;
