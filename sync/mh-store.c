@@ -3505,17 +3505,28 @@ report_outcome (MhApplyReport *report, Outcome outcome)
 }
 
 /* Applies a change that arrived from a peer, queueing it when it is
- * refused, parked or held. Returns FALSE only on a storage failure. */
+ * refused, parked or held. @verdicts, when not NULL, holds the result of
+ * mh_changes_verify() for it (checked before the transaction opened).
+ * Returns FALSE only on a storage failure. */
 static gboolean
-apply_remote (MhStore *self, MhChange *change, Outcome *out_outcome, GError **error)
+apply_remote (MhStore *self, MhChange *change, GPtrArray *verdicts, guint index,
+              Outcome *out_outcome, GError **error)
 {
   g_autofree char *reason = NULL;
   GError *local_error = NULL;
   Outcome outcome;
+  gboolean verified = TRUE;
 
   /* Verified before anything else, so that the origin every later check
    * (ownership in the validator) relies on is the signer's. */
-  if (self->verify_signatures && !mh_change_verify (change, &reason))
+  if (self->verify_signatures && verdicts != NULL)
+    {
+      reason = g_strdup (g_ptr_array_index (verdicts, index));
+      verified = reason == NULL;
+    }
+  else if (self->verify_signatures)
+    verified = mh_change_verify (change, &reason);
+  if (!verified)
     {
       g_autofree char *why = g_steal_pointer (&reason);
 
@@ -3592,7 +3603,7 @@ release_held_locked (MhStore *self, MhApplyReport *report, GError **error)
         return FALSE;
       if (change == NULL)
         continue;
-      if (!apply_remote (self, change, &outcome, error))
+      if (!apply_remote (self, change, NULL, 0, &outcome, error))
         return FALSE;
       if (outcome == OUTCOME_APPLIED)
         report->released++;
@@ -3689,8 +3700,12 @@ apply_batch (MhStore *self, GPtrArray *changes, const char *peer, guint lane,
              const MhCursor *cursor, MhApplyReport *report, GError **error)
 {
   gboolean any_applied = FALSE;
+  g_autoptr(GPtrArray) verdicts = NULL;
 
   memset (report, 0, sizeof *report);
+  /* The signatures first, on every core, outside the write transaction. */
+  if (self->verify_signatures)
+    verdicts = mh_changes_verify (changes);
   if (!txn_begin (self, error))
     return FALSE;
   if (!release_held_locked (self, report, error))
@@ -3699,7 +3714,7 @@ apply_batch (MhStore *self, GPtrArray *changes, const char *peer, guint lane,
     {
       Outcome outcome = OUTCOME_REJECTED;
 
-      if (!apply_remote (self, g_ptr_array_index (changes, i), &outcome, error))
+      if (!apply_remote (self, g_ptr_array_index (changes, i), verdicts, i, &outcome, error))
         goto fail;
       report_outcome (report, outcome);
       if (outcome == OUTCOME_APPLIED)
