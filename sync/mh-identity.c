@@ -26,7 +26,6 @@
 #include <gnutls/x509.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
-#include <nettle/eddsa.h>
 
 #include "mh-identity.h"
 #include "mh-sync-error.h"
@@ -39,7 +38,6 @@
 
 #define CERT_VALIDITY_SECONDS (G_GINT64_CONSTANT (20) * 365 * 24 * 3600)
 #define ED25519_PUBLIC_KEY_SIZE 32
-#define ED25519_PRIVATE_KEY_SIZE 32
 #define ED25519_PUBLIC_KEY_B64_LENGTH 44
 
 typedef struct gnutls_x509_crt_int GnutlsX509Crt;
@@ -74,9 +72,6 @@ struct _MhIdentity
   char *fingerprint;
   char *signing_public_key; /* base64 of the raw Ed25519 public key */
   guint8 raw_public_key[ED25519_PUBLIC_KEY_SIZE];
-  /* The raw private key, for nettle's Ed25519 directly: it keeps no state,
-   * so the registers of one write are signed on several threads at once. */
-  guint8 raw_private_key[ED25519_PRIVATE_KEY_SIZE];
   GTlsCertificate *tls_certificate;
   gnutls_privkey_t signing_key;
 };
@@ -93,7 +88,6 @@ mh_identity_finalize (GObject *object)
   g_free (self->signing_public_key);
   g_clear_object (&self->tls_certificate);
   g_clear_pointer (&self->signing_key, gnutls_privkey_deinit);
-  gnutls_memset (self->raw_private_key, 0, sizeof self->raw_private_key);
 
   G_OBJECT_CLASS (mh_identity_parent_class)->finalize (object);
 }
@@ -641,32 +635,7 @@ load (const char *key_path, const char *cert_path, GError **error)
       return NULL;
     }
 
-  {
-    g_auto(gnutls_datum_t) px = { NULL, 0 };
-    g_auto(gnutls_datum_t) pk = { NULL, 0 };
-    guint8 derived[ED25519_PUBLIC_KEY_SIZE];
-
-    if ((ret = gnutls_privkey_export_ecc_raw2 (key, NULL, &px, NULL, &pk, 0)) < 0)
-      {
-        gnutls_fail (error, ret, "Could not read the identity key in %s", key_path);
-        return NULL;
-      }
-    if (pk.size != ED25519_PRIVATE_KEY_SIZE || raw.size != ED25519_PUBLIC_KEY_SIZE)
-      {
-        g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                     "The identity key in %s is not an Ed25519 key", key_path);
-        return NULL;
-      }
-    nettle_ed25519_sha512_public_key (derived, pk.data);
-    if (memcmp (derived, raw.data, sizeof derived) != 0)
-      {
-        g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                     "The identity key in %s does not match its public key", key_path);
-        return NULL;
-      }
-    self = g_object_new (MH_TYPE_IDENTITY, NULL);
-    memcpy (self->raw_private_key, pk.data, ED25519_PRIVATE_KEY_SIZE);
-  }
+  self = g_object_new (MH_TYPE_IDENTITY, NULL);
   self->site_id = g_steal_pointer (&site_id);
   self->fingerprint = fingerprint_from_digest (digest);
   self->signing_public_key = g_base64_encode (raw.data, raw.size);
@@ -785,7 +754,9 @@ gboolean
 mh_identity_sign (MhIdentity *self, const guint8 *data, gsize len, GBytes **out_sig,
                   GError **error)
 {
-  guint8 sig[MH_SIGNATURE_SIZE];
+  g_auto(gnutls_datum_t) sig = { NULL, 0 };
+  gnutls_datum_t in;
+  int ret;
 
   g_return_val_if_fail (MH_IS_IDENTITY (self), FALSE);
   g_return_val_if_fail (data != NULL || len == 0, FALSE);
@@ -797,9 +768,13 @@ mh_identity_sign (MhIdentity *self, const guint8 *data, gsize len, GBytes **out_
                    "Cannot sign %" G_GSIZE_FORMAT " bytes at once", len);
       return FALSE;
     }
-  nettle_ed25519_sha512_sign (self->raw_public_key, self->raw_private_key, len,
-                              data != NULL ? data : (const guint8 *) "", sig);
-  *out_sig = g_bytes_new (sig, sizeof sig);
+  in.data = (unsigned char *) (data != NULL ? data : (const guint8 *) "");
+  in.size = len;
+  if ((ret = gnutls_privkey_sign_data2 (self->signing_key, GNUTLS_SIGN_EDDSA_ED25519, 0, &in,
+                                        &sig)) < 0)
+    return gnutls_fail (error, ret, "Could not sign");
+
+  *out_sig = g_bytes_new (sig.data, sig.size);
   return TRUE;
 }
 
@@ -1045,26 +1020,39 @@ change_verify_uncached (const MhChange *change, GBytes *canonical_in, char **rea
   return TRUE;
 }
 
-/* Work on batches of changes, spread over the machine's cores: the calling
- * thread takes a share and waits for the others. A catch-up batch is
- * hundreds of changes at about 150 µs of CPU each to verify, and a write of
- * a new row signs each of its registers at about 50 µs. */
+/* Batch verification. A batch of a catch-up is hundreds of changes, each
+ * check about 150 µs of CPU: the other cores share them, before the batch's
+ * write transaction opens. */
+#define VERIFY_CHUNK_MIN 16
+
 typedef struct
 {
-  void (*run) (gpointer job, guint begin, guint end);
-  gpointer job;
+  GPtrArray *changes;
+  GPtrArray *reasons;
   guint begin, end;
   GMutex *mutex;
   GCond *cond;
   guint *pending;
-} Chunk;
+} VerifyChunk;
 
 static void
-chunk_run (gpointer data, gpointer user_data)
+verify_range (GPtrArray *changes, GPtrArray *reasons, guint begin, guint end)
 {
-  Chunk *chunk = data;
+  for (guint i = begin; i < end; i++)
+    {
+      char *reason = NULL;
 
-  chunk->run (chunk->job, chunk->begin, chunk->end);
+      if (!mh_change_verify (g_ptr_array_index (changes, i), &reason))
+        g_ptr_array_index (reasons, i) = reason != NULL ? reason : g_strdup ("bad signature");
+    }
+}
+
+static void
+verify_chunk_run (gpointer data, gpointer user_data)
+{
+  VerifyChunk *chunk = data;
+
+  verify_range (chunk->changes, chunk->reasons, chunk->begin, chunk->end);
   g_mutex_lock (chunk->mutex);
   if (--*chunk->pending == 0)
     g_cond_signal (chunk->cond);
@@ -1072,81 +1060,26 @@ chunk_run (gpointer data, gpointer user_data)
 }
 
 static GThreadPool *
-shared_pool (void)
+verify_pool (void)
 {
   static GThreadPool *pool;
 
   if (g_once_init_enter (&pool))
     {
       guint n = MAX (1, g_get_num_processors () - 1);
-      GThreadPool *p = g_thread_pool_new (chunk_run, NULL, (int) MIN (n, 8), FALSE, NULL);
+      GThreadPool *p = g_thread_pool_new (verify_chunk_run, NULL, (int) MIN (n, 8), FALSE, NULL);
 
       g_once_init_leave (&pool, p);
     }
   return pool;
 }
 
-/* Runs @run over [0, @n) in parts of at least @min_part items. */
-static void
-run_parallel (void (*run) (gpointer, guint, guint), gpointer job, guint n, guint min_part)
-{
-  guint n_parts = MIN (g_get_num_processors (), n / min_part);
-  g_autofree Chunk *chunks = NULL;
-  guint per_part, pending;
-  GMutex mutex;
-  GCond cond;
-
-  if (n_parts <= 1)
-    {
-      run (job, 0, n);
-      return;
-    }
-  per_part = (n + n_parts - 1) / n_parts;
-  chunks = g_new0 (Chunk, n_parts);
-  g_mutex_init (&mutex);
-  g_cond_init (&cond);
-  pending = n_parts - 1;
-  for (guint p = 0; p < n_parts; p++)
-    {
-      chunks[p] = (Chunk) { run, job, MIN (n, p * per_part), MIN (n, (p + 1) * per_part),
-                            &mutex, &cond, &pending };
-      if (p > 0)
-        g_thread_pool_push (shared_pool (), &chunks[p], NULL);
-    }
-  run (job, chunks[0].begin, chunks[0].end);
-  g_mutex_lock (&mutex);
-  while (pending > 0)
-    g_cond_wait (&cond, &mutex);
-  g_mutex_unlock (&mutex);
-  g_mutex_clear (&mutex);
-  g_cond_clear (&cond);
-}
-
-typedef struct
-{
-  GPtrArray *changes;
-  GPtrArray *reasons;
-} VerifyJob;
-
-static void
-verify_range (gpointer data, guint begin, guint end)
-{
-  VerifyJob *job = data;
-
-  for (guint i = begin; i < end; i++)
-    {
-      char *reason = NULL;
-
-      if (!mh_change_verify (g_ptr_array_index (job->changes, i), &reason))
-        g_ptr_array_index (job->reasons, i) = reason != NULL ? reason : g_strdup ("bad signature");
-    }
-}
-
 /**
  * mh_changes_verify:
  * @changes: (element-type MhChange): a batch from a peer
  *
- * mh_change_verify() on every change of @changes, on all the cores.
+ * mh_change_verify() on every change of @changes, spread over the machine's
+ * cores (the calling thread takes a share and waits for the rest).
  *
  * Returns: (transfer full) (element-type utf8): as many entries as
  *   @changes: %NULL where the change verifies, else why it does not
@@ -1154,81 +1087,43 @@ verify_range (gpointer data, guint begin, guint end)
 GPtrArray *
 mh_changes_verify (GPtrArray *changes)
 {
-  VerifyJob job;
+  GPtrArray *reasons;
+  guint n_parts, per_part;
+  g_autofree VerifyChunk *chunks = NULL;
+  GMutex mutex;
+  GCond cond;
+  guint pending;
 
   g_return_val_if_fail (changes != NULL, NULL);
 
-  job.changes = changes;
-  job.reasons = g_ptr_array_new_full (changes->len, g_free);
-  g_ptr_array_set_size (job.reasons, (int) changes->len);
-  /* Below a few dozen changes a thread's wake-up is not worth it. */
-  run_parallel (verify_range, &job, changes->len, 16);
-  return job.reasons;
-}
-
-typedef struct
-{
-  MhIdentity *self;
-  GPtrArray *changes;
-  GBytes **canonical;
-} SignJob;
-
-static void
-sign_range (gpointer data, guint begin, guint end)
-{
-  SignJob *job = data;
-
-  for (guint i = begin; i < end; i++)
+  reasons = g_ptr_array_new_full (changes->len, g_free);
+  g_ptr_array_set_size (reasons, (int) changes->len);
+  n_parts = MIN (g_get_num_processors (), changes->len / VERIFY_CHUNK_MIN);
+  if (n_parts <= 1)
     {
-      MhChange *change = g_ptr_array_index (job->changes, i);
-      gsize len;
-      const guint8 *bytes = g_bytes_get_data (job->canonical[i], &len);
-      guint8 both[MH_CHANGE_SIGNATURE_SIZE];
-
-      memcpy (both, job->self->raw_public_key, ED25519_PUBLIC_KEY_SIZE);
-      nettle_ed25519_sha512_sign (job->self->raw_public_key, job->self->raw_private_key, len,
-                                  bytes, both + ED25519_PUBLIC_KEY_SIZE);
-      g_clear_pointer (&change->signature, g_bytes_unref);
-      change->signature = g_bytes_new (both, sizeof both);
+      verify_range (changes, reasons, 0, changes->len);
+      return reasons;
     }
-}
 
-/**
- * mh_identity_sign_changes:
- * @changes: (element-type MhChange): changes whose origin is this node
- *
- * mh_identity_sign_change() on each of @changes, on all the cores when
- * there are several.
- */
-gboolean
-mh_identity_sign_changes (MhIdentity *self, GPtrArray *changes, GError **error)
-{
-  g_autofree GBytes **canonical = NULL;
-  SignJob job;
-
-  g_return_val_if_fail (MH_IS_IDENTITY (self), FALSE);
-  g_return_val_if_fail (changes != NULL, FALSE);
-
-  /* Canonical bytes are built here: GVariant values are shared with the
-   * caller, and their lazy serialisation is best kept on one thread. */
-  canonical = g_new0 (GBytes *, changes->len + 1);
-  for (guint i = 0; i < changes->len; i++)
+  per_part = (changes->len + n_parts - 1) / n_parts;
+  chunks = g_new0 (VerifyChunk, n_parts);
+  g_mutex_init (&mutex);
+  g_cond_init (&cond);
+  pending = n_parts - 1;
+  for (guint p = 0; p < n_parts; p++)
     {
-      MhChange *change = g_ptr_array_index (changes, i);
-
-      g_return_val_if_fail (g_strcmp0 (change->origin, self->site_id) == 0, FALSE);
-      canonical[i] = mh_change_canonical_bytes (change);
-      if (g_bytes_get_size (canonical[i]) > G_MAXUINT)
-        {
-          for (guint k = 0; k <= i; k++)
-            g_bytes_unref (canonical[k]);
-          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE, "Cannot sign a change that large");
-          return FALSE;
-        }
+      chunks[p] = (VerifyChunk) { changes, reasons, p * per_part,
+                                  MIN (changes->len, (p + 1) * per_part), &mutex, &cond,
+                                  &pending };
+      if (p > 0)
+        g_thread_pool_push (verify_pool (), &chunks[p], NULL);
     }
-  job = (SignJob) { self, changes, canonical };
-  run_parallel (sign_range, &job, changes->len, 1);
-  for (guint i = 0; i < changes->len; i++)
-    g_bytes_unref (canonical[i]);
-  return TRUE;
+  verify_range (changes, reasons, chunks[0].begin, chunks[0].end);
+  g_mutex_lock (&mutex);
+  while (pending > 0)
+    g_cond_wait (&cond, &mutex);
+  g_mutex_unlock (&mutex);
+  g_mutex_clear (&mutex);
+  g_cond_clear (&cond);
+  return reasons;
 }

@@ -42,7 +42,6 @@ gboolean mh_identity_verify (const char *public_key_b64, const guint8 *data, gsi
 #define MH_CHANGE_SIGNATURE_SIZE (32 + MH_SIGNATURE_SIZE)
 
 gboolean mh_identity_sign_change (MhIdentity *self, MhChange *change, GError **error);
-gboolean mh_identity_sign_changes (MhIdentity *self, GPtrArray *changes, GError **error);
 gboolean mh_change_verify (const MhChange *change, char **reason);
 GPtrArray *mh_changes_verify (GPtrArray *changes);
 

@@ -2957,8 +2957,6 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
   g_autoptr(MhRow) row = NULL;
   g_autoptr(MhRow) next = NULL;
   g_autofree gboolean *touched_regs = NULL;
-  g_autoptr(GPtrArray) to_sign = NULL;
-  g_autoptr(GArray) signed_regs = NULL;
   g_autofree gint64 *old_lseqs = NULL;
   gint64 seq_before, own_seq_before, lseq;
   gboolean lseq_is_new, failed_before;
@@ -3042,8 +3040,6 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
   seq_before = self->seq;
   own_seq_before = self->own_seq;
 
-  to_sign = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
-  signed_regs = g_array_new (FALSE, FALSE, sizeof (guint));
   lseq = row_lseq (self, next, &lseq_is_new);
   for (guint i = 0; i < table->registers->len; i++)
     {
@@ -3061,30 +3057,18 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
       if (self->identity != NULL)
         {
           const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
-          MhChange *signed_change = mh_change_new_set (
+          g_autoptr(MhChange) signed_change = mh_change_new_set (
             table->name, row_id, reg->name,
             cells_to_variant (next->cells + reg->first_column, reg->n_columns), hlc,
             self->site_id, m->oseq);
 
           signed_change->schema_version = mh_schema_get_version (self->schema);
-          g_ptr_array_add (to_sign, signed_change);
-          g_array_append_val (signed_regs, i);
-        }
-    }
-  /* The registers of one write are signed together, on every core. */
-  if (to_sign->len > 0)
-    {
-      if (!mh_identity_sign_changes (self->identity, to_sign, error))
-        {
-          txn_rollback (self);
-          return FALSE;
-        }
-      for (guint k = 0; k < to_sign->len; k++)
-        {
-          MhChange *signed_change = g_ptr_array_index (to_sign, k);
-
-          next->meta[g_array_index (signed_regs, guint, k)].sig =
-            g_steal_pointer (&signed_change->signature);
+          if (!mh_identity_sign_change (self->identity, signed_change, error))
+            {
+              txn_rollback (self);
+              return FALSE;
+            }
+          m->sig = g_steal_pointer (&signed_change->signature);
         }
     }
 

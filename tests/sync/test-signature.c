@@ -223,23 +223,6 @@ test_batch_verify (void)
       g_assert_no_error (error);
       g_ptr_array_add (changes, change);
     }
-  /* Signed together (on several threads), the same bytes as one by one. */
-  {
-    g_autoptr(GPtrArray) copies = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
-
-    for (guint i = 0; i < 5; i++)
-      {
-        g_autofree char *row = g_strdup_printf ("h%u", i);
-
-        g_ptr_array_add (copies, test_set ("hospital", row, "status", 100 + i, site, i + 1,
-                                           "[<'open'>, <''>]"));
-      }
-    g_assert_true (mh_identity_sign_changes (alice, copies, &error));
-    g_assert_no_error (error);
-    for (guint i = 0; i < 5; i++)
-      g_assert_true (g_bytes_equal (((MhChange *) g_ptr_array_index (copies, i))->signature,
-                                    ((MhChange *) g_ptr_array_index (changes, i))->signature));
-  }
   verdicts = mh_changes_verify (changes);
   g_assert_cmpuint (verdicts->len, ==, 100);
   for (guint i = 0; i < 100; i++)
