@@ -43,6 +43,7 @@ gboolean mh_identity_verify (const char *public_key_b64, const guint8 *data, gsi
 
 gboolean mh_identity_sign_change (MhIdentity *self, MhChange *change, GError **error);
 gboolean mh_change_verify (const MhChange *change, char **reason);
+GPtrArray *mh_changes_verify (GPtrArray *changes);
 
 char *mh_fingerprint_from_certificate (GTlsCertificate *cert);
 char *mh_site_id_from_certificate (GTlsCertificate *cert);

@@ -3687,18 +3687,28 @@ audience_outcome (MhStore *self, const MhChange *change, GPtrArray *context, cha
 }
 
 /* Applies a change that arrived from a peer, queueing it when it is
- * refused, parked or held. Returns FALSE only on a storage failure. */
+ * refused, parked or held. @verdicts, when not NULL, holds the result of
+ * mh_changes_verify() for it (checked before the transaction opened).
+ * Returns FALSE only on a storage failure. */
 static gboolean
-apply_remote (MhStore *self, MhChange *change, GPtrArray *context, Outcome *out_outcome,
-              GError **error)
+apply_remote (MhStore *self, MhChange *change, GPtrArray *context, GPtrArray *verdicts,
+              guint index, Outcome *out_outcome, GError **error)
 {
   g_autofree char *reason = NULL;
   GError *local_error = NULL;
   Outcome outcome;
+  gboolean verified = TRUE;
 
   /* Verified before anything else, so that the origin every later check
    * (ownership in the validator) relies on is the signer's. */
-  if (self->verify_signatures && !mh_change_verify (change, &reason))
+  if (self->verify_signatures && verdicts != NULL)
+    {
+      reason = g_strdup (g_ptr_array_index (verdicts, index));
+      verified = reason == NULL;
+    }
+  else if (self->verify_signatures)
+    verified = mh_change_verify (change, &reason);
+  if (!verified)
     {
       g_autofree char *why = g_steal_pointer (&reason);
 
@@ -3709,6 +3719,10 @@ apply_remote (MhStore *self, MhChange *change, GPtrArray *context, Outcome *out_
            && self->origin_filter (self, change->origin, change->origin_seq, &reason,
                                    self->origin_filter_data))
     outcome = OUTCOME_REJECTED;
+  /* An evicted row's late change is dropped before its audience is asked:
+   * what it belongs to is gone here, so the audience could only wait. */
+  else if (self->n_evicted > 0 && row_is_evicted (self, change->table, change->row))
+    outcome = OUTCOME_EVICTED;
   else if ((outcome = audience_outcome (self, change, context, &reason)) != OUTCOME_APPLIED)
     ;
   else
@@ -3780,7 +3794,7 @@ release_held_locked (MhStore *self, MhApplyReport *report, GError **error)
         return FALSE;
       if (change == NULL)
         continue;
-      if (!apply_remote (self, change, NULL, &outcome, error))
+      if (!apply_remote (self, change, NULL, NULL, 0, &outcome, error))
         return FALSE;
       if (outcome == OUTCOME_APPLIED)
         report->released++;
@@ -3882,8 +3896,20 @@ apply_batch (MhStore *self, GPtrArray *changes, const char *peer, guint lane,
              const MhCursor *cursor, MhApplyReport *report, GError **error)
 {
   gboolean any_applied = FALSE;
+  g_autoptr(GPtrArray) verdicts = NULL;
+  g_autoptr(GPtrArray) trusted = NULL;
 
   memset (report, 0, sizeof *report);
+  /* The signatures first, on every core, outside the write transaction. */
+  if (self->verify_signatures)
+    verdicts = mh_changes_verify (changes);
+  /* What the rest of the batch may vouch for (a transfer that brings a
+   * patient into this site's audience) counts only once its signature
+   * holds: a forged transfer must not pull a patient here. */
+  trusted = g_ptr_array_sized_new (changes->len);
+  for (guint i = 0; i < changes->len; i++)
+    if (verdicts == NULL || g_ptr_array_index (verdicts, i) == NULL)
+      g_ptr_array_add (trusted, g_ptr_array_index (changes, i));
   if (!txn_begin (self, error))
     return FALSE;
   if (!release_held_locked (self, report, error))
@@ -3892,7 +3918,8 @@ apply_batch (MhStore *self, GPtrArray *changes, const char *peer, guint lane,
     {
       Outcome outcome = OUTCOME_REJECTED;
 
-      if (!apply_remote (self, g_ptr_array_index (changes, i), changes, &outcome, error))
+      if (!apply_remote (self, g_ptr_array_index (changes, i), trusted, verdicts, i, &outcome,
+                         error))
         goto fail;
       report_outcome (report, outcome);
       if (outcome == OUTCOME_APPLIED)
