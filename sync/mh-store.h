@@ -238,6 +238,8 @@ gboolean mh_store_get_digest (MhStore *self, const char *bucket, MhDigest *diges
 GHashTable *mh_store_list_digests (MhStore *self);
 char *mh_digest_to_string (const MhDigest *digest);
 gboolean mh_store_recompute_digests (MhStore *self, GHashTable **out_digests, GError **error);
+gboolean mh_store_digest_rows (MhStore *self, const char *table, const char *const *rows,
+                               MhDigest *digest, GError **error);
 
 /* Local eviction (docs/protocol.md, "Eviction"): drops rows from this
  * replica only, with their log entries, history and queued changes, and

@@ -404,6 +404,37 @@ test_digest_buckets (Fixture *f, gconstpointer data)
   test_assert_digests_consistent (f->a);
 }
 
+/* A slice of a bucket, hashed on demand, sums to the bucket when it holds
+ * all of it, tombstones included; absent rows add nothing. */
+static void
+test_digest_rows (Fixture *f, gconstpointer data)
+{
+  const char *const patients[] = { "H1/p1", "H1/p2", "H1/gone", "H1/never", NULL };
+  const char *const one[] = { "H1/p1", NULL };
+  const char *const observations[] = { "H1/p1/o1", NULL };
+  g_autoptr(GError) error = NULL;
+  MhDigest sum = { 0 }, part = { 0 }, bucket;
+
+  write_ok (f->a, 'i', "patient", "H1/p1", "{'age': <int64 70>}");
+  write_ok (f->a, 'i', "patient", "H1/p2", "{'age': <int64 50>}");
+  write_ok (f->a, 'i', "patient", "H1/gone", "{'age': <int64 30>}");
+  write_ok (f->a, 'd', "patient", "H1/gone", NULL);
+  write_ok (f->a, 'i', "observation", "H1/p1/o1", "{'patient': <'H1/p1'>, 'hr': <int64 90>}");
+
+  g_assert_true (mh_store_digest_rows (f->a, "patient", patients, &sum, &error));
+  g_assert_no_error (error);
+  g_assert_true (mh_store_digest_rows (f->a, "observation", observations, &sum, &error));
+  bucket = digest_of (f->a, "patients:H1");
+  g_assert_true (digest_equal (&sum, &bucket));
+
+  g_assert_true (mh_store_digest_rows (f->a, "patient", one, &part, &error));
+  g_assert_cmpuint (part.count, >, 0);
+  g_assert_cmpuint (part.count, <, sum.count);
+
+  g_assert_false (mh_store_digest_rows (f->a, "nope", one, &part, &error));
+  g_assert_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE);
+}
+
 static void
 test_digest_value_sensitive (Fixture *f, gconstpointer data)
 {
@@ -497,6 +528,7 @@ main (int argc, char **argv)
   ADD ("incremental", test_digest_incremental);
   ADD ("persist", test_digest_persist);
   ADD ("buckets", test_digest_buckets);
+  ADD ("rows", test_digest_rows);
   ADD ("value-sensitive", test_digest_value_sensitive);
 #undef ADD
   return g_test_run ();
