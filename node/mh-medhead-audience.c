@@ -519,3 +519,153 @@ mh_medhead_audience_install (MhStore *store)
                          mh_medhead_audience_new (store),
                          (GDestroyNotify) mh_medhead_audience_free);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Per-hospital digests                                                     */
+
+/* A transfer in flight: what its crew, its desk and the hubs must agree on
+ * now. Ended ones are subject to retention, and may differ. */
+#define OPEN_TRANSFER " (crew_state IS NULL OR crew_state NOT IN ('cancelled', 'arrived'))"
+
+gboolean
+mh_medhead_bucket_is_shared (MhSchema *schema, const char *bucket)
+{
+  for (guint t = 0; t < mh_schema_get_n_tables (schema); t++)
+    {
+      const MhTableDef *table = mh_schema_get_table (schema, t);
+
+      if (g_strcmp0 (table->bucket, bucket) == 0
+          && g_strv_contains (need_to_know_tables, table->name))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Runs @sql with @key bound to ?1 and adds the first column to @set. */
+static gboolean
+collect (sqlite3 *db, const char *sql, const char *key, GHashTable *set, GError **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func (g_free);
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "digest query: %s",
+                   sqlite3_errmsg (db));
+      sqlite3_finalize (stmt);
+      return FALSE;
+    }
+  if (key != NULL)
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_TRANSIENT);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    if (sqlite3_column_text (stmt, 0) != NULL)
+      g_hash_table_add (set, g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_DONE)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "digest query: %s",
+                   sqlite3_errmsg (db));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+digest_set (MhStore *store, const char *table, GHashTable *set, MhDigest *digest, GError **error)
+{
+  g_autofree const char **rows = (const char **) g_hash_table_get_keys_as_array (set, NULL);
+
+  return mh_store_digest_rows (store, table, rows, digest, error);
+}
+
+/**
+ * mh_medhead_hospital_digest:
+ * @digest: (out): the digest of bucket `patients:HOSPITAL_ID`
+ *
+ * The bucket of a hospital's open transfers (crew state neither cancelled
+ * nor arrived): the transfers, their receipts and chat (channel
+ * transfer:ID, messages and retractions), and the patient, observation and
+ * intervention rows of their patients. The hubs, the hospital's desk and
+ * the crews of those transfers all hold exactly these rows, so their
+ * digests agree once in step. Computed on demand from the rows.
+ */
+gboolean
+mh_medhead_hospital_digest (MhStore *store, const char *hospital_id, MhDigest *digest,
+                            GError **error)
+{
+  sqlite3 *db = mh_store_get_db (store);
+  g_autoptr(GHashTable) transfers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) patients = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) receipts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) messages = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) retractions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) observations = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                              NULL);
+  g_autoptr(GHashTable) interventions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                               NULL);
+  GHashTableIter iter;
+  const char *id;
+
+  g_return_val_if_fail (hospital_id != NULL && digest != NULL, FALSE);
+
+  memset (digest, 0, sizeof *digest);
+  if (!collect (db, "SELECT id FROM transfer WHERE hospital_id = ?1 AND" OPEN_TRANSFER,
+                hospital_id, transfers, error)
+      || !collect (db, "SELECT patient_id FROM transfer WHERE hospital_id = ?1 AND" OPEN_TRANSFER,
+                   hospital_id, patients, error))
+    return FALSE;
+
+  g_hash_table_iter_init (&iter, transfers);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &id, NULL))
+    {
+      g_autofree char *channel = g_strconcat ("transfer:", id, NULL);
+
+      if (!collect (db, "SELECT id FROM receipt WHERE transfer_id = ?1", id, receipts, error)
+          || !collect (db, "SELECT id FROM message WHERE channel = ?1", channel, messages, error)
+          || !collect (db, "SELECT id FROM retraction WHERE channel = ?1", channel, retractions,
+                       error))
+        return FALSE;
+    }
+  g_hash_table_iter_init (&iter, patients);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &id, NULL))
+    if (!collect (db, "SELECT id FROM observation WHERE patient_id = ?1", id, observations, error)
+        || !collect (db, "SELECT id FROM intervention WHERE patient_id = ?1", id, interventions,
+                     error))
+      return FALSE;
+
+  return digest_set (store, "transfer", transfers, digest, error)
+         && digest_set (store, "receipt", receipts, digest, error)
+         && digest_set (store, "message", messages, digest, error)
+         && digest_set (store, "retraction", retractions, digest, error)
+         && digest_set (store, "patient", patients, digest, error)
+         && digest_set (store, "observation", observations, digest, error)
+         && digest_set (store, "intervention", interventions, digest, error);
+}
+
+static int
+compare_ids (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/**
+ * mh_medhead_open_hospitals:
+ *
+ * Returns: (transfer full): the hospitals this replica holds open transfers
+ *   for, in id order
+ */
+char **
+mh_medhead_open_hospitals (MhStore *store, GError **error)
+{
+  g_autoptr(GHashTable) set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char **ids = NULL;
+  guint n = 0;
+
+  if (!collect (mh_store_get_db (store),
+                "SELECT DISTINCT hospital_id FROM transfer WHERE" OPEN_TRANSFER, NULL, set, error))
+    return NULL;
+  ids = (char **) g_hash_table_get_keys_as_array (set, &n);
+  qsort (ids, n, sizeof (char *), compare_ids);
+  return g_strdupv (ids);
+}

@@ -35,4 +35,12 @@ GPtrArray *mh_medhead_audience_growth (MhStore *store, const MhChange *change,
 /* Installs both on @store, with their state. */
 void mh_medhead_audience_install (MhStore *store);
 
+/* Per-hospital digests (docs/sync.md, "Digests per audience"): FALSE for a
+ * bucket that need-to-know tables file into, whose content depends on who
+ * holds it. */
+gboolean mh_medhead_bucket_is_shared (MhSchema *schema, const char *bucket);
+gboolean mh_medhead_hospital_digest (MhStore *store, const char *hospital_id, MhDigest *digest,
+                                     GError **error);
+char **mh_medhead_open_hospitals (MhStore *store, GError **error);
+
 G_END_DECLS

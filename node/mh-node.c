@@ -4578,28 +4578,108 @@ compare_strings (gconstpointer a, gconstpointer b)
 /**
  * mh_node_get_digest:
  *
- * The replica's digests, by bucket (in name order, so that equal replicas
- * give equal text).
+ * The replica's digests for the whole network to compare (see
+ * mh_node_get_digest_for()), in name order so that equal replicas give
+ * equal text.
  */
 JsonObject *
 mh_node_get_digest (MhNode *self)
 {
-  JsonObject *result = json_object_new ();
+  g_autoptr(GError) error = NULL;
+  JsonObject *result = mh_node_get_digest_for (self, NULL, &error);
+
+  if (result == NULL)
+    {
+      g_warning ("digest: %s", error->message);
+      result = json_object_new ();
+    }
+  return result;
+}
+
+/**
+ * mh_node_get_digest_for:
+ * @hospital_id: (nullable): one hospital's patients, or %NULL for every
+ *   hospital this node holds open transfers for
+ *
+ * Digests per audience (docs/sync.md, "Digests per audience"): `buckets`
+ * holds what two nodes that share it can compare: the public buckets, the
+ * same on every node, and `patients:HOSPITAL_ID` (mh_medhead_hospital_digest()),
+ * the same on the hubs, that hospital's desk and the crew of its open
+ * transfers; with @hospital_id that bucket alone, even when empty. `held`
+ * holds this node's own totals of the need-to-know buckets (`patients`,
+ * `message`, `retraction`): the same only on sites of the same audience,
+ * such as two hubs.
+ *
+ * Returns: (transfer full): the digests, or %NULL with
+ *   %MH_NODE_ERROR_NOT_FOUND for an unknown hospital
+ */
+JsonObject *
+mh_node_get_digest_for (MhNode *self, const char *hospital_id, GError **error)
+{
+  g_autoptr(JsonObject) result = json_object_new ();
   JsonObject *buckets = json_object_new ();
+  JsonObject *held = json_object_new ();
   g_autoptr(GHashTable) digests = NULL;
   g_autofree gpointer *keys = NULL;
+  g_auto(GStrv) hospitals = NULL;
   guint n = 0;
 
-  g_return_val_if_fail (MH_IS_NODE (self), result);
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
 
+  set_text (result, "site_id", self->site_id);
+  json_object_set_object_member (result, "buckets", buckets);
+  json_object_set_object_member (result, "held", held);
+
+  if (hospital_id != NULL)
+    {
+      if (mh_store_get_row_state (self->store, "hospital", hospital_id) != MH_ROW_LIVE)
+        {
+          fail (error, MH_NODE_ERROR_NOT_FOUND, "hospital: no hospital %s", hospital_id);
+          return NULL;
+        }
+      hospitals = g_new0 (char *, 2);
+      hospitals[0] = g_strdup (hospital_id);
+    }
+  else
+    {
+      g_autoptr(GError) local = NULL;
+
+      hospitals = mh_medhead_open_hospitals (self->store, &local);
+      if (hospitals == NULL)
+        {
+          fail (error, MH_NODE_ERROR_FAILED, "digest: %s", local->message);
+          return NULL;
+        }
+    }
+
+  /* Public and held buckets first, then each hospital's: name order. */
   digests = mh_store_list_digests (self->store);
+  for (guint i = 0; hospitals[i] != NULL; i++)
+    {
+      g_autoptr(GError) local = NULL;
+      MhDigest digest;
+
+      if (!mh_medhead_hospital_digest (self->store, hospitals[i], &digest, &local))
+        {
+          fail (error, MH_NODE_ERROR_FAILED, "digest: %s", local->message);
+          return NULL;
+        }
+      g_hash_table_insert (digests, g_strconcat (MH_BUCKET_PATIENTS ":", hospitals[i], NULL),
+                           mh_digest_to_string (&digest));
+    }
   keys = g_hash_table_get_keys_as_array (digests, &n);
   qsort (keys, n, sizeof (gpointer), compare_strings);
   for (guint i = 0; i < n; i++)
-    set_text (buckets, keys[i], g_hash_table_lookup (digests, keys[i]));
-  set_text (result, "site_id", self->site_id);
-  json_object_set_object_member (result, "buckets", buckets);
-  return result;
+    {
+      const char *name = keys[i];
+      gboolean per_hospital = g_str_has_prefix (name, MH_BUCKET_PATIENTS ":");
+
+      if (!per_hospital && !mh_medhead_bucket_is_shared (mh_store_get_schema (self->store), name))
+        set_text (held, name, g_hash_table_lookup (digests, name));
+      else
+        set_text (buckets, name, g_hash_table_lookup (digests, name));
+    }
+  return g_steal_pointer (&result);
 }
 
 /**

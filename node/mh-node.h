@@ -172,6 +172,7 @@ JsonArray *mh_node_list_peers (MhNode *self);
 /* Status, digests, history */
 JsonObject *mh_node_get_status (MhNode *self);
 JsonObject *mh_node_get_digest (MhNode *self);
+JsonObject *mh_node_get_digest_for (MhNode *self, const char *hospital_id, GError **error);
 JsonArray *mh_node_get_history (MhNode *self, const char *table, const char *row, GError **error);
 
 /* Bulk registry exchange: the format of the files in data/demo ("medhead-registry/1"). */

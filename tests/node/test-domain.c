@@ -530,6 +530,139 @@ test_transfer_transitions (Net *net, gconstpointer data)
   }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Digests per audience                                                     */
+
+/* The node's patients:HOSPITAL digest, "" when it does not list it. */
+static char *
+hospital_digest (MhNode *node, const char *hospital, gboolean asked)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) digest = mh_node_get_digest_for (node, asked ? hospital : NULL, &error);
+  g_autofree char *name = g_strconcat ("patients:", hospital, NULL);
+  JsonObject *buckets;
+
+  g_assert_no_error (error);
+  buckets = json_object_get_object_member (digest, "buckets");
+  g_assert_false (json_object_has_member (buckets, "patients"));
+  g_assert_true (json_object_has_member (json_object_get_object_member (digest, "held"),
+                                         "patients"));
+  return g_strdup (json_object_get_string_member_with_default (buckets, name, ""));
+}
+
+static void
+assert_hospital_digests (Net *net, const char *hospital, MhNode *crew, guint64 count)
+{
+  g_autofree char *hub = hospital_digest (net->hub, hospital, TRUE);
+  g_autofree char *crews = hospital_digest (crew, hospital, TRUE);
+  g_autofree char *listed = hospital_digest (net->hub, hospital, FALSE);
+
+  g_assert_cmpuint (g_ascii_strtoull (hub, NULL, 10), ==, count);
+  g_assert_cmpstr (hub, ==, crews);
+  if (strcmp (hospital, FRED_BROOKS) == 0)
+    {
+      g_autofree char *desk = hospital_digest (net->desk, hospital, TRUE);
+      g_assert_cmpstr (hub, ==, desk);
+    }
+  /* Listed without asking only while it has open transfers. */
+  g_assert_cmpstr (listed, ==, count > 0 ? hub : "");
+}
+
+/* patients:HOSPITAL holds open transfers and what hangs under them; a
+ * cancelled or arrived one drops out, and a diverted patient moves to the
+ * new hospital's bucket once the crew cancels the first transfer. */
+static void
+test_digest_per_hospital (Net *net, gconstpointer data)
+{
+  g_autofree char *transfer = new_transfer (net->crew, FRED_BROOKS, 0);
+  g_autofree char *other = new_transfer (net->crew, FRED_BROOKS, 0);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *diverted = NULL;
+  g_autofree char *message = NULL;
+  g_autofree char *observation = NULL;
+  g_autoptr(JsonObject) record = NULL;
+  g_autoptr(JsonObject) fields = NULL;
+  g_autoptr(JsonObject) vitals = test_object ("{\"hr\": 120}");
+  g_autoptr(GError) error = NULL;
+  const char *patient;
+
+  record = mh_node_get_transfer (net->crew, transfer, &error);
+  g_assert_no_error (error);
+  patient = test_string (record, "patient_id");
+  net_sync (net);
+  before = hospital_digest (net->hub, FRED_BROOKS, TRUE);
+  /* Two transfers and their patients: the hub, the desk and the crew
+   * agree. */
+  g_assert_cmpuint (g_ascii_strtoull (before, NULL, 10), >, 0);
+  assert_hospital_digests (net, FRED_BROOKS, net->crew, g_ascii_strtoull (before, NULL, 10));
+  /* Nothing for Julia Crusher: empty when asked, absent otherwise. */
+  assert_hospital_digests (net, JULIA_CRUSHER, net->crew, 0);
+  {
+    g_autofree char *empty = hospital_digest (net->desk, JULIA_CRUSHER, TRUE);
+    g_assert_cmpstr (empty, ==, "0:00000000000000000000000000000000");
+  }
+
+  /* An observation and the transfer's chat count, and stay in step. */
+  observation = mh_node_add_observation (net->crew, patient, vitals, &error);
+  g_assert_no_error (error);
+  {
+    g_autofree char *channel = g_strconcat ("transfer:", transfer, NULL);
+    message = mh_node_post_message (net->desk, channel, "bay 3", &error);
+    g_assert_no_error (error);
+  }
+  net_sync (net);
+  after = hospital_digest (net->hub, FRED_BROOKS, TRUE);
+  g_assert_cmpstr (after, !=, before);
+  assert_hospital_digests (net, FRED_BROOKS, net->crew, g_ascii_strtoull (after, NULL, 10));
+
+  /* Arrived: the other transfer and its patient drop out. */
+  crew_ok (net->crew, other, "en_route");
+  crew_ok (net->crew, other, "arrived");
+  net_sync (net);
+  g_free (before);
+  before = g_steal_pointer (&after);
+  after = hospital_digest (net->hub, FRED_BROOKS, TRUE);
+  g_assert_cmpuint (g_ascii_strtoull (after, NULL, 10), <, g_ascii_strtoull (before, NULL, 10));
+  assert_hospital_digests (net, FRED_BROOKS, net->crew, g_ascii_strtoull (after, NULL, 10));
+
+  /* Diversion: a transfer to Julia Crusher, then the first cancelled. */
+  fields = test_objectf ("{\"patient_id\": \"%s\", \"hospital_id\": \"%s\"}", patient,
+                         JULIA_CRUSHER);
+  diverted = mh_node_create_transfer (net->crew, fields, &error);
+  g_assert_no_error (error);
+  net_sync (net);
+  g_free (before);
+  before = hospital_digest (net->hub, JULIA_CRUSHER, TRUE);
+  /* Until the crew cancels, the patient counts for both hospitals, and
+   * the first one's bucket does not move. */
+  g_assert_cmpuint (g_ascii_strtoull (before, NULL, 10), >, 0);
+  {
+    g_autofree char *fred = hospital_digest (net->hub, FRED_BROOKS, TRUE);
+    g_assert_cmpstr (fred, ==, after);
+  }
+  assert_hospital_digests (net, FRED_BROOKS, net->crew, g_ascii_strtoull (after, NULL, 10));
+  assert_hospital_digests (net, JULIA_CRUSHER, net->crew, g_ascii_strtoull (before, NULL, 10));
+  crew_ok (net->crew, transfer, "cancelled");
+  net_sync (net);
+  assert_hospital_digests (net, FRED_BROOKS, net->crew, 0);
+  g_free (after);
+  after = hospital_digest (net->hub, JULIA_CRUSHER, TRUE);
+  g_assert_cmpstr (after, ==, before);
+  /* The patient, its record and the observation; not the first transfer,
+   * its receipts or its chat. */
+  assert_hospital_digests (net, JULIA_CRUSHER, net->crew, g_ascii_strtoull (after, NULL, 10));
+  {
+    g_autofree char *desk = hospital_digest (net->desk, FRED_BROOKS, FALSE);
+    g_assert_cmpstr (desk, ==, "");
+  }
+
+  /* An unknown hospital is not found. */
+  g_assert_null (mh_node_get_digest_for (net->hub, "4d3c2b1a-0000-4000-8000-000000000000",
+                                         &error));
+  test_assert_node_error (error, MH_NODE_ERROR_NOT_FOUND, "hospital");
+}
+
 static void
 test_shown_state (void)
 {
@@ -1309,6 +1442,7 @@ main (int argc, char **argv)
   ADD ("/domain/transfers/committed-inbound", test_committed_lifecycle);
   ADD ("/domain/transfers/transitions", test_transfer_transitions);
   g_test_add_func ("/domain/transfers/shown-state", test_shown_state);
+  ADD ("/domain/digest/per-hospital", test_digest_per_hospital);
   ADD ("/domain/messages", test_messages);
   ADD ("/domain/patients", test_patients);
   ADD ("/domain/patients/announce", test_announce);
