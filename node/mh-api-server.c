@@ -466,11 +466,14 @@ get_status (Request *req, GError **error)
 static gboolean
 get_digest (Request *req, GError **error)
 {
+  static const char *const allowed[] = { "hospital", NULL };
   g_autoptr(JsonObject) digest = NULL;
 
-  if (!check_params (req, NULL, error))
+  if (!check_params (req, allowed, error))
     return FALSE;
-  digest = mh_node_get_digest (req->self->node);
+  digest = mh_node_get_digest_for (req->self->node, param (req, "hospital"), error);
+  if (digest == NULL)
+    return FALSE;
   reply_object (req->msg, SOUP_STATUS_OK, digest);
   return TRUE;
 }
