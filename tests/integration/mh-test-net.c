@@ -387,15 +387,21 @@ char *
 net_digest (Net *net)
 {
   g_autoptr(JsonObject) digest = net_send (net, "GET", "/api/v1/digest", NULL, 200);
-  JsonObject *buckets = json_object_get_object_member (digest, "buckets");
-  g_autoptr(GList) names = NULL;
+  const char *const parts[] = { "buckets", "held" };
   GString *text = g_string_new (NULL);
 
-  g_assert_nonnull (buckets);
-  names = g_list_sort (json_object_get_members (buckets), (GCompareFunc) strcmp);
-  for (GList *l = names; l != NULL; l = l->next)
-    g_string_append_printf (text, "%s=%s ", (const char *) l->data,
-                            json_object_get_string_member (buckets, l->data));
+  /* With the held totals: the nets compared hold the same patients. */
+  for (guint p = 0; p < G_N_ELEMENTS (parts); p++)
+    {
+      JsonObject *buckets = json_object_get_object_member (digest, parts[p]);
+      g_autoptr(GList) names = NULL;
+
+      g_assert_nonnull (buckets);
+      names = g_list_sort (json_object_get_members (buckets), (GCompareFunc) strcmp);
+      for (GList *l = names; l != NULL; l = l->next)
+        g_string_append_printf (text, "%s%s=%s ", p > 0 ? "held/" : "", (const char *) l->data,
+                                json_object_get_string_member (buckets, l->data));
+    }
   return g_string_free (text, FALSE);
 }
 

@@ -2185,6 +2185,87 @@ nets_quiet (Net *const *list, guint n)
   return TRUE;
 }
 
+/* A node's patients:HOSPITAL digest: asked for by name (always there), or
+ * "" when its plain digest does not list it. */
+static char *
+hospital_bucket (Net *net, const char *hospital, gboolean asked)
+{
+  g_autofree char *path = asked ? g_strconcat ("/api/v1/digest?hospital=", hospital, NULL)
+                                : g_strdup ("/api/v1/digest");
+  g_autoptr(JsonObject) digest = net_send (net, "GET", path, NULL, 200);
+  g_autofree char *name = g_strconcat ("patients:", hospital, NULL);
+  JsonObject *buckets = json_object_get_object_member (digest, "buckets");
+
+  g_assert_nonnull (buckets);
+  return g_strdup (json_object_get_string_member_with_default (buckets, name, ""));
+}
+
+/* The buckets every node holds whole, as text. */
+static char *
+public_buckets (Net *net)
+{
+  g_autoptr(JsonObject) digest = net_send (net, "GET", "/api/v1/digest", NULL, 200);
+  JsonObject *buckets = json_object_get_object_member (digest, "buckets");
+  g_autoptr(GList) names = g_list_sort (json_object_get_members (buckets), (GCompareFunc) strcmp);
+  GString *text = g_string_new (NULL);
+
+  for (GList *l = names; l != NULL; l = l->next)
+    if (!g_str_has_prefix (l->data, "patients:"))
+      g_string_append_printf (text, "%s=%s ", (const char *) l->data,
+                              json_object_get_string_member (buckets, l->data));
+  return g_string_free (text, FALSE);
+}
+
+static gboolean
+public_agree (Net *const *list, guint n)
+{
+  g_autofree char *first = public_buckets (list[0]);
+
+  for (guint i = 1; i < n; i++)
+    {
+      g_autofree char *other = public_buckets (list[i]);
+
+      if (strcmp (first, other) != 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The nets' patients:HOSPITAL digests are equal (and listed by the
+ * first, unless @count_zero). */
+static gboolean
+hospital_agrees (Net *const *list, guint n, const char *hospital, gboolean count_zero)
+{
+  g_autofree char *first = hospital_bucket (list[0], hospital, TRUE);
+  g_autofree char *listed = hospital_bucket (list[0], hospital, FALSE);
+
+  if (count_zero != g_str_has_prefix (first, "0:")
+      || strcmp (listed, count_zero ? "" : first) != 0)
+    return FALSE;
+  for (guint i = 1; i < n; i++)
+    {
+      g_autofree char *other = hospital_bucket (list[i], hospital, TRUE);
+
+      if (strcmp (first, other) != 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+describe_hospital (Net *const *list, guint n, const char *hospital)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *digest = hospital_bucket (list[i], hospital, TRUE);
+
+      g_string_append_printf (text, "\n  %s: %s", list[i]->label, digest);
+    }
+  return g_string_free (text, FALSE);
+}
+
 static void
 test_need_to_know (void)
 {
@@ -2243,6 +2324,30 @@ test_need_to_know (void)
 
   g_assert_true (replica_has_all (crew1, &one));
   g_assert_true (replica_has_all (crew2, &two));
+  /* Convergence per audience: each hospital's open transfers agree on the
+   * hub, its desk and its crew; public buckets everywhere; the other
+   * hospital's desk and crew do not hold the bucket. */
+  {
+    Net *fred_audience[] = { hub, fred, crew1 };
+    Net *julia_audience[] = { hub, julia, crew2 };
+    g_autofree char *not_fred = NULL;
+    g_autofree char *not_julia = NULL;
+    g_autofree char *not_fred_crew = NULL;
+
+    WAIT_UNTIL (CONVERGE_TIMEOUT_S, hospital_agrees (fred_audience, 3, FRED_BROOKS, FALSE),
+                "patients:Fred Brooks differs:%s", describe_hospital (fred_audience, 3, FRED_BROOKS));
+    WAIT_UNTIL (CONVERGE_TIMEOUT_S, hospital_agrees (julia_audience, 3, JULIA_CRUSHER, FALSE),
+                "patients:Julia Crusher differs:%s",
+                describe_hospital (julia_audience, 3, JULIA_CRUSHER));
+    WAIT_UNTIL (CONVERGE_TIMEOUT_S, public_agree (all, G_N_ELEMENTS (all)),
+                "the public buckets differ:%s", describe_digests (all, G_N_ELEMENTS (all)));
+    not_fred = hospital_bucket (julia, FRED_BROOKS, FALSE);
+    not_julia = hospital_bucket (fred, JULIA_CRUSHER, FALSE);
+    not_fred_crew = hospital_bucket (crew2, FRED_BROOKS, FALSE);
+    g_assert_cmpstr (not_fred, ==, "");
+    g_assert_cmpstr (not_julia, ==, "");
+    g_assert_cmpstr (not_fred_crew, ==, "");
+  }
   g_assert_false (replica_has_any (fred, &two));
   g_assert_false (replica_has_any (julia, &one));
   g_assert_false (replica_has_any (crew1, &two));
@@ -2291,6 +2396,19 @@ test_need_to_know (void)
   g_assert_false (replica_has (crew2, "transfer", diverted));
   g_assert_false (replica_has_any (fred, &two));
   g_assert_true (replica_has_all (julia, &two));
+  /* Fred Brooks has no open transfer left; the diverted patient counts
+   * for Julia Crusher, on the hub and her desk alike (each crew holds only
+   * its own transfer there, until the handover below). */
+  {
+    Net *fred_audience[] = { hub, fred, crew1 };
+    Net *julia_desks[] = { hub, julia };
+
+    WAIT_UNTIL (CONVERGE_TIMEOUT_S, hospital_agrees (fred_audience, 3, FRED_BROOKS, TRUE),
+                "patients:Fred Brooks is not empty:%s",
+                describe_hospital (fred_audience, 3, FRED_BROOKS));
+    WAIT_UNTIL (CONVERGE_TIMEOUT_S, hospital_agrees (julia_desks, 2, JULIA_CRUSHER, FALSE),
+                "patients:Julia Crusher differs:%s", describe_hospital (julia_desks, 2, JULIA_CRUSHER));
+  }
 
   /* Handover: the second crew hands its patient to the first unit, which
    * gets the record and everything under it at once. */
@@ -2302,6 +2420,16 @@ test_need_to_know (void)
   WAIT_UNTIL (CONVERGE_TIMEOUT_S, replica_has_all (crew1, &two),
               "the handed-over patient did not reach its new unit");
   g_assert_false (replica_has_any (fred, &two));
+  /* Now one crew holds both of Julia Crusher's open transfers. */
+  {
+    Net *julia_audience[] = { hub, julia, crew1 };
+
+    WAIT_UNTIL (CONVERGE_TIMEOUT_S, hospital_agrees (julia_audience, 3, JULIA_CRUSHER, FALSE),
+                "patients:Julia Crusher differs after the handover:%s",
+                describe_hospital (julia_audience, 3, JULIA_CRUSHER));
+    WAIT_UNTIL (CONVERGE_TIMEOUT_S, public_agree (all, G_N_ELEMENTS (all)),
+                "the public buckets differ:%s", describe_digests (all, G_N_ELEMENTS (all)));
+  }
 
   announced_clear (&one);
   announced_clear (&two);
