@@ -4634,7 +4634,7 @@ mh_node_get_digest_for (MhNode *self, const char *hospital_id, GError **error)
     {
       if (mh_store_get_row_state (self->store, "hospital", hospital_id) != MH_ROW_LIVE)
         {
-          fail (error, MH_NODE_ERROR_NOT_FOUND, "hospital: no hospital %s", hospital_id);
+          fail (error, MH_NODE_ERROR_NOT_FOUND, "no hospital %s", hospital_id);
           return NULL;
         }
       hospitals = g_new0 (char *, 2);

@@ -527,6 +527,45 @@ test_digest_and_history (void)
     g_assert_nonnull (string_of (json_array_get_object_element (history, i), "register"));
 }
 
+/* One hospital's bucket on demand, listed or not; need-to-know totals
+ * apart, under held. */
+static void
+test_digest_per_hospital (void)
+{
+  g_autoptr(JsonObject) plain = mh_test_node_get_object (hub, "/api/v1/digest");
+  g_autoptr(JsonObject) asked =
+    mh_test_node_get_object (hub, "/api/v1/digest?hospital=" JULIA_CRUSHER);
+  JsonObject *buckets = json_object_get_object_member (asked, "buckets");
+  const char *mine = string_of (buckets, "patients:" JULIA_CRUSHER);
+  const char *listed = json_object_get_string_member_with_default (
+    json_object_get_object_member (plain, "buckets"), "patients:" JULIA_CRUSHER, NULL);
+
+  g_assert_nonnull (mine);
+  g_assert_cmpuint (strlen (strchr (mine, ':') + 1), ==, 32);
+  if (g_str_has_prefix (mine, "0:"))
+    {
+      g_assert_cmpstr (mine, ==, "0:00000000000000000000000000000000");
+      g_assert_null (listed);
+    }
+  else
+    g_assert_cmpstr (mine, ==, listed);
+  g_assert_true (json_object_has_member (buckets, "hospital"));
+  g_assert_false (json_object_has_member (buckets, "patients"));
+  g_assert_false (json_object_has_member (buckets, "message"));
+  g_assert_nonnull (json_object_get_object_member (asked, "held"));
+
+  {
+    g_autoptr(MhTestReply) reply = mh_test_node_request (
+      hub, "GET", "/api/v1/digest?hospital=4d3c2b1a-0000-4000-8000-000000000000", NULL);
+    mh_test_assert_error (reply, 404, "not_found", NULL);
+  }
+  {
+    g_autoptr(MhTestReply) reply =
+      mh_test_node_request (hub, "GET", "/api/v1/digest?table=beds", NULL);
+    mh_test_assert_error (reply, 400, "invalid", "table");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -550,6 +589,7 @@ main (int argc, char **argv)
   g_test_add_func ("/api/transfers", test_transfers);
   g_test_add_func ("/api/messages", test_messages);
   g_test_add_func ("/api/digest-and-history", test_digest_and_history);
+  g_test_add_func ("/api/digest-per-hospital", test_digest_per_hospital);
 
   status = g_test_run ();
 
