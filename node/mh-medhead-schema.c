@@ -145,7 +145,8 @@ mh_medhead_schema_new (void)
   ok &= mh_schema_add_register (schema, "incident", "answer", H, "answer", T, "answer_unit", T,
                                 "answer_at", I, NULL);
 
-  /* Need to know (a later issue) splits this bucket per hospital. */
+  /* A node's own total; need to know compares it per hospital, on demand
+   * (mh_medhead_hospital_digest()). */
   ok &= mh_schema_set_bucket (schema, "patient", MH_BUCKET_PATIENTS, FALSE);
   ok &= mh_schema_set_bucket (schema, "observation", MH_BUCKET_PATIENTS, FALSE);
   ok &= mh_schema_set_bucket (schema, "intervention", MH_BUCKET_PATIENTS, FALSE);
