@@ -567,7 +567,7 @@ show_incident (MhDispatchView *self, gboolean candidates)
     state = g_strdup (mh_incident_state_label (state_value));
   adw_action_row_set_subtitle (self->state_row, state);
   skills = skills_text (self->incident, "skills");
-  adw_action_row_set_subtitle (self->skills_row, skills[0] != '\0' ? skills : _("None"));
+  adw_action_row_set_subtitle (self->skills_row, skills[0] != '\0' ? skills : C_("skills", "None"));
 
   active = g_strcmp0 (state_value, "open") == 0 || g_strcmp0 (state_value, "assigned") == 0;
   gtk_widget_set_visible (GTK_WIDGET (self->candidates_group), hub && active);
@@ -798,6 +798,8 @@ discard_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   MhDispatchView *self = MH_DISPATCH_VIEW (widget);
 
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->detail_stack), "form") != 0)
+    return;
   show_message (self->form_message, NULL);
   gtk_stack_set_visible_child_name (self->detail_stack, "empty");
   mh_dispatch_view_refresh (self);
@@ -1012,6 +1014,7 @@ mh_dispatch_view_class_init (MhDispatchViewClass *klass)
                                        NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK,
                                        "dispatch.create", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "dispatch.discard", NULL);
 
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "mh-dispatch-view");
