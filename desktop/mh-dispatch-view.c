@@ -377,6 +377,7 @@ refresh_units (MhDispatchView *self)
       status_label = gtk_label_new (status != NULL ? mh_label_for (status) : _("No status"));
       gtk_widget_add_css_class (status_label, "mh-badge");
       gtk_widget_add_css_class (status_label, status_class);
+      gtk_widget_set_valign (status_label, GTK_ALIGN_CENTER);
       gtk_box_append (GTK_BOX (row), status_label);
       gtk_list_box_append (self->unit_list, row);
       self->n_units++;
@@ -628,6 +629,10 @@ mh_dispatch_view_refresh (MhDispatchView *self)
   /* The incident shown is read again even when no longer listed (closed):
    * its page says so. */
   g_clear_pointer (&self->incident, json_object_unref);
+  /* Nothing chosen yet: the most pressing incident, at the top. */
+  if (self->selected_id == NULL && n > 0)
+    self->selected_id = g_strdup (g_object_get_data (
+      G_OBJECT (gtk_list_box_get_row_at_index (self->incident_list, 0)), "incident-id"));
   if (self->selected_id != NULL)
     self->incident = mh_node_get_incident (self->node, self->selected_id, NULL);
   select_row_for (self, self->selected_id);
@@ -1042,6 +1047,8 @@ mh_dispatch_view_init (MhDispatchView *self)
   for (guint i = 0; skills[i] != NULL; i++)
     {
       GtkWidget *toggle = gtk_toggle_button_new_with_label (mh_skill_label (skills[i]));
+
+      gtk_widget_add_css_class (toggle, "mh-skill");
 
       gtk_grid_attach (self->skills_box, toggle, i % 4, i / 4, 1, 1);
       g_ptr_array_add (self->skill_toggles, toggle);
