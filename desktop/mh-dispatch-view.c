@@ -525,6 +525,25 @@ update_actions (MhDispatchView *self)
                                    && (g_strcmp0 (answer, "accepted") == 0
                                        || g_strcmp0 (answer, "on_scene") == 0));
   gtk_widget_action_set_enabled (widget, "dispatch.show-on-map", self->incident != NULL);
+
+  /* A crew sees only the answers it can give now, in their order. */
+  for (GtkWidget *button = gtk_widget_get_first_child (self->crew_buttons); button != NULL;
+       button = gtk_widget_get_next_sibling (button))
+    {
+      const char *name = gtk_actionable_get_action_name (GTK_ACTIONABLE (button));
+      gboolean enabled = FALSE;
+
+      if (g_strcmp0 (name, "dispatch.accept") == 0 || g_strcmp0 (name, "dispatch.decline") == 0)
+        enabled = mine && answer == NULL;
+      else if (g_strcmp0 (name, "dispatch.on-scene") == 0)
+        enabled = mine && g_strcmp0 (answer, "accepted") == 0;
+      else if (g_strcmp0 (name, "dispatch.clear") == 0)
+        enabled = mine && g_strcmp0 (answer, "on_scene") == 0;
+      else if (g_strcmp0 (name, "dispatch.find-hospital") == 0)
+        enabled = mine
+                  && (g_strcmp0 (answer, "accepted") == 0 || g_strcmp0 (answer, "on_scene") == 0);
+      gtk_widget_set_visible (button, enabled);
+    }
 }
 
 /* Shows self->incident (read again) on the detail page. */

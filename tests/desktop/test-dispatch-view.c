@@ -181,6 +181,23 @@ test_flow (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->assigned->len, ==, 1);
   g_assert_cmpstr (g_ptr_array_index (f->assigned, 0), ==, id);
   g_assert_cmpstr (mh_dispatch_view_get_selected (crew_view), ==, id);
+  /* Not seen yet: the Incidents view asks for attention. */
+  {
+    AdwViewStack *stack = ADW_VIEW_STACK (gtk_widget_get_ancestor (GTK_WIDGET (crew_view),
+                                                                    ADW_TYPE_VIEW_STACK));
+
+    g_assert_true (adw_view_stack_page_get_needs_attention (
+      adw_view_stack_get_page (stack, GTK_WIDGET (crew_view))));
+    mh_window_show_view (crew, "dispatch");
+    g_assert_false (adw_view_stack_page_get_needs_attention (
+      adw_view_stack_get_page (stack, GTK_WIDGET (crew_view))));
+  }
+  /* Only the first answers are offered: On Scene does nothing yet. */
+  gtk_widget_activate_action (GTK_WIDGET (crew_view), "dispatch.on-scene", NULL);
+  incident = mh_node_get_incident (f->crew, id, &error);
+  g_assert_no_error (error);
+  g_assert_true (json_object_get_null_member (incident, "answer"));
+  g_clear_pointer (&incident, json_object_unref);
   mh_window_show_incident (crew, id);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (crew_view), "dispatch.accept", NULL));
   incident = mh_node_get_incident (f->crew, id, &error);
