@@ -54,6 +54,7 @@ struct _MhDispatchView
   GPtrArray *skill_toggles; /* GtkToggleButton, in mh_medhead_capabilities() order */
   guint refresh_id;
   guint n_units;
+  GHashTable *awaiting; /* unit ids assigned an incident not answered yet */
   gboolean has_position;
   double lat, lon;
   gboolean rebuilding; /* the lists are made again: selections are not the user's */
@@ -374,7 +375,15 @@ refresh_units (MhDispatchView *self)
       gtk_widget_add_css_class (skills, "dim-label");
       gtk_widget_add_css_class (skills, "caption");
       gtk_box_append (GTK_BOX (row), skills);
-      status_label = gtk_label_new (status != NULL ? mh_label_for (status) : _("No status"));
+      if (g_strcmp0 (status, "available") == 0
+          && g_hash_table_contains (self->awaiting, mh_json_get_string (unit, "id")))
+        {
+          status_label = gtk_label_new (_("Awaiting answer"));
+          g_free (status_class);
+          status_class = g_strdup ("mh-badge-warning");
+        }
+      else
+        status_label = gtk_label_new (status != NULL ? mh_label_for (status) : _("No status"));
       gtk_widget_add_css_class (status_label, "mh-badge");
       gtk_widget_add_css_class (status_label, status_class);
       gtk_widget_set_valign (status_label, GTK_ALIGN_CENTER);
@@ -426,6 +435,15 @@ make_candidate_row (MhDispatchView *self, JsonObject *candidate, gboolean fallba
       gtk_widget_add_css_class (stale, "mh-badge-warning");
       gtk_widget_set_valign (stale, GTK_ALIGN_CENTER);
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), stale);
+    }
+  if (g_hash_table_contains (self->awaiting, mh_json_get_string (candidate, "unit_id") ?: ""))
+    {
+      GtkWidget *busy = gtk_label_new (_("awaiting answer"));
+
+      gtk_widget_add_css_class (busy, "mh-badge");
+      gtk_widget_add_css_class (busy, "mh-badge-warning");
+      gtk_widget_set_valign (busy, GTK_ALIGN_CENTER);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), busy);
     }
   if (fallback)
     {
@@ -491,8 +509,21 @@ refresh_candidates (MhDispatchView *self)
                              make_candidate_row (self, json_array_get_object_element (array, i),
                                                  l == 1));
     }
-  /* The nearest suitable unit is the usual choice: Assign takes it. */
+  /* The nearest suitable unit is the usual choice: Assign takes it,
+   * unless another incident already waits for its answer. */
   first = gtk_list_box_get_row_at_index (self->candidate_list, 0);
+  for (int i = 0; gtk_list_box_get_row_at_index (self->candidate_list, i) != NULL; i++)
+    {
+      GtkListBoxRow *row = gtk_list_box_get_row_at_index (self->candidate_list, i);
+
+      const char *unit_id = g_object_get_data (G_OBJECT (row), "unit-id");
+
+      if (unit_id != NULL && !g_hash_table_contains (self->awaiting, unit_id))
+        {
+          first = row;
+          break;
+        }
+    }
   if (first != NULL)
     gtk_list_box_select_row (self->candidate_list, first);
 }
@@ -630,6 +661,7 @@ mh_dispatch_view_refresh (MhDispatchView *self)
   /* By rows: the placeholder is a child too. */
   while ((child = GTK_WIDGET (gtk_list_box_get_row_at_index (self->incident_list, 0))) != NULL)
     gtk_list_box_remove (self->incident_list, child);
+  g_hash_table_remove_all (self->awaiting);
   incidents = mh_node_list_incidents (self->node, &error);
   if (incidents == NULL)
     g_warning ("listing incidents: %s", error->message);
@@ -637,6 +669,12 @@ mh_dispatch_view_refresh (MhDispatchView *self)
     {
       JsonObject *incident = json_array_get_object_element (incidents, i);
 
+      /* A unit stays available until its crew accepts: the hub sees it
+       * already has one waiting. */
+      if (g_strcmp0 (mh_json_get_string (incident, "state"), "assigned") == 0
+          && mh_json_get_string (incident, "answer") == NULL
+          && mh_json_get_string (incident, "unit_id") != NULL)
+        g_hash_table_add (self->awaiting, g_strdup (mh_json_get_string (incident, "unit_id")));
       if (!is_listed (self, incident))
         continue;
       gtk_list_box_append (self->incident_list, make_incident_row (self, incident));
@@ -956,6 +994,7 @@ mh_dispatch_view_finalize (GObject *object)
 
   g_clear_pointer (&self->incident, json_object_unref);
   g_clear_pointer (&self->skill_toggles, g_ptr_array_unref);
+  g_clear_pointer (&self->awaiting, g_hash_table_unref);
   g_free (self->selected_id);
   g_clear_object (&self->node);
   G_OBJECT_CLASS (mh_dispatch_view_parent_class)->finalize (object);
@@ -1063,6 +1102,7 @@ mh_dispatch_view_init (MhDispatchView *self)
   adw_combo_row_set_selected (self->priority_row, 1);
 
   self->skill_toggles = g_ptr_array_new ();
+  self->awaiting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; skills[i] != NULL; i++)
     {
       GtkWidget *toggle = gtk_toggle_button_new_with_label (mh_skill_label (skills[i]));
@@ -1253,4 +1293,11 @@ mh_dispatch_view_get_n_units (MhDispatchView *self)
 {
   g_return_val_if_fail (MH_IS_DISPATCH_VIEW (self), 0);
   return self->n_units;
+}
+
+const char *
+mh_dispatch_view_get_candidate (MhDispatchView *self)
+{
+  g_return_val_if_fail (MH_IS_DISPATCH_VIEW (self), NULL);
+  return selected_candidate (self);
 }

@@ -35,6 +35,8 @@ const char *mh_dispatch_view_get_message (MhDispatchView *self);
  * fallback ones after), and which is selected for Assign. */
 GStrv mh_dispatch_view_get_candidates (MhDispatchView *self);
 gboolean mh_dispatch_view_select_candidate (MhDispatchView *self, const char *unit_id);
+/* The unit Assign would send, or NULL. */
+const char *mh_dispatch_view_get_candidate (MhDispatchView *self);
 /* Unit ids of the units list (hub), in the order shown. */
 guint mh_dispatch_view_get_n_units (MhDispatchView *self);
 

@@ -45,7 +45,6 @@ struct _MhWindow
   gboolean has_chosen_point; /* picked on the map: wins over the rest */
   double chosen_lat, chosen_lon;
   const char *chosen_origin; /* translated, static */
-  AdwToast *assigned_toast;  /* weak: until the crew has seen the assignment */
   guint unit_changed_id;
 
   /* Messages that arrived after this (local ms) are not announced yet. */
@@ -174,8 +173,6 @@ visible_child_changed_cb (MhWindow *self, GParamSpec *pspec, AdwViewStack *stack
     {
       /* Seen: the assignment no longer needs attention. */
       adw_view_stack_page_set_needs_attention (self->dispatch_page, FALSE);
-      if (self->assigned_toast != NULL)
-        adw_toast_dismiss (self->assigned_toast);
       if (!self->has_chosen_point)
         {
           double lat, lon;
@@ -356,14 +353,13 @@ incident_assigned_cb (MhWindow *self, const char *incident_id, MhNode *node)
                              incident, "priority", NULL)));
   if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->stack), "dispatch") != 0)
     adw_view_stack_page_set_needs_attention (self->dispatch_page, TRUE);
-  if (self->assigned_toast != NULL)
-    adw_toast_dismiss (self->assigned_toast);
   toast = adw_toast_new (title);
-  g_set_weak_pointer (&self->assigned_toast, toast);
   adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
-  /* Stays until seen: an assignment must not slip by. */
+  /* Long enough to be seen; the view's badge stays until it is. (Not
+   * dismissed when seen: libadwaita 1.2 crashes when a toast is
+   * dismissed during its show animation.) */
   if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->stack), "dispatch") != 0)
-    adw_toast_set_timeout (toast, 0);
+    adw_toast_set_timeout (toast, 20);
   adw_toast_set_button_label (toast, _("_Show"));
   adw_toast_set_action_name (toast, "win.show-incident");
   adw_toast_set_action_target_value (toast, g_variant_new_string (incident_id));
@@ -581,7 +577,6 @@ mh_window_dispose (GObject *object)
     mh_locator_stop (self->locator);
   g_clear_object (&self->locator);
   g_clear_handle_id (&self->unit_changed_id, g_source_remove);
-  g_clear_weak_pointer (&self->assigned_toast);
   g_clear_handle_id (&MH_WINDOW (object)->messages_idle_id, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (object), MH_TYPE_WINDOW);
   G_OBJECT_CLASS (mh_window_parent_class)->dispose (object);

@@ -170,6 +170,29 @@ test_flow (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (incident, "unit_id"), ==, UNIT_AMB01);
   g_clear_pointer (&incident, json_object_unref);
 
+  /* A second call nearby: MH-AMB-01 has not answered the first yet, so
+   * Assign proposes the next one. */
+  {
+    g_autofree char *second = NULL;
+    g_auto (GStrv) again = NULL;
+    g_autoptr (JsonObject) unit = mh_node_get_unit (f->hub, UNIT_AMB01, &error);
+    const char *next;
+
+    g_assert_no_error (error);
+    mh_dispatch_view_new_incident (board);
+    mh_dispatch_view_set_form (board, "trauma", "urgent", "", "51.5074", "-0.1278", NULL);
+    second = mh_dispatch_view_create (board);
+    g_assert_nonnull (second);
+    again = mh_dispatch_view_get_candidates (board);
+    g_assert_cmpstr (again[0], ==, "MH-AMB-01");
+    next = mh_dispatch_view_get_candidate (board);
+    g_assert_nonnull (next);
+    g_assert_cmpstr (next, !=, UNIT_AMB01);
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (board), "dispatch.close", "s",
+                                               "cancelled"));
+    g_assert_true (mh_dispatch_view_select (board, id));
+  }
+
   /* The crew's window hears of it at once, on its Incidents view. */
   g_setenv ("XDG_DATA_DIRS",
             system_data_dirs != NULL ? system_data_dirs : "/usr/local/share:/usr/share", TRUE);
