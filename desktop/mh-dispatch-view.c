@@ -275,7 +275,7 @@ make_incident_row (MhDispatchView *self, JsonObject *incident)
   gtk_widget_add_css_class (badge, "mh-badge");
   gtk_widget_add_css_class (badge, priority_class);
   gtk_widget_set_valign (badge, GTK_ALIGN_CENTER);
-  gtk_label_set_width_chars (GTK_LABEL (badge), 9);
+  gtk_label_set_width_chars (GTK_LABEL (badge), 10);
   gtk_box_append (GTK_BOX (box), badge);
 
   gtk_widget_set_hexpand (texts, TRUE);
