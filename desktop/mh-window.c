@@ -145,14 +145,8 @@ point_chosen_cb (MhWindow *self, double lat, double lon, MhMapView *map_view)
   self->chosen_lat = lat;
   self->chosen_lon = lon;
   self->chosen_origin = _("chosen on the map");
-  /* A hub reports an incident where it points; others search from there. */
+  /* A new incident (Ctrl+N) is reported there too. */
   mh_dispatch_view_set_position (self->dispatch_view, lat, lon);
-  if (mh_node_get_role (self->node) == MH_ROLE_HUB)
-    {
-      mh_window_show_view (self, "dispatch");
-      mh_dispatch_view_new_incident (self->dispatch_view);
-      return;
-    }
   mh_window_show_view (self, "find");
   /* Already on Find hospital: switching views did not run it again. */
   update_find_position (self);
