@@ -394,6 +394,24 @@ show_transfer_activated (GSimpleAction *action, GVariant *parameter, gpointer us
   mh_window_show_transfer (MH_WINDOW (window), g_variant_get_string (parameter, NULL));
 }
 
+/* An assignment's notification: the window, on that incident. */
+static void
+show_incident_activated (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  MhApplication *self = user_data;
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+
+  if (window == NULL)
+    {
+      g_application_activate (G_APPLICATION (self));
+      window = gtk_application_get_active_window (GTK_APPLICATION (self));
+    }
+  if (!MH_IS_WINDOW (window))
+    return;
+  gtk_window_present (window);
+  mh_window_show_incident (MH_WINDOW (window), g_variant_get_string (parameter, NULL));
+}
+
 /* From a message notification: the window comes up on that channel. */
 static void
 show_channel_activated (GSimpleAction *action, GVariant *parameter, gpointer user_data)
@@ -417,6 +435,7 @@ show_channel_activated (GSimpleAction *action, GVariant *parameter, gpointer use
 
 static const GActionEntry app_actions[] = {
   { "show-transfer", show_transfer_activated, "s" },
+  { "show-incident", show_incident_activated, "s" },
   { "quit", quit_activated },
   { "about", about_activated },
   { "preferences", preferences_activated },

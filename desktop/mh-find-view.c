@@ -459,6 +459,19 @@ mh_find_view_set_position (MhFindView *self, double lat, double lon, const char 
   update_position_row (self);
 }
 
+/* Returns the origin of the point (translated), NULL when none is set. */
+const char *
+mh_find_view_get_position (MhFindView *self, double *lat, double *lon)
+{
+  g_return_val_if_fail (MH_IS_FIND_VIEW (self), NULL);
+
+  if (lat != NULL)
+    *lat = self->lat;
+  if (lon != NULL)
+    *lon = self->lon;
+  return self->origin;
+}
+
 void
 mh_find_view_set_query (MhFindView *self, guint specialty, const char *category)
 {

@@ -15,6 +15,7 @@ G_DECLARE_FINAL_TYPE (MhFindView, mh_find_view, MH, FIND_VIEW, GtkWidget)
 void mh_find_view_set_node (MhFindView *self, MhNode *node);
 /* Where to search from; origin says what the point is ("map centre"). */
 void mh_find_view_set_position (MhFindView *self, double lat, double lon, const char *origin);
+const char *mh_find_view_get_position (MhFindView *self, double *lat, double *lon);
 /* specialty 0: any; category NULL or "": any */
 void mh_find_view_set_query (MhFindView *self, guint specialty, const char *category);
 void mh_find_view_run (MhFindView *self);

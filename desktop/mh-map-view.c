@@ -12,6 +12,8 @@
 #include <math.h>
 #include <shumate/shumate.h>
 
+#include "mh-dispatch.h"
+#include "mh-dispatch-view.h"
 #include "mh-grid-layer.h"
 #include "mh-hospital-list.h"
 #include "mh-json.h"
@@ -34,6 +36,7 @@ struct _MhMapView
   MhGridLayer *grid_layer;
   ShumateMarkerLayer *hospital_layer;
   ShumateMarkerLayer *unit_layer;
+  ShumateMarkerLayer *incident_layer;
   GtkLabel *legend_label;
   GtkWidget *offline_label;
   GtkPopover *popover;
@@ -48,6 +51,7 @@ struct _MhMapView
   ShumateMapSource *reference_source;
   GHashTable *hospital_markers; /* id -> ShumateMarker (borrowed from the layer) */
   GHashTable *unit_markers;     /* id -> ShumateMarker */
+  GHashTable *incident_markers; /* id -> ShumateMarker */
   GHashTable *pin_colors;       /* id -> static color string */
   GPtrArray *clusters;     /* Cluster */
   GHashTable *cluster_of;  /* id -> Cluster (borrowed from clusters), when grouped */
@@ -817,6 +821,49 @@ update_unit_marker (MhMapView *self, JsonObject *unit)
                                  json_object_get_double_member (unit, "lon"));
 }
 
+/* An open or assigned incident: a warning sign, red until a unit has it. */
+static void
+update_incident_marker (MhMapView *self, JsonObject *incident)
+{
+  const char *id = mh_json_get_string (incident, "id");
+  const char *state = mh_json_get_string (incident, "state");
+  ShumateMarker *marker;
+  GtkWidget *image;
+  g_autofree char *tooltip = NULL;
+  const char *call_sign = mh_json_get_string (incident, "call_sign");
+
+  marker = g_hash_table_lookup (self->incident_markers, id);
+  if (marker == NULL)
+    {
+      marker = shumate_marker_new ();
+      image = gtk_image_new_from_icon_name ("dialog-warning-symbolic");
+      gtk_widget_add_css_class (image, "mh-incident");
+      shumate_marker_set_child (marker, image);
+      shumate_marker_layer_add_marker (self->incident_layer, marker);
+      g_hash_table_insert (self->incident_markers, g_strdup (id), marker);
+    }
+  image = shumate_marker_get_child (marker);
+  gtk_widget_remove_css_class (image, "mh-incident-assigned");
+  if (g_strcmp0 (state, "assigned") == 0)
+    gtk_widget_add_css_class (image, "mh-incident-assigned");
+  if (g_strcmp0 (state, "assigned") == 0 && call_sign != NULL)
+    /* TRANSLATORS: an incident on the map: nature, priority — unit call sign */
+    tooltip = g_strdup_printf (_("%s, %s — %s"),
+                               mh_alert_label (mh_json_get_string (incident, "nature")),
+                               mh_priority_label (mh_json_get_string (incident, "priority")),
+                               call_sign);
+  else
+    /* TRANSLATORS: an incident on the map: nature, priority */
+    tooltip = g_strdup_printf (_("%s, %s"), mh_alert_label (mh_json_get_string (incident, "nature")),
+                               mh_priority_label (mh_json_get_string (incident, "priority")));
+  gtk_widget_set_tooltip_text (image, tooltip);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (image), GTK_ACCESSIBLE_PROPERTY_LABEL, tooltip,
+                                  -1);
+  shumate_location_set_location (SHUMATE_LOCATION (marker),
+                                 json_object_get_double_member (incident, "lat"),
+                                 json_object_get_double_member (incident, "lon"));
+}
+
 /* Removes the markers whose row is gone. */
 static void
 prune_markers (GHashTable *markers, GHashTable *seen, ShumateMarkerLayer *layer)
@@ -928,6 +975,7 @@ void
 mh_map_view_refresh (MhMapView *self)
 {
   g_autoptr (JsonArray) units = NULL;
+  g_autoptr (JsonArray) incidents = NULL;
   g_autoptr (GHashTable) seen = NULL;
   g_autoptr (GError) error = NULL;
 
@@ -966,6 +1014,22 @@ mh_map_view_refresh (MhMapView *self)
         g_hash_table_add (seen, (gpointer) mh_json_get_string (u, "id"));
     }
   prune_markers (self->unit_markers, seen, self->unit_layer);
+
+  /* A hospital's desk sees no incidents: an error is no news there. */
+  incidents = mh_node_list_incidents (self->node, NULL);
+  g_hash_table_remove_all (seen);
+  for (guint i = 0; incidents != NULL && i < json_array_get_length (incidents); i++)
+    {
+      JsonObject *incident = json_array_get_object_element (incidents, i);
+      const char *state = mh_json_get_string (incident, "state");
+
+      if (mh_json_get_string (incident, "id") == NULL
+          || (g_strcmp0 (state, "open") != 0 && g_strcmp0 (state, "assigned") != 0))
+        continue;
+      update_incident_marker (self, incident);
+      g_hash_table_add (seen, (gpointer) mh_json_get_string (incident, "id"));
+    }
+  prune_markers (self->incident_markers, seen, self->incident_layer);
 }
 
 static gboolean
@@ -1209,6 +1273,7 @@ mh_map_view_finalize (GObject *object)
   g_clear_object (&self->reference_source);
   g_clear_pointer (&self->hospital_markers, g_hash_table_unref);
   g_clear_pointer (&self->unit_markers, g_hash_table_unref);
+  g_clear_pointer (&self->incident_markers, g_hash_table_unref);
   g_clear_pointer (&self->pin_colors, g_hash_table_unref);
   g_clear_pointer (&self->cluster_of, g_hash_table_unref);
   g_clear_pointer (&self->clusters, g_ptr_array_unref);
@@ -1309,6 +1374,7 @@ mh_map_view_init (MhMapView *self)
 
   self->hospital_markers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->unit_markers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->incident_markers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->pin_colors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->clusters = g_ptr_array_new_with_free_func ((GDestroyNotify) cluster_free);
   self->cluster_of = g_hash_table_new (g_str_hash, g_str_equal);
@@ -1331,6 +1397,9 @@ mh_map_view_init (MhMapView *self)
   shumate_map_add_layer (self->map, SHUMATE_LAYER (self->unit_layer));
   self->hospital_layer = shumate_marker_layer_new_full (self->viewport, GTK_SELECTION_NONE);
   shumate_map_add_layer (self->map, SHUMATE_LAYER (self->hospital_layer));
+  /* Above the hospitals: an incident must not hide under a pin. */
+  self->incident_layer = shumate_marker_layer_new_full (self->viewport, GTK_SELECTION_NONE);
+  shumate_map_add_layer (self->map, SHUMATE_LAYER (self->incident_layer));
 
   gtk_overlay_add_overlay (GTK_OVERLAY (self->overlay), build_zoom_buttons (self));
   gtk_overlay_add_overlay (GTK_OVERLAY (self->overlay), build_legend (self));
@@ -1390,6 +1459,8 @@ mh_map_view_set_node (MhMapView *self, MhNode *node)
   g_signal_connect_object (store, "changed::unit", G_CALLBACK (store_changed_cb), self,
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (store, "changed::unit_position", G_CALLBACK (store_changed_cb), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (store, "changed::incident", G_CALLBACK (store_changed_cb), self,
                            G_CONNECT_SWAPPED);
   mh_map_view_refresh (self);
 }
@@ -1474,4 +1545,23 @@ mh_map_view_get_selected_hospital (MhMapView *self)
 {
   g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
   return self->selected_id;
+}
+
+guint
+mh_map_view_get_n_incident_markers (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), 0);
+  return g_hash_table_size (self->incident_markers);
+}
+
+void
+mh_map_view_center_on (MhMapView *self, double lat, double lon)
+{
+  g_return_if_fail (MH_IS_MAP_VIEW (self));
+
+  if (shumate_viewport_get_zoom_level (self->viewport) < SELECT_ZOOM)
+    shumate_viewport_set_zoom_level (self->viewport, SELECT_ZOOM);
+  shumate_map_center_on (self->map, lat, lon);
+  /* Not centred on the region again at the next refresh. */
+  self->centred = TRUE;
 }

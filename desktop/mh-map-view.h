@@ -46,6 +46,10 @@ guint mh_map_view_get_n_hospital_markers (MhMapView *self);
 /* Groups of hospitals shown as one pin (only with many hospitals). */
 guint mh_map_view_get_n_clusters (MhMapView *self);
 guint mh_map_view_get_n_unit_markers (MhMapView *self);
+/* Open and assigned incidents shown. */
+guint mh_map_view_get_n_incident_markers (MhMapView *self);
+/* Centres the map on a point, zoomed in enough to see the streets. */
+void mh_map_view_center_on (MhMapView *self, double lat, double lon);
 /* The pin of a hospital as shown ("green", "amber", "red", "grey"), or NULL. */
 const char *mh_map_view_get_pin_color (MhMapView *self, const char *hospital_id);
 const char *mh_map_view_get_selected_hospital (MhMapView *self);

@@ -11,6 +11,7 @@
 #include <glib/gi18n.h>
 
 #include "mh-labels.h"
+#include "mh-dispatch-view.h"
 #include "mh-patient-form.h"
 #include "mh-settings.h"
 
@@ -644,6 +645,14 @@ mh_patient_form_announce (MhPatientForm *self, char **transfer_id)
     json_object_set_int_member (patient, "required_specialty", specialty);
   if (self->patient_id != NULL)
     json_object_set_string_member (patient, "id", self->patient_id);
+  /* Picked up at the incident the crew accepted: linked to it. */
+  {
+    g_autoptr (JsonObject) incident = mh_dispatch_active_incident (self->node);
+
+    if (incident != NULL)
+      json_object_set_string_member (patient, "incident_id",
+                                     json_object_get_string_member (incident, "id"));
+  }
 
   if (json_object_get_size (vitals) > 0)
     json_array_add_object_element (observations, json_object_ref (vitals));

@@ -8,6 +8,7 @@ G_BEGIN_DECLS
 typedef struct _MhApplication MhApplication;
 typedef struct _MhBedBoard MhBedBoard;
 typedef struct _MhDemoNetwork MhDemoNetwork;
+typedef struct _MhDispatchView MhDispatchView;
 typedef struct _MhChatView MhChatView;
 typedef struct _MhFindView MhFindView;
 typedef struct _MhGridLayer MhGridLayer;

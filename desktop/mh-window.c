@@ -9,6 +9,9 @@
 #include "mh-application.h"
 #include "mh-bed-board.h"
 #include "mh-chat-view.h"
+#include "mh-dispatch.h"
+#include "mh-dispatch-view.h"
+#include "mh-labels.h"
 #include "mh-find-view.h"
 #include "mh-locator.h"
 #include "mh-map-view.h"
@@ -33,12 +36,15 @@ struct _MhWindow
   AdwViewStackPage *chat_page;
   MhChatView *chat_view;
   MhNetworkView *network_view;
+  AdwViewStackPage *dispatch_page;
+  MhDispatchView *dispatch_view;
 
   /* Owned References */
   MhNode *node;
   MhLocator *locator;
   gboolean has_chosen_point; /* picked on the map: wins over the rest */
   double chosen_lat, chosen_lon;
+  const char *chosen_origin; /* translated, static */
   guint unit_changed_id;
 
   /* Messages that arrived after this (local ms) are not announced yet. */
@@ -68,8 +74,22 @@ update_find_position (MhWindow *self)
   if (self->has_chosen_point)
     {
       mh_find_view_set_position (self->find_view, self->chosen_lat, self->chosen_lon,
-                                 _("chosen on the map"));
+                                 self->chosen_origin);
       return;
+    }
+  /* The patient is where the incident is: the crew's accepted one. */
+  if (unit_id != NULL)
+    {
+      g_autoptr (JsonObject) incident = mh_dispatch_active_incident (self->node);
+
+      if (incident != NULL)
+        {
+          mh_find_view_set_position (self->find_view,
+                                     json_object_get_double_member (incident, "lat"),
+                                     json_object_get_double_member (incident, "lon"),
+                                     _("the incident"));
+          return;
+        }
     }
   if (self->locator != NULL && mh_locator_get_located (self->locator))
     {
@@ -124,6 +144,9 @@ point_chosen_cb (MhWindow *self, double lat, double lon, MhMapView *map_view)
   self->has_chosen_point = TRUE;
   self->chosen_lat = lat;
   self->chosen_lon = lon;
+  self->chosen_origin = _("chosen on the map");
+  /* A new incident (Ctrl+N) is reported there too. */
+  mh_dispatch_view_set_position (self->dispatch_view, lat, lon);
   mh_window_show_view (self, "find");
   /* Already on Find hospital: switching views did not run it again. */
   update_find_position (self);
@@ -139,6 +162,18 @@ visible_child_changed_cb (MhWindow *self, GParamSpec *pspec, AdwViewStack *stack
     {
       update_find_position (self);
       mh_find_view_run (self->find_view);
+    }
+  else if (g_strcmp0 (name, "dispatch") == 0)
+    {
+      /* Seen: the assignment no longer needs attention. */
+      adw_view_stack_page_set_needs_attention (self->dispatch_page, FALSE);
+      if (!self->has_chosen_point)
+        {
+          double lat, lon;
+
+          mh_map_view_get_center (self->map_view, &lat, &lon);
+          mh_dispatch_view_set_position (self->dispatch_view, lat, lon);
+        }
     }
 }
 
@@ -290,6 +325,101 @@ diverted_after_accept_cb (MhWindow *self, const char *transfer_id, MhTransfersVi
   gtk_widget_error_bell (GTK_WIDGET (self));
 }
 
+/* A hub assigned this crew an incident: the crew hears of it at once,
+ * even with the window behind another. */
+static void
+incident_assigned_cb (MhWindow *self, const char *incident_id, MhNode *node)
+{
+  GApplication *application = G_APPLICATION (gtk_window_get_application (GTK_WINDOW (self)));
+  g_autoptr (JsonObject) incident = mh_node_get_incident (node, incident_id, NULL);
+  g_autofree char *title = NULL;
+  g_autofree char *body = NULL;
+  AdwToast *toast;
+
+  if (incident == NULL)
+    return;
+  /* TRANSLATORS: a notification: nature, priority of the incident */
+  title = g_strdup_printf (_("Incident assigned: %s, %s"),
+                           mh_alert_label (json_object_get_string_member_with_default (incident,
+                                                                                       "nature",
+                                                                                       NULL)),
+                           mh_priority_label (json_object_get_string_member_with_default (
+                             incident, "priority", NULL)));
+  if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->stack), "dispatch") != 0)
+    adw_view_stack_page_set_needs_attention (self->dispatch_page, TRUE);
+  toast = adw_toast_new (title);
+  adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
+  /* Long enough to be seen; the view's badge stays until it is. (Not
+   * dismissed when seen: libadwaita 1.2 crashes when a toast is
+   * dismissed during its show animation.) */
+  if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->stack), "dispatch") != 0)
+    adw_toast_set_timeout (toast, 20);
+  adw_toast_set_button_label (toast, _("_Show"));
+  adw_toast_set_action_name (toast, "win.show-incident");
+  adw_toast_set_action_target_value (toast, g_variant_new_string (incident_id));
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+  gtk_widget_error_bell (GTK_WIDGET (self));
+
+  if (application == NULL)
+    return;
+  body = g_strdup (json_object_get_string_member_with_default (incident, "nature_text", ""));
+  {
+    g_autoptr (GNotification) notification = g_notification_new (title);
+    g_autofree char *notification_id = g_strdup_printf ("incident-%s", incident_id);
+
+    if (body[0] != '\0')
+      g_notification_set_body (notification, body);
+    g_notification_set_priority (notification, G_NOTIFICATION_PRIORITY_URGENT);
+    g_notification_set_default_action_and_target (notification, "app.show-incident", "s",
+                                                  incident_id);
+    g_application_send_notification (application, notification_id, notification);
+  }
+}
+
+static void
+show_location_cb (MhWindow *self, double lat, double lon, MhDispatchView *view)
+{
+  adw_view_stack_set_visible_child_name (self->stack, "map");
+  mh_map_view_center_on (self->map_view, lat, lon);
+}
+
+static void
+find_from_incident_cb (MhWindow *self, double lat, double lon, MhDispatchView *view)
+{
+  self->has_chosen_point = TRUE;
+  self->chosen_lat = lat;
+  self->chosen_lon = lon;
+  self->chosen_origin = _("the incident");
+  mh_window_show_view (self, "find");
+  update_find_position (self);
+  mh_find_view_run (self->find_view);
+}
+
+/* Once accepted, Find hospital searches from the incident, not from a
+ * point picked earlier. */
+static void
+answered_cb (MhWindow *self, const char *answer, MhDispatchView *view)
+{
+  if (g_strcmp0 (answer, "accepted") == 0)
+    self->has_chosen_point = FALSE;
+}
+
+static void
+show_incident_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  mh_window_show_incident (MH_WINDOW (widget), g_variant_get_string (parameter, NULL));
+}
+
+static void
+new_incident_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  MhWindow *self = MH_WINDOW (widget);
+
+  mh_window_show_view (self, "dispatch");
+  if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->stack), "dispatch") == 0)
+    mh_dispatch_view_new_incident (self->dispatch_view);
+}
+
 static void
 announced_cb (MhWindow *self, const char *transfer_id, MhPatientForm *form)
 {
@@ -375,6 +505,22 @@ mh_window_constructed (GObject *object)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.announce-to", role == MH_ROLE_AMBULANCE);
   mh_chat_view_set_node (self->chat_view, self->node);
   mh_network_view_set_node (self->network_view, self->node);
+  /* A hub runs the board; a crew sees its assignments; a desk neither. */
+  adw_view_stack_page_set_visible (self->dispatch_page, role != MH_ROLE_HOSPITAL);
+  if (role == MH_ROLE_AMBULANCE)
+    adw_view_stack_page_set_title (self->dispatch_page, _("Incidents"));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.new-incident", role != MH_ROLE_HOSPITAL);
+  if (role != MH_ROLE_HOSPITAL)
+    mh_dispatch_view_set_node (self->dispatch_view, self->node);
+  g_signal_connect_object (self->dispatch_view, "show-location", G_CALLBACK (show_location_cb),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->dispatch_view, "find-hospital",
+                           G_CALLBACK (find_from_incident_cb), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->dispatch_view, "answered", G_CALLBACK (answered_cb), self,
+                           G_CONNECT_SWAPPED);
+  if (role == MH_ROLE_AMBULANCE)
+    g_signal_connect_object (self->node, "incident-assigned", G_CALLBACK (incident_assigned_cb),
+                             self, G_CONNECT_SWAPPED);
   g_object_bind_property (self->chat_view, "unread", self->chat_page, "badge-number",
                           G_BINDING_SYNC_CREATE);
 
@@ -492,6 +638,7 @@ mh_window_class_init (MhWindowClass *klass)
   g_type_ensure (MH_TYPE_TRANSFERS_VIEW);
   g_type_ensure (MH_TYPE_CHAT_VIEW);
   g_type_ensure (MH_TYPE_NETWORK_VIEW);
+  g_type_ensure (MH_TYPE_DISPATCH_VIEW);
 
   gtk_widget_class_set_template_from_resource (widget_class, "/com/medhead/Emergency/mh-window.ui");
   gtk_widget_class_bind_template_child (widget_class, MhWindow, toast_overlay);
@@ -508,6 +655,8 @@ mh_window_class_init (MhWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, MhWindow, chat_page);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, chat_view);
   gtk_widget_class_bind_template_child (widget_class, MhWindow, network_view);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, dispatch_page);
+  gtk_widget_class_bind_template_child (widget_class, MhWindow, dispatch_view);
 
   gtk_widget_class_install_action (widget_class, "win.show-view", "s", show_view_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1, GDK_ALT_MASK, "win.show-view",
@@ -525,6 +674,12 @@ mh_window_class_init (MhWindowClass *klass)
                                        "s", "chat");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_6, GDK_ALT_MASK, "win.show-view",
                                        "s", "network");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_7, GDK_ALT_MASK, "win.show-view",
+                                       "s", "dispatch");
+  gtk_widget_class_install_action (widget_class, "win.show-incident", "s", show_incident_action);
+  gtk_widget_class_install_action (widget_class, "win.new-incident", NULL, new_incident_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_n, GDK_CONTROL_MASK,
+                                       "win.new-incident", NULL);
 }
 
 static void
@@ -655,4 +810,26 @@ mh_window_show_channel (MhWindow *self, const char *channel)
     return FALSE;
   adw_view_stack_set_visible_child_name (self->stack, "chat");
   return TRUE;
+}
+
+MhDispatchView *
+mh_window_get_dispatch_view (MhWindow *self)
+{
+  g_return_val_if_fail (MH_IS_WINDOW (self), NULL);
+  return self->dispatch_view;
+}
+
+/**
+ * mh_window_show_incident:
+ *
+ * Opens the dispatch view on one incident (a notification's action).
+ */
+void
+mh_window_show_incident (MhWindow *self, const char *incident_id)
+{
+  g_return_if_fail (MH_IS_WINDOW (self));
+
+  mh_window_show_view (self, "dispatch");
+  if (incident_id != NULL && incident_id[0] != '\0')
+    mh_dispatch_view_select (self->dispatch_view, incident_id);
 }

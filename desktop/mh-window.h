@@ -20,6 +20,9 @@ MhBedBoard *mh_window_get_bed_board (MhWindow *self);
 MhTransfersView *mh_window_get_transfers_view (MhWindow *self);
 /* Opens the transfers view on one transfer (a notification's action). */
 void mh_window_show_transfer (MhWindow *self, const char *transfer_id);
+MhDispatchView *mh_window_get_dispatch_view (MhWindow *self);
+/* Opens the dispatch view on one incident (a notification's action). */
+void mh_window_show_incident (MhWindow *self, const char *incident_id);
 /* "map", "find" or "beds" */
 MhChatView *mh_window_get_chat_view (MhWindow *self);
 MhNetworkView *mh_window_get_network_view (MhWindow *self);
