@@ -23,6 +23,7 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
+#include "mh-medhead-schema.h"
 #include "mh-test-net.h"
 #include "mh-test-util.h"
 
@@ -1550,10 +1551,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (RawLink, raw_free)
 static char *
 raw_hello (const char *site_id)
 {
-  return g_strdup_printf ("{\"type\":\"hello\",\"proto\":1,\"schema\":1,\"site\":\"%s\","
+  /* This build's schema: the hello must not be refused for its version. */
+  return g_strdup_printf ("{\"type\":\"hello\",\"proto\":1,\"schema\":%d,\"site\":\"%s\","
                           "\"name\":\"raw test client\",\"epoch\":1,\"wall\":%" G_GINT64_FORMAT
                           ",\"cursors\":[]}",
-                          site_id, g_get_real_time () / 1000);
+                          MH_MEDHEAD_SCHEMA_VERSION, site_id, g_get_real_time () / 1000);
 }
 
 static char *
