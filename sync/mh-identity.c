@@ -899,6 +899,10 @@ static gboolean change_verify_uncached (const MhChange *change, GBytes *canonica
 #define VERIFIED_CACHE_MAX 8192
 G_LOCK_DEFINE_STATIC (verified_cache);
 static GHashTable *verified_cache; /* GBytes (canonical bytes, then signature field) */
+/* The generation before: when the cache fills, the older half goes, never
+ * what was verified just now (the replicator verifies the batches in
+ * flight ahead of their transactions, which then find them here). */
+static GHashTable *verified_old;
 
 static GBytes *
 verified_key (GBytes *canonical, GBytes *signature)
@@ -936,18 +940,22 @@ mh_change_verify (const MhChange *change, char **reason)
   canonical = mh_change_canonical_bytes (change);
   key = verified_key (canonical, change->signature);
   G_LOCK (verified_cache);
-  known = verified_cache != NULL && g_hash_table_contains (verified_cache, key);
+  known = (verified_cache != NULL && g_hash_table_contains (verified_cache, key))
+          || (verified_old != NULL && g_hash_table_contains (verified_old, key));
   G_UNLOCK (verified_cache);
   if (known)
     return TRUE;
   if (!change_verify_uncached (change, canonical, reason))
     return FALSE;
   G_LOCK (verified_cache);
+  if (verified_cache != NULL && g_hash_table_size (verified_cache) >= VERIFIED_CACHE_MAX / 2)
+    {
+      g_clear_pointer (&verified_old, g_hash_table_unref);
+      verified_old = g_steal_pointer (&verified_cache);
+    }
   if (verified_cache == NULL)
     verified_cache = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
                                             (GDestroyNotify) g_bytes_unref, NULL);
-  if (g_hash_table_size (verified_cache) >= VERIFIED_CACHE_MAX)
-    g_hash_table_remove_all (verified_cache);
   g_hash_table_add (verified_cache, g_steal_pointer (&key));
   G_UNLOCK (verified_cache);
   return TRUE;
