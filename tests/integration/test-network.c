@@ -83,6 +83,27 @@ string_at_is (Net *net, const char *path, const char *member, const char *expect
   return g_strcmp0 (value, expected) == 0;
 }
 
+/* Whether NET holds UNIT_ID with the ALS capability and a position. */
+static gboolean
+unit_is_ready (Net *net, const char *unit_id)
+{
+  g_autofree char *path = g_strdup_printf ("/api/v1/units/%s", unit_id);
+  g_autoptr(JsonObject) unit = net_get (net, path);
+  JsonNode *capabilities;
+  gboolean als = FALSE;
+
+  if (unit == NULL || !json_object_has_member (unit, "lat")
+      || json_object_get_null_member (unit, "lat"))
+    return FALSE;
+  capabilities = json_object_get_member (unit, "capabilities");
+  if (capabilities == NULL || !JSON_NODE_HOLDS_ARRAY (capabilities))
+    return FALSE;
+  for (guint i = 0; i < json_array_get_length (json_node_get_array (capabilities)); i++)
+    als |= g_strcmp0 (json_array_get_string_element (json_node_get_array (capabilities), i),
+                      "als") == 0;
+  return als;
+}
+
 /* ------------------------------------------------------------------------ */
 /* A line: hospital - hub - ambulance                                       */
 
@@ -1964,9 +1985,12 @@ test_dispatch (void)
   done = net_send (ambulance, "PATCH", "/api/v1/units/" UNIT,
                    "{\"status\": \"available\", \"capabilities\": [\"bls\", \"als\"],"
                    " \"lat\": 51.52, \"lon\": -0.13}", 200);
+  /* Status, capabilities and position travel as separate registers (the
+   * position in its own lane): wait for all three. */
   WAIT_UNTIL (CONVERGE_TIMEOUT_S,
-              string_at_is (hub, "/api/v1/units/" UNIT, "status", "available"),
-              "the unit's status did not reach the hub");
+              string_at_is (hub, "/api/v1/units/" UNIT, "status", "available")
+                && unit_is_ready (hub, UNIT),
+              "the unit's status, capabilities and position did not reach the hub");
 
   /* A hub takes the call. */
   reply = mh_test_node_request (hub->node, "POST", "/api/v1/incidents",
