@@ -2066,7 +2066,11 @@ test_dispatch (void)
   g_clear_pointer (&reply, mh_test_reply_free);
   WAIT_UNTIL (CONVERGE_TIMEOUT_S, incident_is (hub, incident_path, "answer", "accepted"),
               "the crew's answer did not reach the hub");
-  g_assert_true (string_at_is (hub, "/api/v1/units/" UNIT, "status", "dispatched"));
+  /* The unit's status is written with the answer, in another table and
+   * lane: it may come a moment later. */
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              string_at_is (hub, "/api/v1/units/" UNIT, "status", "dispatched"),
+              "the unit's dispatched status did not reach the hub");
 
   /* The patient, picked up there, goes to the hospital. */
   body = g_strdup_printf ("{\"incident_id\": \"%s\", \"age_estimate\": 70, \"alert\": \"stroke\","
