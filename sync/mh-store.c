@@ -3774,7 +3774,7 @@ origin_checks (MhStore *self, const MhChange *change, gint64 *out_hash, char **r
       {
         self->n_reused_oseq++;
         /* Table and row only: values may be patient data. */
-        g_warning ("site %s signed two different changes with sequence number %" G_GINT64_FORMAT
+        g_message ("site %s signed two different changes with sequence number %" G_GINT64_FORMAT
                    " (%s %s): the second is refused", change->origin, change->origin_seq,
                    change->table, change->row);
         g_free (*reason);
