@@ -146,6 +146,9 @@ bind_admitted_role (MhStore *store, const char *site_id, Site *site)
   if (trust == NULL || !site->known)
     return;
   role = mh_trust_get_role (trust, site_id);
+  /* This node before it learns its own admission: what it was made as. */
+  if (role == NULL && g_strcmp0 (site_id, mh_store_get_site_id (store)) == 0)
+    return;
   site->hub = g_strcmp0 (role, "hub") == 0;
   if (g_strcmp0 (role, "hospital") != 0)
     g_clear_pointer (&site->hospital_id, g_free);
