@@ -9,11 +9,15 @@
  * Invariant: the verdict on a remote change depends only on the change, the
  * row after it and registry rows every node ends up holding (site,
  * hospital, patient, message). Checks that need this node's own view of
- * the past (a transfer request being rewritten) run for local writes only.
- * Ownership that changes over time (a hospital getting its own site, a
- * patient handed over, an incident's dispatch) is judged remotely against
- * the clock of what is known here: a change newer than the registry row,
- * owner or dispatch known here is held to it (docs/security.md).
+ * the past (a hub writing for a hospital that has its own desk, a transfer
+ * request being rewritten) run for local writes only: a refusal that
+ * depends on arrival order would split the replicas for good.
+ * Ownership that changes over time (a patient handed over, an incident's
+ * dispatch) is judged remotely against the clock of what is known here: a
+ * change newer than the owner or dispatch known here and not allowed by it
+ * waits, parked; the final owner or dispatch, the same everywhere, either
+ * allows it or is newer than it, so every node ends up applying it or not
+ * (docs/security.md).
  *
  * With a network key, the writer's role is the one it was admitted with,
  * not the one its site row claims (bind_admitted_role()).
@@ -672,32 +676,6 @@ check_hospital (Check *c, char **reason)
   return check_register_fields (c, reason);
 }
 
-/* From a peer, the same rule as for local writes, judged at the time the
- * change was made: a hospital site whose registry entry is older than the
- * change (a hub's counts typed in before the hospital had its own site
- * stay valid on every node, whatever order they arrive in). */
-static gboolean
-hospital_had_site_before (Check *c, const char *hospital_id)
-{
-  g_autoptr(sqlite3_stmt) stmt = NULL;
-
-  if (hospital_id == NULL
-      || sqlite3_prepare_v2 (mh_store_get_db (c->store),
-                             "SELECT id FROM site WHERE hospital_id = ?1 AND role = 'hospital'",
-                             -1, &stmt, NULL) != SQLITE_OK)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, hospital_id, -1, SQLITE_STATIC);
-  while (sqlite3_step (stmt) == SQLITE_ROW)
-    {
-      MhHlc since = mh_store_get_register_hlc (c->store, "site",
-                                               (const char *) sqlite3_column_text (stmt, 0),
-                                               "info");
-      if (since != 0 && since < c->change->hlc)
-        return TRUE;
-    }
-  return FALSE;
-}
-
 /* Beds and statuses: the hospital's own sites, or a hub typing in counts
  * phoned in by a hospital that has no site of its own. */
 static MhVerdict
@@ -707,9 +685,6 @@ check_hospital_side (Check *c, const char *hospital_id, char **reason)
     return forbid (reason, "only hospital %s's own sites or a hub report its beds and status",
                    hospital_id);
   if (c->local && is_hub (c) && hospital_has_site (c->store, c->cache, hospital_id))
-    return forbid (reason, "a hospital with its own site reports its own beds and status "
-                           "(hospital %s)", hospital_id);
-  if (!c->local && is_hub (c) && hospital_had_site_before (c, hospital_id))
     return forbid (reason, "a hospital with its own site reports its own beds and status "
                            "(hospital %s)", hospital_id);
   return MH_VERDICT_ACCEPT;
@@ -886,9 +861,11 @@ check_incident (Check *c, char **reason)
           if (dispatched == 0)
             return wait_for (reason, "the dispatch of incident %s is not known here yet",
                              c->change->row);
+          /* The dispatch to this unit may arrive after its answer. */
           if (dispatched < c->change->hlc
               && g_strcmp0 (mh_row_get_string (c->row, "unit_id"), unit_id) != 0)
-            return forbid (reason, "only the assigned unit's station answers an incident");
+            return wait_for (reason, "the dispatch of incident %s to unit %s is not known "
+                                     "here yet", c->change->row, unit_id);
         }
       return MH_VERDICT_ACCEPT;
     }
@@ -898,7 +875,9 @@ check_incident (Check *c, char **reason)
 /* A crew's change to a patient from a peer. Which unit owned the record
  * when the change was made is known here only as the owner register's
  * latest value and clock (older values are not kept reliably), so:
- * - a change newer than that owner is held to it, as a local write is;
+ * - a change newer than that owner is held to it, as a local write is,
+ *   and waits (parked) while it is not: the handover to its writer may
+ *   arrive after it;
  * - an older one is held to the role (what owned it then is not known);
  * - a handover by a unit that is not the owner known here is accepted
  *   only when it hands the record to another unit: a node that missed a
@@ -928,8 +907,10 @@ check_patient_remote (Check *c, char **reason)
     }
   if (owned_since == 0)
     return wait_for (reason, "the owner of patient %s is not known here yet", c->change->row);
+  /* The handover to the writer may still be on its way: wait for it. */
   if (owned_since < c->change->hlc && !is_unit_site_of (c, owner))
-    return forbid (reason, "only the crew of the patient's own unit writes its record");
+    return wait_for (reason, "the handover of patient %s to the writer is not known here yet",
+                     c->change->row);
   return MH_VERDICT_ACCEPT;
 }
 

@@ -265,11 +265,9 @@ test_net_set_up (Net *net, const char *tmp_prefix)
 
   net->dir = mh_test_make_tmpdir (tmp_prefix);
   net->hub = test_node_new (net->dir, "hub", MH_ROLE_HUB, NULL, NULL);
-  /* The registry first, as in the field: the counts the hub typed in for
-   * Fred Brooks before it had a desk of its own stay valid everywhere. */
-  test_import (net->hub, "demo/reference-scenario.json");
   net->desk = test_node_new (net->dir, "desk", MH_ROLE_HOSPITAL, FRED_BROOKS, NULL);
   net->crew = test_node_new (net->dir, "crew", MH_ROLE_AMBULANCE, NULL, UNIT_AMB01);
+  test_import (net->hub, "demo/reference-scenario.json");
   nodes[0] = net->hub;
   nodes[1] = net->desk;
   nodes[2] = net->crew;
