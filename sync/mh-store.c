@@ -2516,7 +2516,22 @@ open_db (MhStore *self, const char *site_id, GError **error)
   if (!meta_get (self, "epoch", &self->epoch, NULL) || g_strcmp0 (stored_file, file_id) != 0)
     {
       if (stored_file != NULL)
-        g_message ("replica %s was copied or restored: new log epoch", self->path);
+        {
+          /* Its own sequence numbers went back too: the writes made after
+           * the backup, which peers saw, must not be numbered again (one
+           * change per number, origin_checks()). Jump past them, by the
+           * wall clock (16 numbers a millisecond), so that two restores of
+           * one backup do not collide either. */
+          gint64 floor = g_get_real_time () / 1000 * 16;
+
+          g_message ("replica %s was copied or restored: new log epoch", self->path);
+          if (self->own_seq < floor)
+            {
+              self->own_seq = floor;
+              if (!meta_set_int (self, "own_seq", self->own_seq, error))
+                goto fail;
+            }
+        }
       self->epoch = random_epoch ();
       if (!meta_set_int (self, "epoch", self->epoch, error)
           || !meta_set_text (self, "file_id", file_id ? file_id : "", error))
