@@ -30,6 +30,7 @@ struct _MhNetworkView
   AdwActionRow *fingerprint_row;
   GtkLabel *fingerprint_label;
   AdwActionRow *summary_row;
+  AdwActionRow *roles_row;
   AdwPreferencesGroup *peers_group;
   AdwEntryRow *peer_fingerprint;
   AdwEntryRow *peer_url;
@@ -243,6 +244,9 @@ mh_network_view_init (MhNetworkView *self)
   self->summary_row = ADW_ACTION_ROW (adw_action_row_new ());
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->summary_row), _("Links"));
   adw_preferences_group_add (station, GTK_WIDGET (self->summary_row));
+  self->roles_row = ADW_ACTION_ROW (adw_action_row_new ());
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->roles_row), _("Roles"));
+  adw_preferences_group_add (station, GTK_WIDGET (self->roles_row));
   adw_preferences_page_add (self->page, station);
 
   self->peers_group = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
@@ -312,6 +316,11 @@ mh_network_view_set_node (MhNetworkView *self, MhNode *node)
   self->node = g_object_ref (node);
   gtk_label_set_text (self->fingerprint_label, mh_node_get_fingerprint (node));
   adw_action_row_set_subtitle (self->fingerprint_row, mh_node_get_name (node));
+  /* Without a network key, peers are believed about their role. */
+  adw_action_row_set_subtitle (self->roles_row,
+                               mh_node_get_trust (node) != NULL
+                                 ? _("Checked against the network's admissions")
+                                 : _("No network key: roles are not verified"));
   replicator = mh_node_get_replicator (node);
   if (replicator != NULL)
     {

@@ -551,6 +551,9 @@ run_status (int argc, char **argv)
   document = json_node_init_object (json_node_alloc (), object);
   print_json (document);
   warn_unencrypted (object, data_dir);
+  if (!json_object_get_boolean_member_with_default (object, "roles_verified", TRUE))
+    g_printerr (_("warning: no network key: roles are not verified (every pinned peer is "
+                  "trusted with the role it claims)\n"));
   return EXIT_SUCCESS;
 }
 

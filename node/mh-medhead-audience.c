@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mh-medhead-audience.h"
+#include "mh-trust.h"
 
 enum
 {
@@ -132,8 +133,31 @@ row_prefix_is (const char *row, const char *prefix)
   return prefix[0] != '\0' && strncmp (row, prefix, n) == 0 && row[n] == '/';
 }
 
+/* With a network key, what a site may hold follows the role it was
+ * admitted with, not the one its site row claims: a crew laptop calling
+ * itself a hub is not sent every patient. Without an admission here, it
+ * gets what a site of no role gets: broadcasts and its own rows. */
 static void
-lookup_site (MhMedheadAudience *self, const char *site_id, Site *site)
+bind_admitted_role (MhStore *store, const char *site_id, Site *site)
+{
+  MhTrust *trust = mh_trust_from_store (store);
+  const char *role;
+
+  if (trust == NULL || !site->known)
+    return;
+  role = mh_trust_get_role (trust, site_id);
+  /* This node before it learns its own admission: what it was made as. */
+  if (role == NULL && g_strcmp0 (site_id, mh_store_get_site_id (store)) == 0)
+    return;
+  site->hub = g_strcmp0 (role, "hub") == 0;
+  if (g_strcmp0 (role, "hospital") != 0)
+    g_clear_pointer (&site->hospital_id, g_free);
+  if (g_strcmp0 (role, "ambulance") != 0)
+    g_clear_pointer (&site->unit_id, g_free);
+}
+
+static void
+lookup_site (MhMedheadAudience *self, MhStore *store, const char *site_id, Site *site)
 {
   sqlite3_stmt *stmt = stmt_get (self, STMT_SITE);
 
@@ -147,6 +171,7 @@ lookup_site (MhMedheadAudience *self, const char *site_id, Site *site)
       site->unit_id = column_dup (stmt, 2);
     }
   sqlite3_reset (stmt);
+  bind_admitted_role (store, site_id, site);
 }
 
 /* The owning unit of a patient: the change itself, the row here, or the
@@ -364,7 +389,7 @@ mh_medhead_audience (MhStore *store, const MhChange *change, const char *site_id
     return MH_AUDIENCE_YES;
 
   receiver = g_strcmp0 (site_id, mh_store_get_site_id (store)) == 0;
-  lookup_site (self, site_id, &site);
+  lookup_site (self, store, site_id, &site);
   if (!site.known)
     {
       site_clear (&site);
@@ -474,7 +499,7 @@ mh_medhead_audience_growth (MhStore *store, const MhChange *change, const char *
   if (patient_id == NULL)
     return NULL;
 
-  lookup_site (self, site_id, &site);
+  lookup_site (self, store, site_id, &site);
   if (site.known && !site.hub
       && (strcmp (change->table, "transfer") == 0
             ? request_names_site (&site, change_text (store, change, "request", "hospital_id"),

@@ -10,7 +10,17 @@
  * row after it and registry rows every node ends up holding (site,
  * hospital, patient, message). Checks that need this node's own view of
  * the past (a hub writing for a hospital that has its own desk, a transfer
- * request being rewritten) run for local writes only.
+ * request being rewritten) run for local writes only: a refusal that
+ * depends on arrival order would split the replicas for good.
+ * Ownership that changes over time (a patient handed over, an incident's
+ * dispatch) is judged remotely against the clock of what is known here: a
+ * change newer than the owner or dispatch known here and not allowed by it
+ * waits, parked; the final owner or dispatch, the same everywhere, either
+ * allows it or is newer than it, so every node ends up applying it or not
+ * (docs/security.md).
+ *
+ * With a network key, the writer's role is the one it was admitted with,
+ * not the one its site row claims (bind_admitted_role()).
  */
 #include "config.h"
 
@@ -19,6 +29,7 @@
 #include <string.h>
 
 #include "mh-medhead-validate.h"
+#include "mh-trust.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 
@@ -578,6 +589,60 @@ known:
   return MH_VERDICT_ACCEPT;
 }
 
+/* With a network key, the role that grants anything is the one the site
+ * was admitted with (docs/trust.md): its site row only claims one. A
+ * change from a site with no admission here waits for it (admissions come
+ * in trust frames, ahead of changes on a link, but a relay may be quicker);
+ * this node's own writes before its admission is imported keep the claimed
+ * role, and its peers hold them back until then. */
+static MhVerdict
+bind_admitted_role (Check *c, char **reason)
+{
+  MhTrust *trust = mh_trust_from_store (c->store);
+  const char *admitted;
+  MhRole role;
+
+  if (trust == NULL)
+    return MH_VERDICT_ACCEPT;
+  admitted = mh_trust_get_role (trust, c->change->origin);
+  if (admitted == NULL || !mh_role_from_string (admitted, &role))
+    {
+      if (c->local)
+        return MH_VERDICT_ACCEPT;
+      return wait_for (reason, "site %s has no admission to this network here yet",
+                       c->change->origin);
+    }
+  c->role = role;
+  c->role_known = TRUE;
+  return MH_VERDICT_ACCEPT;
+}
+
+/* The role a site row claims must be the one its site was admitted with,
+ * whoever writes it: peers read roles from site rows too (lists, "has its
+ * own site"). */
+static MhVerdict
+check_site_role_admitted (Check *c, char **reason)
+{
+  MhTrust *trust = mh_trust_from_store (c->store);
+  const char *claimed = mh_row_get_string (c->row, "role");
+  const char *admitted;
+
+  if (trust == NULL || !register_is (c, "info") || claimed == NULL)
+    return MH_VERDICT_ACCEPT;
+  admitted = mh_trust_get_role (trust, c->change->row);
+  if (admitted == NULL)
+    {
+      if (c->local)
+        return MH_VERDICT_ACCEPT;
+      return wait_for (reason, "site %s has no admission to this network here yet",
+                       c->change->row);
+    }
+  if (strcmp (admitted, claimed) != 0)
+    return forbid (reason, "role: site %s is admitted as %s, not %s", c->change->row, admitted,
+                   claimed);
+  return MH_VERDICT_ACCEPT;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Tables                                                                   */
 
@@ -592,9 +657,10 @@ check_site (Check *c, char **reason)
   if (strcmp (c->change->reg, "heartbeat") == 0 && strcmp (c->change->row, c->change->origin) != 0
       && !mh_row_is_null (c->row, "heartbeat_at"))
     return forbid (reason, "a site's heartbeat is written by the site itself");
-  if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT)
+  if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT
+      || (verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
-  return check_register_fields (c, reason);
+  return check_site_role_admitted (c, reason);
 }
 
 static MhVerdict
@@ -784,9 +850,68 @@ check_incident (Check *c, char **reason)
         return forbid (reason, "a unit's station answers for its own unit only");
       if (c->local && g_strcmp0 (mh_row_get_string (c->row, "unit_id"), unit_id) != 0)
         return forbid (reason, "only the assigned unit's station answers an incident");
+      if (!c->local)
+        {
+          /* From a peer: held to the dispatch known here when it is older
+           * than the answer; an answer older than that dispatch is kept
+           * (readers count it only for the assigned unit). */
+          MhHlc dispatched = mh_store_get_register_hlc (c->store, "incident", c->change->row,
+                                                        "dispatch");
+
+          if (dispatched == 0)
+            return wait_for (reason, "the dispatch of incident %s is not known here yet",
+                             c->change->row);
+          /* The dispatch to this unit may arrive after its answer. */
+          if (dispatched < c->change->hlc
+              && g_strcmp0 (mh_row_get_string (c->row, "unit_id"), unit_id) != 0)
+            return wait_for (reason, "the dispatch of incident %s to unit %s is not known "
+                                     "here yet", c->change->row, unit_id);
+        }
       return MH_VERDICT_ACCEPT;
     }
   return forbid (reason, "incident register %s is not writable", c->change->reg);
+}
+
+/* A crew's change to a patient from a peer. Which unit owned the record
+ * when the change was made is known here only as the owner register's
+ * latest value and clock (older values are not kept reliably), so:
+ * - a change newer than that owner is held to it, as a local write is,
+ *   and waits (parked) while it is not: the handover to its writer may
+ *   arrive after it;
+ * - an older one is held to the role (what owned it then is not known);
+ * - a handover by a unit that is not the owner known here is accepted
+ *   only when it hands the record to another unit: a node that missed a
+ *   handover while offline must still take the next one, but no crew
+ *   takes a record for itself;
+ * - without an owner here yet, the change waits for it (a handover, or
+ *   the creation by the crew that owns it, needs nothing). */
+static MhVerdict
+check_patient_remote (Check *c, char **reason)
+{
+  g_autoptr(GVariant) stored = mh_store_get_row (c->store, "patient", c->change->row);
+  MhHlc owned_since = mh_store_get_register_hlc (c->store, "patient", c->change->row, "owner");
+  const char *owner = NULL;
+
+  if (stored != NULL)
+    g_variant_lookup (stored, "unit_id", "&s", &owner);
+
+  if (register_is (c, "owner"))
+    {
+      const char *next = mh_row_get_string (c->row, "unit_id");
+
+      if (owned_since == 0 || owned_since >= c->change->hlc || is_unit_site_of (c, owner))
+        return MH_VERDICT_ACCEPT;
+      if (next == NULL || is_unit_site_of (c, next))
+        return forbid (reason, "only the crew of the patient's own unit hands its record over");
+      return MH_VERDICT_ACCEPT;
+    }
+  if (owned_since == 0)
+    return wait_for (reason, "the owner of patient %s is not known here yet", c->change->row);
+  /* The handover to the writer may still be on its way: wait for it. */
+  if (owned_since < c->change->hlc && !is_unit_site_of (c, owner))
+    return wait_for (reason, "the handover of patient %s to the writer is not known here yet",
+                     c->change->row);
+  return MH_VERDICT_ACCEPT;
 }
 
 static MhVerdict
@@ -802,8 +927,9 @@ check_patient (Check *c, char **reason)
     return verdict;
 
   /* The owning unit's crew writes the record, and hands it over by writing
-   * the new owner. Which unit owns it depends on the order changes arrived
-   * in, so remote changes are only held to the role above. */
+   * the new owner. */
+  if (!c->local && !is_hub (c))
+    return check_patient_remote (c, reason);
   if (c->local && !is_hub (c))
     {
       g_autoptr(GVariant) stored = mh_store_get_row (c->store, "patient", c->change->row);
@@ -1097,7 +1223,8 @@ mh_medhead_validate (MhStore *store, const MhChange *change, const MhRow *row, g
 
   if (change->kind == MH_CHANGE_SET && row == NULL)
     verdict = invalid (reason, "id: a write without its row");
-  else if ((verdict = lookup_origin (&c, reason)) == MH_VERDICT_ACCEPT)
+  else if ((verdict = lookup_origin (&c, reason)) == MH_VERDICT_ACCEPT
+           && (verdict = bind_admitted_role (&c, reason)) == MH_VERDICT_ACCEPT)
     verdict = change->kind == MH_CHANGE_DELETE ? check_delete (&c, reason)
                                                : check_set (&c, reason);
 

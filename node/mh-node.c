@@ -4375,6 +4375,10 @@ mh_node_get_status (MhNode *self)
   set_text (status, "unit_id", self->unit_id);
   set_text (status, "fingerprint", mh_identity_get_fingerprint (self->identity));
   json_object_set_member (status, "network", network_status (self));
+  /* Without a network key, a peer's role is what its site row claims. */
+  json_object_set_boolean_member (status, "roles_verified", self->trust != NULL);
+  json_object_set_int_member (status, "reused_sequence_numbers",
+                              (gint64) mh_store_get_reused_seq_count (self->store));
   json_object_set_int_member (status, "clock", clock);
   set_text (status, "clock_text", clock_text);
   json_object_set_int_member (status, "epoch", mh_store_get_epoch (self->store));

@@ -771,10 +771,19 @@ send_trust (Link *link)
     }
 }
 
-/* New records: refuse the links they revoke, and hand them on. */
+/* New records: refuse the links they revoke, and hand them on. Changes
+ * parked for an admission that just came are applied now, and those of a
+ * site just revoked are refused past its cut-off. */
 static void
 trust_changed (MhReplicator *self, Link *from)
 {
+  if (mh_store_get_parked_count (self->store) > 0)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!mh_store_retry_parked (self->store, NULL, &error))
+        g_warning ("retrying parked changes: %s", error->message);
+    }
   for (guint i = 0; i < self->links->len; i++)
     {
       Link *link = g_ptr_array_index (self->links, i);

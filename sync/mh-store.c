@@ -116,6 +116,7 @@ struct _MhStore
   guint n_tombs;
   guint n_evicted;          /* eviction markers: none means no lookup on apply */
   guint64 n_dropped_evicted; /* late changes to evicted rows, since open */
+  guint64 n_reused_oseq;     /* changes refused: their (origin, oseq) signed another change */
   gboolean counts_dirty; /* a queue or the tombstones may have changed */
   guint n_held;
   guint n_parked;
@@ -2395,7 +2396,11 @@ static const char store_ddl[] =
   "CREATE TABLE IF NOT EXISTS _mh_cursors (peer TEXT NOT NULL, lane INTEGER NOT NULL,"
   "  epoch INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (peer, lane)) WITHOUT ROWID;"
   "CREATE TABLE IF NOT EXISTS _mh_evicted (tbl TEXT NOT NULL, id TEXT NOT NULL,"
-  "  at INTEGER NOT NULL, PRIMARY KEY (tbl, id)) WITHOUT ROWID;";
+  "  at INTEGER NOT NULL, PRIMARY KEY (tbl, id)) WITHOUT ROWID;"
+  /* Every signed change from a peer that passed, by (origin, oseq): a
+   * second, different change under one number is refused (origin_checks()). */
+  "CREATE TABLE IF NOT EXISTS _mh_oseq (origin INTEGER NOT NULL, oseq INTEGER NOT NULL,"
+  "  hash INTEGER NOT NULL, PRIMARY KEY (origin, oseq)) WITHOUT ROWID;";
 
 static char *
 file_identity (const char *path)
@@ -2511,7 +2516,22 @@ open_db (MhStore *self, const char *site_id, GError **error)
   if (!meta_get (self, "epoch", &self->epoch, NULL) || g_strcmp0 (stored_file, file_id) != 0)
     {
       if (stored_file != NULL)
-        g_message ("replica %s was copied or restored: new log epoch", self->path);
+        {
+          /* Its own sequence numbers went back too: the writes made after
+           * the backup, which peers saw, must not be numbered again (one
+           * change per number, origin_checks()). Jump past them, by the
+           * wall clock (16 numbers a millisecond), so that two restores of
+           * one backup do not collide either. */
+          gint64 floor = g_get_real_time () / 1000 * 16;
+
+          g_message ("replica %s was copied or restored: new log epoch", self->path);
+          if (self->own_seq < floor)
+            {
+              self->own_seq = floor;
+              if (!meta_set_int (self, "own_seq", self->own_seq, error))
+                goto fail;
+            }
+        }
       self->epoch = random_epoch ();
       if (!meta_set_int (self, "epoch", self->epoch, error)
           || !meta_set_text (self, "file_id", file_id ? file_id : "", error))
@@ -3603,6 +3623,31 @@ mh_store_get_row_state (MhStore *self, const char *table_name, const char *row_i
 }
 
 /**
+ * mh_store_get_register_hlc:
+ *
+ * Returns: the clock of the last write of register @reg_name of a live
+ *   row, or 0 (absent, deleted, never written): validators compare it with
+ *   a change's clock to know what was true when the change was made
+ */
+MhHlc
+mh_store_get_register_hlc (MhStore *self, const char *table_name, const char *row_id,
+                           const char *reg_name)
+{
+  const MhTableDef *table;
+  g_autoptr(MhRow) row = NULL;
+  guint index = 0;
+
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+
+  table = mh_schema_lookup_table (self->schema, table_name);
+  if (table == NULL || row_id == NULL || reg_name == NULL
+      || mh_table_def_lookup_register (table, reg_name, &index) == NULL
+      || !load_row (self, table, row_id, &row, NULL) || row == NULL)
+    return 0;
+  return row->meta[index].hlc;
+}
+
+/**
  * mh_store_get_row:
  *
  * Returns: (transfer full) (nullable): the live row as a{sv}: `id` and
@@ -3686,6 +3731,103 @@ audience_outcome (MhStore *self, const MhChange *change, GPtrArray *context, cha
     }
 }
 
+/* The first 64 bits of a SHA-256 of what the origin signed. */
+static gint64
+signed_hash (const MhChange *change)
+{
+  g_autoptr(GBytes) bytes = mh_change_canonical_bytes (change);
+  g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 digest[32];
+  gsize len = sizeof digest;
+  gint64 hash = 0;
+
+  g_checksum_update (checksum, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_checksum_get_digest (checksum, digest, &len);
+  for (guint i = 0; i < 8; i++)
+    hash = (gint64) (((guint64) hash << 8) | digest[i]);
+  return hash;
+}
+
+/* Checks on a remote change's origin that come before anything else, and
+ * again when a parked change is retried (a revocation may have arrived in
+ * between): the revocation cut-off (the origin filter), and one change per
+ * (origin, oseq). A site that signs two different changes with one
+ * sequence number is misbehaving, or someone holds its revoked key and
+ * writes under numbers below the cut-off: the second one is refused.
+ * Sets *@out_hash (0: nothing to remember) for origin_remember(). */
+static Outcome
+origin_checks (MhStore *self, const MhChange *change, gint64 *out_hash, char **reason,
+               GError **error)
+{
+  guint origin;
+  gint64 hash;
+
+  *out_hash = 0;
+  if (self->origin_filter != NULL
+      && self->origin_filter (self, change->origin, change->origin_seq, reason,
+                              self->origin_filter_data))
+    return OUTCOME_REJECTED;
+  /* Only what the origin signed (and this node checked) binds it. */
+  if (!self->verify_signatures || change->signature == NULL || change->origin == NULL
+      || change->origin[0] == '\0')
+    return OUTCOME_APPLIED;
+  if ((origin = site_index (self, change->origin, error)) == 0)
+    return OUTCOME_REJECTED;
+  hash = signed_hash (change);
+  {
+    g_autoptr(MhCachedStmt) stmt =
+      prepare_cached (self, "SELECT hash FROM _mh_oseq WHERE origin = ? AND oseq = ?");
+
+    if (stmt == NULL)
+      {
+        set_sqlite_error (self, error, "reading sequence numbers");
+        return OUTCOME_REJECTED;
+      }
+    sqlite3_bind_int64 (stmt, 1, origin);
+    sqlite3_bind_int64 (stmt, 2, change->origin_seq);
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_int64 (stmt, 0) != hash)
+      {
+        self->n_reused_oseq++;
+        /* Table and row only: values may be patient data. */
+        g_message ("site %s signed two different changes with sequence number %" G_GINT64_FORMAT
+                   " (%s %s): the second is refused", change->origin, change->origin_seq,
+                   change->table, change->row);
+        g_free (*reason);
+        *reason = g_strdup_printf ("sequence number %" G_GINT64_FORMAT " of site %s already "
+                                   "signed another change", change->origin_seq, change->origin);
+        return OUTCOME_REJECTED;
+      }
+  }
+  *out_hash = hash;
+  return OUTCOME_APPLIED;
+}
+
+/* Remembers a change that passed, or lost to a newer one: it stays the
+ * one change its (origin, oseq) stands for. */
+static gboolean
+origin_remember (MhStore *self, const MhChange *change, gint64 hash, Outcome outcome,
+                 GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  guint origin;
+
+  if (hash == 0
+      || !(outcome == OUTCOME_APPLIED || outcome == OUTCOME_OLDER || outcome == OUTCOME_DELETED))
+    return TRUE;
+  if ((origin = site_index (self, change->origin, error)) == 0)
+    return FALSE;
+  stmt = prepare_cached (self, "INSERT OR IGNORE INTO _mh_oseq (origin, oseq, hash) "
+                               "VALUES (?, ?, ?)");
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "recording a sequence number");
+  sqlite3_bind_int64 (stmt, 1, origin);
+  sqlite3_bind_int64 (stmt, 2, change->origin_seq);
+  sqlite3_bind_int64 (stmt, 3, hash);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "recording a sequence number");
+  return TRUE;
+}
+
 /* Applies a change that arrived from a peer, queueing it when it is
  * refused, parked or held. @verdicts, when not NULL, holds the result of
  * mh_changes_verify() for it (checked before the transaction opened).
@@ -3698,6 +3840,7 @@ apply_remote (MhStore *self, MhChange *change, GPtrArray *context, GPtrArray *ve
   GError *local_error = NULL;
   Outcome outcome;
   gboolean verified = TRUE;
+  gint64 hash = 0;
 
   /* Verified before anything else, so that the origin every later check
    * (ownership in the validator) relies on is the signer's. */
@@ -3715,10 +3858,9 @@ apply_remote (MhStore *self, MhChange *change, GPtrArray *context, GPtrArray *ve
       reason = g_strdup_printf ("signature: %s", why);
       outcome = OUTCOME_REJECTED;
     }
-  else if (self->origin_filter != NULL
-           && self->origin_filter (self, change->origin, change->origin_seq, &reason,
-                                   self->origin_filter_data))
-    outcome = OUTCOME_REJECTED;
+  else if ((outcome = origin_checks (self, change, &hash, &reason, &local_error))
+           != OUTCOME_APPLIED)
+    ;
   /* An evicted row's late change is dropped before its audience is asked:
    * what it belongs to is gone here, so the audience could only wait. */
   else if (self->n_evicted > 0 && row_is_evicted (self, change->table, change->row))
@@ -3732,6 +3874,8 @@ apply_remote (MhStore *self, MhChange *change, GPtrArray *context, GPtrArray *ve
       g_propagate_error (error, local_error);
       return FALSE;
     }
+  if (!origin_remember (self, change, hash, outcome, error))
+    return FALSE;
   switch (outcome)
     {
     case OUTCOME_REJECTED:
@@ -3840,6 +3984,7 @@ retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
           g_autofree char *reason = NULL;
           GError *local_error = NULL;
           Outcome outcome;
+          gint64 hash = 0;
 
           if (change == NULL)
             {
@@ -3847,17 +3992,23 @@ retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
                 return FALSE;
               continue;
             }
-          /* The other parked changes are the context: a patient parked
-           * for its audience and the transfer parked for its patient
-           * release each other. */
-          outcome = audience_outcome (self, change, changes, &reason);
-          if (outcome == OUTCOME_APPLIED)
+          /* A revocation may have come while it waited: its cut-off and
+           * the one-change-per-number rule hold as on arrival. The other
+           * parked changes are the context: a patient parked for its
+           * audience and the transfer parked for its patient release each
+           * other. */
+          outcome = origin_checks (self, change, &hash, &reason, &local_error);
+          if (outcome == OUTCOME_APPLIED && local_error == NULL)
+            outcome = audience_outcome (self, change, changes, &reason);
+          if (outcome == OUTCOME_APPLIED && local_error == NULL)
             outcome = apply_one (self, change, FALSE, TRUE, &reason, &local_error);
           if (local_error != NULL)
             {
               g_propagate_error (error, local_error);
               return FALSE;
             }
+          if (!origin_remember (self, change, hash, outcome, error))
+            return FALSE;
           if (outcome == OUTCOME_PARKED)
             continue;
           if (!queue_remove (self, "_mh_parked", g_array_index (ids, gint64, i), error))
@@ -4780,6 +4931,20 @@ mh_store_get_evicted_count (MhStore *self)
 {
   g_return_val_if_fail (MH_IS_STORE (self), 0);
   return self->n_evicted;
+}
+
+/**
+ * mh_store_get_reused_seq_count:
+ *
+ * Returns: how many changes from peers were refused since the store was
+ *   opened because their origin had signed another change with the same
+ *   sequence number (a misbehaving site, or a revoked key in use)
+ */
+guint64
+mh_store_get_reused_seq_count (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->n_reused_oseq;
 }
 
 guint64

@@ -199,6 +199,8 @@ gboolean mh_store_write_values (MhStore *self, const char *table, const char *ro
 
 /* Reading */
 MhRowState mh_store_get_row_state (MhStore *self, const char *table, const char *row);
+MhHlc mh_store_get_register_hlc (MhStore *self, const char *table_name, const char *row_id,
+                                 const char *reg_name);
 GVariant *mh_store_get_row (MhStore *self, const char *table, const char *row);
 
 /* Remote changes */
@@ -250,6 +252,7 @@ gboolean mh_store_evict (MhStore *self, const char *table, const char *const *ro
 gboolean mh_store_is_evicted (MhStore *self, const char *table, const char *row);
 guint mh_store_get_evicted_count (MhStore *self);
 guint64 mh_store_get_dropped_evicted_count (MhStore *self);
+guint64 mh_store_get_reused_seq_count (MhStore *self);
 /* The highest local sequence number a row (or its tombstone) carries, but
  * for changes of @skip_origins: a peer that acknowledged its lane up to
  * that number holds the row as it is here. 0 when the row is absent. */

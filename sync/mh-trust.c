@@ -38,6 +38,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 #define SIGNED_PREFIX "medhead-trust/1\n"
 #define SUBJECT_KEY_CHARS 20
 #define MAX_KEY_FILE 4096
+/* Where mh_trust_install_filter() leaves the records on the store. */
+#define STORE_QUARK_NAME "mh-trust"
 
 /* ------------------------------------------------------------------------ */
 /* Records                                                                  */
@@ -479,7 +481,11 @@ mh_trust_finalize (GObject *object)
   MhTrust *self = MH_TRUST (object);
 
   if (self->store != NULL)
-    mh_store_set_origin_filter (self->store, NULL, NULL);
+    {
+      mh_store_set_origin_filter (self->store, NULL, NULL);
+      if (g_object_get_data (G_OBJECT (self->store), STORE_QUARK_NAME) == self)
+        g_object_set_data (G_OBJECT (self->store), STORE_QUARK_NAME, NULL);
+    }
   g_clear_object (&self->store);
   g_free (self->network_key);
   g_ptr_array_unref (self->records);
@@ -830,6 +836,65 @@ mh_trust_check_site (MhTrust *self, const char *site_id, char **out_role, gint64
 }
 
 /**
+ * mh_trust_get_role:
+ * @site_id: a site id
+ *
+ * The role @site_id was admitted with, for ownership and need to know: its
+ * site row only claims one. A revoked site keeps the role its changes up to
+ * the cut-off were written under. Valid admissions that disagree (two hubs
+ * admitting one station as hospital and ambulance) give no role, so that
+ * every node decides the same whatever order they arrived in; the network's
+ * own admission (hub) wins over a hub's.
+ *
+ * Returns: (transfer none) (nullable): "hub", "hospital" or "ambulance", or
+ *   %NULL when @site_id has no valid admission, or contradictory ones
+ */
+const char *
+mh_trust_get_role (MhTrust *self, const char *site_id)
+{
+  g_autofree char *key = mh_trust_subject_key (site_id);
+  GPtrArray *list;
+  const char *role = NULL;
+
+  g_return_val_if_fail (MH_IS_TRUST (self), NULL);
+  if (key == NULL || (list = g_hash_table_lookup (self->admissions, key)) == NULL)
+    return NULL;
+  for (guint i = 0; i < list->len; i++)
+    {
+      Admission *admission = g_ptr_array_index (list, i);
+
+      if (admission->issuer_subject == NULL)
+        return "hub";
+      if (is_revoked (self, admission->issuer_subject, NULL))
+        continue;
+      if (role != NULL && strcmp (role, admission->role) != 0)
+        {
+          /* unless the network admitted it as a hub, further on */
+          for (guint j = i + 1; j < list->len; j++)
+            if (((Admission *) g_ptr_array_index (list, j))->issuer_subject == NULL)
+              return "hub";
+          return NULL;
+        }
+      role = admission->role;
+    }
+  return role;
+}
+
+/**
+ * mh_trust_from_store:
+ *
+ * Returns: (transfer none) (nullable): the records @store's origin filter
+ *   was installed from (mh_trust_install_filter()), or %NULL: no network,
+ *   roles are what the sites claim
+ */
+MhTrust *
+mh_trust_from_store (MhStore *store)
+{
+  g_return_val_if_fail (MH_IS_STORE (store), NULL);
+  return g_object_get_data (G_OBJECT (store), STORE_QUARK_NAME);
+}
+
+/**
  * mh_trust_get_admission:
  *
  * Returns: (transfer full) (nullable): a valid admission of @site_id, to
@@ -921,12 +986,15 @@ origin_filter (MhStore *store, const char *origin, gint64 origin_seq, char **rea
 /**
  * mh_trust_install_filter:
  *
- * Makes the store refuse the changes of revoked sites past their cut-off.
- * The filter goes with @self.
+ * Makes the store refuse the changes of revoked sites past their cut-off,
+ * and lets the store's validator and audience find @self
+ * (mh_trust_from_store()). Both go with @self.
  */
 void
 mh_trust_install_filter (MhTrust *self)
 {
   g_return_if_fail (MH_IS_TRUST (self));
   mh_store_set_origin_filter (self->store, origin_filter, self);
+  /* The validator and the audience read admitted roles from it. */
+  g_object_set_data (G_OBJECT (self->store), STORE_QUARK_NAME, self);
 }

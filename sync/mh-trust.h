@@ -57,6 +57,8 @@ gboolean mh_trust_reload (MhTrust *self);
 JsonArray *mh_trust_list (MhTrust *self);
 MhTrustState mh_trust_check_site (MhTrust *self, const char *site_id, char **out_role,
                                   gint64 *out_cutoff);
+const char *mh_trust_get_role (MhTrust *self, const char *site_id);
+MhTrust *mh_trust_from_store (MhStore *store);
 JsonNode *mh_trust_get_admission (MhTrust *self, const char *site_id);
 gint64 mh_trust_get_highest_seen (MhTrust *self, const char *site_id);
 void mh_trust_install_filter (MhTrust *self);

@@ -328,6 +328,93 @@ test_unadmitted_refused (void)
   net_terminate (hub);
 }
 
+
+static gboolean
+status_rejected_has (Net *net, const char *table, const char *row, const char *reason)
+{
+  g_autoptr(JsonObject) status = net_status (net);
+  JsonArray *rejected = json_object_get_array_member (status, "rejected");
+
+  for (guint i = 0; rejected != NULL && i < json_array_get_length (rejected); i++)
+    {
+      JsonObject *entry = json_array_get_object_element (rejected, i);
+
+      if (g_strcmp0 (json_object_get_string_member (entry, "table"), table) == 0
+          && g_strcmp0 (json_object_get_string_member (entry, "row"), row) == 0
+          && strstr (json_object_get_string_member_with_default (entry, "reason", ""), reason))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A laptop made as a hub but admitted as an ambulance: its claim is
+ * refused, and it is sent what an ambulance is sent. */
+static void
+test_role_from_admission (void)
+{
+  g_autoptr(Net) hub = net_new ("hub", "Admitted hub", NULL);
+  g_autoptr(Net) laptop = net_new ("hub", "Laptop calling itself a hub", NULL);
+  g_autoptr(Net) crew = net_new ("ambulance", "MH-AMB-01 crew", UNIT);
+  g_autofree char *parent = g_path_get_dirname (hub->node->dir);
+  g_autofree char *key_dir = NULL;
+  g_autofree char *network_key = network_create (parent, &key_dir);
+  g_autoptr(JsonObject) patient = NULL;
+  g_autoptr(JsonObject) status = NULL;
+  g_autofree char *patient_path = NULL;
+  g_autofree char *message = NULL;
+
+  mh_test_node_import (hub->node, SCENARIO);
+  net_join (hub, network_key);
+  net_join (laptop, network_key);
+  net_join (crew, network_key);
+  {
+    const char *admit_hub[] = { "network", "admit-hub", "--key", key_dir, "--data-dir",
+                                hub->node->dir, NULL };
+    const char *admit_laptop[] = { "admit", "--data-dir", hub->node->dir, laptop->fingerprint,
+                                   "--role", "ambulance", NULL };
+    const char *admit_crew[] = { "admit", "--data-dir", hub->node->dir, crew->fingerprint,
+                                 "--role", "ambulance", NULL };
+    g_free (cli_ok (admit_hub));
+    g_free (cli_ok (admit_laptop));
+    g_free (cli_ok (admit_crew));
+  }
+
+  hub->listen = TRUE;
+  net_start (hub);
+  net_start (laptop);
+  net_start (crew);
+  net_link (laptop, hub);
+  net_link (crew, hub);
+  wait_linked (laptop, hub);
+  wait_linked (crew, hub);
+  status = net_status (hub);
+  g_assert_true (json_object_get_boolean_member (status, "roles_verified"));
+
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S,
+              status_rejected_has (hub, "site", laptop->site_id, "admitted as ambulance"),
+              "the hub took the laptop's claim to be a hub");
+
+  /* The laptop is linked and fed: a broadcast reaches it... */
+  message = net_post_message (crew, "broadcast", "before the patient");
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has_message (laptop, message),
+              "the crew's broadcast did not reach the laptop");
+  /* ...but the crew's patient, which a hub would be sent, does not. */
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (crew, "/api/v1/units/" UNIT),
+              "the crew's own unit did not reach it");
+  patient = net_send (crew, "POST", "/api/v1/patients",
+                      "{\"age_estimate\": 70, \"triage\": \"immediate\"}", 201);
+  patient_path = g_strdup_printf ("/api/v1/patients/%s",
+                                  json_object_get_string_member (patient, "id"));
+  WAIT_UNTIL (CONVERGE_TIMEOUT_S, net_has (hub, patient_path),
+              "the crew's patient did not reach the hub");
+  g_usleep (3 * G_USEC_PER_SEC);
+  g_assert_false (net_has (laptop, patient_path));
+
+  net_terminate (crew);
+  net_terminate (laptop);
+  net_terminate (hub);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -335,6 +422,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/trust/chain-and-revocation", test_chain_and_revocation);
   g_test_add_func ("/trust/unadmitted-refused", test_unadmitted_refused);
+  g_test_add_func ("/trust/role-from-admission", test_role_from_admission);
 
   return g_test_run ();
 }

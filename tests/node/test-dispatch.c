@@ -400,6 +400,24 @@ test_ownership (DispatchNet *net, gconstpointer data)
   incident = mh_node_get_incident (net->hub, crew_id, &error);
   g_assert_cmpstr (test_string (incident, "state"), ==, "open");
 
+  /* Nor does it answer, in its own unit's name, an incident assigned to
+   * another: the dispatch here is older than the answer. */
+  {
+    g_autoptr(GVariant) row = NULL;
+    const char *unit = NULL;
+
+    g_assert_true (mh_store_update (mh_node_get_store (net->other), "incident", id,
+                                    g_variant_new_parsed ("{'answer': <'accepted'>, "
+                                                          "'answer_unit': <%s>, "
+                                                          "'answer_at': <@x 2>}", UNIT_OTHER),
+                                    &error));
+    g_assert_no_error (error);
+    test_send (net->other, net->hub, NULL);
+    row = mh_store_get_row (mh_node_get_store (net->hub), "incident", id);
+    g_assert_true (g_variant_lookup (row, "answer_unit", "&s", &unit));
+    g_assert_cmpstr (unit, ==, UNIT_AMB01);
+  }
+
   g_assert_true (mh_node_answer_incident (net->crew, id, "on_scene", &error));
   g_assert_no_error (error);
   g_assert_true (mh_node_answer_incident (net->crew, id, "cleared", &error));

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include "node-test-common.h"
+#include "mh-trust.h"
 
 static void
 net_set_up (Net *net, gconstpointer data)
@@ -323,6 +324,34 @@ test_patient_ownership (Net *net, gconstpointer data)
   g_assert_true (mh_node_patch_patient (net->crew, patient, patch, &error));
   g_assert_no_error (error);
 
+  /* From a peer too: a crew that skips its own checks neither rewrites
+   * another unit's patient (its changes wait for a handover that never
+   * comes) nor takes it for itself. */
+  {
+    MhApplyReport report;
+    g_autofree char *triage = g_strdup ("{'triage': <'expectant'>}");
+    g_autofree char *take = g_strdup_printf ("{'unit_id': <'%s'>}", unit2_id);
+
+    test_go_rogue (crew2);
+    store_write (crew2, "patient", patient, triage);
+    store_write (crew2, "patient", patient, take);
+    test_send (crew2, net->hub, &report);
+    g_assert_cmpuint (report.rejected, ==, 1);
+    g_assert_true (test_rejected_has (net->hub, "patient", patient));
+    /* (a new row here carries its other registers, empty: they wait too) */
+    g_assert_cmpuint (report.parked, >=, 1);
+    {
+      g_autoptr(GVariant) row = mh_store_get_row (mh_node_get_store (net->hub), "patient",
+                                                  patient);
+      const char *value = NULL;
+
+      g_assert_true (g_variant_lookup (row, "unit_id", "&s", &value));
+      g_assert_cmpstr (value, ==, UNIT_AMB01);
+      g_assert_true (g_variant_lookup (row, "triage", "&s", &value));
+      g_assert_cmpstr (value, !=, "expectant");
+    }
+  }
+
   test_go_rogue (net->desk);
   store_write (net->desk, "patient", rogue_patient, "{'triage': <'minimal'>}");
   assert_rejected_remotely (net->desk, net->hub, "patient", rogue_patient);
@@ -562,6 +591,119 @@ test_version_skew (Net *net, gconstpointer data)
                      BEVERLY_BASHIR);
 }
 
+
+/* A node of the network @net_key, as `init --network` makes it. */
+static MhNode *
+network_node_new (const char *parent, const char *name, MhRole role, const char *hospital_id,
+                  const char *unit_id, const char *net_key)
+{
+  g_autofree char *dir = g_build_filename (parent, name, NULL);
+  g_autoptr(GError) error = NULL;
+  MhNode *node;
+
+  g_assert_true (mh_node_init_data_dir (dir, name, role, hospital_id, unit_id, &error));
+  g_assert_true (mh_trust_write_network_key (dir, net_key, &error));
+  g_assert_no_error (error);
+  node = mh_node_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (mh_node_get_trust (node));
+  return node;
+}
+
+static MhChange *
+patient_owned_by (const char *unit_id)
+{
+  MhChange *change = mh_change_new_set ("patient", "p-roles", "owner",
+                                        g_variant_new_parsed ("[<%s>]", unit_id),
+                                        MH_HLC_PACK (g_get_real_time () / 1000, 0),
+                                        "aaaaaaaaaaaaaaaaaaaaaaaaaa", 1);
+
+  change->schema_version = 1;
+  return change;
+}
+
+/* With a network key, a site's role is the one it was admitted with: a
+ * crew that writes itself in as a hub is refused, a made-up key calling
+ * itself a hub gets nowhere, and need to know follows the admission. */
+static void
+test_roles_from_admissions (Net *net, gconstpointer data)
+{
+  g_autofree char *net_path = g_build_filename (net->dir, "network-key.pem", NULL);
+  g_autofree char *forged_path = g_build_filename (net->dir, "forged-key.pem", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhIdentity) network = mh_identity_load_or_create (net_path, &error);
+  g_autoptr(MhIdentity) forged = mh_identity_load_or_create (forged_path, &error);
+  const char *net_key = mh_identity_get_signing_public_key (network);
+  g_autoptr(MhNode) hub = network_node_new (net->dir, "net-hub", MH_ROLE_HUB, NULL, NULL,
+                                            net_key);
+  g_autoptr(MhNode) crew = network_node_new (net->dir, "net-crew", MH_ROLE_AMBULANCE, NULL,
+                                             UNIT_AMB01, net_key);
+  g_autoptr(JsonNode) hub_admission = NULL;
+  g_autoptr(JsonNode) crew_admission = NULL;
+  g_autoptr(MhChange) forged_site = NULL;
+  g_autoptr(MhChange) patient = NULL;
+  g_autoptr(GPtrArray) batch = g_ptr_array_new ();
+  MhStore *store = mh_node_get_store (hub);
+  const char *crew_site = mh_node_get_site_id (crew);
+  MhApplyReport report;
+
+  hub_admission = mh_trust_make_admission (network, net_key, mh_node_get_site_id (hub), "hub",
+                                           NULL, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (mh_trust_add (mh_node_get_trust (hub), hub_admission, &error), ==, 1);
+  crew_admission = mh_trust_make_admission (mh_node_get_identity (hub), net_key, crew_site,
+                                            "ambulance", hub_admission, 2, &error);
+  g_assert_no_error (error);
+
+  /* Before its admission is known here, the crew's changes wait. */
+  test_go_rogue (crew);
+  store_write (crew, "site", crew_site, "{'role': <'hub'>}");
+  test_send (crew, hub, &report);
+  g_assert_cmpuint (report.parked, >, 0);
+  g_assert_cmpint (mh_store_get_row_state (store, "site", crew_site), ==, MH_ROW_ABSENT);
+
+  /* Admitted as an ambulance: its claim to be a hub is refused. */
+  g_assert_cmpuint (mh_trust_add (mh_node_get_trust (hub), crew_admission, &error), ==, 1);
+  g_assert_true (mh_store_retry_parked (store, &report, &error));
+  g_assert_no_error (error);
+  g_assert_true (test_rejected_has (hub, "site", crew_site));
+  {
+    g_autoptr(GVariant) row = mh_store_get_row (store, "site", crew_site);
+    const char *role = NULL;
+
+    /* Its heartbeat came through; its claim did not. */
+    if (row != NULL)
+      g_variant_lookup (row, "role", "&s", &role);
+    g_assert_cmpstr (role, ==, NULL);
+  }
+
+  /* A made-up key that calls itself a hub, relayed by any peer: nothing
+   * it writes is applied. */
+  forged_site = mh_change_new_set ("site", mh_identity_get_site_id (forged), "info",
+                                   g_variant_new_parsed ("[<'Forged'>, <'hub'>, <@ms nothing>, "
+                                                         "<@ms nothing>]"),
+                                   MH_HLC_PACK (g_get_real_time () / 1000, 0),
+                                   mh_identity_get_site_id (forged), 1);
+  forged_site->schema_version = 1;
+  g_assert_true (mh_identity_sign_change (forged, forged_site, &error));
+  g_ptr_array_add (batch, forged_site);
+  g_assert_true (mh_store_apply (store, batch, &report, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (report.applied, ==, 0);
+  g_assert_cmpint (mh_store_get_row_state (store, "site", mh_identity_get_site_id (forged)), ==,
+                   MH_ROW_ABSENT);
+
+  /* Need to know: a site row claiming hub (written here before the
+   * network key, say) does not open every patient to its site. */
+  mh_store_set_validator (store, NULL, NULL, NULL);
+  store_write (hub, "site", crew_site,
+               "{'name': <'crew'>, 'role': <'hub'>, 'unit_id': <'" UNIT_AMB01 "'>}");
+  patient = patient_owned_by ("another-unit");
+  g_assert_cmpint (mh_store_get_audience (store, patient, crew_site, NULL), ==, MH_AUDIENCE_NO);
+  g_assert_cmpint (mh_store_get_audience (store, patient, mh_node_get_site_id (hub), NULL), ==,
+                   MH_AUDIENCE_YES);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -578,6 +720,7 @@ main (int argc, char **argv)
   ADD ("/validate/ownership/transfer-sides", test_transfer_sides);
   ADD ("/validate/ownership/message-author", test_message_author);
   ADD ("/validate/parked", test_parked);
+  ADD ("/validate/roles-from-admissions", test_roles_from_admissions);
   ADD ("/validate/version-skew", test_version_skew);
 #undef ADD
 

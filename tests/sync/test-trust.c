@@ -321,6 +321,156 @@ test_cutoff_on_apply (Fixture *f, gconstpointer data)
   g_assert_cmpuint (rejected->len, ==, 1);
 }
 
+
+/* Parks a change to hospital "waiting" until hospital "anchor" is here. */
+static MhVerdict
+park_until_anchor (MhStore *store, const MhChange *change, const MhRow *row, gboolean local,
+                   char **reason, gpointer user_data)
+{
+  if (g_strcmp0 (change->row, "waiting") == 0
+      && mh_store_get_row_state (store, "hospital", "anchor") == MH_ROW_ABSENT)
+    return MH_VERDICT_PARK;
+  return MH_VERDICT_ACCEPT;
+}
+
+static MhChange *
+signed_set (MhIdentity *identity, const char *row, guint counter, gint64 origin_seq,
+            const char *values)
+{
+  g_autoptr(GError) error = NULL;
+  /* One clock for the test: the same arguments sign the same bytes. */
+  static MhHlc base = 0;
+  MhChange *change;
+
+  if (base == 0)
+    base = test_hlc (0, 0);
+  change = test_set ("hospital", row, "name", base + counter,
+                               mh_identity_get_site_id (identity), origin_seq, values);
+
+  g_assert_true (mh_identity_sign_change (identity, change, &error));
+  g_assert_no_error (error);
+  return change;
+}
+
+/* A change parked before the revocation came is refused when it is
+ * retried, as it would be on arrival. */
+static void
+test_cutoff_on_retry (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MhStore) store = open_store (f, "retry.db");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhTrust) trust = mh_trust_new (store, f->net_key, &error);
+  g_autoptr(JsonNode) hub = admit (f->network, f->net_key, f->hub, "hub", NULL);
+  g_autoptr(JsonNode) station = admit (f->hub, f->net_key, f->station, "ambulance", hub);
+  g_autoptr(JsonNode) revoke = NULL;
+  g_autoptr(GPtrArray) rejected = NULL;
+  const char *origin = mh_identity_get_site_id (f->station);
+  MhApplyReport report;
+
+  g_assert_no_error (error);
+  mh_trust_install_filter (trust);
+  g_assert_cmpuint (mh_trust_add (trust, station, &error), ==, 1);
+  mh_store_set_validator (store, park_until_anchor, NULL, NULL);
+
+  report = test_apply (store, test_batch (test_set ("hospital", "waiting", "name",
+                                                    test_hlc (0, 1), origin, 5,
+                                                    "[<'parked'>]"),
+                                          NULL));
+  g_assert_cmpuint (report.parked, ==, 1);
+
+  revoke = mh_trust_make_revocation (f->hub, f->net_key, origin, 4, hub, 3, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (mh_trust_add (trust, revoke, &error), ==, 1);
+
+  /* What it waited for arrives (from another site): the retry refuses it. */
+  report = test_apply (store, test_batch (test_set ("hospital", "anchor", "name",
+                                                    test_hlc (0, 2), "bbbbbbbbbbbbbbbbbbbbbbbbbb",
+                                                    1, "[<'anchor'>]"),
+                                          NULL));
+  g_assert_cmpuint (report.applied, ==, 1);
+  g_assert_cmpuint (report.unparked, ==, 0);
+  g_assert_cmpint (mh_store_get_row_state (store, "hospital", "waiting"), ==, MH_ROW_ABSENT);
+  g_assert_cmpuint (mh_store_get_parked_count (store), ==, 0);
+  rejected = mh_store_list_rejected (store, 10);
+  g_assert_cmpuint (rejected->len, ==, 1);
+  g_assert_nonnull (strstr (((MhQueuedChange *) g_ptr_array_index (rejected, 0))->reason,
+                            "revoked"));
+  mh_store_set_validator (store, NULL, NULL, NULL);
+}
+
+/* A site signs one change per sequence number: a second, different one
+ * under a number already seen is refused and counted; the same change
+ * again is only a duplicate. */
+static void
+test_reused_sequence_number (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MhStore) store = open_store (f, "seq.db");
+  g_autoptr(GPtrArray) rejected = NULL;
+  MhApplyReport report;
+
+  mh_store_set_verify_signatures (store, TRUE);
+  report = test_apply (store, test_batch (signed_set (f->station, "h1", 1, 7, "[<'first'>]"),
+                                          NULL));
+  g_assert_cmpuint (report.applied, ==, 1);
+
+  /* The same change again (a relay, a repair): not a reuse. */
+  report = test_apply (store, test_batch (signed_set (f->station, "h1", 1, 7, "[<'first'>]"),
+                                          NULL));
+  g_assert_cmpuint (report.rejected, ==, 0);
+
+  /* Another change under 7, newer, on another row: refused. */
+  report = test_apply (store, test_batch (signed_set (f->station, "h2", 2, 7, "[<'forged'>]"),
+                                          signed_set (f->station, "h1", 3, 7, "[<'forged'>]"),
+                                          signed_set (f->station, "h3", 4, 8, "[<'next'>]"),
+                                          NULL));
+  g_assert_cmpuint (report.rejected, ==, 2);
+  g_assert_cmpuint (report.applied, ==, 1);
+  g_assert_cmpint (mh_store_get_row_state (store, "hospital", "h2"), ==, MH_ROW_ABSENT);
+  test_assert_string (store, "hospital", "h1", "name", "first");
+  g_assert_cmpuint (mh_store_get_reused_seq_count (store), ==, 2);
+  rejected = mh_store_list_rejected (store, 10);
+  g_assert_cmpuint (rejected->len, ==, 2);
+  g_assert_nonnull (strstr (((MhQueuedChange *) g_ptr_array_index (rejected, 0))->reason,
+                            "sequence number 7"));
+
+  /* Kept in the replica: a reopened store refuses it too. */
+  g_clear_object (&store);
+  store = open_store (f, "seq.db");
+  mh_store_set_verify_signatures (store, TRUE);
+  report = test_apply (store, test_batch (signed_set (f->station, "h4", 5, 8, "[<'again'>]"),
+                                          NULL));
+  g_assert_cmpuint (report.rejected, ==, 1);
+}
+
+/* The role a site was admitted with: a hub's from the network, a
+ * station's from its hub; contradictory station admissions give none. */
+static void
+test_admitted_role (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MhStore) store = open_store (f, "role.db");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhTrust) trust = mh_trust_new (store, f->net_key, &error);
+  g_autoptr(JsonNode) hub = admit (f->network, f->net_key, f->hub, "hub", NULL);
+  g_autoptr(JsonNode) rogue_hub = admit (f->network, f->net_key, f->rogue, "hub", NULL);
+  g_autoptr(JsonNode) station = admit (f->hub, f->net_key, f->station, "ambulance", hub);
+  g_autoptr(JsonNode) other = admit (f->rogue, f->net_key, f->station, "hospital", rogue_hub);
+
+  g_assert_no_error (error);
+  g_assert_null (mh_trust_from_store (store));
+  mh_trust_install_filter (trust);
+  g_assert_true (mh_trust_from_store (store) == trust);
+  g_assert_null (mh_trust_get_role (trust, mh_identity_get_site_id (f->station)));
+  g_assert_cmpuint (mh_trust_add (trust, hub, &error), ==, 1);
+  g_assert_cmpuint (mh_trust_add (trust, station, &error), ==, 1);
+  g_assert_cmpstr (mh_trust_get_role (trust, mh_identity_get_site_id (f->hub)), ==, "hub");
+  g_assert_cmpstr (mh_trust_get_role (trust, mh_identity_get_site_id (f->station)), ==,
+                   "ambulance");
+  g_assert_cmpuint (mh_trust_add (trust, other, &error), ==, 1);
+  g_assert_null (mh_trust_get_role (trust, mh_identity_get_site_id (f->station)));
+  g_clear_object (&trust);
+  g_assert_null (mh_trust_from_store (store));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -333,6 +483,12 @@ main (int argc, char **argv)
   g_test_add ("/trust/store-state", Fixture, NULL, fixture_set_up, test_store_state,
               fixture_tear_down);
   g_test_add ("/trust/cutoff-on-apply", Fixture, NULL, fixture_set_up, test_cutoff_on_apply,
+              fixture_tear_down);
+  g_test_add ("/trust/cutoff-on-retry", Fixture, NULL, fixture_set_up, test_cutoff_on_retry,
+              fixture_tear_down);
+  g_test_add ("/trust/reused-sequence-number", Fixture, NULL, fixture_set_up,
+              test_reused_sequence_number, fixture_tear_down);
+  g_test_add ("/trust/admitted-role", Fixture, NULL, fixture_set_up, test_admitted_role,
               fixture_tear_down);
   return g_test_run ();
 }
