@@ -352,6 +352,16 @@ signed_set (MhIdentity *identity, const char *row, guint counter, gint64 origin_
   return change;
 }
 
+
+/* Applies BATCH (transfer full). */
+static MhApplyReport
+apply_owned (MhStore *store, GPtrArray *batch)
+{
+  g_autoptr(GPtrArray) owned = batch;
+
+  return test_apply (store, owned);
+}
+
 /* A change parked before the revocation came is refused when it is
  * retried, as it would be on arrival. */
 static void
@@ -372,7 +382,7 @@ test_cutoff_on_retry (Fixture *f, gconstpointer data)
   g_assert_cmpuint (mh_trust_add (trust, station, &error), ==, 1);
   mh_store_set_validator (store, park_until_anchor, NULL, NULL);
 
-  report = test_apply (store, test_batch (test_set ("hospital", "waiting", "name",
+  report = apply_owned (store, test_batch (test_set ("hospital", "waiting", "name",
                                                     test_hlc (0, 1), origin, 5,
                                                     "[<'parked'>]"),
                                           NULL));
@@ -383,7 +393,7 @@ test_cutoff_on_retry (Fixture *f, gconstpointer data)
   g_assert_cmpuint (mh_trust_add (trust, revoke, &error), ==, 1);
 
   /* What it waited for arrives (from another site): the retry refuses it. */
-  report = test_apply (store, test_batch (test_set ("hospital", "anchor", "name",
+  report = apply_owned (store, test_batch (test_set ("hospital", "anchor", "name",
                                                     test_hlc (0, 2), "bbbbbbbbbbbbbbbbbbbbbbbbbb",
                                                     1, "[<'anchor'>]"),
                                           NULL));
@@ -409,17 +419,17 @@ test_reused_sequence_number (Fixture *f, gconstpointer data)
   MhApplyReport report;
 
   mh_store_set_verify_signatures (store, TRUE);
-  report = test_apply (store, test_batch (signed_set (f->station, "h1", 1, 7, "[<'first'>]"),
+  report = apply_owned (store, test_batch (signed_set (f->station, "h1", 1, 7, "[<'first'>]"),
                                           NULL));
   g_assert_cmpuint (report.applied, ==, 1);
 
   /* The same change again (a relay, a repair): not a reuse. */
-  report = test_apply (store, test_batch (signed_set (f->station, "h1", 1, 7, "[<'first'>]"),
+  report = apply_owned (store, test_batch (signed_set (f->station, "h1", 1, 7, "[<'first'>]"),
                                           NULL));
   g_assert_cmpuint (report.rejected, ==, 0);
 
   /* Another change under 7, newer, on another row: refused. */
-  report = test_apply (store, test_batch (signed_set (f->station, "h2", 2, 7, "[<'forged'>]"),
+  report = apply_owned (store, test_batch (signed_set (f->station, "h2", 2, 7, "[<'forged'>]"),
                                           signed_set (f->station, "h1", 3, 7, "[<'forged'>]"),
                                           signed_set (f->station, "h3", 4, 8, "[<'next'>]"),
                                           NULL));
@@ -437,7 +447,7 @@ test_reused_sequence_number (Fixture *f, gconstpointer data)
   g_clear_object (&store);
   store = open_store (f, "seq.db");
   mh_store_set_verify_signatures (store, TRUE);
-  report = test_apply (store, test_batch (signed_set (f->station, "h4", 5, 8, "[<'again'>]"),
+  report = apply_owned (store, test_batch (signed_set (f->station, "h4", 5, 8, "[<'again'>]"),
                                           NULL));
   g_assert_cmpuint (report.rejected, ==, 1);
 }
