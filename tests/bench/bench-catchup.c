@@ -24,65 +24,6 @@
 #define PROBE_INTERVAL_US (100 * 1000)
 #define IDLE_PROBES 30
 
-static const char *const bed_categories[] = {
-  "adult_icu", "pediatric_icu", "medical_surgical", "pediatrics", "psychiatric", "burn",
-  "negative_pressure_isolation", "other_isolation", "operating_rooms",
-};
-
-static JsonNode *
-registry (guint n_hospitals)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "format");
-  json_builder_add_string_value (builder, "medhead-registry/1");
-  json_builder_set_member_name (builder, "hospitals");
-  json_builder_begin_array (builder);
-  for (guint i = 0; i < n_hospitals; i++)
-    {
-      g_autofree char *id = g_uuid_string_random ();
-      g_autofree char *name = g_strdup_printf ("Bench hospital %u", i);
-
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "id");
-      json_builder_add_string_value (builder, id);
-      json_builder_set_member_name (builder, "name");
-      json_builder_add_string_value (builder, name);
-      json_builder_set_member_name (builder, "lat");
-      json_builder_add_double_value (builder, 45.0 + i * 0.001);
-      json_builder_set_member_name (builder, "lon");
-      json_builder_add_double_value (builder, 2.0 + (i % 100) * 0.01);
-      json_builder_set_member_name (builder, "specialties");
-      json_builder_begin_array (builder);
-      json_builder_add_int_value (builder, 21);
-      json_builder_end_array (builder);
-      json_builder_set_member_name (builder, "ems_traffic");
-      json_builder_add_string_value (builder, "normal");
-      json_builder_set_member_name (builder, "beds");
-      json_builder_begin_object (builder);
-      for (guint c = 0; c < G_N_ELEMENTS (bed_categories); c++)
-        {
-          json_builder_set_member_name (builder, bed_categories[c]);
-          json_builder_begin_object (builder);
-          json_builder_set_member_name (builder, "available");
-          json_builder_add_int_value (builder, (i + c) % 7);
-          json_builder_set_member_name (builder, "baseline");
-          json_builder_add_int_value (builder, 10);
-          json_builder_set_member_name (builder, "surge_24h");
-          json_builder_add_int_value (builder, 1);
-          json_builder_end_object (builder);
-        }
-      json_builder_end_object (builder);
-      json_builder_end_object (builder);
-    }
-  json_builder_end_array (builder);
-  json_builder_set_member_name (builder, "units");
-  json_builder_begin_array (builder);
-  json_builder_end_array (builder);
-  json_builder_end_object (builder);
-  return json_builder_get_root (builder);
-}
 
 static int
 compare_double (gconstpointer a, gconstpointer b)
@@ -221,9 +162,9 @@ main (int argc, char **argv)
   if (program == NULL)
     g_error ("MEDHEAD_NODE_BIN must name the medhead-node program");
   new_program = g_strdup (program);
-  document = registry (hospitals);
+  document = net_large_registry (hospitals);
   g_print ("# %u hospitals (%u rows) on the hub; probe GET /api/v1/status every %d ms\n",
-           hospitals, hospitals * (1 + (guint) G_N_ELEMENTS (bed_categories)),
+           hospitals, hospitals * (1 + (guint) NET_N_BED_CATEGORIES),
            PROBE_INTERVAL_US / 1000);
   for (guint round = 0; round < rounds; round++)
     {

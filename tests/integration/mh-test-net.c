@@ -528,3 +528,70 @@ wait_linked (Net *a, Net *b)
   WAIT_UNTIL (LINK_TIMEOUT_S, net_connected (a, b) && net_connected (b, a),
               "%s and %s did not link", a->label, b->label);
 }
+
+/* The nine HAvBED categories: each a row of the beds table. */
+const char *const net_bed_categories[] = {
+  "adult_icu", "pediatric_icu", "medical_surgical", "pediatrics", "psychiatric", "burn",
+  "negative_pressure_isolation", "other_isolation", "operating_rooms", NULL,
+};
+
+/**
+ * net_large_registry:
+ *
+ * A registry document of @n_hospitals hospitals, each with every bed
+ * category (a hospital is 1 + 9 rows): enough to make a catch-up last.
+ */
+JsonNode *
+net_large_registry (guint n_hospitals)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "format");
+  json_builder_add_string_value (builder, "medhead-registry/1");
+  json_builder_set_member_name (builder, "hospitals");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < n_hospitals; i++)
+    {
+      g_autofree char *id = g_uuid_string_random ();
+      g_autofree char *name = g_strdup_printf ("Hospital %u", i);
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "id");
+      json_builder_add_string_value (builder, id);
+      json_builder_set_member_name (builder, "name");
+      json_builder_add_string_value (builder, name);
+      json_builder_set_member_name (builder, "lat");
+      json_builder_add_double_value (builder, 45.0 + i * 0.001);
+      json_builder_set_member_name (builder, "lon");
+      json_builder_add_double_value (builder, 2.0 + (i % 100) * 0.01);
+      json_builder_set_member_name (builder, "specialties");
+      json_builder_begin_array (builder);
+      json_builder_add_int_value (builder, 21);
+      json_builder_end_array (builder);
+      json_builder_set_member_name (builder, "ems_traffic");
+      json_builder_add_string_value (builder, "normal");
+      json_builder_set_member_name (builder, "beds");
+      json_builder_begin_object (builder);
+      for (guint c = 0; c < NET_N_BED_CATEGORIES; c++)
+        {
+          json_builder_set_member_name (builder, net_bed_categories[c]);
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "available");
+          json_builder_add_int_value (builder, (i + c) % 7);
+          json_builder_set_member_name (builder, "baseline");
+          json_builder_add_int_value (builder, 10);
+          json_builder_set_member_name (builder, "surge_24h");
+          json_builder_add_int_value (builder, 1);
+          json_builder_end_object (builder);
+        }
+      json_builder_end_object (builder);
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "units");
+  json_builder_begin_array (builder);
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}

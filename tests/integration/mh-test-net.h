@@ -101,4 +101,9 @@ void wait_linked (Net *a, Net *b);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Net, net_free)
 
+/* The nine HAvBED bed categories, %NULL-terminated. */
+#define NET_N_BED_CATEGORIES 9
+extern const char *const net_bed_categories[];
+JsonNode *net_large_registry (guint n_hospitals);
+
 G_END_DECLS

@@ -770,68 +770,13 @@ test_mesh (void)
  * its bed categories, each its own row. */
 #define CATCH_UP_HOSPITALS 2000
 
-static JsonNode *
-large_registry (guint n_hospitals)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "format");
-  json_builder_add_string_value (builder, "medhead-registry/1");
-  json_builder_set_member_name (builder, "hospitals");
-  json_builder_begin_array (builder);
-  for (guint i = 0; i < n_hospitals; i++)
-    {
-      g_autofree char *id = g_uuid_string_random ();
-      g_autofree char *name = g_strdup_printf ("Catch-up hospital %u", i);
-
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "id");
-      json_builder_add_string_value (builder, id);
-      json_builder_set_member_name (builder, "name");
-      json_builder_add_string_value (builder, name);
-      json_builder_set_member_name (builder, "lat");
-      json_builder_add_double_value (builder, 45.0 + i * 0.001);
-      json_builder_set_member_name (builder, "lon");
-      json_builder_add_double_value (builder, 2.0 + (i % 100) * 0.01);
-      json_builder_set_member_name (builder, "specialties");
-      json_builder_begin_array (builder);
-      json_builder_add_int_value (builder, 21);
-      json_builder_end_array (builder);
-      json_builder_set_member_name (builder, "ems_traffic");
-      json_builder_add_string_value (builder, "normal");
-      json_builder_set_member_name (builder, "beds");
-      json_builder_begin_object (builder);
-      for (guint c = 0; c < G_N_ELEMENTS (bed_categories); c++)
-        {
-          json_builder_set_member_name (builder, bed_categories[c]);
-          json_builder_begin_object (builder);
-          json_builder_set_member_name (builder, "available");
-          json_builder_add_int_value (builder, (i + c) % 7);
-          json_builder_set_member_name (builder, "baseline");
-          json_builder_add_int_value (builder, 10);
-          json_builder_set_member_name (builder, "surge_24h");
-          json_builder_add_int_value (builder, 1);
-          json_builder_end_object (builder);
-        }
-      json_builder_end_object (builder);
-      json_builder_end_object (builder);
-    }
-  json_builder_end_array (builder);
-  json_builder_set_member_name (builder, "units");
-  json_builder_begin_array (builder);
-  json_builder_end_array (builder);
-  json_builder_end_object (builder);
-  return json_builder_get_root (builder);
-}
-
 static void
 test_catch_up_killed (void)
 {
   g_autoptr(Net) hub = net_new ("hub", "Catch-up hub", NULL);
   g_autoptr(Net) control = net_new ("hub", "Control", NULL);
   g_autoptr(Net) fresh = net_new ("hub", "Fresh", NULL);
-  g_autoptr(JsonNode) registry = large_registry (CATCH_UP_HOSPITALS);
+  g_autoptr(JsonNode) registry = net_large_registry (CATCH_UP_HOSPITALS);
   g_autoptr(JsonObject) status = NULL;
   gint64 total, full_bytes, waiting = -1, bytes_at_kill = 0, bytes_before, waiting_after;
   gint64 resumed_bytes;
