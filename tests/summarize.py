@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Adds up meson test logs and prints the closing 'N passed, N failed' line
-(skipped and TODO subtests follow as ', N skipped').
+(skipped and TODO subtests are counted on the line before it, as 'N skipped').
 
 Each TAP subtest counts once ('ok' or 'not ok'); a test program that failed
 without reporting a failing subtest (a crash, a sanitizer report, a
@@ -52,8 +52,8 @@ for path in sys.argv[1:]:
         failed += f
         skipped += s
 
-line = f"{passed} passed, {failed} failed"
+# The last line is exactly "N passed, N failed": skips go on the line before.
 if skipped:
-    line += f", {skipped} skipped"
-print(line)
+    print(f"{skipped} skipped")
+print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
