@@ -449,7 +449,20 @@ dismiss_banner_action (GtkWidget *widget, const char *action_name, GVariant *par
 static void
 show_view_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  mh_window_show_view (MH_WINDOW (widget), g_variant_get_string (parameter, NULL));
+  MhWindow *self = MH_WINDOW (widget);
+  const char *name = g_variant_get_string (parameter, NULL);
+  GtkWidget *child;
+  GtkWidget *focus;
+
+  mh_window_show_view (self, name);
+  /* From the keyboard (Alt+N), the view's first control takes the focus:
+   * a desk types a bed count at once instead of tabbing through the header. */
+  if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->stack), name) != 0)
+    return;
+  child = adw_view_stack_get_visible_child (self->stack);
+  focus = gtk_root_get_focus (GTK_ROOT (self));
+  if (child != NULL && (focus == NULL || !gtk_widget_is_ancestor (focus, child)))
+    gtk_widget_child_focus (child, GTK_DIR_TAB_FORWARD);
 }
 
 /* MEDHEAD_BENCH_FIRST_FRAME (tests/bench/bench-startup.c): once the first

@@ -1009,7 +1009,7 @@ simulate_tick_cb (gpointer user_data)
       g_printerr ("medhead-node simulate: %s\n", error->message);
       if (++simulate->failures >= SIMULATE_MAX_FAILURES)
         {
-          g_printerr ("medhead-node simulate: the nodes do not answer; stopping\n");
+          g_printerr (_("medhead-node simulate: the nodes do not answer; stopping\n"));
           simulate->status = EXIT_FAILURE;
           simulate->tick_id = 0;
           g_main_loop_quit (simulate->loop);
@@ -1047,15 +1047,15 @@ run_simulate (int argc, char **argv)
   int seed = 0;
   const GOptionEntry entries[] = {
     { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME_ARRAY, &data_dirs,
-      "Data directory of a running node to drive (repeat for each node)", "DIR" },
+      N_("Data directory of a running node to drive (repeat for each node)"), N_("DIR") },
     { "interval", 'i', 0, G_OPTION_ARG_INT, &interval,
-      "Milliseconds between rounds (default 1500)", "MS" },
-    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Stop after N rounds (default: until stopped)",
-      "N" },
-    { "seed", 0, 0, G_OPTION_ARG_INT, &seed, "Seed of the random choices (default: random)",
-      "N" },
+      N_("Milliseconds between rounds (default 1500)"), N_("MS") },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_("Stop after N rounds (default: until stopped)"),
+      N_("N") },
+    { "seed", 0, 0, G_OPTION_ARG_INT, &seed, N_("Seed of the random choices (default: random)"),
+      N_("N") },
     { "channel", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &channels,
-      "Also post messages to this channel, e.g. hospital:ID (repeatable)", "CHANNEL" },
+      N_("Also post messages to this channel, e.g. hospital:ID (repeatable)"), N_("CHANNEL") },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -1066,26 +1066,26 @@ run_simulate (int argc, char **argv)
   int status;
 
   status = parse_options ("simulate", NULL,
-                          "Drives running nodes through their REST APIs, as their users would:\n"
-                          "every round each ambulance node moves its unit, one hospital node\n"
-                          "changes a bed count, and every fourth round someone posts a message.\n"
-                          "Reads each node's DIR/api-url and DIR/api-token. Runs until SIGTERM\n"
-                          "or SIGINT, or for --steps rounds.",
+                          _("Drives running nodes through their REST APIs, as their users would:\n"
+                            "every round each ambulance node moves its unit, one hospital node\n"
+                            "changes a bed count, and every fourth round someone posts a message.\n"
+                            "Reads each node's DIR/api-url and DIR/api-token. Runs until SIGTERM\n"
+                            "or SIGINT, or for --steps rounds."),
                           entries, &argc, &argv);
   if (status != EXIT_SUCCESS)
     return status;
   if (argc > 1)
-    return usage_error ("simulate", "unexpected argument '%s'", argv[1]);
+    return usage_error ("simulate", _("unexpected argument '%s'"), argv[1]);
   if (data_dirs == NULL || data_dirs[0] == NULL)
-    return usage_error ("simulate", "--data-dir is required (once per node)");
+    return usage_error ("simulate", _("--data-dir is required (once per node)"));
   if (interval < 50 || interval > 3600 * 1000)
-    return usage_error ("simulate", "--interval must be between 50 and 3600000 ms");
+    return usage_error ("simulate", _("--interval must be between 50 and 3600000 ms"));
   if (steps < 0)
-    return usage_error ("simulate", "--steps must be 0 or more");
+    return usage_error ("simulate", _("--steps must be 0 or more"));
   for (guint i = 0; channels != NULL && channels[i] != NULL; i++)
     if (!g_str_equal (channels[i], "broadcast") && !g_str_has_prefix (channels[i], "hospital:")
         && !g_str_has_prefix (channels[i], "transfer:"))
-      return usage_error ("simulate", "--channel %s: not broadcast, hospital:ID or transfer:ID",
+      return usage_error ("simulate", _("--channel %s: not broadcast, hospital:ID or transfer:ID"),
                           channels[i]);
 
   simulator = mh_simulator_new ((const char *const *) data_dirs, (const char *const *) channels,
@@ -1101,7 +1101,9 @@ run_simulate (int argc, char **argv)
   term_id = g_unix_signal_add (SIGTERM, simulate_stop_cb, &simulate);
   int_id = g_unix_signal_add (SIGINT, simulate_stop_cb, &simulate);
   simulate.tick_id = g_timeout_add ((guint) interval, simulate_tick_cb, &simulate);
-  g_print ("simulating %u nodes, a round every %d ms\n", g_strv_length (data_dirs), interval);
+  g_print (ngettext ("simulating %u node, a round every %d ms\n",
+                     "simulating %u nodes, a round every %d ms\n", g_strv_length (data_dirs)),
+           g_strv_length (data_dirs), interval);
   fflush (stdout);
 
   g_main_loop_run (loop);

@@ -311,6 +311,71 @@ test_bed_board (Fixture *f, gconstpointer data)
   g_assert_cmpfloat (gtk_spin_button_get_value (spin), ==, 42);
 }
 
+/* Keyboard only: Alt+3 (win.show-view) puts the focus in the board, at most
+ * two Tabs before its first count, so typing a number and Enter applies it,
+ * with no tabbing through the header (about ten Tabs before). */
+static void
+test_bed_board_keyboard (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonObject) hospital = NULL;
+  MhBedBoard *board;
+  GtkSpinButton *spin = NULL;
+  GtkWidget *focus;
+  JsonObject *bed;
+  const char *const *categories = mh_bed_categories ();
+  const char *category = NULL;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  /* The focus starts elsewhere, as after a click in the header. */
+  gtk_widget_grab_focus (GTK_WIDGET (f->window));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.show-view", "s",
+                                             "beds"));
+  drain_main_loop ();
+  board = mh_window_get_bed_board (f->window);
+
+  /* The first category the board shows, and its "available" count. */
+  for (guint i = 0; categories[i] != NULL && spin == NULL; i++)
+    {
+      GtkSpinButton *candidate = mh_bed_board_get_spin_button (board, categories[i], "available");
+
+      if (candidate != NULL && gtk_widget_is_visible (GTK_WIDGET (candidate)))
+        {
+          spin = candidate;
+          category = categories[i];
+        }
+    }
+  g_assert_nonnull (spin);
+  focus = gtk_root_get_focus (GTK_ROOT (f->window));
+  g_assert_nonnull (focus);
+  g_assert_true (gtk_widget_is_ancestor (focus, GTK_WIDGET (board)));
+  /* The count's row, then the count (a hub first has the hospital chooser):
+   * two Tabs at most. */
+  for (guint tabs = 0; focus != GTK_WIDGET (spin) && !gtk_widget_is_ancestor (focus, GTK_WIDGET (spin));
+       tabs++)
+    {
+      g_assert_cmpuint (tabs, <, 2);
+      g_assert_true (gtk_widget_child_focus (GTK_WIDGET (f->window), GTK_DIR_TAB_FORWARD));
+      focus = gtk_root_get_focus (GTK_ROOT (f->window));
+    }
+
+  /* What the keyboard does there: type, then Enter in the focused text. */
+  g_assert_true (GTK_IS_EDITABLE (focus));
+  gtk_editable_set_text (GTK_EDITABLE (focus), "37");
+  g_signal_emit_by_name (focus, "activate");
+  drain_main_loop ();
+
+  hospital = mh_node_get_hospital (f->node, mh_bed_board_get_hospital (board), NULL);
+  g_assert_nonnull (hospital);
+  bed = json_object_get_object_member (json_object_get_object_member (hospital, "beds"),
+                                       category);
+  g_assert_nonnull (bed);
+  g_assert_cmpint (json_object_get_int_member (bed, "available"), ==, 37);
+}
+
 /* The tile pack setting: a pack puts tiles under the markers; a file that
  * is missing or no tile pack leaves the offline base, with a message, and
  * every marker where it was. */
@@ -383,6 +448,8 @@ main (int argc, char **argv)
   g_test_add ("/desktop/window/find", Fixture, NULL, fixture_setup, test_find, fixture_teardown);
   g_test_add ("/desktop/window/bed-board", Fixture, NULL, fixture_setup, test_bed_board,
               fixture_teardown);
+  g_test_add ("/desktop/window/bed-board-keyboard", Fixture, NULL, fixture_setup,
+              test_bed_board_keyboard, fixture_teardown);
   g_test_add ("/desktop/window/tile-pack", Fixture, NULL, fixture_setup, test_tile_pack,
               fixture_teardown);
   return g_test_run ();

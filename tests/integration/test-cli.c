@@ -10,9 +10,10 @@
 #include "mh-test-node.h"
 #include "mh-test-util.h"
 
-static const char *const command_names[] = { "init", "serve", "import", "export", "status",
-                                             "token", "simulate", "network", "admit",
-                                             "revoke", NULL };
+static const char *const command_names[] = { "init",     "serve",    "import",    "export",
+                                             "status",   "id",       "epoch",     "peer",
+                                             "token",    "incident", "retention", "simulate",
+                                             "network",  "admit",    "revoke",    NULL };
 
 #define SOME_FINGERPRINT "ABCD-EFGH-IJKL-MNOP-QRST"
 
@@ -150,6 +151,79 @@ test_cli_help (void)
   status = mh_test_cli (&out, NULL, "--version", NULL);
   g_assert_cmpint (status, ==, 0);
   g_assert_true (g_str_has_prefix (out, "medhead-node " PACKAGE_VERSION));
+}
+
+/* The lines of a command's English --help that describe it: the summary
+ * (from the fourth line, after "Usage:", the command line and a blank
+ * line, to the next blank line) and every line of "Application Options". */
+static GPtrArray *
+help_described_lines (const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  GPtrArray *described = g_ptr_array_new_with_free_func (g_free);
+  gboolean in_options = FALSE;
+  guint i;
+
+  for (i = 3; lines[i] != NULL && *lines[i] != '\0'; i++)
+    g_ptr_array_add (described, g_strdup (lines[i]));
+  for (; lines[i] != NULL; i++)
+    {
+      if (g_str_equal (lines[i], "Application Options:"))
+        in_options = TRUE;
+      else if (in_options && g_str_has_prefix (lines[i], "  -"))
+        g_ptr_array_add (described, g_strdup (lines[i]));
+    }
+  return described;
+}
+
+/* medhead-node follows the locale: with LANGUAGE=fr no command's summary
+ * or option line is left in English (the catalogue is the build's). */
+static void
+test_cli_help_french (void)
+{
+  const char *build_root = g_getenv ("MEDHEAD_BUILD_ROOT");
+  g_autofree char *localedir = NULL;
+  g_autofree char *catalogue = NULL;
+
+  g_assert_nonnull (build_root);
+  localedir = g_build_filename (build_root, "po", NULL);
+  catalogue = g_build_filename (localedir, "fr", "LC_MESSAGES", GETTEXT_PACKAGE ".mo", NULL);
+  if (!g_file_test (catalogue, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("the French catalogue is not built (msgfmt missing)");
+      return;
+    }
+
+  for (guint i = 0; command_names[i] != NULL; i++)
+    {
+      g_autofree char *english = NULL;
+      g_autofree char *french = NULL;
+      g_autoptr(GPtrArray) described = NULL;
+      int status;
+
+      /* The children inherit these; LANGUAGE=en (no catalogue) is English,
+       * which the later tests of this program expect. */
+      g_setenv ("LC_ALL", "C.UTF-8", TRUE);
+      g_setenv ("MEDHEAD_LOCALEDIR", localedir, TRUE);
+      g_setenv ("LANGUAGE", "en", TRUE);
+      status = mh_test_cli (&english, NULL, command_names[i], "--help", NULL);
+      g_assert_cmpint (status, ==, 0);
+      g_setenv ("LANGUAGE", "fr", TRUE);
+      status = mh_test_cli (&french, NULL, command_names[i], "--help", NULL);
+      g_setenv ("LANGUAGE", "en", TRUE);
+      g_assert_cmpint (status, ==, 0);
+      g_assert_nonnull (strstr (french, "Utilisation"));
+
+      described = help_described_lines (english);
+      g_assert_cmpuint (described->len, >, 1);
+      for (guint j = 0; j < described->len; j++)
+        {
+          const char *line = g_ptr_array_index (described, j);
+
+          if (strstr (french, line) != NULL)
+            g_error ("medhead-node %s --help: not translated: \"%s\"", command_names[i], line);
+        }
+    }
 }
 
 typedef struct
@@ -620,6 +694,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   g_test_add_func ("/cli/help", test_cli_help);
+  g_test_add_func ("/cli/help-french", test_cli_help_french);
   g_test_add_func ("/cli/bad-arguments", test_cli_bad_arguments);
   g_test_add_func ("/cli/init", test_cli_init);
   g_test_add_func ("/cli/network", test_cli_network);

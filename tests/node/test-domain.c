@@ -994,6 +994,43 @@ expect_import_fails (MhNode *node, JsonNode *document, MhNodeError code, const c
   g_assert_cmpuint (json_array_get_length (units), ==, 0);
 }
 
+/* The demo files say they are demo data; the region is at least 40 named
+ * hospitals of Ile-de-France, each with its specialties and beds. */
+static void
+test_demo_data (void)
+{
+  const char *files[] = { "demo/region-idf.json", "demo/reference-scenario.json" };
+
+  for (guint f = 0; f < G_N_ELEMENTS (files); f++)
+    {
+      g_autoptr(JsonNode) document = test_load_json (files[f]);
+      JsonObject *root = json_node_get_object (document);
+      JsonArray *hospitals = json_object_get_array_member (root, "hospitals");
+
+      g_assert_true (json_object_get_boolean_member (root, "demo"));
+      g_assert_nonnull (strstr (json_object_get_string_member (root, "notice"), "DEMO DATA"));
+      if (f > 0)
+        continue;
+      g_assert_cmpuint (json_array_get_length (hospitals), >=, 40);
+      for (guint i = 0; i < json_array_get_length (hospitals); i++)
+        {
+          JsonObject *h = json_array_get_object_element (hospitals, i);
+          double lat = json_object_get_double_member (h, "lat");
+          double lon = json_object_get_double_member (h, "lon");
+
+          g_assert_cmpuint (strlen (json_object_get_string_member (h, "name")), >, 5);
+          /* Ile-de-France lies within 48.1..49.3 N, 1.4..3.6 E. */
+          g_assert_cmpfloat (lat, >, 48.1);
+          g_assert_cmpfloat (lat, <, 49.3);
+          g_assert_cmpfloat (lon, >, 1.4);
+          g_assert_cmpfloat (lon, <, 3.6);
+          g_assert_cmpuint (json_array_get_length (json_object_get_array_member (h, "specialties")),
+                            >, 0);
+          g_assert_cmpuint (json_object_get_size (json_object_get_object_member (h, "beds")), >, 0);
+        }
+    }
+}
+
 static void
 test_import_refused (void)
 {
@@ -1450,6 +1487,7 @@ main (int argc, char **argv)
   ADD ("/domain/units", test_units);
   g_test_add_func ("/domain/import-export/round-trip", test_import_export);
   g_test_add_func ("/domain/import-export/refused", test_import_refused);
+  g_test_add_func ("/domain/demo-data", test_demo_data);
   ADD ("/domain/history", test_history);
   ADD ("/domain/status-hides-values", test_status_hides_values);
   ADD ("/domain/heartbeat", test_heartbeat);

@@ -20,4 +20,16 @@ if [ -s "$err" ]; then
 fi
 grep -q "\"id\" : \"$app_id\"" "$out" || { echo "manifest id is not $app_id"; exit 1; }
 grep -q '"command" : "medhead"' "$out" || { echo "manifest command is not medhead"; exit 1; }
+# finish-args: what the app uses and nothing more (issue 10). Location and
+# notifications go through portals, which need no finish-arg; --share=ipc is
+# the X11 fallback's shared memory (MIT-SHM), as Flathub asks with X11.
+expected='--device=dri --share=ipc --share=network --socket=fallback-x11 --socket=wayland'
+actual=$(python3 -c 'import json, sys
+print(" ".join(sorted(json.load(open(sys.argv[1])).get("finish-args", []))))' "$manifest") \
+  || { echo "cannot read finish-args"; exit 1; }
+if [ "$actual" != "$expected" ]; then
+  echo "finish-args are: $actual"
+  echo "expected:        $expected"
+  exit 1
+fi
 echo "$manifest: OK"
