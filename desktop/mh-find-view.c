@@ -23,6 +23,7 @@ struct _MhFindView
   GtkStack *results_stack;
   AdwStatusPage *empty_page;
   GtkListView *list_view;
+  GtkLabel *count_label;
 
   /* Owned References */
   MhNode *node;
@@ -41,10 +42,20 @@ G_DEFINE_FINAL_TYPE (MhFindView, mh_find_view, GTK_TYPE_WIDGET)
 enum
 {
   HOSPITAL_ACTIVATED,
+  SHOW_RESULTS,
   N_SIGNALS
 };
 
 static guint signals[N_SIGNALS];
+
+enum
+{
+  PROP_0,
+  PROP_RESULTS,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 /* Enough to choose from; the crew rarely drives past the fifth. */
 #define RESULT_LIMIT 20
@@ -212,6 +223,24 @@ list_activated_cb (MhFindView *self, guint position, GtkListView *list_view)
     g_signal_emit (self, signals[HOSPITAL_ACTIVATED], 0, id);
 }
 
+/* The results the map marks follow the list: one notification a search. */
+static void
+set_results (MhFindView *self, JsonArray *results)
+{
+  guint n = results != NULL ? json_array_get_length (results) : 0;
+  g_autofree char *text = NULL;
+
+  g_clear_pointer (&self->results, json_array_unref);
+  if (results != NULL)
+    self->results = json_array_ref (results);
+  /* TRANSLATORS: above Find hospital's results, their count */
+  text = g_strdup_printf (ngettext ("%u hospital", "%u hospitals", n), n);
+  gtk_label_set_text (self->count_label, text);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "find.show-on-map", n > 0);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "find.clear", results != NULL);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RESULTS]);
+}
+
 void
 mh_find_view_run (MhFindView *self)
 {
@@ -232,9 +261,9 @@ mh_find_view_run (MhFindView *self)
                                        selected_specialty (self), selected_category (self),
                                        RESULT_LIMIT, &error);
   n_old = g_list_model_get_n_items (G_LIST_MODEL (self->ids));
-  g_clear_pointer (&self->results, json_array_unref);
   if (results == NULL)
     {
+      set_results (self, NULL);
       gtk_string_list_splice (self->ids, 0, n_old, NULL);
       adw_status_page_set_title (self->empty_page, _("Search Failed"));
       adw_status_page_set_description (self->empty_page, error->message);
@@ -243,6 +272,8 @@ mh_find_view_run (MhFindView *self)
       return;
     }
 
+  /* Before the list: the rows bind to these results. */
+  g_clear_pointer (&self->results, json_array_unref);
   self->results = json_array_ref (results);
   ids = g_ptr_array_new ();
   for (guint i = 0; i < json_array_get_length (results); i++)
@@ -255,6 +286,7 @@ mh_find_view_run (MhFindView *self)
     }
   g_ptr_array_add (ids, NULL);
   gtk_string_list_splice (self->ids, 0, n_old, (const char *const *) ids->pdata);
+  set_results (self, results);
 
   gtk_revealer_set_reveal_child (self->fallback_revealer, fallback);
   if (json_array_get_length (results) == 0)
@@ -329,6 +361,36 @@ run_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 }
 
 static void
+show_on_map_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  MhFindView *self = MH_FIND_VIEW (widget);
+
+  if (self->results != NULL && json_array_get_length (self->results) > 0)
+    g_signal_emit (self, signals[SHOW_RESULTS], 0);
+}
+
+static void
+clear_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  mh_find_view_clear (MH_FIND_VIEW (widget));
+}
+
+static void
+mh_find_view_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  MhFindView *self = MH_FIND_VIEW (object);
+
+  switch (prop_id)
+    {
+    case PROP_RESULTS:
+      g_value_set_boxed (value, self->results);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 mh_find_view_dispose (GObject *object)
 {
   MhFindView *self = MH_FIND_VIEW (object);
@@ -359,6 +421,19 @@ mh_find_view_class_init (MhFindViewClass *klass)
 
   object_class->dispose = mh_find_view_dispose;
   object_class->finalize = mh_find_view_finalize;
+  object_class->get_property = mh_find_view_get_property;
+
+  /**
+   * MhFindView:results:
+   *
+   * The results shown, in rank order (objects of
+   * mh_node_nearest_hospitals), or NULL before a search and once cleared.
+   * A new array at each search: the map observes it.
+   */
+  properties[PROP_RESULTS] = g_param_spec_boxed ("results", NULL, NULL, JSON_TYPE_ARRAY,
+                                                 G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY
+                                                   | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
    * MhFindView::hospital-activated:
@@ -367,6 +442,13 @@ mh_find_view_class_init (MhFindViewClass *klass)
   signals[HOSPITAL_ACTIVATED] = g_signal_new ("hospital-activated", G_TYPE_FROM_CLASS (klass),
                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
                                               1, G_TYPE_STRING);
+  /**
+   * MhFindView::show-results:
+   *
+   * The user asked to see the whole set of results on the map.
+   */
+  signals[SHOW_RESULTS] = g_signal_new ("show-results", G_TYPE_FROM_CLASS (klass),
+                                        G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/com/medhead/Emergency/mh-find-view.ui");
@@ -378,8 +460,11 @@ mh_find_view_class_init (MhFindViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, MhFindView, results_stack);
   gtk_widget_class_bind_template_child (widget_class, MhFindView, empty_page);
   gtk_widget_class_bind_template_child (widget_class, MhFindView, list_view);
+  gtk_widget_class_bind_template_child (widget_class, MhFindView, count_label);
 
   gtk_widget_class_install_action (widget_class, "find.run", NULL, run_action);
+  gtk_widget_class_install_action (widget_class, "find.show-on-map", NULL, show_on_map_action);
+  gtk_widget_class_install_action (widget_class, "find.clear", NULL, clear_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK, "find.run",
                                        NULL);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
@@ -418,6 +503,8 @@ mh_find_view_init (MhFindView *self)
   g_signal_connect_object (self->list_view, "activate", G_CALLBACK (list_activated_cb), self,
                            G_CONNECT_SWAPPED);
 
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "find.show-on-map", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "find.clear", FALSE);
   load_query_from_settings (self);
   update_position_row (self);
   g_signal_connect_object (self->specialty_row, "notify::selected",
@@ -497,4 +584,20 @@ mh_find_view_get_fallback (MhFindView *self)
 {
   g_return_val_if_fail (MH_IS_FIND_VIEW (self), FALSE);
   return gtk_revealer_get_reveal_child (self->fallback_revealer);
+}
+
+/* Forgets the results: the list empties and the map drops its marks. */
+void
+mh_find_view_clear (MhFindView *self)
+{
+  g_return_if_fail (MH_IS_FIND_VIEW (self));
+
+  g_clear_handle_id (&self->rerun_id, g_source_remove);
+  self->has_run = FALSE;
+  gtk_string_list_splice (self->ids, 0, g_list_model_get_n_items (G_LIST_MODEL (self->ids)), NULL);
+  set_results (self, NULL);
+  gtk_revealer_set_reveal_child (self->fallback_revealer, FALSE);
+  adw_status_page_set_title (self->empty_page, _("No Results"));
+  adw_status_page_set_description (self->empty_page, NULL);
+  gtk_stack_set_visible_child_name (self->results_stack, "empty");
 }

@@ -19,7 +19,10 @@ const char *mh_find_view_get_position (MhFindView *self, double *lat, double *lo
 /* specialty 0: any; category NULL or "": any */
 void mh_find_view_set_query (MhFindView *self, guint specialty, const char *category);
 void mh_find_view_run (MhFindView *self);
-/* The results shown, nearest first (objects of mh_node_nearest_hospitals). */
+/* Empties the results (and so the map's marks of them). */
+void mh_find_view_clear (MhFindView *self);
+/* The results shown, nearest first (objects of mh_node_nearest_hospitals);
+ * NULL before a search or once cleared. Also the "results" property. */
 JsonArray *mh_find_view_get_results (MhFindView *self);
 gboolean mh_find_view_get_fallback (MhFindView *self);
 

@@ -61,6 +61,8 @@ struct _MhMapView
   guint place_id;
   char *selected_id;
   char *tile_error; /* why the tile pack is not shown, or NULL */
+  JsonArray *results;       /* Find hospital's results, ranked, or NULL */
+  GHashTable *result_ranks; /* id -> rank (1 for the first) */
   guint refresh_id;
   gboolean centred;
 };
@@ -74,6 +76,15 @@ enum
 };
 
 static guint signals[N_SIGNALS];
+
+enum
+{
+  PROP_0,
+  PROP_RESULTS,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 /* Below this zoom the whole region fits on a cab laptop screen. */
 #define REGION_ZOOM 11.0
@@ -89,6 +100,7 @@ static guint signals[N_SIGNALS];
 #define CLUSTER_MAX_ZOOM 13
 #define CLUSTER_CELL_PX 64.0
 #define PLACE_MARGIN_PX 64.0
+#define FRAME_MARGIN_PX 48
 #define FALLBACK_WIDTH 1280
 #define FALLBACK_HEIGHT 800
 
@@ -456,6 +468,7 @@ remove_hospital_marker (MhMapView *self, const char *id)
 
 static void set_pin_look (GtkWidget *button, MhPinColor color, const char *label,
                           char *tooltip);
+static void set_pin_rank (GtkWidget *button, guint rank, gboolean fallback);
 static void update_cluster_marker (MhMapView *self, Cluster *cluster);
 
 /* The pin state of @hospital, kept for every hospital; its pin (or its
@@ -473,6 +486,7 @@ update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
   Cluster *cluster;
   g_autofree char *count = NULL;
   char *tooltip;
+  guint rank;
 
   if (id == NULL)
     return;
@@ -493,7 +507,29 @@ update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
 
   count = state.free_beds > 99 ? g_strdup ("99+")
                                : g_strdup_printf ("%" G_GINT64_FORMAT, state.free_beds);
-  if (state.closed)
+  rank = GPOINTER_TO_UINT (g_hash_table_lookup (self->result_ranks, id));
+  if (rank > 0)
+    {
+      JsonObject *result = json_array_get_object_element (self->results, rank - 1);
+      gint64 free_beds = json_object_get_int_member_with_default (result, "free_beds", 0);
+      gboolean fallback = json_object_get_boolean_member_with_default (result, "fallback", FALSE);
+
+      /* The search's count (its bed category), as in its list. */
+      if (fallback)
+        /* TRANSLATORS: a Find hospital result's pin on the map; "fallback":
+         * the hospital does not match the search (no specialty or bed) */
+        tooltip = g_strdup_printf (ngettext ("Result %u: %s, %d free bed (fallback: phone first)",
+                                             "Result %u: %s, %d free beds (fallback: phone first)",
+                                             (gulong) free_beds),
+                                   rank, name, (int) free_beds);
+      else
+        /* TRANSLATORS: a Find hospital result's pin on the map */
+        tooltip = g_strdup_printf (ngettext ("Result %u: %s, %d free bed",
+                                             "Result %u: %s, %d free beds", (gulong) free_beds),
+                                   rank, name, (int) free_beds);
+      set_pin_rank (shumate_marker_get_child (marker), rank, fallback);
+    }
+  else if (state.closed)
     tooltip = g_strdup_printf (_("%s — closed to ambulances"), name);
   else if (!state.has_specialty)
     tooltip = g_strdup_printf (_("%s — specialty not offered"), name);
@@ -503,7 +539,76 @@ update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
     tooltip = g_strdup_printf (ngettext ("%s — %d free bed", "%s — %d free beds",
                                          (gulong) state.free_beds),
                                name, (int) state.free_beds);
+  if (rank == 0)
+    set_pin_rank (shumate_marker_get_child (marker), 0, FALSE);
   set_pin_look (shumate_marker_get_child (marker), state.color, count, tooltip);
+}
+
+/* A pin's free-bed count: the button's label, or beside the rank badge. */
+static const char *
+pin_get_count (GtkWidget *button)
+{
+  GtkWidget *count = g_object_get_data (G_OBJECT (button), "mh-count");
+
+  return count != NULL ? gtk_label_get_text (GTK_LABEL (count))
+                       : gtk_button_get_label (GTK_BUTTON (button));
+}
+
+static void
+pin_set_count (GtkWidget *button, const char *text)
+{
+  GtkWidget *count = g_object_get_data (G_OBJECT (button), "mh-count");
+
+  if (count != NULL)
+    gtk_label_set_text (GTK_LABEL (count), text);
+  else
+    gtk_button_set_label (GTK_BUTTON (button), text);
+}
+
+/* A result's pin carries its rank in a badge before its count, ringed;
+ * a fallback's badge is in the warning style. Rank 0: a plain pin. Only
+ * the few result pins get the extra widgets. */
+static void
+set_pin_rank (GtkWidget *button, guint rank, gboolean fallback)
+{
+  GtkWidget *badge = g_object_get_data (G_OBJECT (button), "mh-rank");
+  g_autofree char *text = NULL;
+
+  if (rank == 0)
+    {
+      if (badge == NULL)
+        return;
+      text = g_strdup (pin_get_count (button));
+      g_object_set_data (G_OBJECT (button), "mh-rank", NULL);
+      g_object_set_data (G_OBJECT (button), "mh-count", NULL);
+      g_object_set_data (G_OBJECT (button), "mh-rank-number", NULL);
+      gtk_button_set_label (GTK_BUTTON (button), text);
+      gtk_widget_remove_css_class (button, "mh-pin-result");
+      gtk_widget_remove_css_class (button, "mh-pin-fallback");
+      return;
+    }
+  if (badge == NULL)
+    {
+      GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 3);
+      GtkWidget *count = gtk_label_new (pin_get_count (button));
+
+      badge = gtk_label_new (NULL);
+      gtk_widget_add_css_class (badge, "mh-pin-rank");
+      gtk_widget_set_valign (badge, GTK_ALIGN_CENTER);
+      gtk_box_append (GTK_BOX (box), badge);
+      gtk_box_append (GTK_BOX (box), count);
+      gtk_button_set_child (GTK_BUTTON (button), box);
+      g_object_set_data (G_OBJECT (button), "mh-rank", badge);
+      g_object_set_data (G_OBJECT (button), "mh-count", count);
+      gtk_widget_add_css_class (button, "mh-pin-result");
+    }
+  text = g_strdup_printf ("%u", rank);
+  gtk_label_set_text (GTK_LABEL (badge), text);
+  g_object_set_data (G_OBJECT (button), "mh-rank-number", GUINT_TO_POINTER (rank));
+  if (fallback)
+    gtk_widget_add_css_class (button, "mh-pin-fallback");
+  else
+    gtk_widget_remove_css_class (button, "mh-pin-fallback");
 }
 
 /* Each change here costs a restyle or a relayout of the pin: only what
@@ -521,8 +626,8 @@ set_pin_look (GtkWidget *button, MhPinColor color, const char *label, char *tool
       gtk_widget_add_css_class (button, pin_classes[color]);
       g_object_set_data (G_OBJECT (button), "mh-color", GINT_TO_POINTER (color + 1));
     }
-  if (g_strcmp0 (gtk_button_get_label (GTK_BUTTON (button)), label) != 0)
-    gtk_button_set_label (GTK_BUTTON (button), label);
+  if (g_strcmp0 (pin_get_count (button), label) != 0)
+    pin_set_count (button, label);
   if (g_strcmp0 (g_object_get_data (G_OBJECT (button), "mh-tooltip"), tooltip) == 0)
     {
       g_free (tooltip);
@@ -654,6 +759,9 @@ make_clusters (MhMapView *self, int zoom)
       gint64 key;
       double x, y;
 
+      /* A result never hides in a cluster: it keeps its own pin. */
+      if (g_hash_table_contains (self->result_ranks, mh_hospital_item_get_id (item)))
+        continue;
       world_pixels (mh_hospital_item_get_latitude (item), mh_hospital_item_get_longitude (item),
                     zoom, &x, &y);
       key = ((gint64) floor (x / CLUSTER_CELL_PX) << 32) | (guint32) floor (y / CLUSTER_CELL_PX);
@@ -740,7 +848,8 @@ place_markers (MhMapView *self)
         continue;
       world_pixels (mh_hospital_item_get_latitude (item), mh_hospital_item_get_longitude (item),
                     zoom, &x, &y);
-      if (cull && (fabs (x - cx) > half_w || fabs (y - cy) > half_h))
+      if (cull && (fabs (x - cx) > half_w || fabs (y - cy) > half_h)
+          && !g_hash_table_contains (self->result_ranks, id))
         continue;
       ensure_hospital_marker (self, id);
       update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
@@ -1279,7 +1388,40 @@ mh_map_view_finalize (GObject *object)
   g_clear_pointer (&self->clusters, g_ptr_array_unref);
   g_clear_pointer (&self->selected_id, g_free);
   g_clear_pointer (&self->tile_error, g_free);
+  g_clear_pointer (&self->results, json_array_unref);
+  g_clear_pointer (&self->result_ranks, g_hash_table_unref);
   G_OBJECT_CLASS (mh_map_view_parent_class)->finalize (object);
+}
+
+static void
+mh_map_view_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  MhMapView *self = MH_MAP_VIEW (object);
+
+  switch (prop_id)
+    {
+    case PROP_RESULTS:
+      g_value_set_boxed (value, self->results);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mh_map_view_set_property (GObject *object, guint prop_id, const GValue *value,
+                          GParamSpec *pspec)
+{
+  MhMapView *self = MH_MAP_VIEW (object);
+
+  switch (prop_id)
+    {
+    case PROP_RESULTS:
+      mh_map_view_set_results (self, g_value_get_boxed (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 static void
@@ -1349,6 +1491,8 @@ mh_map_view_class_init (MhMapViewClass *klass)
 
   object_class->dispose = mh_map_view_dispose;
   object_class->finalize = mh_map_view_finalize;
+  object_class->get_property = mh_map_view_get_property;
+  object_class->set_property = mh_map_view_set_property;
   widget_class->measure = mh_map_view_measure;
   widget_class->size_allocate = mh_map_view_size_allocate;
   gtk_widget_class_set_css_name (widget_class, "mh-map-view");
@@ -1364,6 +1508,17 @@ mh_map_view_class_init (MhMapViewClass *klass)
   signals[POINT_CHOSEN] = g_signal_new ("point-chosen", G_TYPE_FROM_CLASS (klass),
                                         G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 2,
                                         G_TYPE_DOUBLE, G_TYPE_DOUBLE);
+
+  /**
+   * MhMapView:results:
+   *
+   * Find hospital's results (objects of mh_node_nearest_hospitals, in
+   * rank order), marked on the map; NULL or empty: none.
+   */
+  properties[PROP_RESULTS] = g_param_spec_boxed ("results", NULL, NULL, JSON_TYPE_ARRAY,
+                                                 G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY
+                                                   | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
@@ -1378,6 +1533,7 @@ mh_map_view_init (MhMapView *self)
   self->pin_colors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->clusters = g_ptr_array_new_with_free_func ((GDestroyNotify) cluster_free);
   self->cluster_of = g_hash_table_new (g_str_hash, g_str_equal);
+  self->result_ranks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->placed_zoom = -1;
   self->settings = mh_settings_new ();
 
@@ -1564,4 +1720,228 @@ mh_map_view_center_on (MhMapView *self, double lat, double lon)
   shumate_map_center_on (self->map, lat, lon);
   /* Not centred on the region again at the next refresh. */
   self->centred = TRUE;
+}
+
+/* Marks the results (rank order) on their pins: each result gets a pin,
+ * never grouped in a cluster, drawn above the others with rank 1 on top;
+ * the pins of the previous results go back to plain ones. */
+void
+mh_map_view_set_results (MhMapView *self, JsonArray *results)
+{
+  g_autoptr (GHashTable) old = NULL;
+  g_autoptr (JsonArray) ref = results != NULL ? json_array_ref (results) : NULL;
+  GHashTableIter iter;
+  gpointer key;
+  guint n;
+
+  g_return_if_fail (MH_IS_MAP_VIEW (self));
+
+  if (self->results == results)
+    return;
+  g_clear_pointer (&self->results, json_array_unref);
+  self->results = g_steal_pointer (&ref);
+  old = g_steal_pointer (&self->result_ranks);
+  self->result_ranks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  n = self->results != NULL ? json_array_get_length (self->results) : 0;
+  for (guint i = 0; i < n; i++)
+    {
+      const char *id = mh_json_get_string (json_array_get_object_element (self->results, i),
+                                           "id");
+
+      if (id != NULL && !g_hash_table_contains (self->result_ranks, id))
+        g_hash_table_insert (self->result_ranks, g_strdup (id), GUINT_TO_POINTER (i + 1));
+    }
+
+  if (self->hospitals != NULL)
+    {
+      /* Clusters again without the results (or with the former ones). */
+      if (many_hospitals (self))
+        self->placed_zoom = -1;
+      place_markers (self);
+      g_hash_table_iter_init (&iter, old);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        if (!g_hash_table_contains (self->result_ranks, key))
+          {
+            MhHospitalItem *item = mh_hospital_list_lookup (self->hospitals, key);
+
+            if (item != NULL)
+              update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
+                                      self->category);
+          }
+      /* From the last to the first: the layer draws its last child on top. */
+      for (guint i = n; i > 0; i--)
+        {
+          const char *id = mh_json_get_string (json_array_get_object_element (self->results,
+                                                                              i - 1),
+                                               "id");
+          MhHospitalItem *item = id != NULL ? mh_hospital_list_lookup (self->hospitals, id) : NULL;
+          ShumateMarker *marker;
+
+          if (item == NULL)
+            continue;
+          update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,
+                                  self->category);
+          marker = g_hash_table_lookup (self->hospital_markers, id);
+          if (marker != NULL)
+            gtk_widget_insert_before (GTK_WIDGET (marker), GTK_WIDGET (self->hospital_layer),
+                                      NULL);
+        }
+    }
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RESULTS]);
+}
+
+JsonArray *
+mh_map_view_get_results (MhMapView *self)
+{
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
+  return self->results;
+}
+
+guint
+mh_map_view_get_result_rank (MhMapView *self, const char *hospital_id)
+{
+  ShumateMarker *marker;
+
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), 0);
+  g_return_val_if_fail (hospital_id != NULL, 0);
+
+  marker = g_hash_table_lookup (self->hospital_markers, hospital_id);
+  if (marker == NULL)
+    return 0;
+  return GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (shumate_marker_get_child (marker)),
+                                              "mh-rank-number"));
+}
+
+GStrv
+mh_map_view_dup_marked_results (MhMapView *self)
+{
+  g_autoptr (GPtrArray) marked = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
+
+  g_hash_table_iter_init (&iter, self->hospital_markers);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      guint rank = GPOINTER_TO_UINT (g_object_get_data (
+        G_OBJECT (shumate_marker_get_child (value)), "mh-rank-number"));
+
+      if (rank == 0)
+        continue;
+      if (marked->len < rank)
+        g_ptr_array_set_size (marked, rank);
+      g_ptr_array_index (marked, rank - 1) = g_strdup (key);
+    }
+  /* A hole (a rank without its pin) shows as an empty id. */
+  for (guint i = 0; i < marked->len; i++)
+    if (g_ptr_array_index (marked, i) == NULL)
+      g_ptr_array_index (marked, i) = g_strdup ("");
+  g_ptr_array_add (marked, NULL);
+  return (GStrv) g_ptr_array_steal (marked, NULL);
+}
+
+/* Mercator y (world pixels at @zoom) back to a latitude. */
+static double
+latitude_at (double y, double zoom)
+{
+  double size = 256.0 * exp2 (zoom);
+
+  return atan (sinh (G_PI * (1.0 - 2.0 * y / size))) * 180.0 / G_PI;
+}
+
+/* Frames the results and the point they were searched from: the closest
+ * zoom (up to SELECT_ZOOM) that shows them all, with a margin for the
+ * pins and the map's overlays. */
+void
+mh_map_view_frame_results (MhMapView *self, double lat, double lon)
+{
+  double min_x, max_x, min_y, max_y, x, y;
+  double zoom = SELECT_ZOOM;
+  int width = gtk_widget_get_width (GTK_WIDGET (self->map));
+  int height = gtk_widget_get_height (GTK_WIDGET (self->map));
+  guint n;
+
+  g_return_if_fail (MH_IS_MAP_VIEW (self));
+
+  if (width <= 0 || height <= 0)
+    {
+      width = FALLBACK_WIDTH;
+      height = FALLBACK_HEIGHT;
+    }
+  /* Room for the legend above and the pins' own size. */
+  width = MAX (width - 2 * FRAME_MARGIN_PX, 64);
+  height = MAX (height - 2 * FRAME_MARGIN_PX, 64);
+  n = self->results != NULL ? json_array_get_length (self->results) : 0;
+  /* At zoom 0, then scaled: the Mercator box only doubles per level. */
+  world_pixels (lat, lon, 0, &min_x, &min_y);
+  max_x = min_x;
+  max_y = min_y;
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *result = json_array_get_object_element (self->results, i);
+
+      if (!json_object_has_member (result, "lat") || !json_object_has_member (result, "lon"))
+        continue;
+      world_pixels (json_object_get_double_member (result, "lat"),
+                    json_object_get_double_member (result, "lon"), 0, &x, &y);
+      min_x = MIN (min_x, x);
+      max_x = MAX (max_x, x);
+      min_y = MIN (min_y, y);
+      max_y = MAX (max_y, y);
+    }
+  while (zoom > shumate_viewport_get_min_zoom_level (self->viewport)
+         && ((max_x - min_x) * exp2 (zoom) > width || (max_y - min_y) * exp2 (zoom) > height))
+    zoom -= 0.5;
+  shumate_viewport_set_zoom_level (self->viewport, zoom);
+  shumate_map_center_on (self->map, latitude_at ((min_y + max_y) / 2.0, 0),
+                         (min_x + max_x) / 2.0 / 256.0 * 360.0 - 180.0);
+  self->centred = TRUE;
+  place_markers (self);
+}
+
+/* The tooltip and accessible name of a hospital's pin, NULL without one. */
+const char *
+mh_map_view_get_pin_tooltip (MhMapView *self, const char *hospital_id)
+{
+  ShumateMarker *marker;
+
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), NULL);
+  g_return_val_if_fail (hospital_id != NULL, NULL);
+
+  marker = g_hash_table_lookup (self->hospital_markers, hospital_id);
+  if (marker == NULL)
+    return NULL;
+  return g_object_get_data (G_OBJECT (shumate_marker_get_child (marker)), "mh-tooltip");
+}
+
+/* Whether the pin of a result shows it as a fallback (warning style). */
+gboolean
+mh_map_view_get_pin_fallback (MhMapView *self, const char *hospital_id)
+{
+  ShumateMarker *marker;
+
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), FALSE);
+  g_return_val_if_fail (hospital_id != NULL, FALSE);
+
+  marker = g_hash_table_lookup (self->hospital_markers, hospital_id);
+  return marker != NULL
+         && gtk_widget_has_css_class (shumate_marker_get_child (marker), "mh-pin-fallback");
+}
+
+/* Whether a point is inside the map as shown now. */
+gboolean
+mh_map_view_shows_location (MhMapView *self, double lat, double lon)
+{
+  int width = gtk_widget_get_width (GTK_WIDGET (self->map));
+  int height = gtk_widget_get_height (GTK_WIDGET (self->map));
+  double x, y;
+
+  g_return_val_if_fail (MH_IS_MAP_VIEW (self), FALSE);
+
+  if (width <= 0 || height <= 0)
+    return FALSE;
+  shumate_viewport_location_to_widget_coords (self->viewport, GTK_WIDGET (self->map), lat, lon, &x,
+                                              &y);
+  return x >= 0 && x <= width && y >= 0 && y <= height;
 }

@@ -55,6 +55,21 @@ const char *mh_map_view_get_pin_color (MhMapView *self, const char *hospital_id)
 const char *mh_map_view_get_selected_hospital (MhMapView *self);
 /* Whether a tile layer is under the markers; why the tile pack is not, or NULL. */
 gboolean mh_map_view_has_tiles (MhMapView *self);
+/* Find hospital's results (rank order; NULL: none), marked on their pins
+ * with their rank; also the "results" property. */
+void mh_map_view_set_results (MhMapView *self, JsonArray *results);
+JsonArray *mh_map_view_get_results (MhMapView *self);
+/* The rank a hospital's pin shows (1 for the first result), 0 if none. */
+guint mh_map_view_get_result_rank (MhMapView *self, const char *hospital_id);
+/* The ids of the pins marked as results, in rank order. */
+GStrv mh_map_view_dup_marked_results (MhMapView *self);
+/* Fits the view to the results and the point they were searched from. */
+void mh_map_view_frame_results (MhMapView *self, double lat, double lon);
+/* A pin's tooltip, also its accessible name; NULL without a pin. */
+const char *mh_map_view_get_pin_tooltip (MhMapView *self, const char *hospital_id);
+gboolean mh_map_view_get_pin_fallback (MhMapView *self, const char *hospital_id);
+/* Whether the point is inside the map as shown now. */
+gboolean mh_map_view_shows_location (MhMapView *self, double lat, double lon);
 const char *mh_map_view_get_tile_error (MhMapView *self);
 
 G_END_DECLS

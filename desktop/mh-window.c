@@ -210,6 +210,17 @@ hospital_activated_cb (MhWindow *self, const char *hospital_id, MhFindView *find
   mh_map_view_select_hospital (self->map_view, hospital_id);
 }
 
+/* The whole set: framed with the point it was searched from. */
+static void
+show_results_cb (MhWindow *self, MhFindView *find_view)
+{
+  double lat, lon;
+
+  mh_find_view_get_position (find_view, &lat, &lon);
+  adw_view_stack_set_visible_child_name (self->stack, "map");
+  mh_map_view_frame_results (self->map_view, lat, lon);
+}
+
 /* Announces the messages from others that arrived since the last look:
  * the newest in full, the rest counted. */
 static gboolean
@@ -558,6 +569,11 @@ mh_window_constructed (GObject *object)
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (self->find_view, "hospital-activated",
                            G_CALLBACK (hospital_activated_cb), self, G_CONNECT_SWAPPED);
+  /* The map marks what Find hospital holds, whichever view shows. */
+  g_object_bind_property (self->find_view, "results", self->map_view, "results",
+                          G_BINDING_SYNC_CREATE);
+  g_signal_connect_object (self->find_view, "show-results", G_CALLBACK (show_results_cb), self,
+                           G_CONNECT_SWAPPED);
 
   /* Hospitals do not move; crews do. */
   if (role == MH_ROLE_AMBULANCE)

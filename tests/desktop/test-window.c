@@ -154,6 +154,46 @@ test_map_live_pin (Fixture *f, gconstpointer data)
                     json_array_get_length (hospitals));
 }
 
+/* The map marks exactly @results, rank by rank, each on its own pin (so
+ * in no cluster), named for a screen reader. */
+static void
+assert_marks_match (MhMapView *map, JsonArray *results)
+{
+  g_auto (GStrv) marked = mh_map_view_dup_marked_results (map);
+  guint n = results != NULL ? json_array_get_length (results) : 0;
+
+  g_assert_cmpuint (g_strv_length (marked), ==, n);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *result = json_array_get_object_element (results, i);
+      const char *id = json_object_get_string_member (result, "id");
+      const char *tooltip = mh_map_view_get_pin_tooltip (map, id);
+      g_autofree char *prefix = g_strdup_printf ("Result %u: %s, %d free bed", i + 1,
+                                                 json_object_get_string_member (result, "name"),
+                                                 (int) json_object_get_int_member (result,
+                                                                                   "free_beds"));
+
+      g_assert_cmpstr (marked[i], ==, id);
+      g_assert_cmpuint (mh_map_view_get_result_rank (map, id), ==, i + 1);
+      g_assert_nonnull (tooltip);
+      g_assert_true (g_str_has_prefix (tooltip, prefix));
+      g_assert_cmpint (mh_map_view_get_pin_fallback (map, id), ==,
+                       json_object_get_boolean_member (result, "fallback"));
+    }
+}
+
+static gboolean
+results_hold (JsonArray *results, const char *id)
+{
+  for (guint i = 0; i < json_array_get_length (results); i++)
+    if (g_strcmp0 (json_object_get_string_member (json_array_get_object_element (results, i),
+                                                  "id"),
+                   id)
+        == 0)
+      return TRUE;
+  return FALSE;
+}
+
 /* With 200 hospitals or more, pins only in view and clusters below zoom
  * 13; a hospital chosen elsewhere still gets its pin and card. */
 static void
@@ -207,6 +247,23 @@ test_map_clusters (Fixture *f, gconstpointer data)
   for (guint i = 0; i < n; i++)
     g_assert_nonnull (mh_map_view_get_pin_color (
       map, json_object_get_string_member (json_array_get_object_element (hospitals, i), "id")));
+
+  /* Results at region scale: each on its own pin, none in a cluster,
+   * while the other hospitals still cluster. */
+  {
+    MhFindView *find = mh_window_get_find_view (f->window);
+
+    mh_find_view_set_position (find, 48.85, 2.35, "test");
+    mh_find_view_set_query (find, 0, NULL);
+    mh_find_view_run (find);
+    drain_main_loop ();
+    g_assert_cmpuint (json_array_get_length (mh_find_view_get_results (find)), >, 1);
+    g_assert_cmpuint (mh_map_view_get_n_clusters (map), >, 0);
+    assert_marks_match (map, mh_find_view_get_results (find));
+    mh_find_view_clear (find);
+    drain_main_loop ();
+    assert_marks_match (map, NULL);
+  }
 
   mh_map_view_select_hospital (map, far_id);
   drain_main_loop ();
@@ -275,6 +332,113 @@ test_find (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (first, "id"), ==, expected);
   g_assert_false (mh_find_view_get_fallback (find));
   g_assert_cmpfloat_with_epsilon (json_object_get_double_member (first, "distance_m"), best, 2.0);
+}
+
+/* Find hospital's results marked on the map: the same set, in rank order,
+ * replaced by a new search, framed by Show on Map, gone once cleared;
+ * fallbacks in their own style. */
+static void
+test_find_marks (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonArray) first = NULL;
+  MhFindView *find;
+  MhMapView *map;
+  JsonArray *results;
+  gboolean fallback = FALSE;
+  double lat, lon;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  find = mh_window_get_find_view (f->window);
+  map = mh_window_get_map_view (f->window);
+  g_assert_null (mh_map_view_get_results (map));
+  mh_window_show_view (f->window, "find");
+  mh_find_view_set_position (find, 48.8566, 2.3522, "test");
+  mh_find_view_set_query (find, 21, "medical_surgical");
+  mh_find_view_run (find);
+  drain_main_loop ();
+  results = mh_find_view_get_results (find);
+  g_assert_nonnull (results);
+  g_assert_cmpuint (json_array_get_length (results), >, 1);
+  /* One state, shared: the map holds the find view's results. */
+  g_assert_true (mh_map_view_get_results (map) == results);
+  assert_marks_match (map, results);
+  first = json_array_ref (results);
+
+  /* A new search elsewhere, any specialty: new marks, the others gone. */
+  mh_find_view_set_position (find, 48.95, 2.20, "test");
+  mh_find_view_set_query (find, 0, NULL);
+  mh_find_view_run (find);
+  drain_main_loop ();
+  results = mh_find_view_get_results (find);
+  g_assert_true (results != first);
+  assert_marks_match (map, results);
+  for (guint i = 0; i < json_array_get_length (first); i++)
+    {
+      const char *id = json_object_get_string_member (json_array_get_object_element (first, i),
+                                                      "id");
+
+      if (!results_hold (results, id))
+        {
+          g_assert_cmpuint (mh_map_view_get_result_rank (map, id), ==, 0);
+          g_assert_false (g_str_has_prefix (mh_map_view_get_pin_tooltip (map, id), "Result"));
+        }
+    }
+
+  /* Show on Map: the map, framed on every result and the search point. */
+  gtk_widget_activate_action (GTK_WIDGET (find), "find.show-on-map", NULL);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (f->window));
+  drain_main_loop ();
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (map)));
+  mh_find_view_get_position (find, &lat, &lon);
+  g_assert_true (mh_map_view_shows_location (map, lat, lon));
+  for (guint i = 0; i < json_array_get_length (results); i++)
+    {
+      JsonObject *result = json_array_get_object_element (results, i);
+
+      g_assert_true (mh_map_view_shows_location (map, json_object_get_double_member (result, "lat"),
+                                                 json_object_get_double_member (result, "lon")));
+    }
+  /* A single result still shows on the map with its card. */
+  mh_window_show_view (f->window, "find");
+  drain_main_loop ();
+  /* Opening the view searched again: a new array. */
+  results = mh_find_view_get_results (find);
+  g_signal_emit_by_name (find, "hospital-activated",
+                         json_object_get_string_member (json_array_get_object_element (results, 0),
+                                                        "id"));
+  drain_main_loop ();
+  g_assert_cmpstr (mh_map_view_get_selected_hospital (map), ==,
+                   json_object_get_string_member (json_array_get_object_element (results, 0),
+                                                  "id"));
+  assert_marks_match (map, mh_find_view_get_results (find));
+
+  /* Cleared: no results, no marks. */
+  gtk_widget_activate_action (GTK_WIDGET (find), "find.clear", NULL);
+  drain_main_loop ();
+  g_assert_null (mh_find_view_get_results (find));
+  g_assert_null (mh_map_view_get_results (map));
+  assert_marks_match (map, NULL);
+
+  /* A search nothing matches gives the nearest with any bed, flagged:
+   * their pins say so. */
+  for (guint s = 1; !fallback && s <= mh_specialty_count (); s++)
+    for (guint c = 0; !fallback && mh_bed_categories ()[c] != NULL; c++)
+      {
+        mh_find_view_set_query (find, s, mh_bed_categories ()[c]);
+        mh_find_view_run (find);
+        results = mh_find_view_get_results (find);
+        fallback = mh_find_view_get_fallback (find) && json_array_get_length (results) > 0;
+      }
+  drain_main_loop ();
+  g_assert_true (fallback);
+  results = mh_find_view_get_results (find);
+  assert_marks_match (map, results);
+  g_assert_true (mh_map_view_get_pin_fallback (
+    map, json_object_get_string_member (json_array_get_object_element (results, 0), "id")));
 }
 
 static void
@@ -446,6 +610,8 @@ main (int argc, char **argv)
   g_test_add ("/desktop/window/map-clusters", Fixture, NULL, fixture_setup, test_map_clusters,
               fixture_teardown);
   g_test_add ("/desktop/window/find", Fixture, NULL, fixture_setup, test_find, fixture_teardown);
+  g_test_add ("/desktop/window/find-marks", Fixture, NULL, fixture_setup, test_find_marks,
+              fixture_teardown);
   g_test_add ("/desktop/window/bed-board", Fixture, NULL, fixture_setup, test_bed_board,
               fixture_teardown);
   g_test_add ("/desktop/window/bed-board-keyboard", Fixture, NULL, fixture_setup,
