@@ -55,6 +55,54 @@ mh_default_data_dir (void)
   return g_build_filename (g_get_user_data_dir (), "medhead", NULL);
 }
 
+/* What a data folder holds: a station (TRUE, *is_new FALSE), nothing yet
+ * (TRUE, *is_new: missing or empty, for the setup assistant), or
+ * something else (FALSE and why): never set up over other files. */
+gboolean
+mh_data_dir_check (const char *dir, gboolean *is_new, GError **error)
+{
+  g_autofree char *replica = NULL;
+  g_autoptr (GDir) listing = NULL;
+  g_autoptr (GError) local_error = NULL;
+
+  g_return_val_if_fail (dir != NULL, FALSE);
+  g_return_val_if_fail (is_new != NULL, FALSE);
+
+  *is_new = FALSE;
+  replica = g_build_filename (dir, "replica.db", NULL);
+  if (g_file_test (replica, G_FILE_TEST_EXISTS))
+    return TRUE;
+  if (!g_file_test (dir, G_FILE_TEST_EXISTS))
+    {
+      *is_new = TRUE;
+      return TRUE;
+    }
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG,
+                   _("“%s” is a file, not a folder: choose a station’s data folder or a new "
+                     "one"),
+                   dir);
+      return FALSE;
+    }
+  listing = g_dir_open (dir, 0, &local_error);
+  if (listing == NULL)
+    {
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG, "%s", local_error->message);
+      return FALSE;
+    }
+  if (g_dir_read_name (listing) != NULL)
+    {
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG,
+                   _("“%s” holds other files and no station: choose a station’s data folder, "
+                     "or an empty or new one to set up a station in"),
+                   dir);
+      return FALSE;
+    }
+  *is_new = TRUE;
+  return TRUE;
+}
+
 char *
 mh_demo_registry_path (void)
 {
@@ -314,12 +362,19 @@ gboolean
 mh_application_create_station (MhApplication *self, MhRole role, const char *hospital_id,
                                const char *unit_id, const char *name, GError **error)
 {
-  g_autofree char *dir = mh_default_data_dir ();
+  g_autofree char *dir = mh_application_dup_data_dir (self);
   g_autoptr (MhNode) node = NULL;
   g_autoptr (GError) import_error = NULL;
 
   g_return_val_if_fail (MH_IS_APPLICATION (self), FALSE);
 
+  /* Checked again: the folder may have filled since the assistant opened. */
+  {
+    gboolean is_new;
+
+    if (!mh_data_dir_check (dir, &is_new, error))
+      return FALSE;
+  }
   if (!mh_node_init_data_dir (dir, name, role, hospital_id, unit_id, error))
     return FALSE;
   node = mh_node_open (dir, error);
@@ -470,7 +525,7 @@ mh_application_activate (GApplication *application)
   GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = NULL;
-  g_autofree char *replica = NULL;
+  gboolean is_new;
 
   if (window != NULL)
     {
@@ -483,16 +538,15 @@ mh_application_activate (GApplication *application)
       mh_application_open_demo (self);
       return;
     }
-  if (self->data_dir_option != NULL)
+  /* --data-dir or the default: a station opens, a new or empty folder
+   * gets the setup assistant, anything else an error (untouched). */
+  dir = mh_application_dup_data_dir (self);
+  if (!mh_data_dir_check (dir, &is_new, &error))
     {
-      if (!mh_application_open_station (self, self->data_dir_option, &error))
-        show_error (self, _("Could not open this station"), error);
+      show_error (self, _("Could not open this station"), error);
       return;
     }
-
-  dir = mh_default_data_dir ();
-  replica = g_build_filename (dir, "replica.db", NULL);
-  if (g_file_test (replica, G_FILE_TEST_EXISTS))
+  if (!is_new)
     {
       if (!mh_application_open_station (self, dir, &error))
         show_error (self, _("Could not open this station"), error);
@@ -616,4 +670,23 @@ mh_application_new (void)
                        "flags", G_APPLICATION_DEFAULT_FLAGS,
                        "resource-base-path", "/com/medhead/Emergency",
                        NULL);
+}
+
+/* Where this app's station lives: --data-dir, else the default. */
+void
+mh_application_set_data_dir (MhApplication *self, const char *dir)
+{
+  g_return_if_fail (MH_IS_APPLICATION (self));
+
+  g_free (self->data_dir_option);
+  self->data_dir_option = g_strdup (dir);
+}
+
+char *
+mh_application_dup_data_dir (MhApplication *self)
+{
+  g_return_val_if_fail (MH_IS_APPLICATION (self), NULL);
+
+  return self->data_dir_option != NULL ? g_strdup (self->data_dir_option)
+                                       : mh_default_data_dir ();
 }

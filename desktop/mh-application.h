@@ -23,7 +23,11 @@ gboolean mh_application_open_station (MhApplication *self, const char *data_dir,
 void mh_application_open_demo (MhApplication *self);
 /* The running demo network, or NULL. */
 MhDemoNetwork *mh_application_get_demo_network (MhApplication *self);
-/* Sets up this station in the default data directory (first run). */
+/* The folder of this app's station: set by --data-dir, else the default
+ * (mh_default_data_dir). The setup assistant creates the station there. */
+void mh_application_set_data_dir (MhApplication *self, const char *dir);
+char *mh_application_dup_data_dir (MhApplication *self);
+/* Sets up this station in its data folder (first run). */
 gboolean mh_application_create_station (MhApplication *self, MhRole role,
                                         const char *hospital_id, const char *unit_id,
                                         const char *name, GError **error);
@@ -32,6 +36,10 @@ void mh_application_show_main (MhApplication *self);
 
 /* The default data directory: $XDG_DATA_HOME/medhead. */
 char *mh_default_data_dir (void);
+/* TRUE for a station's folder (*is_new FALSE) or a missing or empty one
+ * (*is_new TRUE); FALSE (MH_NODE_ERROR_CONFIG) for a file or a folder
+ * holding something else. */
+gboolean mh_data_dir_check (const char *dir, gboolean *is_new, GError **error);
 /* The demo registry file (data/demo/region-idf.json). */
 char *mh_demo_registry_path (void);
 /* Parses a registry file (medhead-registry/1). */

@@ -30,6 +30,7 @@ struct _MhSetupWindow
   AdwComboRow *role_row;
   AdwComboRow *place_row;
   AdwEntryRow *name_row;
+  AdwActionRow *data_dir_row;
   AdwEntryRow *peer_fingerprint_row;
   AdwEntryRow *peer_url_row;
   GtkListBox *peers_list;
@@ -399,6 +400,7 @@ mh_setup_window_class_init (MhSetupWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, MhSetupWindow, role_row);
   gtk_widget_class_bind_template_child (widget_class, MhSetupWindow, place_row);
   gtk_widget_class_bind_template_child (widget_class, MhSetupWindow, name_row);
+  gtk_widget_class_bind_template_child (widget_class, MhSetupWindow, data_dir_row);
   gtk_widget_class_bind_template_child (widget_class, MhSetupWindow, peer_fingerprint_row);
   gtk_widget_class_bind_template_child (widget_class, MhSetupWindow, peer_url_row);
   gtk_widget_class_bind_template_child (widget_class, MhSetupWindow, peers_list);
@@ -438,7 +440,13 @@ mh_setup_window_init (MhSetupWindow *self)
 MhSetupWindow *
 mh_setup_window_new (MhApplication *application)
 {
-  return g_object_new (MH_TYPE_SETUP_WINDOW, "application", application, NULL);
+  MhSetupWindow *self = g_object_new (MH_TYPE_SETUP_WINDOW, "application", application, NULL);
+  g_autofree char *dir = application != NULL ? mh_application_dup_data_dir (application)
+                                              : mh_default_data_dir ();
+
+  /* Where the station will be: the default, or the folder of --data-dir. */
+  adw_action_row_set_subtitle (self->data_dir_row, dir);
+  return self;
 }
 
 void

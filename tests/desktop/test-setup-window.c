@@ -10,6 +10,9 @@
 #include "desktop-test-common.h"
 #include "mh-application.h"
 #include "mh-setup-window.h"
+#include "mh-test-util.h"
+#include <glib/gstdio.h>
+#include <string.h>
 
 static gboolean have_display;
 
@@ -218,6 +221,172 @@ test_create_with_peers (void)
   drain_main_loop ();
 }
 
+static MhSetupWindow *
+app_setup_window (MhApplication *app)
+{
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
+    if (MH_IS_SETUP_WINDOW (l->data))
+      return l->data;
+  return NULL;
+}
+
+static AdwMessageDialog *
+app_error_dialog (MhApplication *app)
+{
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
+    if (ADW_IS_MESSAGE_DIALOG (l->data))
+      return l->data;
+  return NULL;
+}
+
+static void
+destroy_windows (MhApplication *app)
+{
+  GList *windows = g_list_copy (gtk_application_get_windows (GTK_APPLICATION (app)));
+
+  for (GList *l = windows; l != NULL; l = l->next)
+    gtk_window_destroy (GTK_WINDOW (l->data));
+  g_list_free (windows);
+  drain_main_loop ();
+}
+
+/* `medhead --data-dir DIR` as the app's activation sees it. */
+static MhApplication *
+activate_with_data_dir (const char *dir)
+{
+  MhApplication *app = mh_application_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);
+  g_application_register (G_APPLICATION (app), NULL, &error);
+  g_assert_no_error (error);
+  mh_application_set_data_dir (app, dir);
+  g_application_activate (G_APPLICATION (app));
+  drain_main_loop ();
+  return app;
+}
+
+/* A new folder (missing, or empty) gets the setup assistant, which makes
+ * the station there; a folder of other files gets an error and is left
+ * as it was. */
+static void
+test_new_data_dir (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("setup-data-dir-XXXXXX", &error);
+  g_autofree char *missing = NULL;
+  g_autofree char *empty = NULL;
+  g_autofree char *other = NULL;
+  g_autofree char *notes = NULL;
+  g_autofree char *replica = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *file_dir = NULL;
+  MhSetupWindow *window;
+  gboolean is_new = FALSE;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_no_error (error);
+  missing = g_build_filename (tmp, "not-yet", "station", NULL);
+  empty = g_build_filename (tmp, "empty", NULL);
+  other = g_build_filename (tmp, "other", NULL);
+  notes = g_build_filename (other, "notes.txt", NULL);
+  g_assert_cmpint (g_mkdir (empty, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir (other, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (notes, "not a station", -1, NULL));
+
+  g_assert_true (mh_data_dir_check (missing, &is_new, &error));
+  g_assert_no_error (error);
+  g_assert_true (is_new);
+  g_assert_true (mh_data_dir_check (empty, &is_new, &error));
+  g_assert_true (is_new);
+  g_assert_false (mh_data_dir_check (other, &is_new, &error));
+  g_assert_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG);
+  g_assert_nonnull (strstr (error->message, other));
+  g_clear_error (&error);
+  g_assert_false (mh_data_dir_check (notes, &is_new, &error));
+  g_assert_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG);
+  g_clear_error (&error);
+
+  /* A folder that does not exist: the assistant, for that folder. */
+  {
+    g_autoptr (MhApplication) app = activate_with_data_dir (missing);
+    MhNode *node;
+
+    window = app_setup_window (app);
+    g_assert_nonnull (window);
+    g_assert_null (app_error_dialog (app));
+    g_assert_true (shows_text (GTK_WIDGET (window), missing));
+    gtk_widget_activate_action (GTK_WIDGET (window), "setup.form", NULL);
+    drain_main_loop ();
+    gtk_editable_set_text (GTK_EDITABLE (entry_row (window, "_Name of this station")),
+                           "New folder desk");
+    gtk_widget_activate_action (GTK_WIDGET (window), "setup.create", NULL);
+    drain_main_loop ();
+    node = mh_application_get_node (app);
+    g_assert_nonnull (node);
+    g_assert_cmpstr (mh_node_get_data_dir (node), ==, missing);
+    replica = g_build_filename (missing, "replica.db", NULL);
+    g_assert_true (g_file_test (replica, G_FILE_TEST_IS_REGULAR));
+    destroy_windows (app);
+  }
+
+  /* Once set up, the same folder opens the station. */
+  {
+    g_autoptr (MhApplication) app = activate_with_data_dir (missing);
+
+    g_assert_null (app_setup_window (app));
+    g_assert_null (app_error_dialog (app));
+    g_assert_nonnull (mh_application_get_node (app));
+    g_assert_cmpstr (mh_node_get_name (mh_application_get_node (app)), ==, "New folder desk");
+    destroy_windows (app);
+  }
+
+  /* An empty folder: the assistant too. */
+  {
+    g_autoptr (MhApplication) app = activate_with_data_dir (empty);
+
+    g_assert_nonnull (app_setup_window (app));
+    g_assert_null (app_error_dialog (app));
+    destroy_windows (app);
+  }
+
+  /* Other files: an error that names the folder, nothing written. */
+  {
+    g_autoptr (MhApplication) app = activate_with_data_dir (other);
+    g_autoptr (GDir) listing = NULL;
+    AdwMessageDialog *dialog;
+    guint n = 0;
+
+    g_assert_null (app_setup_window (app));
+    g_assert_null (mh_application_get_node (app));
+    dialog = app_error_dialog (app);
+    g_assert_nonnull (dialog);
+    g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), other));
+    g_assert_true (g_file_get_contents (notes, &text, NULL, NULL));
+    g_assert_cmpstr (text, ==, "not a station");
+    listing = g_dir_open (other, 0, NULL);
+    while (g_dir_read_name (listing) != NULL)
+      n++;
+    g_assert_cmpuint (n, ==, 1);
+    destroy_windows (app);
+  }
+
+  /* A file given as the folder: an error too. */
+  {
+    g_autoptr (MhApplication) app = activate_with_data_dir (notes);
+
+    g_assert_null (app_setup_window (app));
+    g_assert_nonnull (app_error_dialog (app));
+    destroy_windows (app);
+  }
+  file_dir = g_build_filename (tmp, NULL);
+  mh_test_rm_rf (file_dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -226,5 +395,6 @@ main (int argc, char **argv)
 
   g_test_add_func ("/desktop/setup/peers-input", test_peers_input);
   g_test_add_func ("/desktop/setup/create-with-peers", test_create_with_peers);
+  g_test_add_func ("/desktop/setup/new-data-dir", test_new_data_dir);
   return g_test_run ();
 }
