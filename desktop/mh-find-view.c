@@ -93,6 +93,7 @@ static void
 item_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer user_data)
 {
   GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  GtkWidget *rank = gtk_label_new (NULL);
   GtkWidget *texts = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
   GtkWidget *name = gtk_label_new (NULL);
   GtkWidget *detail = gtk_label_new (NULL);
@@ -104,6 +105,11 @@ item_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer us
 
   gtk_widget_set_margin_top (row, 6);
   gtk_widget_set_margin_bottom (row, 6);
+  /* The rank, as on the result's pin on the map. */
+  gtk_widget_add_css_class (rank, "mh-pin-rank");
+  gtk_widget_add_css_class (rank, "mh-list-rank");
+  gtk_widget_set_valign (rank, GTK_ALIGN_CENTER);
+  gtk_box_append (GTK_BOX (row), rank);
   gtk_widget_set_hexpand (texts, TRUE);
   gtk_label_set_xalign (GTK_LABEL (name), 0);
   gtk_label_set_ellipsize (GTK_LABEL (name), PANGO_ELLIPSIZE_END);
@@ -134,6 +140,7 @@ item_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer us
   gtk_widget_add_css_class (distance, "heading");
   gtk_box_append (GTK_BOX (row), distance);
 
+  g_object_set_data (G_OBJECT (row), "rank", rank);
   g_object_set_data (G_OBJECT (row), "name", name);
   g_object_set_data (G_OBJECT (row), "detail", detail);
   g_object_set_data (G_OBJECT (row), "stale", stale);
@@ -162,12 +169,21 @@ item_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, MhFindView *
   g_autofree char *distance_text = NULL;
   g_autofree char *detail = NULL;
   g_autofree char *accessible = NULL;
+  g_autofree char *rank = NULL;
   gint64 free_beds;
+  gboolean fallback;
 
   if (self->results == NULL || position >= json_array_get_length (self->results))
     return;
   result = json_array_get_object_element (self->results, position);
   free_beds = json_object_get_int_member_with_default (result, "free_beds", 0);
+  fallback = json_object_get_boolean_member_with_default (result, "fallback", FALSE);
+  rank = g_strdup_printf ("%u", position + 1);
+  gtk_label_set_text (g_object_get_data (G_OBJECT (row), "rank"), rank);
+  if (fallback)
+    gtk_widget_add_css_class (g_object_get_data (G_OBJECT (row), "rank"), "mh-fallback-rank");
+  else
+    gtk_widget_remove_css_class (g_object_get_data (G_OBJECT (row), "rank"), "mh-fallback-rank");
 
   gtk_label_set_text (g_object_get_data (G_OBJECT (row), "name"),
                       mh_json_get_string (result, "name"));
@@ -189,11 +205,10 @@ item_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, MhFindView *
   gtk_label_set_text (g_object_get_data (G_OBJECT (row), "detail"), detail);
   gtk_widget_set_visible (g_object_get_data (G_OBJECT (row), "stale"),
                           json_object_get_boolean_member_with_default (result, "stale", FALSE));
-  gtk_widget_set_visible (g_object_get_data (G_OBJECT (row), "fallback"),
-                          json_object_get_boolean_member_with_default (result, "fallback",
-                                                                       FALSE));
-  accessible = g_strdup_printf ("%s, %s, %s", mh_json_get_string (result, "name"), distance_text,
-                                free_text);
+  gtk_widget_set_visible (g_object_get_data (G_OBJECT (row), "fallback"), fallback);
+  /* TRANSLATORS: a Find hospital result: rank, name, distance, free beds */
+  accessible = g_strdup_printf (_("%s. %s, %s, %s"), rank, mh_json_get_string (result, "name"),
+                                distance_text, free_text);
   {
     GtkWidget *announce = g_object_get_data (G_OBJECT (row), "announce");
     g_autofree char *announce_name = g_strdup_printf (_("Announce to %s"),
