@@ -125,7 +125,8 @@ def main():
             raise StepFailed(f"{e}; the position row reads {shared.get('position')}")
 
         def ranked():
-            # Each result row is named "<hospital>, <distance> km, <free beds>"
+            # Each result row is named "<rank>. <hospital>, <distance> km,
+            # <free beds>"
             # (mh-find-view.c), inside a list item of the results list, in
             # rank order. The list reruns as the replica fills: take it once
             # two reads a second apart agree.
@@ -141,12 +142,16 @@ def main():
                      for r in results]
         if distances != sorted(distances):
             raise StepFailed(f"results are not nearest first: {results}")
+        # The rank, as on the result's pin on the map: 1, 2, 3...
+        ranks = [r.split(". ", 1)[0] for r in results]
+        if ranks != [str(i + 1) for i in range(len(results))]:
+            raise StepFailed(f"results are not numbered in order: {results}")
         shared["results"] = results
         return f"{len(results)} results; first: {results[0]!r}"
 
     def first_is_expected():
         results = shared["results"]
-        first = results[0].split(", ")[0]
+        first = results[0].split(". ", 1)[1].split(", ")[0]
         if first != EXPECTED_FIRST:
             raise StepFailed(f"first ranked hospital is {first!r}, expected {EXPECTED_FIRST!r}; "
                              f"ranking: {results[:5]}")
