@@ -1450,13 +1450,10 @@ mh_map_view_size_allocate (GtkWidget *widget, int width, int height, int baselin
 /* A secondary click (or a long press on a touch screen) picks the point
  * Find hospital searches from: where the crew says it is, when there is
  * no GPS fix. */
+/* The point Find hospital searches from, marked. */
 static void
-choose_point (MhMapView *self, double x, double y)
+show_search_point (MhMapView *self, double lat, double lon)
 {
-  double lat, lon;
-
-  shumate_viewport_widget_coords_to_location (self->viewport, GTK_WIDGET (self->map), x, y, &lat,
-                                              &lon);
   if (self->point_marker == NULL)
     {
       GtkWidget *image = gtk_image_new_from_icon_name ("find-location-symbolic");
@@ -1468,6 +1465,16 @@ choose_point (MhMapView *self, double x, double y)
       shumate_marker_layer_add_marker (self->unit_layer, self->point_marker);
     }
   shumate_location_set_location (SHUMATE_LOCATION (self->point_marker), lat, lon);
+}
+
+static void
+choose_point (MhMapView *self, double x, double y)
+{
+  double lat, lon;
+
+  shumate_viewport_widget_coords_to_location (self->viewport, GTK_WIDGET (self->map), x, y, &lat,
+                                              &lon);
+  show_search_point (self, lat, lon);
   g_signal_emit (self, signals[POINT_CHOSEN], 0, lat, lon);
 }
 
@@ -1897,6 +1904,7 @@ mh_map_view_frame_results (MhMapView *self, double lat, double lon)
   shumate_map_center_on (self->map, latitude_at ((min_y + max_y) / 2.0, 0),
                          (min_x + max_x) / 2.0 / 256.0 * 360.0 - 180.0);
   self->centred = TRUE;
+  show_search_point (self, lat, lon);
   place_markers (self);
 }
 
