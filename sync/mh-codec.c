@@ -6,6 +6,7 @@
 
 #include "mh-change.h"
 #include "mh-codec.h"
+#include "mh-identity.h"
 #include "mh-sync-error.h"
 
 /* Schema versions travel in 16 bits elsewhere in the protocol. */
@@ -218,6 +219,15 @@ append_values (GString *out, GVariant *values)
 
 #define APPEND_LITERAL(out, literal) g_string_append_len ((out), (literal), sizeof (literal) - 1)
 
+/* Its seal covers it alone: one commit, one change (a live update). */
+static gboolean
+sealed_alone (const MhChange *change)
+{
+  return change->seal != NULL && change->seal->n == 1
+         && change->seal->first_oseq == change->origin_seq
+         && g_strcmp0 (change->seal->origin, change->origin) == 0;
+}
+
 /* Written by hand rather than through JsonGenerator: this is the hot path of
  * every sync round, and it controls how reals are printed (see append_double). */
 static gboolean
@@ -251,8 +261,19 @@ append_change (GString *out, const MhChange *change)
       APPEND_LITERAL (out, ",\"sv\":");
       append_int64 (out, change->schema_version);
     }
-  /* A sealed change is signed by its seal, sent once in the batch. */
-  if (change->signature != NULL && change->seal == NULL)
+  /* A seal of this change alone travels in it: its signature field as
+   * "sig", and "ss":1; the receiver hashes the change for the rest. */
+  if (sealed_alone (change))
+    {
+      g_autofree char *base64 = g_base64_encode (g_bytes_get_data (change->seal->sig, NULL),
+                                                 g_bytes_get_size (change->seal->sig));
+
+      APPEND_LITERAL (out, ",\"sig\":\"");
+      g_string_append (out, base64);
+      APPEND_LITERAL (out, "\",\"ss\":1");
+    }
+  /* Another sealed change is signed by its seal, sent once in the batch. */
+  else if (change->signature != NULL && change->seal == NULL)
     {
       gsize size;
       const guchar *bytes = g_bytes_get_data (change->signature, &size);
@@ -335,7 +356,7 @@ encode_batch (GPtrArray *changes, gboolean with_seals, gsize *out_length)
     {
       const MhChange *change = g_ptr_array_index (changes, i);
 
-      if (change->seal == NULL)
+      if (change->seal == NULL || sealed_alone (change))
         continue;
       if (seals == NULL)
         seals = g_hash_table_new (seal_key_hash, seal_key_equal);
@@ -447,8 +468,16 @@ mh_codec_encode_change (const MhChange *change)
   json_object_set_int_member (object, "s", change->origin_seq);
   if (change->schema_version != 0)
     json_object_set_int_member (object, "sv", change->schema_version);
-  /* A lone change cannot carry its seal: as in a batch, no "sig" for it. */
-  if (change->signature != NULL && change->seal == NULL)
+  if (sealed_alone (change))
+    {
+      g_autofree char *base64 = g_base64_encode (g_bytes_get_data (change->seal->sig, NULL),
+                                                 g_bytes_get_size (change->seal->sig));
+
+      json_object_set_string_member (object, "sig", base64);
+      json_object_set_int_member (object, "ss", 1);
+    }
+  /* A lone change cannot carry a longer seal: as in a batch, no "sig". */
+  else if (change->signature != NULL && change->seal == NULL)
     {
       gsize size;
       const guchar *bytes = g_bytes_get_data (change->signature, &size);
@@ -930,11 +959,12 @@ typedef enum
   KEY_SV,
   KEY_SIG,
   KEY_D,
+  KEY_SS,
   N_KEYS,
 } Key;
 
 static const char *const key_names[N_KEYS] = {
-  "t", "r", "g", "v", "c", "o", "s", "sv", "sig", "d",
+  "t", "r", "g", "v", "c", "o", "s", "sv", "sig", "d", "ss",
 };
 
 typedef struct
@@ -1271,6 +1301,33 @@ build_change (const DecodeContext *ctx, GError **error)
     }
 
   change->schema_version = (guint) schema_version;
+  if (ctx->fields[KEY_SS].type != FIELD_ABSENT)
+    {
+      const Field *ss = &ctx->fields[KEY_SS];
+      guint8 hash[MH_SEAL_HASH_SIZE];
+      g_autoptr(GBytes) hash_bytes = NULL;
+      g_autoptr(MhSeal) seal = NULL;
+
+      if (!(ss->type == FIELD_INT && ss->integer == 1))
+        {
+          mh_change_unref (change);
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"ss\" must be 1");
+          return NULL;
+        }
+      if (signature == NULL || g_bytes_get_size (signature) != MH_CHANGE_SIGNATURE_SIZE)
+        {
+          mh_change_unref (change);
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
+                        "\"ss\" needs a \"sig\" of %d bytes", MH_CHANGE_SIGNATURE_SIZE);
+          return NULL;
+        }
+      /* Sealed alone: the seal's one hash is this change's. */
+      mh_change_hash (change, hash);
+      hash_bytes = g_bytes_new (hash, sizeof hash);
+      seal = mh_seal_new (origin, origin_seq, 1, signature, hash_bytes);
+      mh_change_set_seal (change, seal);
+      return change;
+    }
   change->signature = g_steal_pointer (&signature);
   return change;
 }
@@ -1590,7 +1647,9 @@ key_from_text (const char *key, gsize length)
               return -1;
           }
       case 2:
-        return memcmp (key, "sv", 2) == 0 ? KEY_SV : -1;
+        if (memcmp (key, "sv", 2) == 0)
+          return KEY_SV;
+        return memcmp (key, "ss", 2) == 0 ? KEY_SS : -1;
       case 3:
         return memcmp (key, "sig", 3) == 0 ? KEY_SIG : -1;
       default:

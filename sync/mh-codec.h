@@ -7,7 +7,9 @@
  * {"changes":[…],"seals":[…]}, where a seal (see #MhSeal) is
  *   {"o":ORIGIN,"f":FIRST_OSEQ,"n":N,"sig":"BASE64 (96 bytes)","h":"BASE64 (32*N bytes)"}
  * and a change it covers has no "sig": the decoder attaches the seal of its
- * origin that covers its sequence number. Decoding is bounded: every malformed or oversized input
+ * origin that covers its sequence number. A seal of one change travels in
+ * it instead: "sig" is the seal's signature field, with "ss":1, and the
+ * decoder makes the seal from the change's own hash. Decoding is bounded: every malformed or oversized input
  * is a MH_SYNC_ERROR_MALFORMED or MH_SYNC_ERROR_TOO_LARGE error, never a crash.
  */
 #pragma once

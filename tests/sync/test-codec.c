@@ -6,6 +6,7 @@
 
 #include "mh-change.h"
 #include "mh-codec.h"
+#include "mh-identity.h"
 #include "mh-sync-error.h"
 #include "mh-test-util.h"
 
@@ -1890,6 +1891,32 @@ test_perf (void)
                            n, length, encode_time, decode_time);
 }
 
+/* A change sealed alone carries its seal's signature field and "ss":1. */
+static void
+add_single_seal_cases (void)
+{
+  g_autofree char *sig96 = NULL;
+  g_autofree char *members = NULL;
+  guint8 zeros[96] = { 0 };
+
+  sig96 = g_base64_encode (zeros, sizeof zeros);
+  members = g_strdup_printf ("\"t\":\"p\",\"r\":\"r\",\"g\":\"n\",\"v\":[1],\"c\":5,"
+                             "\"o\":\"site-a\",\"s\":7,\"sig\":\"%s\",\"ss\":2", sig96);
+  add_bad_change ("single-seal/two", members, MH_SYNC_ERROR_MALFORMED, "\"ss\" must be 1");
+  add_bad_change ("single-seal/true",
+                  "\"t\":\"p\",\"r\":\"r\",\"d\":1,\"c\":5,\"o\":\"site-a\",\"s\":7,"
+                  "\"ss\":true,\"sig\":\"AAEC\"",
+                  MH_SYNC_ERROR_MALFORMED, "\"ss\" must be 1");
+  add_bad_change ("single-seal/no-sig",
+                  "\"t\":\"p\",\"r\":\"r\",\"d\":1,\"c\":5,\"o\":\"site-a\",\"s\":7,"
+                  "\"ss\":1",
+                  MH_SYNC_ERROR_MALFORMED, "\"ss\" needs a \"sig\" of 96 bytes");
+  add_bad_change ("single-seal/short-sig",
+                  "\"t\":\"p\",\"r\":\"r\",\"d\":1,\"c\":5,\"o\":\"site-a\",\"s\":7,"
+                  "\"ss\":1,\"sig\":\"AAEC\"",
+                  MH_SYNC_ERROR_MALFORMED, "\"ss\" needs a \"sig\" of 96 bytes");
+}
+
 /* Seals */
 
 static MhSeal *
@@ -1973,6 +2000,37 @@ test_seal_round_trip (void)
   change = g_ptr_array_index (decoded, 5);
   g_assert_null (change->seal);
   g_assert_null (change->signature);
+
+  /* A seal of one change travels in it, and comes back the same. */
+  {
+    g_autoptr(MhSeal) alone = seal_new_filled ("site-a", 40, 1, 4);
+    g_autoptr(GPtrArray) one = changes_new ();
+    g_autoptr(GPtrArray) back = NULL;
+    g_autofree char *one_text = NULL;
+    MhChange *single = set_new ("single", values_new (g_variant_new_int64 (9), NULL), 5000, 40);
+
+    mh_change_set_seal (single, alone);
+    g_ptr_array_add (one, single);
+    one_text = mh_codec_encode_batch (one, NULL);
+    g_assert_null (strstr (one_text, "seals"));
+    g_assert_nonnull (strstr (one_text, "\"ss\":1"));
+    back = mh_codec_decode_batch (one_text, -1, NULL, &error);
+    g_assert_no_error (error);
+    change = g_ptr_array_index (back, 0);
+    g_assert_nonnull (change->seal);
+    g_assert_true (mh_change_equal (change, single));
+    g_assert_true (g_bytes_equal (change->seal->sig, alone->sig));
+    g_assert_cmpuint (change->seal->n, ==, 1);
+    g_assert_cmpint (change->seal->first_oseq, ==, 40);
+    /* Its hash is the change's own, not the one the seal held. */
+    {
+      guint8 hash[MH_SEAL_HASH_SIZE];
+
+      mh_change_hash (single, hash);
+      g_assert_cmpmem (g_bytes_get_data (change->seal->hashes, NULL), MH_SEAL_HASH_SIZE, hash,
+                       MH_SEAL_HASH_SIZE);
+    }
+  }
 
   /* Without its seals, sealed changes decode unsigned. */
   g_clear_pointer (&text, g_free);
@@ -2162,6 +2220,7 @@ main (int argc, char *argv[])
   add_value_cases ();
   add_range_cases ();
   add_signature_cases ();
+  add_single_seal_cases ();
   add_limit_cases ();
   add_string_cases ();
   add_syntax_cases ();

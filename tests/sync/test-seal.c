@@ -440,6 +440,35 @@ test_seal_tamper (void)
     report = apply_fresh (dir, schema, bob, changes, "signature: unsigned change");
     g_assert_cmpuint (report.rejected, ==, 20);
   }
+  /* A commit of one change: its seal travels in it; altered, it is refused. */
+  {
+    g_autoptr(MhStore) a = test_open (dir->path, "tamper-a.db", schema, NULL);
+    g_autoptr(GPtrArray) page = NULL;
+    g_autoptr(GPtrArray) changes = NULL;
+    g_autofree char *one = NULL;
+    MhCursor cursor = { 0, 0 };
+    char *value;
+
+    mh_store_set_identity (a, alice);
+    rename_row (a, 2, "Alone");
+    cursor.epoch = mh_store_get_epoch (a);
+    cursor.seq = mh_store_get_last_seq (a) - 1;
+    page = mh_store_read_lane (a, LANE_REGISTRY, &cursor, 10, NULL, NULL, NULL);
+    g_assert_cmpuint (page->len, ==, 1);
+    one = mh_codec_encode_batch (page, NULL);
+    g_assert_null (strstr (one, "\"seals\""));
+    g_assert_nonnull (strstr (one, "\"ss\":1"));
+    changes = decode (one);
+    report = apply_fresh (dir, schema, bob, changes, "-");
+    g_assert_cmpuint (report.applied, ==, 1);
+    g_clear_pointer (&changes, g_ptr_array_unref);
+    value = strstr (one, "Alone");
+    g_assert_nonnull (value);
+    value[0] = 'B';
+    changes = decode (one);
+    report = apply_fresh (dir, schema, bob, changes, "signature: bad seal signature");
+    g_assert_cmpuint (report.rejected, ==, 1);
+  }
   /* A seal of bob's (good, but not the origin's) attached to alice's changes. */
   {
     g_autoptr(GPtrArray) changes = decode (text);
