@@ -4005,11 +4005,12 @@ signed_hash (const MhChange *change)
  * writes under numbers below the cut-off: the second one is refused.
  * Sets *@out_hash (0: nothing to remember) for origin_remember(). */
 static Outcome
-origin_checks (MhStore *self, const MhChange *change, gint64 *out_hash, char **reason,
-               GError **error)
+origin_checks (MhStore *self, const MhChange *change, gboolean verified, gint64 *out_hash,
+               char **reason, GError **error)
 {
   guint origin;
   gint64 hash;
+  const guint8 *sealed;
 
   *out_hash = 0;
   if (self->origin_filter != NULL
@@ -4022,7 +4023,16 @@ origin_checks (MhStore *self, const MhChange *change, gint64 *out_hash, char **r
     return OUTCOME_APPLIED;
   if ((origin = site_index (self, change->origin, error)) == 0)
     return OUTCOME_REJECTED;
-  hash = signed_hash (change);
+  /* A change just checked against its seal hashes to the seal's entry. */
+  if (verified && change->seal != NULL
+      && (sealed = mh_seal_get_hash (change->seal, change->origin_seq)) != NULL)
+    {
+      hash = 0;
+      for (guint i = 0; i < 8; i++)
+        hash = (gint64) (((guint64) hash << 8) | sealed[i]);
+    }
+  else
+    hash = signed_hash (change);
   {
     g_autoptr(MhCachedStmt) stmt =
       prepare_cached (self, "SELECT hash FROM _mh_oseq WHERE origin = ? AND oseq = ?");
@@ -4114,7 +4124,8 @@ apply_remote (MhStore *self, MhChange *change, GPtrArray *context, GPtrArray *ve
            && (outcome = seal_keep (self, change->seal, &reason, &local_error))
                 != OUTCOME_APPLIED)
     ;
-  else if ((outcome = origin_checks (self, change, &hash, &reason, &local_error))
+  else if ((outcome = origin_checks (self, change, self->verify_signatures, &hash, &reason,
+                                     &local_error))
            != OUTCOME_APPLIED)
     ;
   /* An evicted row's late change is dropped before its audience is asked:
@@ -4253,7 +4264,7 @@ retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
            * parked changes are the context: a patient parked for its
            * audience and the transfer parked for its patient release each
            * other. */
-          outcome = origin_checks (self, change, &hash, &reason, &local_error);
+          outcome = origin_checks (self, change, FALSE, &hash, &reason, &local_error);
           if (outcome == OUTCOME_APPLIED && local_error == NULL)
             outcome = audience_outcome (self, change, changes, &reason);
           if (outcome == OUTCOME_APPLIED && local_error == NULL)
