@@ -607,6 +607,58 @@ test_seal_queued (void)
   }
 }
 
+/* A replica made before seals (no _mh_seal) opens, seals its next
+ * commit, and still relays the changes signed one by one that it holds. */
+static void
+test_seal_old_replica (void)
+{
+  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
+  g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
+  g_autoptr(MhIdentity) carol = identity_in (dir->path, "carol");
+  g_autoptr(MhSchema) schema = test_schema_new (1);
+  g_autoptr(MhStore) c = signed_store (dir, "c.db", schema, carol);
+  g_autoptr(GPtrArray) changes = NULL;
+  g_autoptr(GPtrArray) decoded = NULL;
+  MhChange *old = test_set ("hospital", "h1", "name", test_hlc (0, 0),
+                            mh_identity_get_site_id (alice), 1, "[<'Signed alone'>]");
+  MhApplyReport report;
+
+  g_assert_true (mh_identity_sign_change (alice, old, NULL));
+  {
+    g_autoptr(MhStore) b = signed_store (dir, "b.db", schema, bob);
+    g_autoptr(GPtrArray) batch = test_batch (old, NULL);
+
+    report = test_apply (b, batch);
+    g_assert_cmpuint (report.applied, ==, 1);
+    g_assert_cmpint (sqlite3_exec (mh_store_get_db (b), "DROP TABLE _mh_seal", NULL, NULL, NULL),
+                     ==, SQLITE_OK);
+  }
+  {
+    g_autoptr(MhStore) b = signed_store (dir, "b.db", schema, bob);
+
+    write_rows (b, 100, 2, "New");
+    g_assert_cmpint (count_seals (b), ==, 1);
+    changes = test_read_all (b);
+  }
+  g_assert_cmpuint (changes->len, ==, 9);
+  for (guint i = 0; i < changes->len; i++)
+    {
+      MhChange *change = g_ptr_array_index (changes, i);
+
+      g_assert_true (mh_change_verify (change, NULL));
+      if (strcmp (change->row, "h1") == 0)
+        {
+          g_assert_null (change->seal);
+          g_assert_cmpuint (g_bytes_get_size (change->signature), ==, MH_CHANGE_SIGNATURE_SIZE);
+        }
+    }
+  decoded = wire (changes);
+  report = test_apply (c, decoded);
+  g_assert_cmpuint (report.applied, ==, 9);
+  g_assert_cmpuint (report.rejected, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -617,5 +669,6 @@ main (int argc, char **argv)
   g_test_add_func ("/seal/tamper", test_seal_tamper);
   g_test_add_func ("/seal/equivocation", test_seal_equivocation);
   g_test_add_func ("/seal/queued", test_seal_queued);
+  g_test_add_func ("/seal/old-replica", test_seal_old_replica);
   return g_test_run ();
 }
