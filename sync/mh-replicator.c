@@ -1061,15 +1061,22 @@ decode_changes_thread (GTask *task, gpointer source, gpointer task_data,
       return;
     }
   /* The store checks every signature again before its transaction, but a
-   * change verified here is then a lookup in the identity's cache of
-   * verified changes: the costly part runs off the main thread. One by one
-   * on this thread, not with mh_changes_verify(): its shared pool must stay
+   * change (or seal) verified here is then a lookup in the identity's
+   * cache: the costly part runs off the main thread. One by one on this
+   * thread, not with mh_changes_verify(): its shared pool must stay
    * free for the main thread's quick pass. */
   for (guint i = 0; in->verify && i < changes->len; i++)
     {
+      MhChange *change = g_ptr_array_index (changes, i);
+
       if (i % 64 == 0 && g_task_return_error_if_cancelled (task))
         return;
-      mh_change_verify (g_ptr_array_index (changes, i), NULL);
+      /* A sealed change costs a hash: only its seal's signature (cached
+       * in the seal, which the batch's changes share) is worth doing here. */
+      if (change->seal != NULL)
+        mh_seal_verify (change->seal, NULL);
+      else
+        mh_change_verify (change, NULL);
     }
   in->changes = g_steal_pointer (&changes);
   g_task_return_boolean (task, TRUE);
