@@ -539,7 +539,8 @@ number_member (JsonObject *fields, const char *member, double min, double max, d
   else
     return fail (error, MH_NODE_ERROR_INVALID, _("%s: must be a number"), member);
   if (!isfinite (*out) || *out < min || *out > max)
-    return fail (error, MH_NODE_ERROR_INVALID, _("%s: must be between %g and %g"), member, min, max);
+    return fail (error, MH_NODE_ERROR_INVALID, _("%s: must be between %g and %g"), member, min,
+                 max);
   return TRUE;
 }
 

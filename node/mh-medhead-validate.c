@@ -276,9 +276,12 @@ verdict_with (char **reason, MhVerdict verdict, const char *prefix, const char *
   return verdict;
 }
 
-#define forbid(reason, ...) verdict_with (reason, MH_VERDICT_REJECT, MH_REASON_FORBIDDEN, __VA_ARGS__)
-#define invalid(reason, ...) verdict_with (reason, MH_VERDICT_REJECT, MH_REASON_INVALID, __VA_ARGS__)
-#define wait_for(reason, ...) verdict_with (reason, MH_VERDICT_PARK, MH_REASON_WAITING, __VA_ARGS__)
+#define forbid(reason, ...) \
+  verdict_with (reason, MH_VERDICT_REJECT, MH_REASON_FORBIDDEN, __VA_ARGS__)
+#define invalid(reason, ...) \
+  verdict_with (reason, MH_VERDICT_REJECT, MH_REASON_INVALID, __VA_ARGS__)
+#define wait_for(reason, ...) \
+  verdict_with (reason, MH_VERDICT_PARK, MH_REASON_WAITING, __VA_ARGS__)
 
 static char *
 enum_list (const char *const *values)
@@ -692,7 +695,7 @@ check_hospital_side (Check *c, const char *hospital_id, char **reason)
                    hospital_id);
   if (c->local && is_hub (c) && hospital_has_site (c->store, c->cache, hospital_id))
     return forbid (reason, _("a hospital with its own site reports its own beds and status "
-                           "(hospital %s)"), hospital_id);
+                             "(hospital %s)"), hospital_id);
   return MH_VERDICT_ACCEPT;
 }
 
@@ -714,7 +717,7 @@ check_hospital_status (Check *c, char **reason)
       if ((g_strcmp0 (traffic, "advisory") == 0 || g_strcmp0 (traffic, "closed") == 0)
           && (why == NULL || *why == '\0'))
         return invalid (reason, _("ems_traffic_reason: required when ems_traffic is advisory or "
-                                "closed"));
+                                  "closed"));
     }
   if (register_is (c, "offload") && g_strcmp0 (mh_row_get_string (c->row, "offload"), "delayed") == 0
       && mh_row_is_null (c->row, "offload_minutes"))
@@ -779,7 +782,7 @@ check_unit (Check *c, char **reason)
       && mh_medhead_unit_has_site (c->store, c->change->row)
       && !capabilities_unchanged (c))
     return forbid (reason, _("a unit with its own station declares its own capabilities "
-                           "(unit %s)"), c->change->row);
+                             "(unit %s)"), c->change->row);
   if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
   return check_register_fields (c, reason);
@@ -871,7 +874,7 @@ check_incident (Check *c, char **reason)
           if (dispatched < c->change->hlc
               && g_strcmp0 (mh_row_get_string (c->row, "unit_id"), unit_id) != 0)
             return wait_for (reason, _("the dispatch of incident %s to unit %s is not known "
-                                     "here yet"), c->change->row, unit_id);
+                                       "here yet"), c->change->row, unit_id);
         }
       return MH_VERDICT_ACCEPT;
     }
@@ -1008,7 +1011,7 @@ check_request_unchanged (Check *c, char **reason)
                && g_variant_get_int64 (before) == mh_row_get_int (c->row, columns[i]);
       if (!same)
         return forbid (reason, _("%s: a transfer's request never changes; a redirect is a new "
-                               "transfer"), columns[i]);
+                                 "transfer"), columns[i]);
     }
   return MH_VERDICT_ACCEPT;
 }

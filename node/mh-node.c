@@ -3996,7 +3996,8 @@ mh_node_post_message (MhNode *self, const char *channel, const char *body, GErro
 
   if (!mh_medhead_channel_is_valid (channel))
     {
-      fail (error, MH_NODE_ERROR_INVALID, _("channel: must be broadcast, hospital:ID or transfer:ID"));
+      fail (error, MH_NODE_ERROR_INVALID,
+            _("channel: must be broadcast, hospital:ID or transfer:ID"));
       return NULL;
     }
   if (body == NULL)
