@@ -87,6 +87,7 @@ struct _MhNode
   sqlite3_stmt *nearest_by_category;
   sqlite3_stmt *nearest_any;
 
+  MhNodeOpenFlags open_flags;
   guint grace_minutes;
   gint64 time_offset_ms;
   guint retention_hours; /* stations other than hubs */
@@ -816,9 +817,14 @@ setup_aux_tables (MhNode *self, GError **error)
    * every statement that fires a trigger or may abort half-way writes one,
    * and on disk they cost an import of 10,000 hospitals most of a minute. */
   /* A region's replica (tens of MB) in memory for the searches, which
-   * read hospitals all over the file. */
-  if (!exec_sql (self, "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
-                       "PRAGMA mmap_size = 268435456",
+   * read hospitals all over the file. An embedded node serves one user:
+   * 8 MB of cache and no map, or every page a view reads (a long chat
+   * history) stays resident in the desktop. */
+  if (!exec_sql (self, (self->open_flags & MH_NODE_OPEN_EMBEDDED)
+                         ? "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;"
+                           "PRAGMA mmap_size = 0"
+                         : "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
+                           "PRAGMA mmap_size = 268435456",
                  error)
       || !exec_sql (self, "SAVEPOINT node_setup", error))
     return FALSE;
@@ -1756,6 +1762,21 @@ ensure_site_row (MhNode *self, GError **error)
 MhNode *
 mh_node_open (const char *data_dir, GError **error)
 {
+  return mh_node_open_full (data_dir, MH_NODE_OPEN_DEFAULT, error);
+}
+
+/**
+ * mh_node_open_full:
+ * @flags: what the node is opened for
+ *
+ * mh_node_open(), for a node inside an application
+ * (%MH_NODE_OPEN_EMBEDDED) or a server.
+ *
+ * Returns: (transfer full): the node, or %NULL with @error set
+ */
+MhNode *
+mh_node_open_full (const char *data_dir, MhNodeOpenFlags flags, GError **error)
+{
   g_autoptr(MhNode) self = NULL;
   g_autoptr(MhSchema) schema = NULL;
   g_autoptr(GError) local_error = NULL;
@@ -1766,6 +1787,7 @@ mh_node_open (const char *data_dir, GError **error)
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   self = g_object_new (MH_TYPE_NODE, NULL);
+  self->open_flags = flags;
   self->data_dir = g_strdup (data_dir);
   if (!load_config (self, error))
     return NULL;
