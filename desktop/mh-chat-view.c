@@ -242,6 +242,8 @@ populate_channels (MhChatView *self)
   g_autoptr(JsonArray) transfers = NULL;
   g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GHashTable) wanted = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) added = g_ptr_array_new ();
   const char *own = mh_node_get_hospital_id (self->node);
   const char *open = self->messages ? mh_chat_model_get_channel (self->messages) : NULL;
 
@@ -291,14 +293,20 @@ populate_channels (MhChatView *self)
 
       if (!g_hash_table_contains (wanted, channel->id) && g_strcmp0 (channel->id, open) != 0)
         g_list_store_remove (self->channels, i);
+      else
+        g_hash_table_add (listed, channel->id);
     }
+  /* The new ones in one splice: an append each made the list view react
+   * a thousand times at start. */
   for (guint i = 0; i < items->len; i++)
     {
       MhChatChannel *channel = g_ptr_array_index (items, i);
 
-      if (find_channel (self, channel->id, NULL) == NULL)
-        g_list_store_append (self->channels, channel);
+      if (!g_hash_table_contains (listed, channel->id))
+        g_ptr_array_add (added, channel);
     }
+  g_list_store_splice (self->channels, g_list_model_get_n_items (G_LIST_MODEL (self->channels)), 0,
+                       added->pdata, added->len);
   update_unread (self);
 }
 

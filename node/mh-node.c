@@ -4223,17 +4223,29 @@ mh_node_list_unread (MhNode *self)
   g_return_val_if_fail (MH_IS_NODE (self), result);
 
   flush_arrivals (self);
+  /* Channel by channel, hopping from one to the next in the channel
+   * index, and counting only what arrived after the channel was read: a
+   * GROUP BY walked every arrival (100,000 messages read: 50 ms, at every
+   * desktop start and every new message). */
   stmt = prepare (self,
-                  "SELECT a.channel, count(*) FROM node_message_arrival a"
-                  " LEFT JOIN node_channel_read r ON r.channel = a.channel"
-                  " WHERE a.arrived_at > COALESCE(r.read_at, 0) AND a.author_site IS NOT ?1"
-                  "  AND a.channel IS NOT NULL GROUP BY a.channel",
+                  "WITH RECURSIVE ch(channel) AS ("
+                  "  SELECT min(channel) FROM node_message_arrival"
+                  "  UNION ALL SELECT (SELECT min(channel) FROM node_message_arrival"
+                  "                    WHERE channel > ch.channel)"
+                  "  FROM ch WHERE ch.channel IS NOT NULL)"
+                  " SELECT ch.channel,"
+                  "  (SELECT count(*) FROM node_message_arrival a WHERE a.channel = ch.channel"
+                  "    AND a.arrived_at > COALESCE((SELECT read_at FROM node_channel_read r"
+                  "                                 WHERE r.channel = ch.channel), 0)"
+                  "    AND a.author_site IS NOT ?1)"
+                  " FROM ch WHERE ch.channel IS NOT NULL",
                   NULL);
   if (stmt == NULL)
     return result;
   sqlite3_bind_text (stmt, 1, self->site_id, -1, SQLITE_STATIC);
   while (sqlite3_step (stmt) == SQLITE_ROW)
-    json_object_set_int_member (result, column_text (stmt, 0), sqlite3_column_int64 (stmt, 1));
+    if (sqlite3_column_int64 (stmt, 1) > 0)
+      json_object_set_int_member (result, column_text (stmt, 0), sqlite3_column_int64 (stmt, 1));
   return result;
 }
 
