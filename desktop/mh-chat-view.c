@@ -16,6 +16,7 @@
 
 #include "mh-chat-model.h"
 #include "mh-chat-view.h"
+#include "mh-hospital-list.h"
 
 /* A channel in the list on the left. */
 #define MH_TYPE_CHAT_CHANNEL (mh_chat_channel_get_type ())
@@ -63,6 +64,7 @@ struct _MhChatView
   GListStore *channels;
   MhChatModel *messages;
   GtkNoSelection *message_selection;
+  MhHospitalList *hospitals;
 
   gboolean populated;
   guint unread;
@@ -238,8 +240,9 @@ update_unread (MhChatView *self)
 static void
 populate_channels (MhChatView *self)
 {
-  g_autoptr(JsonArray) hospitals = NULL;
+  g_autoptr(MhHospitalList) hospitals = NULL;
   g_autoptr(JsonArray) transfers = NULL;
+  guint n_hospitals;
   g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GHashTable) wanted = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
@@ -253,19 +256,25 @@ populate_channels (MhChatView *self)
 
   g_ptr_array_add (items, channel_new ("broadcast", _("Broadcast (everyone)")));
   transfers = mh_node_list_transfers (self->node, NULL, NULL);
-  hospitals = mh_node_list_hospitals (self->node, NULL);
-  for (guint pass = 0; pass < 2 && hospitals != NULL; pass++)
-    for (guint i = 0; i < json_array_get_length (hospitals); i++)
+  /* The hospitals the other views already hold (by name), not a second
+   * read of every hospital with its beds; with the changes that wait for
+   * the next idle applied, since this runs on a hospital's change. */
+  hospitals = g_object_ref (self->hospitals);
+  mh_hospital_list_flush (hospitals);
+  n_hospitals = g_list_model_get_n_items (G_LIST_MODEL (hospitals));
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < n_hospitals; i++)
       {
-        JsonObject *hospital = json_array_get_object_element (hospitals, i);
-        const char *id = json_object_get_string_member_with_default (hospital, "id", "");
+        g_autoptr(MhHospitalItem) hospital = g_list_model_get_item (G_LIST_MODEL (hospitals), i);
+        const char *id = mh_hospital_item_get_id (hospital);
         g_autofree char *channel = g_strdup_printf ("hospital:%s", id);
 
         /* This station's own hospital first. */
         if ((pass == 0) != (g_strcmp0 (id, own) == 0))
           continue;
-        g_ptr_array_add (items, channel_new (channel, json_object_get_string_member_with_default (
-                                                        hospital, "name", id)));
+        g_ptr_array_add (items, channel_new (channel, mh_hospital_item_get_name (hospital)
+                                                        ? mh_hospital_item_get_name (hospital)
+                                                        : id));
       }
   for (guint i = 0; transfers != NULL && i < json_array_get_length (transfers); i++)
     {
@@ -273,14 +282,12 @@ populate_channels (MhChatView *self)
       const char *id = json_object_get_string_member_with_default (transfer, "id", "");
       g_autofree char *channel = g_strdup_printf ("transfer:%s", id);
       g_autofree char *title = NULL;
-      g_autoptr(JsonObject) hospital = mh_node_get_hospital (
-        self->node, json_object_get_string_member_with_default (transfer, "hospital_id", ""), NULL);
+      MhHospitalItem *hospital = mh_hospital_list_lookup (
+        hospitals, json_object_get_string_member_with_default (transfer, "hospital_id", ""));
 
       /* Translators: a transfer's chat channel, with its destination */
-      title = g_strdup_printf (_("Transfer to %s"),
-                               hospital ? json_object_get_string_member_with_default (hospital,
-                                                                                      "name", "?")
-                                        : _("an unknown hospital"));
+      title = g_strdup_printf (_("Transfer to %s"), hospital ? mh_hospital_item_get_name (hospital)
+                                                             : _("an unknown hospital"));
       g_ptr_array_add (items, channel_new (channel, title));
     }
 
@@ -693,6 +700,7 @@ mh_chat_view_dispose (GObject *object)
   g_clear_pointer (&self->paned, gtk_widget_unparent);
   g_clear_object (&self->messages);
   g_clear_object (&self->channels);
+  g_clear_object (&self->hospitals);
   if (self->node != NULL)
     g_signal_handlers_disconnect_by_data (self->node, self);
   g_clear_object (&self->node);
@@ -853,6 +861,9 @@ mh_chat_view_set_node (MhChatView *self, MhNode *node)
   /* Only messages that arrive from now on raise notifications. */
   self->last_notified = g_get_real_time () / 1000;
   g_signal_connect_swapped (node, "messages-changed", G_CALLBACK (messages_changed_cb), self);
+  /* Taken before connecting to the store: the list hears of a hospital's
+   * change first, so populate_channels() finds it pending. */
+  self->hospitals = g_object_ref (mh_hospital_list_get_for_node (node));
   g_signal_connect_object (mh_node_get_store (node), "changed::hospital",
                            G_CALLBACK (row_changed_cb), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (mh_node_get_store (node), "changed::transfer",
