@@ -172,6 +172,11 @@ gboolean mh_node_retract_message (MhNode *self, const char *id, GError **error);
 guint mh_node_count_messages (MhNode *self, const char *channel);
 JsonArray *mh_node_list_messages_at (MhNode *self, const char *channel, guint offset,
                                      guint limit, GError **error);
+guint mh_node_count_messages_through (MhNode *self, const char *channel, gint64 *last_arrival,
+                                      char **last_id);
+JsonArray *mh_node_list_messages_back (MhNode *self, const char *channel, gint64 through_arrival,
+                                       const char *through_id, guint skip, guint limit,
+                                       GError **error);
 guint mh_node_count_unread (MhNode *self, const char *channel);
 JsonObject *mh_node_list_unread (MhNode *self); /* channel -> count, the unread ones */
 gboolean mh_node_mark_channel_read (MhNode *self, const char *channel, GError **error);
