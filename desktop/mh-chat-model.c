@@ -227,7 +227,6 @@ read_page (MhChatModel *self, guint index)
   g_autoptr(JsonArray) list = NULL;
   GPtrArray *items = g_ptr_array_new_with_free_func (g_object_unref);
   const char *site_id = mh_node_get_site_id (self->node);
-
   guint first = index * MH_CHAT_MODEL_PAGE_SIZE;
 
   self->n_page_reads++;

@@ -286,8 +286,11 @@ populate_channels (MhChatView *self)
         hospitals, json_object_get_string_member_with_default (transfer, "hospital_id", ""));
 
       /* Translators: a transfer's chat channel, with its destination */
-      title = g_strdup_printf (_("Transfer to %s"), hospital ? mh_hospital_item_get_name (hospital)
-                                                             : _("an unknown hospital"));
+      title = g_strdup_printf (_("Transfer to %s"),
+                               hospital == NULL ? _("an unknown hospital")
+                               : mh_hospital_item_get_name (hospital) != NULL
+                                 ? mh_hospital_item_get_name (hospital)
+                                 : "?");
       g_ptr_array_add (items, channel_new (channel, title));
     }
 
