@@ -88,6 +88,7 @@ struct _MhNode
   sqlite3_stmt *nearest_by_category;
   sqlite3_stmt *nearest_any;
 
+  MhNodeOpenFlags open_flags;
   guint grace_minutes;
   gint64 time_offset_ms;
   guint retention_hours; /* stations other than hubs */
@@ -817,9 +818,14 @@ setup_aux_tables (MhNode *self, GError **error)
    * every statement that fires a trigger or may abort half-way writes one,
    * and on disk they cost an import of 10,000 hospitals most of a minute. */
   /* A region's replica (tens of MB) in memory for the searches, which
-   * read hospitals all over the file. */
-  if (!exec_sql (self, "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
-                       "PRAGMA mmap_size = 268435456",
+   * read hospitals all over the file. An embedded node serves one user:
+   * 8 MB of cache and no map, or every page a view reads (a long chat
+   * history) stays resident in the desktop. */
+  if (!exec_sql (self, (self->open_flags & MH_NODE_OPEN_EMBEDDED)
+                         ? "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;"
+                           "PRAGMA mmap_size = 0"
+                         : "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
+                           "PRAGMA mmap_size = 268435456",
                  error)
       || !exec_sql (self, "SAVEPOINT node_setup", error))
     return FALSE;
@@ -1757,6 +1763,21 @@ ensure_site_row (MhNode *self, GError **error)
 MhNode *
 mh_node_open (const char *data_dir, GError **error)
 {
+  return mh_node_open_full (data_dir, MH_NODE_OPEN_DEFAULT, error);
+}
+
+/**
+ * mh_node_open_full:
+ * @flags: what the node is opened for
+ *
+ * mh_node_open(), for a node inside an application
+ * (%MH_NODE_OPEN_EMBEDDED) or a server.
+ *
+ * Returns: (transfer full): the node, or %NULL with @error set
+ */
+MhNode *
+mh_node_open_full (const char *data_dir, MhNodeOpenFlags flags, GError **error)
+{
   g_autoptr(MhNode) self = NULL;
   g_autoptr(MhSchema) schema = NULL;
   g_autoptr(GError) local_error = NULL;
@@ -1767,6 +1788,7 @@ mh_node_open (const char *data_dir, GError **error)
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   self = g_object_new (MH_TYPE_NODE, NULL);
+  self->open_flags = flags;
   self->data_dir = g_strdup (data_dir);
   if (!load_config (self, error))
     return NULL;
@@ -4101,47 +4123,95 @@ mh_node_count_messages (MhNode *self, const char *channel)
 }
 
 /**
- * mh_node_list_messages_at:
+ * mh_node_count_messages_through:
  * @channel: a channel
- * @offset: the position of the first message, in local arrival order
- * @limit: the most to list
+ * @last_arrival: (out): the arrival time of the last message, or 0
+ * @last_id: (out) (transfer full) (nullable): the id of the last message
  *
- * One page of a channel, for views that show long histories without
- * loading them whole. Messages as mh_node_list_messages() gives them, plus
- * "local_only": %TRUE for this node's own messages that no peer has
- * acknowledged yet.
+ * mh_node_count_messages(), and which message is the last one counted, in
+ * one snapshot: mh_node_list_messages_back() pages back from it, and
+ * messages that arrive later do not move those pages.
+ *
+ * Returns: how many messages reached this node in @channel
  */
-JsonArray *
-mh_node_list_messages_at (MhNode *self, const char *channel, guint offset, guint limit,
-                          GError **error)
+guint
+mh_node_count_messages_through (MhNode *self, const char *channel, gint64 *last_arrival,
+                                char **last_id)
+{
+  g_autoptr(sqlite3_stmt) count = NULL;
+  g_autoptr(sqlite3_stmt) last = NULL;
+  guint n = 0;
+
+  g_return_val_if_fail (MH_IS_NODE (self), 0);
+  g_return_val_if_fail (channel != NULL, 0);
+  g_return_val_if_fail (last_arrival != NULL && last_id != NULL, 0);
+
+  *last_arrival = 0;
+  *last_id = NULL;
+  flush_arrivals (self);
+  count = prepare (self, "SELECT count(*) FROM node_message_arrival WHERE channel = ?", NULL);
+  last = prepare (self,
+                  "SELECT arrived_at, id FROM node_message_arrival WHERE channel = ?"
+                  " ORDER BY arrived_at DESC, id DESC LIMIT 1",
+                  NULL);
+  if (count == NULL || last == NULL)
+    return 0;
+  sqlite3_bind_text (count, 1, channel, -1, SQLITE_STATIC);
+  sqlite3_bind_text (last, 1, channel, -1, SQLITE_STATIC);
+  if (sqlite3_step (self->read_begin) != SQLITE_DONE)
+    {
+      sqlite3_reset (self->read_begin);
+      return 0;
+    }
+  sqlite3_reset (self->read_begin);
+  if (sqlite3_step (count) == SQLITE_ROW)
+    n = (guint) sqlite3_column_int64 (count, 0);
+  if (sqlite3_step (last) == SQLITE_ROW)
+    {
+      *last_arrival = sqlite3_column_int64 (last, 0);
+      *last_id = g_strdup (column_text (last, 1));
+    }
+  else
+    n = 0;
+  sqlite3_reset (count);
+  sqlite3_reset (last);
+  sqlite3_step (self->read_end);
+  sqlite3_reset (self->read_end);
+  return n;
+}
+
+/* One page: @page_sql selects the ids of the page's messages (?1: the
+ * channel; ?2: the limit; ?3: the offset; ?4, ?5: a message). */
+static JsonArray *
+list_message_page (MhNode *self, const char *page_sql, const char *channel, guint offset,
+                   guint limit, gint64 through_arrival, const char *through_id, GError **error)
 {
   g_autoptr(sqlite3_stmt) stmt = NULL;
   g_autoptr(JsonArray) list = json_array_new ();
-
-  g_return_val_if_fail (MH_IS_NODE (self), NULL);
-  g_return_val_if_fail (channel != NULL, NULL);
+  g_autofree char *sql = NULL;
 
   flush_arrivals (self);
-  stmt = prepare (self,
-                  "SELECT a.id, a.channel, a.author_site, a.author_name,"
-                  "  CASE WHEN r.id IS NULL THEN m.body END AS body, a.sent, a.arrived_at,"
-                  "  r.id IS NOT NULL, p.id IS NOT NULL"
-                  /* The offset is walked in the covering index alone: a
-                   * jump deep into 100,000 messages joins one page, not
-                   * every row before it (about 10x faster). */
-                  " FROM (SELECT id FROM node_message_arrival WHERE channel = ?1"
-                  "       ORDER BY arrived_at, id LIMIT ?2 OFFSET ?3) page"
-                  " JOIN node_message_arrival a ON a.id = page.id"
-                  " LEFT JOIN message m ON m.id = a.id"
-                  " LEFT JOIN retraction r ON r.id = a.id"
-                  " LEFT JOIN node_message_pending p ON p.id = a.id"
-                  " ORDER BY a.arrived_at, a.id",
-                  error);
+  sql = g_strdup_printf ("SELECT a.id, a.channel, a.author_site, a.author_name,"
+                         "  CASE WHEN r.id IS NULL THEN m.body END AS body, a.sent, a.arrived_at,"
+                         "  r.id IS NOT NULL, p.id IS NOT NULL"
+                         " FROM (%s) page"
+                         " JOIN node_message_arrival a ON a.id = page.id"
+                         " LEFT JOIN message m ON m.id = a.id"
+                         " LEFT JOIN retraction r ON r.id = a.id"
+                         " LEFT JOIN node_message_pending p ON p.id = a.id"
+                         " ORDER BY a.arrived_at, a.id",
+                         page_sql);
+  stmt = prepare (self, sql, error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 2, limit);
   sqlite3_bind_int64 (stmt, 3, offset);
+  if (sqlite3_bind_parameter_count (stmt) >= 5)
+    {
+      sqlite3_bind_int64 (stmt, 4, through_arrival);
+      sqlite3_bind_text (stmt, 5, through_id, -1, SQLITE_STATIC);
+    }
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
       JsonObject *message = json_object_new ();
@@ -4157,6 +4227,61 @@ mh_node_list_messages_at (MhNode *self, const char *channel, guint offset, guint
       json_array_add_object_element (list, message);
     }
   return g_steal_pointer (&list);
+}
+
+/**
+ * mh_node_list_messages_at:
+ * @channel: a channel
+ * @offset: the position of the first message, in local arrival order
+ * @limit: the most to list
+ *
+ * One page of a channel, for views that show long histories without
+ * loading them whole. Messages as mh_node_list_messages() gives them, plus
+ * "local_only": %TRUE for this node's own messages that no peer has
+ * acknowledged yet.
+ */
+JsonArray *
+mh_node_list_messages_at (MhNode *self, const char *channel, guint offset, guint limit,
+                          GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  g_return_val_if_fail (channel != NULL, NULL);
+
+  /* The offset is walked in the covering index alone: a jump deep into
+   * 100,000 messages joins one page, not every row before it (about 10x
+   * faster). */
+  return list_message_page (self,
+                            "SELECT id FROM node_message_arrival WHERE channel = ?1"
+                            " ORDER BY arrived_at, id LIMIT ?2 OFFSET ?3",
+                            channel, offset, limit, 0, NULL, error);
+}
+
+/**
+ * mh_node_list_messages_back:
+ * @channel: a channel
+ * @through_arrival: the arrival time of the last message to count from
+ * @through_id: its id (from mh_node_count_messages_through())
+ * @skip: how many messages to skip back from it (0: it is the last listed)
+ * @limit: the most to list
+ *
+ * A page counted from the end, as mh_node_list_messages_at() lists it
+ * (in arrival order): the offset walk of a page near the end of a long
+ * history is then short. Messages that arrived after @through_id do not
+ * count.
+ */
+JsonArray *
+mh_node_list_messages_back (MhNode *self, const char *channel, gint64 through_arrival,
+                            const char *through_id, guint skip, guint limit, GError **error)
+{
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  g_return_val_if_fail (channel != NULL, NULL);
+  g_return_val_if_fail (through_id != NULL, NULL);
+
+  return list_message_page (self,
+                            "SELECT id FROM node_message_arrival WHERE channel = ?1"
+                            "  AND (arrived_at, id) <= (?4, ?5)"
+                            " ORDER BY arrived_at DESC, id DESC LIMIT ?2 OFFSET ?3",
+                            channel, skip, limit, through_arrival, through_id, error);
 }
 
 /**
@@ -4203,17 +4328,29 @@ mh_node_list_unread (MhNode *self)
   g_return_val_if_fail (MH_IS_NODE (self), result);
 
   flush_arrivals (self);
+  /* Channel by channel, hopping from one to the next in the channel
+   * index, and counting only what arrived after the channel was read: a
+   * GROUP BY walked every arrival (100,000 messages read: 50 ms, at every
+   * desktop start and every new message). */
   stmt = prepare (self,
-                  "SELECT a.channel, count(*) FROM node_message_arrival a"
-                  " LEFT JOIN node_channel_read r ON r.channel = a.channel"
-                  " WHERE a.arrived_at > COALESCE(r.read_at, 0) AND a.author_site IS NOT ?1"
-                  "  AND a.channel IS NOT NULL GROUP BY a.channel",
+                  "WITH RECURSIVE ch(channel) AS ("
+                  "  SELECT min(channel) FROM node_message_arrival"
+                  "  UNION ALL SELECT (SELECT min(channel) FROM node_message_arrival"
+                  "                    WHERE channel > ch.channel)"
+                  "  FROM ch WHERE ch.channel IS NOT NULL)"
+                  " SELECT ch.channel,"
+                  "  (SELECT count(*) FROM node_message_arrival a WHERE a.channel = ch.channel"
+                  "    AND a.arrived_at > COALESCE((SELECT read_at FROM node_channel_read r"
+                  "                                 WHERE r.channel = ch.channel), 0)"
+                  "    AND a.author_site IS NOT ?1)"
+                  " FROM ch WHERE ch.channel IS NOT NULL",
                   NULL);
   if (stmt == NULL)
     return result;
   sqlite3_bind_text (stmt, 1, self->site_id, -1, SQLITE_STATIC);
   while (sqlite3_step (stmt) == SQLITE_ROW)
-    json_object_set_int_member (result, column_text (stmt, 0), sqlite3_column_int64 (stmt, 1));
+    if (sqlite3_column_int64 (stmt, 1) > 0)
+      json_object_set_int_member (result, column_text (stmt, 0), sqlite3_column_int64 (stmt, 1));
   return result;
 }
 
