@@ -167,11 +167,11 @@ mh_demo_open (const char *dir, GError **error)
   g_return_val_if_fail (dir != NULL, NULL);
 
   if (g_file_test (replica, G_FILE_TEST_EXISTS))
-    return mh_node_open (dir, error);
+    return mh_node_open_full (dir, MH_NODE_OPEN_EMBEDDED, error);
 
   if (!mh_node_init_data_dir (dir, _("Demo station"), MH_ROLE_HUB, NULL, NULL, error))
     return NULL;
-  node = mh_node_open (dir, error);
+  node = mh_node_open_full (dir, MH_NODE_OPEN_EMBEDDED, error);
   if (node == NULL)
     return NULL;
   if (!import_registry (node, error))
@@ -253,7 +253,7 @@ mh_application_open_station (MhApplication *self, const char *data_dir, GError *
   g_return_val_if_fail (MH_IS_APPLICATION (self), FALSE);
   g_return_val_if_fail (data_dir != NULL, FALSE);
 
-  node = mh_node_open (data_dir, error);
+  node = mh_node_open_full (data_dir, MH_NODE_OPEN_EMBEDDED, error);
   if (node == NULL)
     return FALSE;
   set_node (self, node);
@@ -377,7 +377,7 @@ mh_application_create_station (MhApplication *self, MhRole role, const char *hos
   }
   if (!mh_node_init_data_dir (dir, name, role, hospital_id, unit_id, error))
     return FALSE;
-  node = mh_node_open (dir, error);
+  node = mh_node_open_full (dir, MH_NODE_OPEN_EMBEDDED, error);
   if (node == NULL)
     return FALSE;
   /* The station starts with its own hospital or unit from the registry;

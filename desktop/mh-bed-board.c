@@ -307,10 +307,15 @@ static void
 offload_minutes_activated_cb (MhBedBoard *self)
 {
   g_autoptr (JsonObject) fields = json_object_new ();
+  int minutes;
 
   gtk_spin_button_update (self->offload_minutes);
-  json_object_set_int_member (fields, "offload_minutes",
-                              gtk_spin_button_get_value_as_int (self->offload_minutes));
+  minutes = gtk_spin_button_get_value_as_int (self->offload_minutes);
+  /* 0 on the board is "no delay given": the node keeps 1..1440 or nothing. */
+  if (minutes > 0)
+    json_object_set_int_member (fields, "offload_minutes", minutes);
+  else
+    json_object_set_null_member (fields, "offload_minutes");
   patch_hospital (self, fields);
 }
 

@@ -58,6 +58,10 @@ struct _MhChatModel
   GHashTable *pages; /* index -> Page* */
 
   guint n_items;
+  /* The last of the n_items messages: pages in the second half of the
+   * history are counted back from it. */
+  gint64 end_arrival;
+  char *end_id;
   guint64 tick;
   guint n_page_reads;
   gulong changed_id;
@@ -223,10 +227,21 @@ read_page (MhChatModel *self, guint index)
   g_autoptr(JsonArray) list = NULL;
   GPtrArray *items = g_ptr_array_new_with_free_func (g_object_unref);
   const char *site_id = mh_node_get_site_id (self->node);
+  guint first = index * MH_CHAT_MODEL_PAGE_SIZE;
 
   self->n_page_reads++;
-  list = mh_node_list_messages_at (self->node, self->channel, index * MH_CHAT_MODEL_PAGE_SIZE,
-                                   MH_CHAT_MODEL_PAGE_SIZE, &error);
+  /* SQLite walks an offset entry by entry: a page in the second half (the
+   * end, where a channel opens) is counted back from the last message. */
+  if (self->end_id != NULL && first >= self->n_items / 2 && first < self->n_items)
+    {
+      guint end = MIN (first + MH_CHAT_MODEL_PAGE_SIZE, self->n_items);
+
+      list = mh_node_list_messages_back (self->node, self->channel, self->end_arrival,
+                                         self->end_id, self->n_items - end, end - first, &error);
+    }
+  else
+    list = mh_node_list_messages_at (self->node, self->channel, first, MH_CHAT_MODEL_PAGE_SIZE,
+                                     &error);
   if (list == NULL)
     {
       g_warning ("reading messages of %s: %s", self->channel, error->message);
@@ -312,13 +327,19 @@ refresh_pages (MhChatModel *self)
 static void
 messages_changed_cb (MhChatModel *self, MhNode *node)
 {
-  guint n = mh_node_count_messages (self->node, self->channel);
+  g_autofree char *end_id = NULL;
+  gint64 end_arrival = 0;
+  guint n = mh_node_count_messages_through (self->node, self->channel, &end_arrival, &end_id);
   guint before = self->n_items;
 
+  /* Pages as they were counted, then the new end. */
   refresh_pages (self);
   if (n > before)
     {
       self->n_items = n;
+      self->end_arrival = end_arrival;
+      g_free (self->end_id);
+      self->end_id = g_steal_pointer (&end_id);
       g_list_model_items_changed (G_LIST_MODEL (self), before, 0, n - before);
     }
 }
@@ -397,6 +418,7 @@ mh_chat_model_finalize (GObject *object)
 
   g_hash_table_unref (self->pages);
   g_free (self->channel);
+  g_free (self->end_id);
   G_OBJECT_CLASS (mh_chat_model_parent_class)->finalize (object);
 }
 
@@ -429,7 +451,8 @@ mh_chat_model_new (MhNode *node, const char *channel)
   self = g_object_new (MH_TYPE_CHAT_MODEL, NULL);
   self->node = g_object_ref (node);
   self->channel = g_strdup (channel);
-  self->n_items = mh_node_count_messages (node, channel);
+  self->n_items = mh_node_count_messages_through (node, channel, &self->end_arrival,
+                                                  &self->end_id);
   self->changed_id = g_signal_connect_swapped (node, "messages-changed",
                                                G_CALLBACK (messages_changed_cb), self);
   self->delivered_id = g_signal_connect_swapped (node, "messages-delivered",

@@ -16,6 +16,7 @@
 
 #include "mh-chat-model.h"
 #include "mh-chat-view.h"
+#include "mh-hospital-list.h"
 
 /* A channel in the list on the left. */
 #define MH_TYPE_CHAT_CHANNEL (mh_chat_channel_get_type ())
@@ -63,6 +64,7 @@ struct _MhChatView
   GListStore *channels;
   MhChatModel *messages;
   GtkNoSelection *message_selection;
+  MhHospitalList *hospitals;
 
   gboolean populated;
   guint unread;
@@ -238,10 +240,13 @@ update_unread (MhChatView *self)
 static void
 populate_channels (MhChatView *self)
 {
-  g_autoptr(JsonArray) hospitals = NULL;
+  g_autoptr(MhHospitalList) hospitals = NULL;
   g_autoptr(JsonArray) transfers = NULL;
+  guint n_hospitals;
   g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GHashTable) wanted = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) added = g_ptr_array_new ();
   const char *own = mh_node_get_hospital_id (self->node);
   const char *open = self->messages ? mh_chat_model_get_channel (self->messages) : NULL;
 
@@ -251,19 +256,25 @@ populate_channels (MhChatView *self)
 
   g_ptr_array_add (items, channel_new ("broadcast", _("Broadcast (everyone)")));
   transfers = mh_node_list_transfers (self->node, NULL, NULL);
-  hospitals = mh_node_list_hospitals (self->node, NULL);
-  for (guint pass = 0; pass < 2 && hospitals != NULL; pass++)
-    for (guint i = 0; i < json_array_get_length (hospitals); i++)
+  /* The hospitals the other views already hold (by name), not a second
+   * read of every hospital with its beds; with the changes that wait for
+   * the next idle applied, since this runs on a hospital's change. */
+  hospitals = g_object_ref (self->hospitals);
+  mh_hospital_list_flush (hospitals);
+  n_hospitals = g_list_model_get_n_items (G_LIST_MODEL (hospitals));
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < n_hospitals; i++)
       {
-        JsonObject *hospital = json_array_get_object_element (hospitals, i);
-        const char *id = json_object_get_string_member_with_default (hospital, "id", "");
+        g_autoptr(MhHospitalItem) hospital = g_list_model_get_item (G_LIST_MODEL (hospitals), i);
+        const char *id = mh_hospital_item_get_id (hospital);
         g_autofree char *channel = g_strdup_printf ("hospital:%s", id);
 
         /* This station's own hospital first. */
         if ((pass == 0) != (g_strcmp0 (id, own) == 0))
           continue;
-        g_ptr_array_add (items, channel_new (channel, json_object_get_string_member_with_default (
-                                                        hospital, "name", id)));
+        g_ptr_array_add (items, channel_new (channel, mh_hospital_item_get_name (hospital)
+                                                        ? mh_hospital_item_get_name (hospital)
+                                                        : id));
       }
   for (guint i = 0; transfers != NULL && i < json_array_get_length (transfers); i++)
     {
@@ -271,14 +282,15 @@ populate_channels (MhChatView *self)
       const char *id = json_object_get_string_member_with_default (transfer, "id", "");
       g_autofree char *channel = g_strdup_printf ("transfer:%s", id);
       g_autofree char *title = NULL;
-      g_autoptr(JsonObject) hospital = mh_node_get_hospital (
-        self->node, json_object_get_string_member_with_default (transfer, "hospital_id", ""), NULL);
+      MhHospitalItem *hospital = mh_hospital_list_lookup (
+        hospitals, json_object_get_string_member_with_default (transfer, "hospital_id", ""));
 
       /* Translators: a transfer's chat channel, with its destination */
       title = g_strdup_printf (_("Transfer to %s"),
-                               hospital ? json_object_get_string_member_with_default (hospital,
-                                                                                      "name", "?")
-                                        : _("an unknown hospital"));
+                               hospital == NULL ? _("an unknown hospital")
+                               : mh_hospital_item_get_name (hospital) != NULL
+                                 ? mh_hospital_item_get_name (hospital)
+                                 : "?");
       g_ptr_array_add (items, channel_new (channel, title));
     }
 
@@ -291,14 +303,20 @@ populate_channels (MhChatView *self)
 
       if (!g_hash_table_contains (wanted, channel->id) && g_strcmp0 (channel->id, open) != 0)
         g_list_store_remove (self->channels, i);
+      else
+        g_hash_table_add (listed, channel->id);
     }
+  /* The new ones in one splice: an append each made the list view react
+   * a thousand times at start. */
   for (guint i = 0; i < items->len; i++)
     {
       MhChatChannel *channel = g_ptr_array_index (items, i);
 
-      if (find_channel (self, channel->id, NULL) == NULL)
-        g_list_store_append (self->channels, channel);
+      if (!g_hash_table_contains (listed, channel->id))
+        g_ptr_array_add (added, channel);
     }
+  g_list_store_splice (self->channels, g_list_model_get_n_items (G_LIST_MODEL (self->channels)), 0,
+                       added->pdata, added->len);
   update_unread (self);
 }
 
@@ -409,25 +427,40 @@ messages_changed_cb (MhChatView *self, MhNode *node)
 static void
 item_changed_cb (MhChatMessage *message, GParamSpec *pspec, GtkListItem *list_item);
 
+static const char *
+mark_explanation (gboolean local_only)
+{
+  return local_only ? _("No peer has received this message yet")
+                    : _("A peer has received this message");
+}
+
 static void
 update_row (GtkListItem *list_item, MhChatMessage *message)
 {
   GtkWidget *box = gtk_list_item_get_child (list_item);
   GtkWidget *header = gtk_widget_get_first_child (box);
-  GtkWidget *author = gtk_widget_get_first_child (header);
-  GtkWidget *time = gtk_widget_get_next_sibling (author);
-  GtkWidget *mark = gtk_widget_get_next_sibling (time);
+  GtkWidget *meta = gtk_widget_get_first_child (header);
+  GtkWidget *mark = gtk_widget_get_next_sibling (meta);
   GtkWidget *body = gtk_widget_get_next_sibling (header);
   g_autofree char *when = format_time (mh_chat_message_get_sent_at (message));
+  g_autofree char *markup = NULL;
 
-  gtk_label_set_text (GTK_LABEL (author), mh_chat_message_get_author (message));
-  gtk_label_set_text (GTK_LABEL (time), when);
+  /* Author and time in one label: GTK 4.8's list binds some 200 rows on a
+   * jump, and every widget in a row costs. The author as Adwaita's
+   * "heading" style draws it, the time as its "dim-label". */
+  markup = g_markup_printf_escaped ("<span weight=\"bold\" size=\"11pt\">%s</span>  "
+                                    "<span alpha=\"55%%\">%s</span>",
+                                    mh_chat_message_get_author (message), when);
+  gtk_label_set_markup (GTK_LABEL (meta), markup);
   if (mh_chat_message_get_mine (message))
     {
       gboolean local = mh_chat_message_get_local_only (message);
       gtk_label_set_text (GTK_LABEL (mark), local ? _("Local only") : _("Delivered"));
-      gtk_widget_set_tooltip_text (mark, local ? _("No peer has received this message yet")
-                                               : _("A peer has received this message"));
+      /* Its tooltip comes from mark_query_tooltip_cb(): setting one here
+       * makes GTK 4.8 ask the X server where the pointer is, per row. */
+      g_object_set_data (G_OBJECT (mark), "mh-local-only", GINT_TO_POINTER (local));
+      gtk_accessible_update_property (GTK_ACCESSIBLE (mark), GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
+                                      mark_explanation (local), -1);
       if (local)
         gtk_widget_add_css_class (mark, "warning");
       else
@@ -454,26 +487,37 @@ item_changed_cb (MhChatMessage *message, GParamSpec *pspec, GtkListItem *list_it
   update_row (list_item, message);
 }
 
+static gboolean
+mark_query_tooltip_cb (GtkWidget *mark, int x, int y, gboolean keyboard, GtkTooltip *tooltip,
+                       gpointer user_data)
+{
+  gboolean local = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (mark), "mh-local-only"));
+
+  gtk_tooltip_set_text (tooltip, mark_explanation (local));
+  return TRUE;
+}
+
 static void
 message_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer user_data)
 {
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
   GtkWidget *header = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
-  GtkWidget *author = gtk_label_new (NULL);
-  GtkWidget *time = gtk_label_new (NULL);
+  GtkWidget *meta = gtk_label_new (NULL);
   GtkWidget *mark = gtk_label_new (NULL);
   GtkWidget *body = gtk_label_new (NULL);
 
-  gtk_widget_add_css_class (author, "heading");
-  gtk_widget_add_css_class (time, "dim-label");
   gtk_widget_add_css_class (mark, "caption");
+  gtk_widget_set_has_tooltip (mark, TRUE);
+  g_signal_connect (mark, "query-tooltip", G_CALLBACK (mark_query_tooltip_cb), NULL);
   gtk_widget_add_css_class (box, "mh-chat-message");
   gtk_label_set_xalign (GTK_LABEL (body), 0);
   gtk_label_set_wrap (GTK_LABEL (body), TRUE);
   gtk_label_set_wrap_mode (GTK_LABEL (body), PANGO_WRAP_WORD_CHAR);
+  /* A minimum width: without one GTK measures the label wrapped at every
+   * character (a line and a shaping per character), in every row bound. */
+  gtk_label_set_width_chars (GTK_LABEL (body), 20);
   gtk_label_set_selectable (GTK_LABEL (body), FALSE);
-  gtk_box_append (GTK_BOX (header), author);
-  gtk_box_append (GTK_BOX (header), time);
+  gtk_box_append (GTK_BOX (header), meta);
   gtk_box_append (GTK_BOX (header), mark);
   gtk_box_append (GTK_BOX (box), header);
   gtk_box_append (GTK_BOX (box), body);
@@ -659,6 +703,7 @@ mh_chat_view_dispose (GObject *object)
   g_clear_pointer (&self->paned, gtk_widget_unparent);
   g_clear_object (&self->messages);
   g_clear_object (&self->channels);
+  g_clear_object (&self->hospitals);
   if (self->node != NULL)
     g_signal_handlers_disconnect_by_data (self->node, self);
   g_clear_object (&self->node);
@@ -819,6 +864,9 @@ mh_chat_view_set_node (MhChatView *self, MhNode *node)
   /* Only messages that arrive from now on raise notifications. */
   self->last_notified = g_get_real_time () / 1000;
   g_signal_connect_swapped (node, "messages-changed", G_CALLBACK (messages_changed_cb), self);
+  /* Taken before connecting to the store: the list hears of a hospital's
+   * change first, so populate_channels() finds it pending. */
+  self->hospitals = g_object_ref (mh_hospital_list_get_for_node (node));
   g_signal_connect_object (mh_node_get_store (node), "changed::hospital",
                            G_CALLBACK (row_changed_cb), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (mh_node_get_store (node), "changed::transfer",

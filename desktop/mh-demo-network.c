@@ -713,7 +713,7 @@ mh_demo_network_open_station (MhDemoNetwork *self, GError **error)
                    _("The demo network is not running"));
       return NULL;
     }
-  return mh_node_open (self->dirs[STATION], error);
+  return mh_node_open_full (self->dirs[STATION], MH_NODE_OPEN_EMBEDDED, error);
 }
 
 void

@@ -1115,7 +1115,7 @@ run_simulate (int argc, char **argv)
     guint beds, moves, messages;
 
     mh_simulator_get_counts (simulator, &beds, &moves, &messages);
-    g_print ("%u bed counts, %u positions, %u messages written\n", beds, moves, messages);
+    g_print (_("%u bed counts, %u positions, %u messages written\n"), beds, moves, messages);
   }
   return simulate.status;
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
@@ -222,7 +223,7 @@ reply_gerror (SoupServerMessage *msg, const GError *error)
       /* Storage and I/O failures name no patient field; the client only
        * needs to know it was not its fault. */
       g_warning ("request failed: %s", error->message);
-      reply_error (msg, status, code, NULL, "internal error");
+      reply_error (msg, status, code, NULL, _("internal error"));
     }
   else
     {
@@ -283,7 +284,7 @@ check_params (Request *req, const char *const *allowed, GError **error)
       if (allowed == NULL || !g_strv_contains (allowed, key))
         {
           g_autofree char *shown = g_utf8_make_valid (key, -1);
-          return invalid (error, shown, "unknown query parameter");
+          return invalid (error, shown, _("unknown query parameter"));
         }
     }
   return TRUE;
@@ -298,13 +299,13 @@ param_double (Request *req, const char *name, double min, double max, double *ou
   double value;
 
   if (text == NULL)
-    return invalid (error, name, "required");
+    return invalid (error, name, _("required"));
   value = g_ascii_strtod (text, &end);
   if (end == text || *end != '\0' || !isfinite (value) || g_ascii_isspace (*text))
-    return invalid (error, name, "must be a number");
+    return invalid (error, name, _("must be a number"));
   if (value < min || value > max)
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID, "%s: must be between %g and %g",
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID, _("%s: must be between %g and %g"),
                    name, min, max);
       return FALSE;
     }
@@ -325,12 +326,15 @@ param_uint (Request *req, const char *name, guint64 min, guint64 max, guint64 fa
       return TRUE;
     }
   if (!g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT64, &value, NULL))
-    return invalid (error, name, "must be a whole number");
+    return invalid (error, name, _("must be a whole number"));
   if (value < min || value > max)
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID,
-                   "%s: must be between %" G_GUINT64_FORMAT " and %" G_GUINT64_FORMAT, name, min,
-                   max);
+      /* The bounds as text: a translated format cannot hold G_GUINT64_FORMAT. */
+      g_autofree char *low = g_strdup_printf ("%" G_GUINT64_FORMAT, min);
+      g_autofree char *high = g_strdup_printf ("%" G_GUINT64_FORMAT, max);
+
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID, _("%s: must be between %s and %s"),
+                   name, low, high);
       return FALSE;
     }
   *out = value;
@@ -342,7 +346,7 @@ param_required (Request *req, const char *name, const char **out, GError **error
 {
   *out = param (req, name);
   if (*out == NULL)
-    return invalid (error, name, "required");
+    return invalid (error, name, _("required"));
   return TRUE;
 }
 
@@ -363,9 +367,9 @@ body_string (Request *req, const char *name, gboolean required, const char **out
 
   *out = NULL;
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return required ? invalid (error, name, "required") : TRUE;
+    return required ? invalid (error, name, _("required")) : TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return invalid (error, name, "must be a string");
+    return invalid (error, name, _("must be a string"));
   *out = json_node_get_string (node);
   return TRUE;
 }
@@ -379,7 +383,7 @@ body_only (Request *req, const char *const *allowed, GError **error)
 
   for (GList *l = members; l != NULL; l = l->next)
     if (!g_strv_contains (allowed, l->data))
-      return invalid (error, l->data, "unknown field");
+      return invalid (error, l->data, _("unknown field"));
   return TRUE;
 }
 
@@ -400,13 +404,13 @@ check_hospital_writer (Request *req, const char *hospital_id, GError **error)
     {
     case MH_ROLE_AMBULANCE:
       g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FORBIDDEN,
-                   "an ambulance site writes no hospital's beds or statuses");
+                   _("an ambulance site writes no hospital's beds or statuses"));
       return FALSE;
     case MH_ROLE_HOSPITAL:
       if (g_strcmp0 (mh_node_get_hospital_id (node), hospital_id) != 0)
         {
           g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FORBIDDEN,
-                       "a hospital site writes only its own hospital's beds and statuses");
+                       _("a hospital site writes only its own hospital's beds and statuses"));
           return FALSE;
         }
       return TRUE;
@@ -425,13 +429,13 @@ check_unit_writer (Request *req, const char *unit_id, GError **error)
     {
     case MH_ROLE_HOSPITAL:
       g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FORBIDDEN,
-                   "a hospital site writes no unit");
+                   _("a hospital site writes no unit"));
       return FALSE;
     case MH_ROLE_AMBULANCE:
       if (g_strcmp0 (mh_node_get_unit_id (node), unit_id) != 0)
         {
           g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FORBIDDEN,
-                       "an ambulance site writes only its own unit");
+                       _("an ambulance site writes only its own unit"));
           return FALSE;
         }
       return TRUE;
@@ -565,16 +569,16 @@ put_beds (Request *req, GError **error)
   /* An unknown category is a path that names nothing. */
   if (!is_bed_category (category))
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_NOT_FOUND, "no bed category %s",
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_NOT_FOUND, _("no bed category %s"),
                    category);
       return FALSE;
     }
   /* The header promises these two at least; refuse before the domain sees
    * a partial register. */
   if (!json_object_has_member (req->body, "available"))
-    return invalid (error, "available", "required");
+    return invalid (error, "available", _("required"));
   if (!json_object_has_member (req->body, "baseline"))
-    return invalid (error, "baseline", "required");
+    return invalid (error, "baseline", _("required"));
   if (!mh_node_put_beds (req->self->node, id, category, req->body, error))
     return FALSE;
 
@@ -605,7 +609,7 @@ nearest_hospitals (Request *req, GError **error)
       || !param_uint (req, "limit", 1, NEAREST_MAX_LIMIT, NEAREST_DEFAULT_LIMIT, &limit, error))
     return FALSE;
   if (bed != NULL && !is_bed_category (bed))
-    return invalid (error, "bed", "unknown bed category");
+    return invalid (error, "bed", _("unknown bed category"));
 
   list = mh_node_nearest_hospitals (req->self->node, lat, lon, (guint) specialty, bed,
                                     (guint) limit, error);
@@ -751,7 +755,7 @@ find_patient_entry (MhApiServer *self, const char *patient_id, const char *list_
                                       id) == 0)
         return json_object_ref (entry);
     }
-  g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_NOT_FOUND, "no such entry in %s", list_name);
+  g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_NOT_FOUND, _("no such entry in %s"), list_name);
   return NULL;
 }
 
@@ -941,7 +945,7 @@ find_message (MhApiServer *self, const char *channel, gint64 since, const char *
     }
   if (since > 0)
     return find_message (self, channel, 0, id, error);
-  g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_NOT_FOUND, "no such message");
+  g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_NOT_FOUND, _("no such message"));
   return NULL;
 }
 
@@ -1061,7 +1065,7 @@ add_peer (Request *req, GError **error)
   peer = find_peer (req->self->node, canonical);
   if (peer == NULL)
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, "the peer was not recorded");
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, _("the peer was not recorded"));
       return FALSE;
     }
   reply_created (req, "peers", canonical, peer);
@@ -1371,24 +1375,24 @@ read_body (Request *req)
   if (length > MH_API_MAX_BODY)
     {
       reply_error (req->msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too_large", "body",
-                   "body: larger than 1 MiB");
+                   _("body: larger than 1 MiB"));
       return FALSE;
     }
   if (!is_json_media_type (req->msg))
     {
       reply_error (req->msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", NULL,
-                   "the body must be application/json (UTF-8)");
+                   _("the body must be application/json (UTF-8)"));
       return FALSE;
     }
   if (length == 0)
     {
-      reply_error (req->msg, SOUP_STATUS_BAD_REQUEST, "invalid", "body", "body: required");
+      reply_error (req->msg, SOUP_STATUS_BAD_REQUEST, "invalid", "body", _("body: required"));
       return FALSE;
     }
   if (!g_utf8_validate_len (data, length, NULL))
     {
       reply_error (req->msg, SOUP_STATUS_BAD_REQUEST, "malformed", "body",
-                   "body: not valid UTF-8");
+                   _("body: not valid UTF-8"));
       return FALSE;
     }
   /* json-glib's parser recurses: bound the nesting before it runs. */
@@ -1402,7 +1406,7 @@ read_body (Request *req)
   parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, data, (gssize) length, &error))
     {
-      g_autofree char *message = g_strdup_printf ("body: not valid JSON: %s", error->message);
+      g_autofree char *message = g_strdup_printf (_("body: not valid JSON: %s"), error->message);
       reply_error (req->msg, SOUP_STATUS_BAD_REQUEST, "malformed", "body", message);
       return FALSE;
     }
@@ -1410,7 +1414,7 @@ read_body (Request *req)
   if (req->root == NULL || !JSON_NODE_HOLDS_OBJECT (req->root))
     {
       reply_error (req->msg, SOUP_STATUS_BAD_REQUEST, "invalid", "body",
-                   "body: must be a JSON object");
+                   _("body: must be a JSON object"));
       return FALSE;
     }
   req->body = json_node_get_object (req->root);
@@ -1429,7 +1433,7 @@ parse_query (Request *req)
   if (req->params == NULL)
     {
       reply_error (req->msg, SOUP_STATUS_BAD_REQUEST, "malformed", "query",
-                   "query: malformed query string");
+                   _("query: malformed query string"));
       return FALSE;
     }
   /* Values reach the domain and JSON answers as C strings. */
@@ -1442,7 +1446,7 @@ parse_query (Request *req)
       if (!g_utf8_validate (key, -1, NULL) || !g_utf8_validate (value, -1, NULL))
         {
           reply_error (req->msg, SOUP_STATUS_BAD_REQUEST, "malformed", "query",
-                       "query: not valid UTF-8");
+                       _("query: not valid UTF-8"));
           return FALSE;
         }
   }
@@ -1467,7 +1471,7 @@ dispatch (MhApiServer *self, SoupServerMessage *msg, const char *path)
       }
   if (route == NULL)
     {
-      reply_error (msg, SOUP_STATUS_NOT_FOUND, "not_found", NULL, "no such resource");
+      reply_error (msg, SOUP_STATUS_NOT_FOUND, "not_found", NULL, _("no such resource"));
       return;
     }
 
@@ -1477,7 +1481,7 @@ dispatch (MhApiServer *self, SoupServerMessage *msg, const char *path)
   if (handler == NULL)
     {
       g_autofree char *allow = allowed_methods (route);
-      g_autofree char *message = g_strdup_printf ("method %s not allowed here; allowed: %s",
+      g_autofree char *message = g_strdup_printf (_("method %s not allowed here; allowed: %s"),
                                                   method, allow);
 
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow",
@@ -1692,7 +1696,7 @@ request_chunk_cb (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
     {
       soup_message_body_truncate (body);
       refuse_early (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too_large", "body",
-                    "body: larger than 1 MiB");
+                    _("body: larger than 1 MiB"));
     }
 }
 
@@ -1738,7 +1742,7 @@ early_handler_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
                                     "close");
       refuse_early (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "stopping", NULL,
-                    "the node is stopping");
+                    _("the node is stopping"));
       return;
     }
   if (!is_authorized (self, msg))
@@ -1746,7 +1750,7 @@ early_handler_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
       soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                     "WWW-Authenticate", API_REALM);
       refuse_early (msg, SOUP_STATUS_UNAUTHORIZED, "unauthorized", NULL,
-                    "a valid 'Authorization: Bearer TOKEN' header is required");
+                    _("a valid 'Authorization: Bearer TOKEN' header is required"));
       return;
     }
   if (headers_size (headers) > MH_API_MAX_HEADERS)
@@ -1754,14 +1758,14 @@ early_handler_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
                                     "close");
       refuse_early (msg, 431, "too_large", "headers",
-                    "headers: larger than 16 KiB together");
+                    _("headers: larger than 16 KiB together"));
       return;
     }
   if (strlen (g_uri_get_path (uri)) > MH_API_MAX_PATH
       || (query_text != NULL && strlen (query_text) > MH_API_MAX_QUERY))
     {
       refuse_early (msg, SOUP_STATUS_REQUEST_URI_TOO_LONG, "too_long", NULL,
-                    "the path or the query string is too long");
+                    _("the path or the query string is too long"));
       return;
     }
   if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH
@@ -1772,11 +1776,11 @@ early_handler_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
       if (!(soup_message_headers_get_expectations (headers) & SOUP_EXPECTATION_CONTINUE))
         {
           refuse_and_close (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too_large", "body",
-                            "body: larger than 1 MiB");
+                            _("body: larger than 1 MiB"));
           return;
         }
       refuse_early (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too_large", "body",
-                    "body: larger than 1 MiB");
+                    _("body: larger than 1 MiB"));
       return;
     }
   g_signal_connect (msg, "got-chunk", G_CALLBACK (request_chunk_cb), NULL);
@@ -1939,7 +1943,7 @@ mh_api_server_new (MhNode *node, GError **error)
   refresh_token (self);
   if (!self->have_token)
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG, "no usable API token in %s",
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG, _("no usable API token in %s"),
                    self->token_path);
       return NULL;
     }
@@ -2015,7 +2019,7 @@ mh_api_parse_address (const char *text, char **address, guint *port, GError **er
       const char *close = strchr (text, ']');
 
       if (close == NULL || close[1] != ':')
-        return invalid (error, "api", "expected [ADDRESS]:PORT");
+        return invalid (error, "api", _("expected [ADDRESS]:PORT"));
       host = g_strndup (text + 1, close - text - 1);
       port_text = close + 2;
     }
@@ -2024,13 +2028,13 @@ mh_api_parse_address (const char *text, char **address, guint *port, GError **er
       const char *colon = strrchr (text, ':');
 
       if (colon == NULL || strchr (text, ':') != colon)
-        return invalid (error, "api", "expected ADDRESS:PORT");
+        return invalid (error, "api", _("expected ADDRESS:PORT"));
       host = g_strndup (text, colon - text);
       port_text = colon + 1;
     }
 
   if (!g_ascii_string_to_unsigned (port_text, 10, 0, 65535, &value, NULL))
-    return invalid (error, "api", "the port must be a number from 0 to 65535");
+    return invalid (error, "api", _("the port must be a number from 0 to 65535"));
   if (g_ascii_strcasecmp (host, "localhost") == 0)
     {
       g_free (host);
@@ -2038,7 +2042,7 @@ mh_api_parse_address (const char *text, char **address, guint *port, GError **er
     }
   inet = g_inet_address_new_from_string (host);
   if (inet == NULL)
-    return invalid (error, "api", "the address must be an IP address or localhost");
+    return invalid (error, "api", _("the address must be an IP address or localhost"));
 
   *address = g_steal_pointer (&host);
   *port = (guint) value;
@@ -2070,12 +2074,12 @@ mh_api_server_listen (MhApiServer *self, const char *address, guint port, GError
 
   inet = g_inet_address_new_from_string (address);
   if (inet == NULL)
-    return invalid (error, "api", "the address must be an IP address");
+    return invalid (error, "api", _("the address must be an IP address"));
   if (!g_inet_address_get_is_loopback (inet))
     {
       g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID,
-                   "api: %s is not a loopback address; the REST API is plain HTTP and listens "
-                   "only on loopback (127.0.0.1 or ::1) until it supports TLS",
+                   _("api: %s is not a loopback address; the REST API is plain HTTP and listens "
+                     "only on loopback (127.0.0.1 or ::1) until it supports TLS"),
                    address);
       return FALSE;
     }
@@ -2161,7 +2165,7 @@ mh_api_server_stop_async (MhApiServer *self, guint timeout_ms, GCancellable *can
 
   if (self->stop_task != NULL || self->stopping)
     {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING, "already stopping");
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING, _("already stopping"));
       return;
     }
   self->stopping = TRUE;

@@ -11,6 +11,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "mh-dispatch.h"
 #include "mh-medhead-validate.h"
 #include "mh-node-private.h"
@@ -45,7 +47,7 @@ prepare (MhNode *self, const char *sql, GError **error)
 
   if (sqlite3_prepare_v2 (db_of (self), sql, -1, &stmt, NULL) != SQLITE_OK)
     {
-      fail (error, MH_NODE_ERROR_FAILED, "preparing a query: %s", sqlite3_errmsg (db_of (self)));
+      fail (error, MH_NODE_ERROR_FAILED, _("preparing a query: %s"), sqlite3_errmsg (db_of (self)));
       sqlite3_finalize (stmt);
       return NULL;
     }
@@ -114,7 +116,7 @@ bad_capabilities (char **reason)
 {
   g_autofree char *list = g_strjoinv (", ", (char **) mh_medhead_capabilities ());
 
-  *reason = g_strdup_printf ("must be names among %s (an array, or separated by commas)", list);
+  *reason = g_strdup_printf (_("must be names among %s (an array, or separated by commas)"), list);
   return NULL;
 }
 
@@ -265,7 +267,7 @@ mh_node_list_incidents (MhNode *self, GError **error)
     }
   if (rc != SQLITE_DONE)
     {
-      fail (error, MH_NODE_ERROR_FAILED, "listing incidents: %s", sqlite3_errmsg (db_of (self)));
+      fail (error, MH_NODE_ERROR_FAILED, _("listing incidents: %s"), sqlite3_errmsg (db_of (self)));
       return NULL;
     }
   return g_steal_pointer (&list);
@@ -285,7 +287,7 @@ mh_node_get_incident (MhNode *self, const char *id, GError **error)
   sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
   if (sqlite3_step (stmt) != SQLITE_ROW)
     {
-      fail (error, MH_NODE_ERROR_NOT_FOUND, "no incident %s", id);
+      fail (error, MH_NODE_ERROR_NOT_FOUND, _("no incident %s"), id);
       return NULL;
     }
   return incident_from_row (self, stmt, error);
@@ -528,16 +530,17 @@ number_member (JsonObject *fields, const char *member, double min, double max, d
   GType type;
 
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return fail (error, MH_NODE_ERROR_INVALID, "%s: required", member);
+    return fail (error, MH_NODE_ERROR_INVALID, _("%s: required"), member);
   type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
   if (type == G_TYPE_INT64)
     *out = (double) json_node_get_int (node);
   else if (type == G_TYPE_DOUBLE)
     *out = json_node_get_double (node);
   else
-    return fail (error, MH_NODE_ERROR_INVALID, "%s: must be a number", member);
+    return fail (error, MH_NODE_ERROR_INVALID, _("%s: must be a number"), member);
   if (!isfinite (*out) || *out < min || *out > max)
-    return fail (error, MH_NODE_ERROR_INVALID, "%s: must be between %g and %g", member, min, max);
+    return fail (error, MH_NODE_ERROR_INVALID, _("%s: must be between %g and %g"), member, min,
+                 max);
   return TRUE;
 }
 
@@ -549,9 +552,9 @@ text_member (JsonObject *fields, const char *member, gboolean required, const ch
 
   *out = NULL;
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return required ? fail (error, MH_NODE_ERROR_INVALID, "%s: required", member) : TRUE;
+    return required ? fail (error, MH_NODE_ERROR_INVALID, _("%s: required"), member) : TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return fail (error, MH_NODE_ERROR_INVALID, "%s: must be text", member);
+    return fail (error, MH_NODE_ERROR_INVALID, _("%s: must be text"), member);
   *out = json_node_get_string (node);
   return TRUE;
 }
@@ -573,20 +576,20 @@ mh_node_create_incident (MhNode *self, JsonObject *fields, GError **error)
 
   if (fields == NULL)
     {
-      fail (error, MH_NODE_ERROR_INVALID, "body: must be a JSON object");
+      fail (error, MH_NODE_ERROR_INVALID, _("body: must be a JSON object"));
       return NULL;
     }
   names = json_object_get_members (fields);
   for (GList *l = names; l != NULL; l = l->next)
     if (!g_strv_contains (members, l->data))
       {
-        fail (error, MH_NODE_ERROR_INVALID, "%s: unknown field", (const char *) l->data);
+        fail (error, MH_NODE_ERROR_INVALID, _("%s: unknown field"), (const char *) l->data);
         return NULL;
       }
   if (mh_node_get_role (self) == MH_ROLE_HOSPITAL)
     {
       fail (error, MH_NODE_ERROR_FORBIDDEN,
-            "only a hub or an ambulance crew reports an incident");
+            _("only a hub or an ambulance crew reports an incident"));
       return NULL;
     }
   if (!text_member (fields, "id", FALSE, &given_id, error)
@@ -598,7 +601,7 @@ mh_node_create_incident (MhNode *self, JsonObject *fields, GError **error)
     return NULL;
   if (given_id != NULL && !mh_medhead_uuid_is_valid (given_id))
     {
-      fail (error, MH_NODE_ERROR_INVALID, "id: must be a UUID");
+      fail (error, MH_NODE_ERROR_INVALID, _("id: must be a UUID"));
       return NULL;
     }
   if (json_object_has_member (fields, "skills"))
@@ -608,7 +611,7 @@ mh_node_create_incident (MhNode *self, JsonObject *fields, GError **error)
       skills = mh_node_capabilities_from_json (json_object_get_member (fields, "skills"), &why);
       if (skills == NULL)
         {
-          fail (error, MH_NODE_ERROR_INVALID, "skills: %s", why);
+          fail (error, MH_NODE_ERROR_INVALID, _("skills: %s"), why);
           return NULL;
         }
     }
@@ -662,7 +665,7 @@ load_dispatch (MhNode *self, const char *id, Dispatch *d, GError **error)
   g_autoptr(sqlite3_stmt) stmt = NULL;
 
   if (id == NULL || *id == '\0')
-    return fail (error, MH_NODE_ERROR_INVALID, "id: required");
+    return fail (error, MH_NODE_ERROR_INVALID, _("id: required"));
   stmt = prepare (self,
                   "SELECT coalesce(dispatch_state, 'open'), unit_id,"
                   " CASE WHEN answer_unit = unit_id THEN answer END"
@@ -672,7 +675,7 @@ load_dispatch (MhNode *self, const char *id, Dispatch *d, GError **error)
     return FALSE;
   sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
   if (sqlite3_step (stmt) != SQLITE_ROW)
-    return fail (error, MH_NODE_ERROR_NOT_FOUND, "no incident %s", id);
+    return fail (error, MH_NODE_ERROR_NOT_FOUND, _("no incident %s"), id);
   d->state = g_strdup (column_text (stmt, 0));
   d->unit_id = g_strdup (column_text (stmt, 1));
   d->answer = g_strdup (column_text (stmt, 2));
@@ -696,24 +699,24 @@ mh_node_assign_incident (MhNode *self, const char *id, const char *unit_id, GErr
   g_return_val_if_fail (MH_IS_NODE (self), FALSE);
 
   if (mh_node_get_role (self) != MH_ROLE_HUB)
-    return fail (error, MH_NODE_ERROR_FORBIDDEN, "only a hub dispatches units to an incident");
+    return fail (error, MH_NODE_ERROR_FORBIDDEN, _("only a hub dispatches units to an incident"));
   if (!load_dispatch (self, id, &d, error))
     return FALSE;
   if (unit_id == NULL || *unit_id == '\0')
-    return fail (error, MH_NODE_ERROR_INVALID, "unit_id: required");
+    return fail (error, MH_NODE_ERROR_INVALID, _("unit_id: required"));
   if (dispatch_is_final (&d))
-    return fail (error, MH_NODE_ERROR_CONFLICT, "incident %s is %s", id, d.state);
+    return fail (error, MH_NODE_ERROR_CONFLICT, _("incident %s is %s"), id, d.state);
 
   stmt = prepare (self, "SELECT status FROM unit WHERE id = ?1 AND call_sign IS NOT NULL", error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_text (stmt, 1, unit_id, -1, SQLITE_STATIC);
   if (sqlite3_step (stmt) != SQLITE_ROW)
-    return fail (error, MH_NODE_ERROR_NOT_FOUND, "no unit %s", unit_id);
+    return fail (error, MH_NODE_ERROR_NOT_FOUND, _("no unit %s"), unit_id);
   status = column_text (stmt, 0);
   if (g_strcmp0 (status, "available") != 0 && g_strcmp0 (d.unit_id, unit_id) != 0)
-    return fail (error, MH_NODE_ERROR_CONFLICT, "unit %s is not available (%s)", unit_id,
-                 status ? status : "no status");
+    return fail (error, MH_NODE_ERROR_CONFLICT, _("unit %s is not available (%s)"), unit_id,
+                 status ? status : _("no status"));
 
   write.self = self;
   write.id = id;
@@ -734,13 +737,13 @@ mh_node_close_incident (MhNode *self, const char *id, const char *state, GError 
   g_return_val_if_fail (MH_IS_NODE (self), FALSE);
 
   if (mh_node_get_role (self) != MH_ROLE_HUB)
-    return fail (error, MH_NODE_ERROR_FORBIDDEN, "only a hub closes or cancels an incident");
+    return fail (error, MH_NODE_ERROR_FORBIDDEN, _("only a hub closes or cancels an incident"));
   if (g_strcmp0 (state, "closed") != 0 && g_strcmp0 (state, "cancelled") != 0)
-    return fail (error, MH_NODE_ERROR_INVALID, "state: must be one of closed, cancelled");
+    return fail (error, MH_NODE_ERROR_INVALID, _("state: must be one of closed, cancelled"));
   if (!load_dispatch (self, id, &d, error))
     return FALSE;
   if (dispatch_is_final (&d))
-    return fail (error, MH_NODE_ERROR_CONFLICT, "incident %s is already %s", id, d.state);
+    return fail (error, MH_NODE_ERROR_CONFLICT, _("incident %s is already %s"), id, d.state);
 
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "dispatch_state", "s", state);
@@ -791,18 +794,18 @@ mh_node_answer_incident (MhNode *self, const char *id, const char *answer, GErro
 
   if (answer == NULL || !g_strv_contains (answers, answer))
     return fail (error, MH_NODE_ERROR_INVALID,
-                 "answer: must be one of accepted, on_scene, cleared, declined");
+                 _("answer: must be one of accepted, on_scene, cleared, declined"));
   if (!load_dispatch (self, id, &d, error))
     return FALSE;
   if (mh_node_get_role (self) != MH_ROLE_AMBULANCE || unit_id == NULL
       || g_strcmp0 (d.unit_id, unit_id) != 0)
     return fail (error, MH_NODE_ERROR_FORBIDDEN,
-                 "only the assigned unit's station answers incident %s", id);
+                 _("only the assigned unit's station answers incident %s"), id);
   if (dispatch_is_final (&d))
-    return fail (error, MH_NODE_ERROR_CONFLICT, "incident %s is %s", id, d.state);
+    return fail (error, MH_NODE_ERROR_CONFLICT, _("incident %s is %s"), id, d.state);
   if (!answer_allowed (d.answer, answer, &unit_status))
-    return fail (error, MH_NODE_ERROR_CONFLICT, "incident %s: cannot answer %s after %s", id,
-                 answer, d.answer ? d.answer : "no answer");
+    return fail (error, MH_NODE_ERROR_CONFLICT, _("incident %s: cannot answer %s after %s"), id,
+                 answer, d.answer ? d.answer : _("no answer"));
 
   now = mh_node_now_ms (self);
   write.self = self;

@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "mh-medhead-audience.h"
 #include "mh-trust.h"
 
@@ -576,7 +578,7 @@ collect (sqlite3 *db, const char *sql, const char *key, GHashTable *set, GError 
 
   if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "digest query: %s",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, _("digest query: %s"),
                    sqlite3_errmsg (db));
       sqlite3_finalize (stmt);
       return FALSE;
@@ -589,7 +591,7 @@ collect (sqlite3 *db, const char *sql, const char *key, GHashTable *set, GError 
   sqlite3_finalize (stmt);
   if (rc != SQLITE_DONE)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "digest query: %s",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, _("digest query: %s"),
                    sqlite3_errmsg (db));
       return FALSE;
     }

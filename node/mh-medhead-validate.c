@@ -28,6 +28,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "mh-medhead-validate.h"
 #include "mh-trust.h"
 
@@ -255,24 +257,31 @@ typedef struct
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 
-static MhVerdict verdict_with (char **reason, MhVerdict verdict, const char *format, ...)
-  G_GNUC_PRINTF (3, 4);
+static MhVerdict verdict_with (char **reason, MhVerdict verdict, const char *prefix,
+                               const char *format, ...) G_GNUC_PRINTF (4, 5);
 
+/* @prefix stays English (mh-node.c maps it to an error code); the text
+ * after it is translated: it reaches the app and `status`. */
 static MhVerdict
-verdict_with (char **reason, MhVerdict verdict, const char *format, ...)
+verdict_with (char **reason, MhVerdict verdict, const char *prefix, const char *format, ...)
 {
   va_list args;
+  g_autofree char *text = NULL;
 
   va_start (args, format);
-  g_free (*reason);
-  *reason = g_strdup_vprintf (format, args);
+  text = g_strdup_vprintf (format, args);
   va_end (args);
+  g_free (*reason);
+  *reason = g_strconcat (prefix, text, NULL);
   return verdict;
 }
 
-#define forbid(reason, ...) verdict_with (reason, MH_VERDICT_REJECT, MH_REASON_FORBIDDEN __VA_ARGS__)
-#define invalid(reason, ...) verdict_with (reason, MH_VERDICT_REJECT, MH_REASON_INVALID __VA_ARGS__)
-#define wait_for(reason, ...) verdict_with (reason, MH_VERDICT_PARK, MH_REASON_WAITING __VA_ARGS__)
+#define forbid(reason, ...) \
+  verdict_with (reason, MH_VERDICT_REJECT, MH_REASON_FORBIDDEN, __VA_ARGS__)
+#define invalid(reason, ...) \
+  verdict_with (reason, MH_VERDICT_REJECT, MH_REASON_INVALID, __VA_ARGS__)
+#define wait_for(reason, ...) \
+  verdict_with (reason, MH_VERDICT_PARK, MH_REASON_WAITING, __VA_ARGS__)
 
 static char *
 enum_list (const char *const *values)
@@ -310,14 +319,14 @@ static const char *
 text_problem (const char *text, double max_chars, gboolean multiline)
 {
   if (!g_utf8_validate (text, -1, NULL))
-    return "is not valid UTF-8";
+    return _("is not valid UTF-8");
   if ((double) g_utf8_strlen (text, -1) > max_chars)
-    return multiline ? "is longer than 4000 characters" : "is longer than 200 characters";
+    return multiline ? _("is longer than 4000 characters") : _("is longer than 200 characters");
   for (const char *p = text; *p; p++)
     {
       guchar c = (guchar) *p;
       if ((c < 0x20 && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) || c == 0x7f)
-        return "contains control characters";
+        return _("contains control characters");
     }
   return NULL;
 }
@@ -334,7 +343,7 @@ check_field (const FieldRule *rule, const MhRow *row, gboolean lenient_enums, ch
   if (mh_row_is_null (row, column))
     {
       if (rule->required)
-        return invalid (reason, "%s: required", column);
+        return invalid (reason, _("%s: required"), column);
       return MH_VERDICT_ACCEPT;
     }
 
@@ -347,9 +356,9 @@ check_field (const FieldRule *rule, const MhRow *row, gboolean lenient_enums, ch
 
         text = mh_row_get_string (row, column);
         if (text == NULL)
-          return invalid (reason, "%s: must be text", column);
+          return invalid (reason, _("%s: must be text"), column);
         if (rule->required && *text == '\0')
-          return invalid (reason, "%s: required", column);
+          return invalid (reason, _("%s: required"), column);
         problem = text_problem (text, rule->max, rule->kind == F_TEXT);
         if (problem != NULL)
           return invalid (reason, "%s: %s", column, problem);
@@ -359,7 +368,7 @@ check_field (const FieldRule *rule, const MhRow *row, gboolean lenient_enums, ch
     case F_ID:
       text = mh_row_get_string (row, column);
       if (text == NULL || !mh_medhead_id_is_valid (text))
-        return invalid (reason, "%s: not a valid id", column);
+        return invalid (reason, _("%s: not a valid id"), column);
       break;
 
     case F_ENUM:
@@ -374,7 +383,7 @@ check_field (const FieldRule *rule, const MhRow *row, gboolean lenient_enums, ch
       if (text == NULL || !mh_medhead_enum_contains (rule->values, text))
         {
           g_autofree char *list = enum_list (rule->values);
-          return invalid (reason, "%s: must be one of %s", column, list);
+          return invalid (reason, _("%s: must be one of %s"), column, list);
         }
       break;
 
@@ -383,7 +392,7 @@ check_field (const FieldRule *rule, const MhRow *row, gboolean lenient_enums, ch
         gint64 value = mh_row_get_int (row, column);
 
         if ((double) value < rule->min || (double) value > rule->max)
-          return invalid (reason, "%s: must be between %.0f and %.0f", column, rule->min,
+          return invalid (reason, _("%s: must be between %.0f and %.0f"), column, rule->min,
                           rule->max);
       }
       break;
@@ -393,7 +402,7 @@ check_field (const FieldRule *rule, const MhRow *row, gboolean lenient_enums, ch
         double value = mh_row_get_double (row, column);
 
         if (!isfinite (value) || value < rule->min || value > rule->max)
-          return invalid (reason, "%s: must be between %g and %g", column, rule->min, rule->max);
+          return invalid (reason, _("%s: must be between %g and %g"), column, rule->min, rule->max);
       }
       break;
 
@@ -404,7 +413,7 @@ check_field (const FieldRule *rule, const MhRow *row, gboolean lenient_enums, ch
 
         text = mh_row_get_string (row, column);
         if (text == NULL || !mh_medhead_parse_specialties (text, ids, &why))
-          return invalid (reason, "%s: %s", column, why ? why : "must be text");
+          return invalid (reason, "%s: %s", column, why ? why : _("must be text"));
       }
       break;
 
@@ -422,14 +431,14 @@ check_field (const FieldRule *rule, const MhRow *row, gboolean lenient_enums, ch
             break;
           }
         if (text == NULL || !mh_medhead_parse_capabilities (text, NULL, &why))
-          return invalid (reason, "%s: %s", column, why ? why : "must be text");
+          return invalid (reason, "%s: %s", column, why ? why : _("must be text"));
       }
       break;
 
     case F_CHANNEL:
       text = mh_row_get_string (row, column);
       if (text == NULL || !mh_medhead_channel_is_valid (text))
-        return invalid (reason, "%s: must be broadcast, hospital:ID or transfer:ID", column);
+        return invalid (reason, _("%s: must be broadcast, hospital:ID or transfer:ID"), column);
       break;
 
     default:
@@ -462,7 +471,7 @@ check_register_fields (Check *c, char **reason)
       MhVerdict verdict;
 
       if (rule == NULL)
-        return invalid (reason, "%s: no rule for this field", column->name);
+        return invalid (reason, _("%s: no rule for this field"), column->name);
       verdict = check_field (rule, c->row, from_newer_schema (c), reason);
       if (verdict != MH_VERDICT_ACCEPT)
         return verdict;
@@ -518,7 +527,7 @@ static MhVerdict
 check_row_id (Check *c, char **reason)
 {
   if (!mh_medhead_id_is_valid (c->change->row))
-    return invalid (reason, "id: not a valid %s id", c->change->table);
+    return invalid (reason, _("id: not a valid %s id"), c->change->table);
   return MH_VERDICT_ACCEPT;
 }
 
@@ -526,7 +535,7 @@ static MhVerdict
 require_row (Check *c, const char *table, const char *id, const char *what, char **reason)
 {
   if (mh_store_get_row_state (c->store, table, id) == MH_ROW_ABSENT)
-    return wait_for (reason, "%s %s is not known here yet", what, id);
+    return wait_for (reason, _("%s %s is not known here yet"), what, id);
   return MH_VERDICT_ACCEPT;
 }
 
@@ -580,12 +589,12 @@ lookup_origin (Check *c, char **reason)
       goto known;
     }
   if (mh_store_get_row_state (c->store, "site", origin) == MH_ROW_DELETED)
-    return forbid (reason, "site %s was removed from the registry", origin);
-  return wait_for (reason, "site %s is not in the registry yet", origin);
+    return forbid (reason, _("site %s was removed from the registry"), origin);
+  return wait_for (reason, _("site %s is not in the registry yet"), origin);
 
 known:
   if (!c->role_known)
-    return forbid (reason, "site %s has no valid role", origin);
+    return forbid (reason, _("site %s has no valid role"), origin);
   return MH_VERDICT_ACCEPT;
 }
 
@@ -609,7 +618,7 @@ bind_admitted_role (Check *c, char **reason)
     {
       if (c->local)
         return MH_VERDICT_ACCEPT;
-      return wait_for (reason, "site %s has no admission to this network here yet",
+      return wait_for (reason, _("site %s has no admission to this network here yet"),
                        c->change->origin);
     }
   c->role = role;
@@ -634,11 +643,11 @@ check_site_role_admitted (Check *c, char **reason)
     {
       if (c->local)
         return MH_VERDICT_ACCEPT;
-      return wait_for (reason, "site %s has no admission to this network here yet",
+      return wait_for (reason, _("site %s has no admission to this network here yet"),
                        c->change->row);
     }
   if (strcmp (admitted, claimed) != 0)
-    return forbid (reason, "role: site %s is admitted as %s, not %s", c->change->row, admitted,
+    return forbid (reason, _("role: site %s is admitted as %s, not %s"), c->change->row, admitted,
                    claimed);
   return MH_VERDICT_ACCEPT;
 }
@@ -652,11 +661,11 @@ check_site (Check *c, char **reason)
   MhVerdict verdict;
 
   if (strcmp (c->change->row, c->change->origin) != 0 && !is_hub (c))
-    return forbid (reason, "a site's registry entry is written by the site itself or a hub");
+    return forbid (reason, _("a site's registry entry is written by the site itself or a hub"));
   /* Nobody vouches for a site's liveness but the site. */
   if (strcmp (c->change->reg, "heartbeat") == 0 && strcmp (c->change->row, c->change->origin) != 0
       && !mh_row_is_null (c->row, "heartbeat_at"))
-    return forbid (reason, "a site's heartbeat is written by the site itself");
+    return forbid (reason, _("a site's heartbeat is written by the site itself"));
   if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT
       || (verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
@@ -669,7 +678,7 @@ check_hospital (Check *c, char **reason)
   MhVerdict verdict;
 
   if (!is_hub (c) && !is_hospital_site_of (c, c->change->row))
-    return forbid (reason, "only a hub or the hospital's own sites write hospital %s",
+    return forbid (reason, _("only a hub or the hospital's own sites write hospital %s"),
                    c->change->row);
   if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
@@ -682,11 +691,11 @@ static MhVerdict
 check_hospital_side (Check *c, const char *hospital_id, char **reason)
 {
   if (!is_hub (c) && !is_hospital_site_of (c, hospital_id))
-    return forbid (reason, "only hospital %s's own sites or a hub report its beds and status",
+    return forbid (reason, _("only hospital %s's own sites or a hub report its beds and status"),
                    hospital_id);
   if (c->local && is_hub (c) && hospital_has_site (c->store, c->cache, hospital_id))
-    return forbid (reason, "a hospital with its own site reports its own beds and status "
-                           "(hospital %s)", hospital_id);
+    return forbid (reason, _("a hospital with its own site reports its own beds and status "
+                             "(hospital %s)"), hospital_id);
   return MH_VERDICT_ACCEPT;
 }
 
@@ -707,12 +716,12 @@ check_hospital_status (Check *c, char **reason)
 
       if ((g_strcmp0 (traffic, "advisory") == 0 || g_strcmp0 (traffic, "closed") == 0)
           && (why == NULL || *why == '\0'))
-        return invalid (reason, "ems_traffic_reason: required when ems_traffic is advisory or "
-                                "closed");
+        return invalid (reason, _("ems_traffic_reason: required when ems_traffic is advisory or "
+                                  "closed"));
     }
   if (register_is (c, "offload") && g_strcmp0 (mh_row_get_string (c->row, "offload"), "delayed") == 0
       && mh_row_is_null (c->row, "offload_minutes"))
-    return invalid (reason, "offload_minutes: required when offload is delayed");
+    return invalid (reason, _("offload_minutes: required when offload is delayed"));
 
   return require_row (c, "hospital", c->change->row, "hospital", reason);
 }
@@ -725,12 +734,12 @@ check_beds (Check *c, char **reason)
   MhVerdict verdict;
 
   if (!split_id (c->change->row, &hospital_id, &category) || !mh_medhead_id_is_valid (hospital_id))
-    return invalid (reason, "id: a beds row id is HOSPITAL_ID/CATEGORY");
+    return invalid (reason, _("id: a beds row id is HOSPITAL_ID/CATEGORY"));
   if (!mh_medhead_is_bed_category (category)
       && !(from_newer_schema (c) && mh_medhead_id_is_valid (category)))
     {
       g_autofree char *list = enum_list (bed_categories);
-      return invalid (reason, "category: must be one of %s", list);
+      return invalid (reason, _("category: must be one of %s"), list);
     }
   if ((verdict = check_hospital_side (c, hospital_id, reason)) != MH_VERDICT_ACCEPT
       || (verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
@@ -739,9 +748,9 @@ check_beds (Check *c, char **reason)
   if (register_is (c, "key"))
     {
       if (g_strcmp0 (mh_row_get_string (c->row, "hospital_id"), hospital_id) != 0)
-        return invalid (reason, "hospital_id: does not match the row id");
+        return invalid (reason, _("hospital_id: does not match the row id"));
       if (g_strcmp0 (mh_row_get_string (c->row, "category"), category) != 0)
-        return invalid (reason, "category: does not match the row id");
+        return invalid (reason, _("category: does not match the row id"));
     }
 
   return require_row (c, "hospital", hospital_id, "hospital", reason);
@@ -765,15 +774,15 @@ check_unit (Check *c, char **reason)
   MhVerdict verdict;
 
   if (!is_hub (c) && !is_unit_site_of (c, c->change->row))
-    return forbid (reason, "only a hub or the unit's own site writes unit %s", c->change->row);
+    return forbid (reason, _("only a hub or the unit's own site writes unit %s"), c->change->row);
   /* As with beds: a hub types in what a unit with no station of its own
    * phoned in; a unit with a station declares its own capabilities. */
   if (c->local && is_hub (c) && register_is (c, "capabilities")
       && strcmp (c->change->table, "unit") == 0
       && mh_medhead_unit_has_site (c->store, c->change->row)
       && !capabilities_unchanged (c))
-    return forbid (reason, "a unit with its own station declares its own capabilities "
-                           "(unit %s)", c->change->row);
+    return forbid (reason, _("a unit with its own station declares its own capabilities "
+                             "(unit %s)"), c->change->row);
   if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
   return check_register_fields (c, reason);
@@ -795,11 +804,11 @@ check_incident (Check *c, char **reason)
   if (register_is (c, "report"))
     {
       if (!is_hub (c) && !(c->role_known && c->role == MH_ROLE_AMBULANCE))
-        return forbid (reason, "only a hub or an ambulance crew reports an incident");
+        return forbid (reason, _("only a hub or an ambulance crew reports an incident"));
       if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
         return verdict;
       if (g_strcmp0 (mh_row_get_string (c->row, "created_by"), c->change->origin) != 0)
-        return forbid (reason, "created_by: a site reports incidents under its own name only");
+        return forbid (reason, _("created_by: a site reports incidents under its own name only"));
       if (c->local)
         {
           g_autoptr(GVariant) stored = mh_store_get_row (c->store, "incident", c->change->row);
@@ -807,7 +816,7 @@ check_incident (Check *c, char **reason)
 
           if (stored != NULL && g_variant_lookup (stored, "created_by", "&s", &before)
               && before != NULL)
-            return forbid (reason, "an incident's report never changes");
+            return forbid (reason, _("an incident's report never changes"));
         }
       return MH_VERDICT_ACCEPT;
     }
@@ -824,14 +833,14 @@ check_incident (Check *c, char **reason)
   if (register_is (c, "dispatch"))
     {
       if (!is_hub (c))
-        return forbid (reason, "only a hub dispatches units to an incident");
+        return forbid (reason, _("only a hub dispatches units to an incident"));
       if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
         return verdict;
       if (mh_row_is_null (c->row, "dispatch_state"))
-        return invalid (reason, "dispatch_state: required");
+        return invalid (reason, _("dispatch_state: required"));
       if (g_strcmp0 (mh_row_get_string (c->row, "dispatch_state"), "assigned") == 0
           && mh_row_is_null (c->row, "unit_id"))
-        return invalid (reason, "unit_id: required when assigned");
+        return invalid (reason, _("unit_id: required when assigned"));
       return MH_VERDICT_ACCEPT;
     }
 
@@ -842,14 +851,14 @@ check_incident (Check *c, char **reason)
       if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
         return verdict;
       if (mh_row_is_null (c->row, "answer"))
-        return invalid (reason, "answer: required");
+        return invalid (reason, _("answer: required"));
       if (mh_row_is_null (c->row, "answer_unit"))
-        return invalid (reason, "answer_unit: required");
+        return invalid (reason, _("answer_unit: required"));
       unit_id = mh_row_get_string (c->row, "answer_unit");
       if (!is_unit_site_of (c, unit_id))
-        return forbid (reason, "a unit's station answers for its own unit only");
+        return forbid (reason, _("a unit's station answers for its own unit only"));
       if (c->local && g_strcmp0 (mh_row_get_string (c->row, "unit_id"), unit_id) != 0)
-        return forbid (reason, "only the assigned unit's station answers an incident");
+        return forbid (reason, _("only the assigned unit's station answers an incident"));
       if (!c->local)
         {
           /* From a peer: held to the dispatch known here when it is older
@@ -859,17 +868,17 @@ check_incident (Check *c, char **reason)
                                                         "dispatch");
 
           if (dispatched == 0)
-            return wait_for (reason, "the dispatch of incident %s is not known here yet",
+            return wait_for (reason, _("the dispatch of incident %s is not known here yet"),
                              c->change->row);
           /* The dispatch to this unit may arrive after its answer. */
           if (dispatched < c->change->hlc
               && g_strcmp0 (mh_row_get_string (c->row, "unit_id"), unit_id) != 0)
-            return wait_for (reason, "the dispatch of incident %s to unit %s is not known "
-                                     "here yet", c->change->row, unit_id);
+            return wait_for (reason, _("the dispatch of incident %s to unit %s is not known "
+                                       "here yet"), c->change->row, unit_id);
         }
       return MH_VERDICT_ACCEPT;
     }
-  return forbid (reason, "incident register %s is not writable", c->change->reg);
+  return forbid (reason, _("incident register %s is not writable"), c->change->reg);
 }
 
 /* A crew's change to a patient from a peer. Which unit owned the record
@@ -902,14 +911,14 @@ check_patient_remote (Check *c, char **reason)
       if (owned_since == 0 || owned_since >= c->change->hlc || is_unit_site_of (c, owner))
         return MH_VERDICT_ACCEPT;
       if (next == NULL || is_unit_site_of (c, next))
-        return forbid (reason, "only the crew of the patient's own unit hands its record over");
+        return forbid (reason, _("only the crew of the patient's own unit hands its record over"));
       return MH_VERDICT_ACCEPT;
     }
   if (owned_since == 0)
-    return wait_for (reason, "the owner of patient %s is not known here yet", c->change->row);
+    return wait_for (reason, _("the owner of patient %s is not known here yet"), c->change->row);
   /* The handover to the writer may still be on its way: wait for it. */
   if (owned_since < c->change->hlc && !is_unit_site_of (c, owner))
-    return wait_for (reason, "the handover of patient %s to the writer is not known here yet",
+    return wait_for (reason, _("the handover of patient %s to the writer is not known here yet"),
                      c->change->row);
   return MH_VERDICT_ACCEPT;
 }
@@ -920,7 +929,7 @@ check_patient (Check *c, char **reason)
   MhVerdict verdict;
 
   if (!is_hub (c) && !(c->role_known && c->role == MH_ROLE_AMBULANCE))
-    return forbid (reason, "only an ambulance crew or a hub writes a patient record");
+    return forbid (reason, _("only an ambulance crew or a hub writes a patient record"));
   if ((verdict = check_row_id (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
   if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
@@ -940,7 +949,7 @@ check_patient (Check *c, char **reason)
       else
         owner = mh_row_get_string (c->row, "unit_id");
       if (owner == NULL || !is_unit_site_of (c, owner))
-        return forbid (reason, "only the crew of the patient's own unit writes its record");
+        return forbid (reason, _("only the crew of the patient's own unit writes its record"));
     }
   return MH_VERDICT_ACCEPT;
 }
@@ -956,17 +965,17 @@ check_patient_entry (Check *c, char **reason)
 
   if (!split_id (c->change->row, &patient_id, &rest) || !mh_medhead_id_is_valid (patient_id)
       || !mh_medhead_id_is_valid (rest))
-    return invalid (reason, "id: an %s id is PATIENT_ID/ID", c->change->table);
+    return invalid (reason, _("id: an %s id is PATIENT_ID/ID"), c->change->table);
   if (g_strcmp0 (mh_row_get_string (c->row, "author_site"), c->change->origin) != 0)
-    return forbid (reason, "author_site: a site adds %ss under its own name only",
+    return forbid (reason, _("author_site: a site adds %ss under its own name only"),
                    c->change->table);
   if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
   if (g_strcmp0 (mh_row_get_string (c->row, "patient_id"), patient_id) != 0)
-    return invalid (reason, "patient_id: does not match the row id");
+    return invalid (reason, _("patient_id: does not match the row id"));
   if (strcmp (c->change->table, "intervention") == 0 && mh_row_is_null (c->row, "drug")
       && mh_row_is_null (c->row, "procedure"))
-    return invalid (reason, "drug: a drug or a procedure is required");
+    return invalid (reason, _("drug: a drug or a procedure is required"));
 
   return require_row (c, "patient", patient_id, "patient", reason);
 }
@@ -1001,8 +1010,8 @@ check_request_unchanged (Check *c, char **reason)
         same = !mh_row_is_null (c->row, columns[i])
                && g_variant_get_int64 (before) == mh_row_get_int (c->row, columns[i]);
       if (!same)
-        return forbid (reason, "%s: a transfer's request never changes; a redirect is a new "
-                               "transfer", columns[i]);
+        return forbid (reason, _("%s: a transfer's request never changes; a redirect is a new "
+                                 "transfer"), columns[i]);
     }
   return MH_VERDICT_ACCEPT;
 }
@@ -1040,7 +1049,7 @@ check_transfer (Check *c, char **reason)
     }
   else if (mh_row_is_null (c->row, "patient_id") || mh_row_is_null (c->row, "unit_id")
            || mh_row_is_null (c->row, "hospital_id"))
-    return wait_for (reason, "the request of transfer %s is not known here yet", c->change->row);
+    return wait_for (reason, _("the request of transfer %s is not known here yet"), c->change->row);
 
   patient_id = mh_row_get_string (c->row, "patient_id");
   unit_id = mh_row_get_string (c->row, "unit_id");
@@ -1058,10 +1067,10 @@ check_transfer (Check *c, char **reason)
                                                    c->site_hospital, c->site_unit, hospital_id,
                                                    unit_id, FALSE)))
         return forbid (reason, "%s",
-                       desk_side ? "only the destination hospital's sites or a hub answer a "
-                                   "transfer"
-                                 : "only the transfer's crew or a hub write its request and "
-                                   "progress");
+                       desk_side ? _("only the destination hospital's sites or a hub answer a "
+                                     "transfer")
+                                 : _("only the transfer's crew or a hub write its request and "
+                                     "progress"));
     }
 
   if (!register_is (c, "request"))
@@ -1077,7 +1086,7 @@ check_transfer (Check *c, char **reason)
     {
       const char *why = mh_row_get_string (c->row, "desk_reason");
       if (why == NULL || *why == '\0')
-        return invalid (reason, "desk_reason: required when diverting");
+        return invalid (reason, _("desk_reason: required when diverting"));
     }
 
   if ((verdict = require_row (c, "patient", patient_id, "patient", reason)) != MH_VERDICT_ACCEPT)
@@ -1093,10 +1102,10 @@ check_chat (Check *c, char **reason)
   MhVerdict verdict;
 
   if (!split_id (c->change->row, &author, &rest) || !mh_medhead_id_is_valid (rest))
-    return invalid (reason, "id: a %s id is AUTHOR_SITE/ID", c->change->table);
+    return invalid (reason, _("id: a %s id is AUTHOR_SITE/ID"), c->change->table);
   if (strcmp (author, c->change->origin) != 0
       || g_strcmp0 (mh_row_get_string (c->row, "author_site"), c->change->origin) != 0)
-    return forbid (reason, "a site writes %ss under its own name only", c->change->table);
+    return forbid (reason, _("a site writes %ss under its own name only"), c->change->table);
   if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
 
@@ -1108,7 +1117,7 @@ check_chat (Check *c, char **reason)
       switch (mh_store_get_row_state (c->store, "message", c->change->row))
         {
         case MH_ROW_ABSENT:
-          return wait_for (reason, "the retracted message is not known here yet");
+          return wait_for (reason, _("the retracted message is not known here yet"));
         case MH_ROW_DELETED:
           return MH_VERDICT_ACCEPT;
         case MH_ROW_LIVE:
@@ -1119,7 +1128,7 @@ check_chat (Check *c, char **reason)
       if (message != NULL)
         g_variant_lookup (message, "author_site", "&s", &message_author);
       if (g_strcmp0 (message_author, c->change->origin) != 0)
-        return forbid (reason, "only its author retracts a message");
+        return forbid (reason, _("only its author retracts a message"));
     }
   return MH_VERDICT_ACCEPT;
 }
@@ -1133,14 +1142,14 @@ check_receipt (Check *c, char **reason)
   MhVerdict verdict;
 
   if (!split_id (c->change->row, &author, &transfer_id) || !mh_medhead_id_is_valid (transfer_id))
-    return invalid (reason, "id: a receipt id is SITE/TRANSFER_ID");
+    return invalid (reason, _("id: a receipt id is SITE/TRANSFER_ID"));
   if (strcmp (author, c->change->origin) != 0
       || g_strcmp0 (mh_row_get_string (c->row, "author_site"), c->change->origin) != 0)
-    return forbid (reason, "a site writes its own receipts only");
+    return forbid (reason, _("a site writes its own receipts only"));
   if ((verdict = check_register_fields (c, reason)) != MH_VERDICT_ACCEPT)
     return verdict;
   if (g_strcmp0 (mh_row_get_string (c->row, "transfer_id"), transfer_id) != 0)
-    return invalid (reason, "transfer_id: does not match the row id");
+    return invalid (reason, _("transfer_id: does not match the row id"));
   return require_row (c, "transfer", transfer_id, "transfer", reason);
 }
 
@@ -1171,7 +1180,7 @@ check_set (Check *c, char **reason)
     return check_receipt (c, reason);
   if (strcmp (table, "incident") == 0)
     return check_incident (c, reason);
-  return forbid (reason, "table %s is not writable", table);
+  return forbid (reason, _("table %s is not writable"), table);
 }
 
 /* Deletions are decided from the row id and the registry alone: the row
@@ -1188,13 +1197,13 @@ check_delete (Check *c, char **reason)
 
       if (split_id (c->change->row, &author, &rest) && strcmp (author, c->change->origin) == 0)
         return MH_VERDICT_ACCEPT;
-      return forbid (reason, "only its author retracts a message");
+      return forbid (reason, _("only its author retracts a message"));
     }
   if (strcmp (table, "site") == 0 && strcmp (c->change->row, c->change->origin) == 0)
     return MH_VERDICT_ACCEPT;
   if (is_hub (c))
     return MH_VERDICT_ACCEPT;
-  return forbid (reason, "only a hub deletes %s rows", table);
+  return forbid (reason, _("only a hub deletes %s rows"), table);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1222,7 +1231,7 @@ mh_medhead_validate (MhStore *store, const MhChange *change, const MhRow *row, g
   c.local = local;
 
   if (change->kind == MH_CHANGE_SET && row == NULL)
-    verdict = invalid (reason, "id: a write without its row");
+    verdict = invalid (reason, _("id: a write without its row"));
   else if ((verdict = lookup_origin (&c, reason)) == MH_VERDICT_ACCEPT
            && (verdict = bind_admitted_role (&c, reason)) == MH_VERDICT_ACCEPT)
     verdict = change->kind == MH_CHANGE_DELETE ? check_delete (&c, reason)
@@ -1361,19 +1370,19 @@ mh_medhead_parse_specialties (const char *text, GArray *ids, char **reason)
       if (digits == 0 || (*p != ',' && *p != '\0'))
         {
           if (reason)
-            *reason = g_strdup ("must be specialty ids separated by commas");
+            *reason = g_strdup (_("must be specialty ids separated by commas"));
           return FALSE;
         }
       if (value < 1 || value > MH_MAX_SPECIALTY)
         {
           if (reason)
-            *reason = g_strdup ("ids must be between 1 and 80");
+            *reason = g_strdup (_("ids must be between 1 and 80"));
           return FALSE;
         }
       if (value <= previous)
         {
           if (reason)
-            *reason = g_strdup ("ids must be sorted and unique");
+            *reason = g_strdup (_("ids must be sorted and unique"));
           return FALSE;
         }
       g_array_append_val (ids, value);
@@ -1521,14 +1530,14 @@ mh_medhead_parse_capabilities (const char *text, guint32 *mask, char **reason)
           if (reason)
             {
               g_autofree char *list = enum_list (capability_values);
-              *reason = g_strdup_printf ("must be among %s, separated by commas", list);
+              *reason = g_strdup_printf (_("must be among %s, separated by commas"), list);
             }
           return FALSE;
         }
       if (index <= previous)
         {
           if (reason)
-            *reason = g_strdup ("must be unique and in the documented order");
+            *reason = g_strdup (_("must be unique and in the documented order"));
           return FALSE;
         }
       previous = index;

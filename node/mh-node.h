@@ -43,6 +43,20 @@ typedef enum
 #define MH_NODE_HEARTBEAT_STALE_S (3 * MH_NODE_HEARTBEAT_INTERVAL_S)
 #define MH_NODE_DEFAULT_API_PORT 8470
 
+/**
+ * MhNodeOpenFlags:
+ * @MH_NODE_OPEN_DEFAULT: a server's node (medhead-node): a large SQLite
+ *   cache and a memory map of the replica, for searches all over it
+ * @MH_NODE_OPEN_EMBEDDED: a node inside an application (the desktop's):
+ *   a small cache and no memory map, so that what the views read does not
+ *   stay resident
+ */
+typedef enum
+{
+  MH_NODE_OPEN_DEFAULT = 0,
+  MH_NODE_OPEN_EMBEDDED = 1 << 0,
+} MhNodeOpenFlags;
+
 const char *mh_role_to_string (MhRole role);
 gboolean mh_role_from_string (const char *text, MhRole *role);
 
@@ -50,6 +64,7 @@ gboolean mh_role_from_string (const char *text, MhRole *role);
 gboolean mh_node_init_data_dir (const char *data_dir, const char *name, MhRole role,
                                 const char *hospital_id, const char *unit_id, GError **error);
 MhNode *mh_node_open (const char *data_dir, GError **error);
+MhNode *mh_node_open_full (const char *data_dir, MhNodeOpenFlags flags, GError **error);
 
 MhStore *mh_node_get_store (MhNode *self);
 MhIdentity *mh_node_get_identity (MhNode *self);
@@ -157,6 +172,11 @@ gboolean mh_node_retract_message (MhNode *self, const char *id, GError **error);
 guint mh_node_count_messages (MhNode *self, const char *channel);
 JsonArray *mh_node_list_messages_at (MhNode *self, const char *channel, guint offset,
                                      guint limit, GError **error);
+guint mh_node_count_messages_through (MhNode *self, const char *channel, gint64 *last_arrival,
+                                      char **last_id);
+JsonArray *mh_node_list_messages_back (MhNode *self, const char *channel, gint64 through_arrival,
+                                       const char *through_id, guint skip, guint limit,
+                                       GError **error);
 guint mh_node_count_unread (MhNode *self, const char *channel);
 JsonObject *mh_node_list_unread (MhNode *self); /* channel -> count, the unread ones */
 gboolean mh_node_mark_channel_read (MhNode *self, const char *channel, GError **error);

@@ -10,6 +10,8 @@
  */
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+
 #include "mh-retention.h"
 
 #include "mh-medhead-schema.h"
@@ -27,7 +29,7 @@ prepare (MhNode *node, const char *sql, GError **error)
 
   if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK)
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, "retention: %s",
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, _("retention: %s"),
                    sqlite3_errmsg (db));
       return NULL;
     }
@@ -43,7 +45,7 @@ mh_retention_setup (MhNode *node, GError **error)
                         " epoch INTEGER NOT NULL, seq INTEGER NOT NULL)",
                     NULL, NULL, NULL) != SQLITE_OK)
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, "retention: %s",
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, _("retention: %s"),
                    sqlite3_errmsg (db));
       return FALSE;
     }

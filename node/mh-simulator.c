@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
@@ -83,7 +84,7 @@ read_trimmed (const char *dir, const char *name, GError **error)
     return NULL;
   if (*g_strstrip (text) == '\0')
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG, "%s is empty", path);
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG, _("%s is empty"), path);
       return NULL;
     }
   return g_steal_pointer (&text);
@@ -104,7 +105,7 @@ request (MhSimulator *self, Target *target, const char *method, const char *path
 
   if (message == NULL)
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG, "%s: not a URL", uri);
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG, _("%s: not a URL"), uri);
       return NULL;
     }
   soup_message_headers_replace (soup_message_get_request_headers (message), "Authorization",
@@ -123,7 +124,7 @@ request (MhSimulator *self, Target *target, const char *method, const char *path
     {
       g_set_error (error, MH_NODE_ERROR,
                    status == 404 ? MH_NODE_ERROR_NOT_FOUND : MH_NODE_ERROR_FAILED,
-                   "%s %s on %s: HTTP %u: %.*s", method, path, target->name, status,
+                   _("%s %s on %s: HTTP %u: %.*s"), method, path, target->name, status,
                    (int) MIN (g_bytes_get_size (reply), 300),
                    (const char *) g_bytes_get_data (reply, NULL));
       return NULL;
@@ -145,7 +146,7 @@ request_object (MhSimulator *self, Target *target, const char *method, const cha
     return NULL;
   if (!JSON_NODE_HOLDS_OBJECT (node))
     {
-      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, "%s %s on %s: not an object",
+      g_set_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FAILED, _("%s %s on %s: not an object"),
                    method, path, target->name);
       return NULL;
     }
@@ -396,7 +397,7 @@ mh_simulator_new (const char *const *data_dirs, const char *const *channels, gui
   if (self->targets->len == 0)
     {
       g_set_error_literal (error, MH_NODE_ERROR, MH_NODE_ERROR_INVALID,
-                           "no node to drive: give at least one data directory");
+                           _("no node to drive: give at least one data directory"));
       return NULL;
     }
   return g_steal_pointer (&self);

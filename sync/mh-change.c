@@ -72,11 +72,13 @@ mh_change_unref (MhChange *self)
   g_clear_pointer (&self->value, g_variant_unref);
   g_free (self->origin);
   g_clear_pointer (&self->signature, g_bytes_unref);
+  g_clear_pointer (&self->seal, mh_seal_unref);
   g_free (self);
 }
 
 /* Equal as changes: same write by the same origin. The local sequence
- * number is where a replica keeps it, not part of the change. */
+ * number is where a replica keeps it, not part of the change; the seal is
+ * how its signature travels, and the marker stands for it. */
 gboolean
 mh_change_equal (const MhChange *a, const MhChange *b)
 {
@@ -121,6 +123,121 @@ mh_value_is_null (GVariant *value)
       return mh_value_is_null (inner);
     }
   return g_variant_is_of_type (value, G_VARIANT_TYPE_MAYBE) && g_variant_n_children (value) == 0;
+}
+
+/* Seals */
+
+G_DEFINE_BOXED_TYPE (MhSeal, mh_seal, mh_seal_ref, mh_seal_unref)
+
+/**
+ * mh_seal_new:
+ * @sig: the 96-byte signature field (not checked here)
+ * @hashes: 32 * @n bytes
+ *
+ * Returns: (transfer full): a seal, not verified yet
+ */
+MhSeal *
+mh_seal_new (const char *origin, gint64 first_oseq, guint n, GBytes *sig, GBytes *hashes)
+{
+  MhSeal *self;
+
+  g_return_val_if_fail (origin != NULL && sig != NULL && hashes != NULL, NULL);
+  g_return_val_if_fail (n >= 1 && n <= MH_SEAL_MAX, NULL);
+  g_return_val_if_fail (g_bytes_get_size (hashes) == (gsize) n * MH_SEAL_HASH_SIZE, NULL);
+
+  self = g_new0 (MhSeal, 1);
+  self->ref_count = 1;
+  self->origin = g_strdup (origin);
+  self->first_oseq = first_oseq;
+  self->n = n;
+  self->sig = g_bytes_ref (sig);
+  self->hashes = g_bytes_ref (hashes);
+  return self;
+}
+
+MhSeal *
+mh_seal_ref (MhSeal *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  g_atomic_int_inc (&self->ref_count);
+  return self;
+}
+
+void
+mh_seal_unref (MhSeal *self)
+{
+  g_return_if_fail (self != NULL);
+
+  if (!g_atomic_int_dec_and_test (&self->ref_count))
+    return;
+  g_free (self->origin);
+  g_bytes_unref (self->sig);
+  g_bytes_unref (self->hashes);
+  g_free (self);
+}
+
+/* Same seal, byte for byte (the verdict cached in it aside). */
+gboolean
+mh_seal_equal (const MhSeal *a, const MhSeal *b)
+{
+  return a->first_oseq == b->first_oseq && a->n == b->n && g_strcmp0 (a->origin, b->origin) == 0
+         && g_bytes_equal (a->sig, b->sig) && g_bytes_equal (a->hashes, b->hashes);
+}
+
+gboolean
+mh_seal_covers (const MhSeal *self, const char *origin, gint64 oseq)
+{
+  return oseq >= self->first_oseq && oseq - self->first_oseq < (gint64) self->n
+         && g_strcmp0 (self->origin, origin) == 0;
+}
+
+/* The hash the seal holds for @oseq, or %NULL if it does not cover it. */
+const guint8 *
+mh_seal_get_hash (const MhSeal *self, gint64 oseq)
+{
+  if (oseq < self->first_oseq || oseq - self->first_oseq >= (gint64) self->n)
+    return NULL;
+  return (const guint8 *) g_bytes_get_data (self->hashes, NULL)
+         + (gsize) (oseq - self->first_oseq) * MH_SEAL_HASH_SIZE;
+}
+
+/**
+ * mh_seal_marker:
+ *
+ * Returns: (transfer full): the one-byte signature field of a sealed change
+ */
+GBytes *
+mh_seal_marker (void)
+{
+  static const guint8 marker[1] = { MH_SEAL_MARKER };
+
+  return g_bytes_new_static (marker, sizeof marker);
+}
+
+/* Its signature field is the marker: what signs it is a seal, attached or not. */
+gboolean
+mh_change_is_sealed (const MhChange *change)
+{
+  gsize len;
+  const guint8 *sig;
+
+  if (change->signature == NULL)
+    return FALSE;
+  sig = g_bytes_get_data (change->signature, &len);
+  return len == 1 && sig[0] == MH_SEAL_MARKER;
+}
+
+/* Attaches @seal (a ref is taken) and sets the marker. */
+void
+mh_change_set_seal (MhChange *change, MhSeal *seal)
+{
+  g_clear_pointer (&change->seal, mh_seal_unref);
+  change->seal = seal ? mh_seal_ref (seal) : NULL;
+  if (seal != NULL && !mh_change_is_sealed (change))
+    {
+      g_clear_pointer (&change->signature, g_bytes_unref);
+      change->signature = mh_seal_marker ();
+    }
 }
 
 static void
@@ -220,5 +337,31 @@ mh_change_canonical_bytes (const MhChange *change)
   put_text (out, change->origin);
   put_u64 (out, (guint64) change->origin_seq);
   put_u32 (out, change->kind == MH_CHANGE_SET ? change->schema_version : 0);
+  return g_byte_array_free_to_bytes (out);
+}
+
+/**
+ * mh_seal_message:
+ * @hashes: 32 * @n bytes
+ *
+ * The bytes an origin signs for a seal (docs/protocol.md, "Signed changes"):
+ *
+ *   "MHSEAL1\0" origin(u32 length, bytes) first_oseq(u64) n(u32) hashes…
+ *
+ * all big-endian.
+ *
+ * Returns: (transfer full): the message
+ */
+GBytes *
+mh_seal_message (const char *origin, gint64 first_oseq, guint n, const guint8 *hashes)
+{
+  static const guint8 tag[8] = { 'M', 'H', 'S', 'E', 'A', 'L', '1', 0 };
+  GByteArray *out = g_byte_array_sized_new (64 + n * MH_SEAL_HASH_SIZE);
+
+  g_byte_array_append (out, tag, sizeof tag);
+  put_text (out, origin);
+  put_u64 (out, (guint64) first_oseq);
+  put_u32 (out, n);
+  g_byte_array_append (out, hashes, n * MH_SEAL_HASH_SIZE);
   return g_byte_array_free_to_bytes (out);
 }

@@ -6,6 +6,7 @@
 
 #include "mh-change.h"
 #include "mh-codec.h"
+#include "mh-identity.h"
 #include "mh-sync-error.h"
 
 /* Schema versions travel in 16 bits elsewhere in the protocol. */
@@ -218,6 +219,15 @@ append_values (GString *out, GVariant *values)
 
 #define APPEND_LITERAL(out, literal) g_string_append_len ((out), (literal), sizeof (literal) - 1)
 
+/* Its seal covers it alone: one commit, one change (a live update). */
+static gboolean
+sealed_alone (const MhChange *change)
+{
+  return change->seal != NULL && change->seal->n == 1
+         && change->seal->first_oseq == change->origin_seq
+         && g_strcmp0 (change->seal->origin, change->origin) == 0;
+}
+
 /* Written by hand rather than through JsonGenerator: this is the hot path of
  * every sync round, and it controls how reals are printed (see append_double). */
 static gboolean
@@ -251,7 +261,19 @@ append_change (GString *out, const MhChange *change)
       APPEND_LITERAL (out, ",\"sv\":");
       append_int64 (out, change->schema_version);
     }
-  if (change->signature != NULL)
+  /* A seal of this change alone travels in it: its signature field as
+   * "sig", and "ss":1; the receiver hashes the change for the rest. */
+  if (sealed_alone (change))
+    {
+      g_autofree char *base64 = g_base64_encode (g_bytes_get_data (change->seal->sig, NULL),
+                                                 g_bytes_get_size (change->seal->sig));
+
+      APPEND_LITERAL (out, ",\"sig\":\"");
+      g_string_append (out, base64);
+      APPEND_LITERAL (out, "\",\"ss\":1");
+    }
+  /* Another sealed change is signed by its seal, sent once in the batch. */
+  else if (change->signature != NULL && change->seal == NULL)
     {
       gsize size;
       const guchar *bytes = g_bytes_get_data (change->signature, &size);
@@ -265,18 +287,56 @@ append_change (GString *out, const MhChange *change)
   return TRUE;
 }
 
-/**
- * mh_codec_encode_batch:
- * @changes: (element-type MhChange): the changes
- * @out_length: (out) (optional): the length of the text
- *
- * Returns: (transfer full) (nullable): compact JSON text, or %NULL (with a
- *   critical) if a change breaks a precondition, such as a non-finite real
- */
-char *
-mh_codec_encode_batch (GPtrArray *changes, gsize *out_length)
+static void
+append_base64 (GString *out, GBytes *bytes)
+{
+  gsize size;
+  const guchar *data = g_bytes_get_data (bytes, &size);
+  g_autofree char *base64 = g_base64_encode (data, size);
+
+  g_string_append_c (out, '"');
+  g_string_append (out, base64);
+  g_string_append_c (out, '"');
+}
+
+static void
+append_seal (GString *out, const MhSeal *seal)
+{
+  APPEND_LITERAL (out, "{\"o\":");
+  append_string (out, seal->origin);
+  APPEND_LITERAL (out, ",\"f\":");
+  append_int64 (out, seal->first_oseq);
+  APPEND_LITERAL (out, ",\"n\":");
+  append_int64 (out, seal->n);
+  APPEND_LITERAL (out, ",\"sig\":");
+  append_base64 (out, seal->sig);
+  APPEND_LITERAL (out, ",\"h\":");
+  append_base64 (out, seal->hashes);
+  g_string_append_c (out, '}');
+}
+
+static guint
+seal_key_hash (gconstpointer p)
+{
+  const MhSeal *seal = p;
+
+  return g_str_hash (seal->origin) ^ g_int64_hash (&seal->first_oseq);
+}
+
+static gboolean
+seal_key_equal (gconstpointer a, gconstpointer b)
+{
+  const MhSeal *x = a, *y = b;
+
+  return x->first_oseq == y->first_oseq && strcmp (x->origin, y->origin) == 0;
+}
+
+static char *
+encode_batch (GPtrArray *changes, gboolean with_seals, gsize *out_length)
 {
   g_autoptr(GString) out = NULL;
+  g_autoptr(GHashTable) seals = NULL;
+  gboolean first_seal = TRUE;
 
   g_return_val_if_fail (changes != NULL, NULL);
 
@@ -289,11 +349,63 @@ mh_codec_encode_batch (GPtrArray *changes, gsize *out_length)
       if (!append_change (out, g_ptr_array_index (changes, i)))
         return NULL;
     }
-  APPEND_LITERAL (out, "]}");
+  g_string_append_c (out, ']');
+
+  /* Each seal once, however many of the batch's changes it covers. */
+  for (guint i = 0; with_seals && i < changes->len; i++)
+    {
+      const MhChange *change = g_ptr_array_index (changes, i);
+
+      if (change->seal == NULL || sealed_alone (change))
+        continue;
+      if (seals == NULL)
+        seals = g_hash_table_new (seal_key_hash, seal_key_equal);
+      if (!g_hash_table_add (seals, change->seal))
+        continue;
+      if (first_seal)
+        APPEND_LITERAL (out, ",\"seals\":[");
+      else
+        g_string_append_c (out, ',');
+      first_seal = FALSE;
+      append_seal (out, change->seal);
+    }
+  if (!first_seal)
+    g_string_append_c (out, ']');
+  g_string_append_c (out, '}');
 
   if (out_length != NULL)
     *out_length = out->len;
   return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/**
+ * mh_codec_encode_batch:
+ * @changes: (element-type MhChange): the changes
+ * @out_length: (out) (optional): the length of the text
+ *
+ * Sealed changes go without "sig"; their seals follow, each once, in
+ * "seals".
+ *
+ * Returns: (transfer full) (nullable): compact JSON text, or %NULL (with a
+ *   critical) if a change breaks a precondition, such as a non-finite real
+ */
+char *
+mh_codec_encode_batch (GPtrArray *changes, gsize *out_length)
+{
+  return encode_batch (changes, TRUE, out_length);
+}
+
+/**
+ * mh_codec_encode_batch_unsealed:
+ *
+ * As mh_codec_encode_batch(), without the seals: for a replica that keeps
+ * them itself (its queues), and attaches them again when it reads the
+ * changes back. Sealed changes decode from it as unsigned.
+ */
+char *
+mh_codec_encode_batch_unsealed (GPtrArray *changes, gsize *out_length)
+{
+  return encode_batch (changes, FALSE, out_length);
 }
 
 /**
@@ -356,7 +468,16 @@ mh_codec_encode_change (const MhChange *change)
   json_object_set_int_member (object, "s", change->origin_seq);
   if (change->schema_version != 0)
     json_object_set_int_member (object, "sv", change->schema_version);
-  if (change->signature != NULL)
+  if (sealed_alone (change))
+    {
+      g_autofree char *base64 = g_base64_encode (g_bytes_get_data (change->seal->sig, NULL),
+                                                 g_bytes_get_size (change->seal->sig));
+
+      json_object_set_string_member (object, "sig", base64);
+      json_object_set_int_member (object, "ss", 1);
+    }
+  /* A lone change cannot carry a longer seal: as in a batch, no "sig". */
+  else if (change->signature != NULL && change->seal == NULL)
     {
       gsize size;
       const guchar *bytes = g_bytes_get_data (change->signature, &size);
@@ -838,11 +959,12 @@ typedef enum
   KEY_SV,
   KEY_SIG,
   KEY_D,
+  KEY_SS,
   N_KEYS,
 } Key;
 
 static const char *const key_names[N_KEYS] = {
-  "t", "r", "g", "v", "c", "o", "s", "sv", "sig", "d",
+  "t", "r", "g", "v", "c", "o", "s", "sv", "sig", "d", "ss",
 };
 
 typedef struct
@@ -983,14 +1105,30 @@ is_base64_char (char c)
 }
 
 /* g_base64_decode() skips what it does not understand instead of failing,
- * so the text is checked first: whole quanta, padding only at the end. */
+ * so the text is checked first: whole quanta, padding only at the end.
+ * *@out_size: the decoded size. */
+static gboolean
+base64_check (const char *text, gsize length, gsize *out_size)
+{
+  gsize padding = 0;
+
+  if (length % 4 != 0)
+    return FALSE;
+  if (length > 0 && text[length - 1] == '=')
+    padding = text[length - 2] == '=' ? 2 : 1;
+  for (gsize i = 0; i < length - padding; i++)
+    if (!is_base64_char (text[i]))
+      return FALSE;
+  *out_size = length / 4 * 3 - padding;
+  return TRUE;
+}
+
 static gboolean
 get_signature (const DecodeContext *ctx, GBytes **out, GError **error)
 {
   const Field *field = &ctx->fields[KEY_SIG];
   const char *text = field->string;
   gsize length = field->length;
-  gsize padding = 0;
   gsize size;
   guchar *bytes;
 
@@ -999,15 +1137,8 @@ get_signature (const DecodeContext *ctx, GBytes **out, GError **error)
   if (field->type != FIELD_STRING || text == NULL)
     return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" must be a string");
 
-  if (length % 4 != 0)
+  if (!base64_check (text, length, &size))
     return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" is not valid base64");
-  if (length > 0 && text[length - 1] == '=')
-    padding = text[length - 2] == '=' ? 2 : 1;
-  for (gsize i = 0; i < length - padding; i++)
-    if (!is_base64_char (text[i]))
-      return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" is not valid base64");
-
-  size = length / 4 * 3 - padding;
   if (size > ctx->limits->max_signature)
     return change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE,
                          "\"sig\" is %" G_GSIZE_FORMAT " bytes long, more than %" G_GSIZE_FORMAT,
@@ -1170,6 +1301,33 @@ build_change (const DecodeContext *ctx, GError **error)
     }
 
   change->schema_version = (guint) schema_version;
+  if (ctx->fields[KEY_SS].type != FIELD_ABSENT)
+    {
+      const Field *ss = &ctx->fields[KEY_SS];
+      guint8 hash[MH_SEAL_HASH_SIZE];
+      g_autoptr(GBytes) hash_bytes = NULL;
+      g_autoptr(MhSeal) seal = NULL;
+
+      if (!(ss->type == FIELD_INT && ss->integer == 1))
+        {
+          mh_change_unref (change);
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"ss\" must be 1");
+          return NULL;
+        }
+      if (signature == NULL || g_bytes_get_size (signature) != MH_CHANGE_SIGNATURE_SIZE)
+        {
+          mh_change_unref (change);
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
+                        "\"ss\" needs a \"sig\" of %d bytes", MH_CHANGE_SIGNATURE_SIZE);
+          return NULL;
+        }
+      /* Sealed alone: the seal's one hash is this change's. */
+      mh_change_hash (change, hash);
+      hash_bytes = g_bytes_new (hash, sizeof hash);
+      seal = mh_seal_new (origin, origin_seq, 1, signature, hash_bytes);
+      mh_change_set_seal (change, seal);
+      return change;
+    }
   change->signature = g_steal_pointer (&signature);
   return change;
 }
@@ -1489,7 +1647,9 @@ key_from_text (const char *key, gsize length)
               return -1;
           }
       case 2:
-        return memcmp (key, "sv", 2) == 0 ? KEY_SV : -1;
+        if (memcmp (key, "sv", 2) == 0)
+          return KEY_SV;
+        return memcmp (key, "ss", 2) == 0 ? KEY_SS : -1;
       case 3:
         return memcmp (key, "sig", 3) == 0 ? KEY_SIG : -1;
       default:
@@ -1660,13 +1820,280 @@ change_from_text (DecodeContext *ctx, const char **pp, GError **error)
   return build_change (ctx, error);
 }
 
+/* Seals: the members of one, and its rules. */
+typedef enum
+{
+  SKEY_O,
+  SKEY_F,
+  SKEY_N,
+  SKEY_SIG,
+  SKEY_H,
+  N_SKEYS,
+} SealKey;
+
+static const char *const seal_key_names[N_SKEYS] = { "o", "f", "n", "sig", "h" };
+
+static int
+seal_key_from_text (const char *key, gsize length)
+{
+  for (guint i = 0; i < N_SKEYS; i++)
+    if (strlen (seal_key_names[i]) == length && memcmp (key, seal_key_names[i], length) == 0)
+      return (int) i;
+  return -1;
+}
+
+static gboolean seal_error (guint index, GError **error, MhSyncError code, const char *format,
+                            ...) G_GNUC_PRINTF (4, 5);
+
+static gboolean
+seal_error (guint index, GError **error, MhSyncError code, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, MH_SYNC_ERROR, code, "seal %u: %s", index, message);
+  return FALSE;
+}
+
+/* Exactly @expected bytes of strict base64. */
+static GBytes *
+seal_bytes (guint index, const Field *field, SealKey key, gsize expected, GError **error)
+{
+  gsize size = 0;
+  guchar *bytes;
+
+  if (field->type == FIELD_ABSENT)
+    {
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing",
+                  seal_key_names[key]);
+      return NULL;
+    }
+  if (field->type != FIELD_STRING || field->string == NULL)
+    {
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be a string",
+                  seal_key_names[key]);
+      return NULL;
+    }
+  if (!base64_check (field->string, field->length, &size))
+    {
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is not valid base64",
+                  seal_key_names[key]);
+      return NULL;
+    }
+  if (size != expected)
+    {
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED,
+                  "\"%s\" is %" G_GSIZE_FORMAT " bytes long, not %" G_GSIZE_FORMAT,
+                  seal_key_names[key], size, expected);
+      return NULL;
+    }
+  bytes = g_base64_decode (field->string, &size);
+  return g_bytes_new_take (bytes, size);
+}
+
+static gboolean
+seal_int (guint index, const Field *field, SealKey key, gint64 min, gint64 max, gint64 *out,
+          GError **error)
+{
+  if (field->type == FIELD_ABSENT)
+    return seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing",
+                       seal_key_names[key]);
+  if (field->type != FIELD_INT)
+    return seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be an integer",
+                       seal_key_names[key]);
+  if (field->integer < min || field->integer > max)
+    return seal_error (index, error, MH_SYNC_ERROR_MALFORMED,
+                       "\"%s\" must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT,
+                       seal_key_names[key], min, max);
+  *out = field->integer;
+  return TRUE;
+}
+
+static MhSeal *
+build_seal (const DecodeContext *ctx, guint index, const Field *fields, GError **error)
+{
+  const Field *origin = &fields[SKEY_O];
+  g_autoptr(GBytes) sig = NULL;
+  g_autoptr(GBytes) hashes = NULL;
+  gint64 first = 0, n = 0;
+
+  if (origin->type != FIELD_STRING || origin->string == NULL)
+    {
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED,
+                  origin->type == FIELD_ABSENT ? "\"o\" is missing" : "\"o\" must be a string");
+      return NULL;
+    }
+  if (origin->length == 0 || origin->length > ctx->limits->max_string)
+    {
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"o\" must be a site id");
+      return NULL;
+    }
+  if (!seal_int (index, &fields[SKEY_N], SKEY_N, 1, MH_SEAL_MAX, &n, error)
+      || !seal_int (index, &fields[SKEY_F], SKEY_F, 0, G_MAXINT64 - (n - 1), &first, error))
+    return NULL;
+  sig = seal_bytes (index, &fields[SKEY_SIG], SKEY_SIG, 96, error);
+  if (sig == NULL)
+    return NULL;
+  hashes = seal_bytes (index, &fields[SKEY_H], SKEY_H, (gsize) n * MH_SEAL_HASH_SIZE, error);
+  if (hashes == NULL)
+    return NULL;
+  return mh_seal_new (origin->string, first, (guint) n, sig, hashes);
+}
+
+/* @p at the '{' of a seal; *pp is left past its '}'. */
+static MhSeal *
+seal_from_text (DecodeContext *ctx, guint index, const char **pp, GError **error)
+{
+  const char *p = skip_space (*pp + 1);
+  Field fields[N_SKEYS];
+
+  memset (fields, 0, sizeof fields);
+  g_string_truncate (ctx->strings, 0);
+  while (*p != '}')
+    {
+      const char *name;
+      gsize length;
+      int key;
+
+      p = read_name (p, ctx->names, &name, &length);
+      key = seal_key_from_text (name, length);
+      p = skip_space (skip_space (p) + 1);
+      if (key < 0)
+        p = skip_value (p);
+      else if (fields[key].type != FIELD_ABSENT)
+        {
+          seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" appears twice",
+                      seal_key_names[key]);
+          return NULL;
+        }
+      else
+        p = read_field (ctx, p, &fields[key], FALSE);
+      p = skip_space (p);
+      if (*p == ',')
+        p = skip_space (p + 1);
+    }
+  *pp = p + 1;
+  for (guint key = 0; key < N_SKEYS; key++)
+    resolve_string (ctx, &fields[key]);
+  return build_seal (ctx, index, fields, error);
+}
+
+static int
+seal_compare (gconstpointer a, gconstpointer b)
+{
+  const MhSeal *x = *(MhSeal *const *) a;
+  const MhSeal *y = *(MhSeal *const *) b;
+  int c = strcmp (x->origin, y->origin);
+
+  if (c != 0)
+    return c;
+  return x->first_oseq < y->first_oseq ? -1 : x->first_oseq > y->first_oseq;
+}
+
+/* The seals of a batch, sorted by origin and first sequence number, each
+ * once. */
+static GPtrArray *
+seals_from_text (DecodeContext *ctx, const char *seals_at, guint max, GError **error)
+{
+  g_autoptr(GPtrArray) seals = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_seal_unref);
+  const char *p;
+  guint n = 0;
+
+  if (*seals_at != '[')
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"seals\" must be an array");
+      return NULL;
+    }
+  for (p = skip_space (seals_at + 1); *p != ']'; n++)
+    {
+      p = skip_space (skip_value (p));
+      if (*p == ',')
+        p = skip_space (p + 1);
+    }
+  /* Every seal covers at least one change of the batch. */
+  if (n > max)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
+                   "%u seals in a batch, more than %u", n, max);
+      return NULL;
+    }
+  p = skip_space (seals_at + 1);
+  for (guint i = 0; i < n; i++)
+    {
+      MhSeal *seal;
+
+      if (*p != '{')
+        {
+          seal_error (i, error, MH_SYNC_ERROR_MALFORMED, "not an object");
+          return NULL;
+        }
+      seal = seal_from_text (ctx, i, &p, error);
+      if (seal == NULL)
+        return NULL;
+      g_ptr_array_add (seals, seal);
+      p = skip_space (p);
+      if (*p == ',')
+        p = skip_space (p + 1);
+    }
+
+  g_ptr_array_sort (seals, seal_compare);
+  for (guint i = 1; i < seals->len;)
+    {
+      MhSeal *prev = g_ptr_array_index (seals, i - 1);
+      MhSeal *seal = g_ptr_array_index (seals, i);
+
+      if (seal_compare (&prev, &seal) != 0)
+        i++;
+      else if (mh_seal_equal (prev, seal))
+        g_ptr_array_remove_index (seals, i);
+      else
+        {
+          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                       "two different seals of site %s from sequence number %" G_GINT64_FORMAT,
+                       seal->origin, seal->first_oseq);
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&seals);
+}
+
+/* The seal of @change's origin that covers its sequence number, if any:
+ * the last one of that origin that starts at or before it. */
+static MhSeal *
+seal_for (GPtrArray *seals, const MhChange *change)
+{
+  guint lo = 0, hi = seals->len;
+
+  while (lo < hi)
+    {
+      guint mid = lo + (hi - lo) / 2;
+      const MhSeal *seal = g_ptr_array_index (seals, mid);
+      int c = strcmp (seal->origin, change->origin);
+
+      if (c < 0 || (c == 0 && seal->first_oseq <= change->origin_seq))
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  if (lo == 0)
+    return NULL;
+  if (!mh_seal_covers (g_ptr_array_index (seals, lo - 1), change->origin, change->origin_seq))
+    return NULL;
+  return g_ptr_array_index (seals, lo - 1);
+}
+
 static GPtrArray *
 changes_from_text (DecodeContext *ctx, const char *data, GError **error)
 {
   const char *p = skip_space (data);
   const char *changes_at = NULL;
+  const char *seals_at = NULL;
   guint n = 0;
   g_autoptr(GPtrArray) changes = NULL;
+  g_autoptr(GPtrArray) seals = NULL;
 
   if (*p != '{')
     {
@@ -1692,6 +2119,16 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
               return NULL;
             }
           changes_at = p;
+        }
+      else if (length == 5 && memcmp (name, "seals", 5) == 0)
+        {
+          if (seals_at != NULL)
+            {
+              g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                           "\"seals\" appears twice");
+              return NULL;
+            }
+          seals_at = p;
         }
       p = skip_space (skip_value (p));
       if (*p == ',')
@@ -1722,6 +2159,9 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
       return NULL;
     }
 
+  if (seals_at != NULL && !(seals = seals_from_text (ctx, seals_at, MAX (n, 1), error)))
+    return NULL;
+
   changes = g_ptr_array_new_full (n, (GDestroyNotify) mh_change_unref);
   p = skip_space (changes_at + 1);
   for (ctx->index = 0; ctx->index < n; ctx->index++)
@@ -1736,6 +2176,14 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
       change = change_from_text (ctx, &p, error);
       if (change == NULL)
         return NULL;
+      /* Without "sig": signed by a seal of the batch, or unsigned. */
+      if (change->signature == NULL && seals != NULL && seals->len > 0)
+        {
+          MhSeal *seal = seal_for (seals, change);
+
+          if (seal != NULL)
+            mh_change_set_seal (change, seal);
+        }
       g_ptr_array_add (changes, change);
       p = skip_space (p);
       if (*p == ',')

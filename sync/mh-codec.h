@@ -4,7 +4,12 @@
  *   {"t":TABLE,"r":ROW,"g":REGISTER,"v":[VALUES…],"c":HLC,"o":ORIGIN,"s":ORIGIN_SEQ,
  *    "sv":SCHEMA_VERSION,"sig":"BASE64"}
  * and a deletion {"t":…,"r":…,"d":1,"c":…,"o":…,"s":…,"sv":…}. A batch is
- * {"changes":[…]}. Decoding is bounded: every malformed or oversized input
+ * {"changes":[…],"seals":[…]}, where a seal (see #MhSeal) is
+ *   {"o":ORIGIN,"f":FIRST_OSEQ,"n":N,"sig":"BASE64 (96 bytes)","h":"BASE64 (32*N bytes)"}
+ * and a change it covers has no "sig": the decoder attaches the seal of its
+ * origin that covers its sequence number. A seal of one change travels in
+ * it instead: "sig" is the seal's signature field, with "ss":1, and the
+ * decoder makes the seal from the change's own hash. Decoding is bounded: every malformed or oversized input
  * is a MH_SYNC_ERROR_MALFORMED or MH_SYNC_ERROR_TOO_LARGE error, never a crash.
  */
 #pragma once
@@ -41,6 +46,7 @@ JsonNode *mh_codec_encode_changes (GPtrArray *changes);
 GPtrArray *mh_codec_decode_changes (JsonNode *array, const MhCodecLimits *limits, GError **error);
 
 char *mh_codec_encode_batch (GPtrArray *changes, gsize *out_length);
+char *mh_codec_encode_batch_unsealed (GPtrArray *changes, gsize *out_length);
 GPtrArray *mh_codec_decode_batch (const char *data, gssize length, const MhCodecLimits *limits,
                                   GError **error);
 

@@ -891,7 +891,49 @@ cache_site_id (const guint8 *key, const char *site_id)
   G_UNLOCK (site_id_cache);
 }
 
+/* Imports @key (32 raw bytes) into *@out_pubkey and checks that it hashes
+ * to @origin. */
+static gboolean
+signer_key (const guint8 *key, const char *origin, GnutlsPubkey **out_pubkey, char **reason)
+{
+  g_autoptr(GnutlsPubkey) pubkey = NULL;
+  g_autofree char *site_id = NULL;
+  gnutls_datum_t x;
+  guint8 digest[32];
+
+  x.data = (unsigned char *) key;
+  x.size = ED25519_PUBLIC_KEY_SIZE;
+  if (gnutls_pubkey_init (&pubkey) < 0
+      || gnutls_pubkey_import_ecc_raw (pubkey, GNUTLS_ECC_CURVE_ED25519, &x, NULL) < 0)
+    {
+      if (reason)
+        *reason = g_strdup ("malformed signing key");
+      return FALSE;
+    }
+  site_id = cached_site_id (key);
+  if (site_id == NULL)
+    {
+      if (!pubkey_digest (pubkey, digest))
+        {
+          if (reason)
+            *reason = g_strdup ("malformed signing key");
+          return FALSE;
+        }
+      site_id = site_id_from_digest (digest);
+      cache_site_id (key, site_id);
+    }
+  if (g_strcmp0 (site_id, origin) != 0)
+    {
+      if (reason)
+        *reason = g_strdup_printf ("signed by %s, not by its origin", site_id);
+      return FALSE;
+    }
+  *out_pubkey = g_steal_pointer (&pubkey);
+  return TRUE;
+}
+
 static gboolean change_verify_uncached (const MhChange *change, GBytes *canonical, char **reason);
+static gboolean sealed_change_verify (const MhChange *change, char **reason);
 
 /* Changes verified lately, by their canonical bytes and signature field: the
  * same change often arrives again (by two paths of a mesh, or when a held or
@@ -934,6 +976,8 @@ mh_change_verify (const MhChange *change, char **reason)
 
   g_return_val_if_fail (change != NULL, FALSE);
 
+  if (mh_change_is_sealed (change))
+    return sealed_change_verify (change, reason);
   if (change->signature == NULL
       || g_bytes_get_size (change->signature) != MH_CHANGE_SIGNATURE_SIZE)
     return change_verify_uncached (change, NULL, reason);
@@ -968,11 +1012,9 @@ change_verify_uncached (const MhChange *change, GBytes *canonical_in, char **rea
 {
   g_autoptr(GnutlsPubkey) pubkey = NULL;
   g_autoptr(GBytes) canonical = NULL;
-  g_autofree char *site_id = NULL;
   const guint8 *sig;
   gsize sig_len, len;
-  gnutls_datum_t x, in, signature;
-  guint8 digest[32];
+  gnutls_datum_t in, signature;
 
   if (change->signature == NULL)
     {
@@ -987,33 +1029,8 @@ change_verify_uncached (const MhChange *change, GBytes *canonical_in, char **rea
         *reason = g_strdup ("malformed signature");
       return FALSE;
     }
-  x.data = (unsigned char *) sig;
-  x.size = ED25519_PUBLIC_KEY_SIZE;
-  if (gnutls_pubkey_init (&pubkey) < 0
-      || gnutls_pubkey_import_ecc_raw (pubkey, GNUTLS_ECC_CURVE_ED25519, &x, NULL) < 0)
-    {
-      if (reason)
-        *reason = g_strdup ("malformed signing key");
-      return FALSE;
-    }
-  site_id = cached_site_id (sig);
-  if (site_id == NULL)
-    {
-      if (!pubkey_digest (pubkey, digest))
-        {
-          if (reason)
-            *reason = g_strdup ("malformed signing key");
-          return FALSE;
-        }
-      site_id = site_id_from_digest (digest);
-      cache_site_id (sig, site_id);
-    }
-  if (g_strcmp0 (site_id, change->origin) != 0)
-    {
-      if (reason)
-        *reason = g_strdup_printf ("signed by %s, not by its origin", site_id);
-      return FALSE;
-    }
+  if (!signer_key (sig, change->origin, &pubkey, reason))
+    return FALSE;
   canonical = canonical_in ? g_bytes_ref (canonical_in) : mh_change_canonical_bytes (change);
   in.data = (unsigned char *) g_bytes_get_data (canonical, &len);
   in.size = (unsigned int) len;
@@ -1023,6 +1040,216 @@ change_verify_uncached (const MhChange *change, GBytes *canonical_in, char **rea
     {
       if (reason)
         *reason = g_strdup ("bad signature");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Seals */
+
+/**
+ * mh_change_hash:
+ * @out: (out caller-allocates): the SHA-256 of mh_change_canonical_bytes()
+ */
+void
+mh_change_hash (const MhChange *change, guint8 out[MH_SEAL_HASH_SIZE])
+{
+  g_autoptr(GBytes) canonical = mh_change_canonical_bytes (change);
+  gsize len;
+  const guint8 *data = g_bytes_get_data (canonical, &len);
+
+  if (gnutls_hash_fast (GNUTLS_DIG_SHA256, data, len, out) != 0)
+    {
+      /* Only without SHA-256 at all: fall back to GLib's. */
+      g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+      gsize out_len = MH_SEAL_HASH_SIZE;
+
+      g_checksum_update (checksum, data, len);
+      g_checksum_get_digest (checksum, out, &out_len);
+    }
+}
+
+/**
+ * mh_identity_seal:
+ * @hashes: 32 * @n bytes: mh_change_hash() of this node's changes numbered
+ *   @first_oseq to @first_oseq + @n - 1
+ *
+ * Signs those changes at once (one Ed25519 signature).
+ *
+ * Returns: (transfer full) (nullable): the seal, known good
+ */
+MhSeal *
+mh_identity_seal (MhIdentity *self, gint64 first_oseq, guint n, const guint8 *hashes,
+                  GError **error)
+{
+  g_autoptr(GBytes) message = NULL;
+  g_autoptr(GBytes) sig = NULL;
+  g_autoptr(GBytes) field = NULL;
+  g_autoptr(GBytes) hash_bytes = NULL;
+  GByteArray *both;
+  MhSeal *seal;
+
+  g_return_val_if_fail (MH_IS_IDENTITY (self), NULL);
+  g_return_val_if_fail (n >= 1 && n <= MH_SEAL_MAX && hashes != NULL, NULL);
+
+  message = mh_seal_message (self->site_id, first_oseq, n, hashes);
+  if (!mh_identity_sign (self, g_bytes_get_data (message, NULL), g_bytes_get_size (message), &sig,
+                         error))
+    return NULL;
+  both = g_byte_array_sized_new (MH_CHANGE_SIGNATURE_SIZE);
+  g_byte_array_append (both, self->raw_public_key, ED25519_PUBLIC_KEY_SIZE);
+  g_byte_array_append (both, g_bytes_get_data (sig, NULL), (guint) g_bytes_get_size (sig));
+  field = g_byte_array_free_to_bytes (both);
+  hash_bytes = g_bytes_new (hashes, (gsize) n * MH_SEAL_HASH_SIZE);
+  seal = mh_seal_new (self->site_id, first_oseq, n, field, hash_bytes);
+  g_atomic_int_set (&seal->verified, 1);
+  return seal;
+}
+
+/* Seals verified lately, by the SHA-256 of their message and signature: a
+ * seal read again from a replica, or arriving again from another peer, is
+ * a new object with the same bytes. Two generations, as verified_cache. */
+#define SEAL_CACHE_MAX 2048
+G_LOCK_DEFINE_STATIC (seal_cache);
+static GHashTable *seal_cache;
+static GHashTable *seal_cache_old;
+
+static GBytes *
+seal_key (GBytes *message, GBytes *sig)
+{
+  gnutls_hash_hd_t hd;
+  guint8 *digest = g_malloc (32);
+
+  if (gnutls_hash_init (&hd, GNUTLS_DIG_SHA256) < 0)
+    {
+      g_free (digest);
+      return NULL;
+    }
+  gnutls_hash (hd, g_bytes_get_data (message, NULL), g_bytes_get_size (message));
+  gnutls_hash (hd, g_bytes_get_data (sig, NULL), g_bytes_get_size (sig));
+  gnutls_hash_deinit (hd, digest);
+  return g_bytes_new_take (digest, 32);
+}
+
+/**
+ * mh_seal_verify:
+ * @reason: (out) (optional): why it does not verify
+ *
+ * Checks that @seal was signed by its origin: the key in its signature
+ * field hashes to the seal's origin, and the signature of mh_seal_message()
+ * verifies with that key. The verdict is kept in the seal.
+ */
+gboolean
+mh_seal_verify (MhSeal *seal, char **reason)
+{
+  g_autoptr(GnutlsPubkey) pubkey = NULL;
+  g_autoptr(GBytes) message = NULL;
+  g_autoptr(GBytes) key = NULL;
+  const guint8 *sig;
+  gsize sig_len;
+  gnutls_datum_t in, signature;
+  gboolean known;
+  int verified;
+
+  g_return_val_if_fail (seal != NULL, FALSE);
+
+  verified = g_atomic_int_get (&seal->verified);
+  if (verified != 0)
+    {
+      if (verified < 0 && reason)
+        *reason = g_strdup ("bad seal signature");
+      return verified > 0;
+    }
+  sig = g_bytes_get_data (seal->sig, &sig_len);
+  if (sig_len != MH_CHANGE_SIGNATURE_SIZE || seal->n < 1 || seal->n > MH_SEAL_MAX
+      || g_bytes_get_size (seal->hashes) != (gsize) seal->n * MH_SEAL_HASH_SIZE)
+    {
+      if (reason)
+        *reason = g_strdup ("malformed seal");
+      g_atomic_int_set (&seal->verified, -1);
+      return FALSE;
+    }
+  message = mh_seal_message (seal->origin, seal->first_oseq, seal->n,
+                             g_bytes_get_data (seal->hashes, NULL));
+  key = seal_key (message, seal->sig);
+  G_LOCK (seal_cache);
+  known = key != NULL
+          && ((seal_cache != NULL && g_hash_table_contains (seal_cache, key))
+              || (seal_cache_old != NULL && g_hash_table_contains (seal_cache_old, key)));
+  G_UNLOCK (seal_cache);
+  if (known)
+    {
+      g_atomic_int_set (&seal->verified, 1);
+      return TRUE;
+    }
+
+  if (!signer_key (sig, seal->origin, &pubkey, reason))
+    {
+      g_atomic_int_set (&seal->verified, -1);
+      return FALSE;
+    }
+  in.data = (unsigned char *) g_bytes_get_data (message, NULL);
+  in.size = (unsigned int) g_bytes_get_size (message);
+  signature.data = (unsigned char *) sig + ED25519_PUBLIC_KEY_SIZE;
+  signature.size = MH_SIGNATURE_SIZE;
+  if (gnutls_pubkey_verify_data2 (pubkey, GNUTLS_SIGN_EDDSA_ED25519, 0, &in, &signature) < 0)
+    {
+      if (reason)
+        *reason = g_strdup ("bad seal signature");
+      g_atomic_int_set (&seal->verified, -1);
+      return FALSE;
+    }
+  g_atomic_int_set (&seal->verified, 1);
+  if (key == NULL)
+    return TRUE;
+  G_LOCK (seal_cache);
+  if (seal_cache != NULL && g_hash_table_size (seal_cache) >= SEAL_CACHE_MAX / 2)
+    {
+      g_clear_pointer (&seal_cache_old, g_hash_table_unref);
+      seal_cache_old = g_steal_pointer (&seal_cache);
+    }
+  if (seal_cache == NULL)
+    seal_cache = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
+                                        (GDestroyNotify) g_bytes_unref, NULL);
+  g_hash_table_add (seal_cache, g_steal_pointer (&key));
+  G_UNLOCK (seal_cache);
+  return TRUE;
+}
+
+/* A change whose signature is a seal's: the seal is the origin's and
+ * verifies, and holds this change's hash at its sequence number. */
+static gboolean
+sealed_change_verify (const MhChange *change, char **reason)
+{
+  guint8 hash[MH_SEAL_HASH_SIZE];
+  const guint8 *expected;
+
+  if (change->seal == NULL)
+    {
+      if (reason)
+        *reason = g_strdup ("sealed change without its seal");
+      return FALSE;
+    }
+  if (g_strcmp0 (change->seal->origin, change->origin) != 0)
+    {
+      if (reason)
+        *reason = g_strdup ("sealed by another origin");
+      return FALSE;
+    }
+  expected = mh_seal_get_hash (change->seal, change->origin_seq);
+  if (expected == NULL)
+    {
+      if (reason)
+        *reason = g_strdup ("not covered by its seal");
+      return FALSE;
+    }
+  if (!mh_seal_verify (change->seal, reason))
+    return FALSE;
+  mh_change_hash (change, hash);
+  if (memcmp (hash, expected, MH_SEAL_HASH_SIZE) != 0)
+    {
+      if (reason)
+        *reason = g_strdup ("hash does not match its seal");
       return FALSE;
     }
   return TRUE;

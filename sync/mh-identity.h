@@ -43,6 +43,11 @@ gboolean mh_identity_verify (const char *public_key_b64, const guint8 *data, gsi
 
 gboolean mh_identity_sign_change (MhIdentity *self, MhChange *change, GError **error);
 gboolean mh_change_verify (const MhChange *change, char **reason);
+
+void mh_change_hash (const MhChange *change, guint8 out[MH_SEAL_HASH_SIZE]);
+MhSeal *mh_identity_seal (MhIdentity *self, gint64 first_oseq, guint n, const guint8 *hashes,
+                          GError **error);
+gboolean mh_seal_verify (MhSeal *seal, char **reason);
 GPtrArray *mh_changes_verify (GPtrArray *changes);
 
 char *mh_fingerprint_from_certificate (GTlsCertificate *cert);

@@ -54,6 +54,8 @@
 /* A peer keeps at most WINDOW batches unacknowledged, so at most that many
  * wait here; the slack covers nothing legitimate, a flood is refused. */
 #define MAX_QUEUED_BATCHES (2 * WINDOW)
+/* Changes frames up to this size are decoded and applied as they arrive. */
+#define INLINE_FRAME_MAX 4096
 
 typedef struct
 {
@@ -1031,48 +1033,65 @@ top_level_int (const char *text, gsize length, const char *name, gint64 *out)
   return FALSE;
 }
 
-/* In a worker thread: nothing here touches the store or the link. The
- * codec's strict reader validates the whole frame (and ignores the frame's
- * own members); only then are they read. */
-static void
-decode_changes_thread (GTask *task, gpointer source, gpointer task_data,
-                       GCancellable *cancellable)
+/* Decodes and checks @in's frame. Touches neither the store nor the link,
+ * so it runs in a worker thread (or, for a small frame, on the main thread:
+ * see handle_changes()). The codec's strict reader validates the whole
+ * frame (and ignores the frame's own members); only then are they read. */
+static gboolean
+decode_incoming (Incoming *in, GCancellable *cancellable, GError **error)
 {
-  Incoming *in = task_data;
   gsize length;
   const char *text = g_bytes_get_data (in->frame, &length);
   g_autoptr(GPtrArray) changes = NULL;
-  GError *error = NULL;
+  g_autoptr(GError) local_error = NULL;
 
-  changes = mh_codec_decode_batch (text, (gssize) length, NULL, &error);
+  changes = mh_codec_decode_batch (text, (gssize) length, NULL, &local_error);
   if (changes == NULL)
     {
-      g_task_return_new_error (task, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                               "malformed batch: %s", error->message);
-      g_error_free (error);
-      return;
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "malformed batch: %s",
+                   local_error->message);
+      return FALSE;
     }
   if (!top_level_int (text, length, "lane", &in->lane)
       || !top_level_int (text, length, "epoch", &in->epoch)
       || !top_level_int (text, length, "to", &in->to))
     {
-      g_task_return_new_error (task, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                               "malformed changes frame");
-      return;
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                           "malformed changes frame");
+      return FALSE;
     }
   /* The store checks every signature again before its transaction, but a
-   * change verified here is then a lookup in the identity's cache of
-   * verified changes: the costly part runs off the main thread. One by one
-   * on this thread, not with mh_changes_verify(): its shared pool must stay
+   * change (or seal) verified here is then a lookup in the identity's
+   * cache: the costly part runs off the main thread. One by one on this
+   * thread, not with mh_changes_verify(): its shared pool must stay
    * free for the main thread's quick pass. */
   for (guint i = 0; in->verify && i < changes->len; i++)
     {
-      if (i % 64 == 0 && g_task_return_error_if_cancelled (task))
-        return;
-      mh_change_verify (g_ptr_array_index (changes, i), NULL);
+      MhChange *change = g_ptr_array_index (changes, i);
+
+      if (i % 64 == 0 && g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      /* A sealed change costs a hash: only its seal's signature (cached
+       * in the seal, which the batch's changes share) is worth doing here. */
+      if (change->seal != NULL)
+        mh_seal_verify (change->seal, NULL);
+      else
+        mh_change_verify (change, NULL);
     }
   in->changes = g_steal_pointer (&changes);
-  g_task_return_boolean (task, TRUE);
+  return TRUE;
+}
+
+static void
+decode_changes_thread (GTask *task, gpointer source, gpointer task_data,
+                       GCancellable *cancellable)
+{
+  GError *error = NULL;
+
+  if (decode_incoming (task_data, cancellable, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
 }
 
 static gboolean link_apply (gpointer data);
@@ -1147,6 +1166,20 @@ handle_changes (Link *link, GBytes *frame)
   in->verify = mh_store_get_verify_signatures (link->owner->store);
   in->cancellable = g_cancellable_new ();
   g_queue_push_tail (&link->incoming, in);
+  /* A small frame with nothing queued before it (a live update, typically
+   * one change) is decoded and applied at once: the round trip through a
+   * worker thread and two main-loop dispatches cost more than its work,
+   * and each is a wait for a CPU on a busy machine. */
+  if (g_queue_get_length (&link->incoming) == 1 && !link->decoding && link->apply_id == 0
+      && g_bytes_get_size (frame) <= INLINE_FRAME_MAX)
+    {
+      in->started = TRUE;
+      in->done = TRUE;
+      if (!decode_incoming (in, NULL, &in->error) && in->error == NULL)
+        in->error = g_error_new_literal (MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "not decoded");
+      link_apply (link);
+      return;
+    }
   link_decode_next (link);
 }
 

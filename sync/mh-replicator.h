@@ -20,7 +20,7 @@ G_BEGIN_DECLS
 
 G_DECLARE_FINAL_TYPE (MhReplicator, mh_replicator, MH, REPLICATOR, GObject)
 
-#define MH_PROTOCOL_VERSION 1
+#define MH_PROTOCOL_VERSION 2
 #define MH_SYNC_PATH "/sync/v1/link"
 
 MhReplicator *mh_replicator_new (MhStore *store, GTlsCertificate *certificate,

@@ -12,6 +12,9 @@
  * - `_mh_tomb`: deleted rows, kept forever so deletes win;
  * - `_mh_evicted`: rows this replica dropped locally (mh_store_evict()):
  *   later changes to them are dropped on arrival;
+ * - `_mh_seal`: the seals (see #MhSeal) of the changes this replica holds
+ *   or held, its own and its peers': a sealed change's signature field is
+ *   the one-byte marker, and its seal is read from here to relay it;
  * - `_mh_held`, `_mh_parked`, `_mh_rejected`, `_mh_history`, `_mh_digest`,
  *   `_mh_sites`, `_mh_tables`, `_mh_meta`.
  *
@@ -63,6 +66,13 @@ typedef struct
 
 typedef struct _MhCheckpointer MhCheckpointer;
 
+/* A local change to seal at commit. */
+typedef struct
+{
+  gint64 oseq;
+  guint8 hash[MH_SEAL_HASH_SIZE];
+} SealPending;
+
 struct _MhStore
 {
   GObject parent_instance;
@@ -112,6 +122,10 @@ struct _MhStore
   gboolean touched_overflow;
   GHashTable *touched_tables;
   gboolean txn_logged;
+  GArray *txn_seal_pending;  /* SealPending, by oseq: this transaction's local changes */
+  GHashTable *txn_seals;     /* MhSeal set: seals kept in this transaction */
+  MhSeal *last_seal;         /* the last seal read (pages of a lane share seals) */
+  guint last_seal_origin;
 
   guint n_tombs;
   guint n_evicted;          /* eviction markers: none means no lookup on apply */
@@ -186,7 +200,7 @@ static gboolean save_peer_cursor (MhStore *self, const char *peer, guint lane,
 static void drop_pending (MhStore *self);
 static gboolean drop_foreign_of_row (MhStore *self, const MhTableDef *table, const char *row,
                                      GError **error);
-static MhChange *change_from_json (const char *text);
+static MhChange *change_from_json (MhStore *self, const char *text);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers: SQLite                                                          */
@@ -1143,6 +1157,8 @@ txn_begin (MhStore *self, GError **error)
   g_hash_table_remove_all (self->touched_rows);
   g_hash_table_remove_all (self->touched_tables);
   self->touched_overflow = FALSE;
+  g_array_set_size (self->txn_seal_pending, 0);
+  g_hash_table_remove_all (self->txn_seals);
   if (!exec_sql (self, "BEGIN IMMEDIATE", error))
     {
       self->txn_depth = 0;
@@ -1162,6 +1178,9 @@ txn_rollback (MhStore *self)
       return;
     }
   sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+  g_array_set_size (self->txn_seal_pending, 0);
+  g_hash_table_remove_all (self->txn_seals);
+  g_clear_pointer (&self->last_seal, mh_seal_unref);
   reload_sites (self);
   self->seq = self->txn_seq_start;
   self->own_seq = self->txn_own_seq_start;
@@ -1329,6 +1348,210 @@ wal_hook_cb (void *data, sqlite3 *db, const char *name, int pages)
   return SQLITE_OK;
 }
 
+/* The transaction's local changes, signed at once: one seal per run of
+ * contiguous sequence numbers, at most MH_SEAL_MAX changes each. */
+static gboolean
+seal_pending (MhStore *self, GError **error)
+{
+  GArray *pending = self->txn_seal_pending;
+  g_autoptr(GByteArray) hashes = NULL;
+  guint start = 0;
+
+  if (pending->len == 0 || self->identity == NULL)
+    return TRUE;
+  hashes = g_byte_array_sized_new (MH_SEAL_MAX * MH_SEAL_HASH_SIZE);
+  while (start < pending->len)
+    {
+      const SealPending *first = &g_array_index (pending, SealPending, start);
+      g_autoptr(MhSeal) seal = NULL;
+      g_autoptr(MhCachedStmt) stmt = NULL;
+      guint n = 1;
+
+      while (start + n < pending->len && n < MH_SEAL_MAX
+             && g_array_index (pending, SealPending, start + n).oseq == first->oseq + n)
+        n++;
+      g_byte_array_set_size (hashes, 0);
+      for (guint i = 0; i < n; i++)
+        g_byte_array_append (hashes, g_array_index (pending, SealPending, start + i).hash,
+                             MH_SEAL_HASH_SIZE);
+      seal = mh_identity_seal (self->identity, first->oseq, n, hashes->data, error);
+      if (seal == NULL)
+        return FALSE;
+      stmt = prepare_cached (self, "INSERT INTO _mh_seal (origin, first_oseq, n, sig, hashes) "
+                                   "VALUES (?, ?, ?, ?, ?)");
+      if (stmt == NULL)
+        return set_sqlite_error (self, error, "sealing the changes");
+      sqlite3_bind_int64 (stmt, 1, self->site_index);
+      sqlite3_bind_int64 (stmt, 2, seal->first_oseq);
+      sqlite3_bind_int64 (stmt, 3, seal->n);
+      sqlite3_bind_blob (stmt, 4, g_bytes_get_data (seal->sig, NULL),
+                         (int) g_bytes_get_size (seal->sig), SQLITE_STATIC);
+      sqlite3_bind_blob (stmt, 5, g_bytes_get_data (seal->hashes, NULL),
+                         (int) g_bytes_get_size (seal->hashes), SQLITE_STATIC);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        return set_sqlite_error (self, error, "sealing the changes");
+      start += n;
+    }
+  return TRUE;
+}
+
+/* A local change of this transaction, to be sealed at its commit: its
+ * signature field becomes the marker. */
+static void
+seal_later (MhStore *self, const MhChange *change)
+{
+  SealPending p;
+
+  p.oseq = change->origin_seq;
+  mh_change_hash (change, p.hash);
+  g_array_append_val (self->txn_seal_pending, p);
+}
+
+/* The stored seal of site @origin (its index) that covers @oseq. */
+static MhSeal *
+seal_lookup (MhStore *self, guint origin, gint64 oseq)
+{
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  const char *site;
+  gint64 first, n;
+
+  if (self->last_seal != NULL && self->last_seal_origin == origin
+      && mh_seal_get_hash (self->last_seal, oseq) != NULL)
+    return mh_seal_ref (self->last_seal);
+  if ((site = site_name (self, origin)) == NULL)
+    return NULL;
+  stmt = prepare_cached (self, "SELECT first_oseq, n, sig, hashes FROM _mh_seal "
+                               "WHERE origin = ? AND first_oseq <= ? "
+                               "ORDER BY first_oseq DESC LIMIT 1");
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, origin);
+  sqlite3_bind_int64 (stmt, 2, oseq);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return NULL;
+  first = sqlite3_column_int64 (stmt, 0);
+  n = sqlite3_column_int64 (stmt, 1);
+  if (n < 1 || n > MH_SEAL_MAX || oseq - first >= n
+      || sqlite3_column_bytes (stmt, 2) != MH_CHANGE_SIGNATURE_SIZE
+      || sqlite3_column_bytes (stmt, 3) != n * MH_SEAL_HASH_SIZE)
+    return NULL;
+  {
+    g_autoptr(GBytes) sig = g_bytes_new (sqlite3_column_blob (stmt, 2),
+                                         MH_CHANGE_SIGNATURE_SIZE);
+    g_autoptr(GBytes) hashes = g_bytes_new (sqlite3_column_blob (stmt, 3),
+                                            (gsize) n * MH_SEAL_HASH_SIZE);
+
+    g_clear_pointer (&self->last_seal, mh_seal_unref);
+    self->last_seal = mh_seal_new (site, first, (guint) n, sig, hashes);
+    self->last_seal_origin = origin;
+  }
+  return mh_seal_ref (self->last_seal);
+}
+
+/* A sealed change read from storage takes its seal along. */
+static void
+attach_seal (MhStore *self, MhChange *change, guint origin)
+{
+  if (change->seal != NULL || !mh_change_is_sealed (change))
+    return;
+  change->seal = seal_lookup (self, origin, change->origin_seq);
+}
+
+/* A change read back from a queue, where it was kept without its seal. */
+static void
+attach_seal_by_name (MhStore *self, MhChange *change)
+{
+  gpointer origin;
+  g_autoptr(MhSeal) seal = NULL;
+
+  if (change->seal != NULL || (change->signature != NULL && !mh_change_is_sealed (change))
+      || !g_hash_table_lookup_extended (self->site_by_name, change->origin, NULL, &origin))
+    return;
+  seal = seal_lookup (self, GPOINTER_TO_UINT (origin), change->origin_seq);
+  if (seal != NULL)
+    mh_change_set_seal (change, seal);
+}
+
+/* Keeps the seal of a remote change that verified, so that this replica
+ * can relay it. An origin signs one seal per run of sequence numbers: a
+ * stored seal overlapping this one with other content means it signed two
+ * different things with one number, and this one is refused. */
+static Outcome
+seal_keep (MhStore *self, MhSeal *seal, char **reason, GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  gint64 last = seal->first_oseq + (gint64) seal->n - 1;
+  guint origin;
+  gboolean same = FALSE, clash = FALSE;
+
+  if (g_hash_table_contains (self->txn_seals, seal))
+    return OUTCOME_APPLIED;
+  if ((origin = site_index (self, seal->origin, error)) == 0)
+    return OUTCOME_REJECTED;
+  stmt = prepare_cached (self, "SELECT first_oseq, n, sig, hashes FROM _mh_seal "
+                               "WHERE origin = ? AND first_oseq <= ? "
+                               "ORDER BY first_oseq DESC LIMIT 1");
+  if (stmt == NULL)
+    {
+      set_sqlite_error (self, error, "reading seals");
+      return OUTCOME_REJECTED;
+    }
+  sqlite3_bind_int64 (stmt, 1, origin);
+  sqlite3_bind_int64 (stmt, 2, last);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      gint64 first = sqlite3_column_int64 (stmt, 0);
+      gint64 n = sqlite3_column_int64 (stmt, 1);
+
+      if (first == seal->first_oseq && n == seal->n
+          && sqlite3_column_bytes (stmt, 2) == (int) g_bytes_get_size (seal->sig)
+          && sqlite3_column_bytes (stmt, 3) == (int) g_bytes_get_size (seal->hashes)
+          && memcmp (sqlite3_column_blob (stmt, 2), g_bytes_get_data (seal->sig, NULL),
+                     g_bytes_get_size (seal->sig)) == 0
+          && memcmp (sqlite3_column_blob (stmt, 3), g_bytes_get_data (seal->hashes, NULL),
+                     g_bytes_get_size (seal->hashes)) == 0)
+        same = TRUE;
+      else if (first + n - 1 >= seal->first_oseq)
+        clash = TRUE;
+    }
+  g_clear_pointer (&stmt, cached_release);
+  if (clash)
+    {
+      self->n_reused_oseq++;
+      g_message ("site %s sealed sequence number %" G_GINT64_FORMAT " twice with different "
+                 "content: the second seal is refused", seal->origin, seal->first_oseq);
+      g_free (*reason);
+      *reason = g_strdup_printf ("sequence numbers %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
+                                 " of site %s were already sealed otherwise",
+                                 seal->first_oseq, last, seal->origin);
+      return OUTCOME_REJECTED;
+    }
+  if (!same)
+    {
+      stmt = prepare_cached (self, "INSERT INTO _mh_seal (origin, first_oseq, n, sig, hashes) "
+                                   "VALUES (?, ?, ?, ?, ?)");
+      if (stmt == NULL)
+        {
+          set_sqlite_error (self, error, "keeping a seal");
+          return OUTCOME_REJECTED;
+        }
+      sqlite3_bind_int64 (stmt, 1, origin);
+      sqlite3_bind_int64 (stmt, 2, seal->first_oseq);
+      sqlite3_bind_int64 (stmt, 3, seal->n);
+      sqlite3_bind_blob (stmt, 4, g_bytes_get_data (seal->sig, NULL),
+                         (int) g_bytes_get_size (seal->sig), SQLITE_STATIC);
+      sqlite3_bind_blob (stmt, 5, g_bytes_get_data (seal->hashes, NULL),
+                         (int) g_bytes_get_size (seal->hashes), SQLITE_STATIC);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        {
+          set_sqlite_error (self, error, "keeping a seal");
+          return OUTCOME_REJECTED;
+        }
+    }
+  g_hash_table_add (self->txn_seals, mh_seal_ref (seal));
+  return OUTCOME_APPLIED;
+}
+
 static gboolean
 txn_commit (MhStore *self, GError **error)
 {
@@ -1352,7 +1575,8 @@ txn_commit (MhStore *self, GError **error)
     }
 
   self->txn_depth = 1; /* so helpers still see an open transaction */
-  if (!meta_set_int (self, "seq", self->seq, error)
+  if (!seal_pending (self, error)
+      || !meta_set_int (self, "seq", self->seq, error)
       || !meta_set_int (self, "own_seq", self->own_seq, error)
       || !meta_set_int (self, "hlc", self->clock.last, error) || !flush_digests (self, error)
       || !exec_sql (self, "COMMIT", error))
@@ -1361,6 +1585,8 @@ txn_commit (MhStore *self, GError **error)
       return FALSE;
     }
   self->txn_depth = 0;
+  g_array_set_size (self->txn_seal_pending, 0);
+  g_hash_table_remove_all (self->txn_seals);
   logged = self->txn_logged;
   update_counts (self);
   emit_changes (self);
@@ -1494,22 +1720,31 @@ change_to_json (const MhChange *change)
   g_autoptr(GPtrArray) one = g_ptr_array_new ();
 
   g_ptr_array_add (one, (gpointer) change);
-  return mh_codec_encode_batch (one, NULL);
+  /* Without its seal, kept in _mh_seal: change_from_json() attaches it. */
+  return mh_codec_encode_batch_unsealed (one, NULL);
 }
 
 static MhChange *
-change_from_json (const char *text)
+change_from_json (MhStore *self, const char *text)
 {
   g_autoptr(GPtrArray) batch = mh_codec_decode_batch (text, -1, NULL, NULL);
   g_autoptr(JsonNode) node = NULL;
+  MhChange *change;
 
   if (batch != NULL && batch->len == 1)
-    return mh_change_ref (g_ptr_array_index (batch, 0));
-  /* A single change object, as queued by earlier versions. */
-  node = json_from_string (text, NULL);
-  if (node == NULL)
-    return NULL;
-  return mh_codec_decode_change (node, NULL, NULL);
+    change = mh_change_ref (g_ptr_array_index (batch, 0));
+  else
+    {
+      /* A single change object, as queued by earlier versions. */
+      node = json_from_string (text, NULL);
+      if (node == NULL)
+        return NULL;
+      change = mh_codec_decode_change (node, NULL, NULL);
+      if (change == NULL)
+        return NULL;
+    }
+  attach_seal_by_name (self, change);
+  return change;
 }
 
 static gboolean
@@ -1565,7 +1800,7 @@ queue_list (MhStore *self, const char *queue, guint limit)
   sqlite3_bind_int64 (stmt, 1, limit ? limit : G_MAXINT64);
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
-      MhChange *change = change_from_json ((const char *) sqlite3_column_text (stmt, 0));
+      MhChange *change = change_from_json (self, (const char *) sqlite3_column_text (stmt, 0));
       MhQueuedChange *queued;
 
       if (change == NULL)
@@ -1944,6 +2179,7 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
                                                            reg->n_columns),
         old_meta->hlc, site_name (self, old_meta->origin), old_meta->oseq);
       loser->signature = old_meta->sig ? g_bytes_ref (old_meta->sig) : NULL;
+      attach_seal (self, loser, old_meta->origin);
       if (!queue_put (self, "_mh_rejected", loser,
                       "conflicting insert: the key exists with other content", 0, error))
         return OUTCOME_REJECTED;
@@ -2072,7 +2308,7 @@ drop_foreign_of_row (MhStore *self, const MhTableDef *table, const char *row, GE
   sqlite3_bind_text (stmt, 2, row, -1, SQLITE_STATIC);
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
-      g_autoptr(MhChange) old = change_from_json ((const char *) sqlite3_column_text (stmt, 3));
+      g_autoptr(MhChange) old = change_from_json (self, (const char *) sqlite3_column_text (stmt, 3));
       g_autoptr(sqlite3_stmt) del = prepare_once (self, "DELETE FROM _mh_foreign WHERE rid = ?");
 
       if (old)
@@ -2121,7 +2357,7 @@ apply_foreign (MhStore *self, const MhTableDef *table, MhChange *change, GError 
                                    (const char *) sqlite3_column_text (stmt, 2)) <= 0)
         return OUTCOME_OLDER;
       rid = sqlite3_column_int64 (stmt, 0);
-      old = change_from_json ((const char *) sqlite3_column_text (stmt, 5));
+      old = change_from_json (self, (const char *) sqlite3_column_text (stmt, 5));
       if (old)
         digest_foreign (self, table, old, -1);
       if (!log_delete (self, (guint) sqlite3_column_int (stmt, 3), sqlite3_column_int64 (stmt, 4),
@@ -2400,7 +2636,12 @@ static const char store_ddl[] =
   /* Every signed change from a peer that passed, by (origin, oseq): a
    * second, different change under one number is refused (origin_checks()). */
   "CREATE TABLE IF NOT EXISTS _mh_oseq (origin INTEGER NOT NULL, oseq INTEGER NOT NULL,"
-  "  hash INTEGER NOT NULL, PRIMARY KEY (origin, oseq)) WITHOUT ROWID;";
+  "  hash INTEGER NOT NULL, PRIMARY KEY (origin, oseq)) WITHOUT ROWID;"
+  /* Seals, own and received (MhSeal); origin is a site index. Added in
+   * protocol 2: older replicas get it when they open. */
+  "CREATE TABLE IF NOT EXISTS _mh_seal (origin INTEGER NOT NULL, first_oseq INTEGER NOT NULL,"
+  "  n INTEGER NOT NULL, sig BLOB NOT NULL, hashes BLOB NOT NULL,"
+  "  PRIMARY KEY (origin, first_oseq)) WITHOUT ROWID;";
 
 static char *
 file_identity (const char *path)
@@ -2626,6 +2867,9 @@ mh_store_finalize (GObject *object)
   g_array_unref (self->touched);
   g_clear_pointer (&self->pending, row_free);
   g_byte_array_unref (self->scratch);
+  g_array_unref (self->txn_seal_pending);
+  g_hash_table_unref (self->txn_seals);
+  g_clear_pointer (&self->last_seal, mh_seal_unref);
   g_hash_table_unref (self->touched_rows);
   g_hash_table_unref (self->touched_tables);
   g_hash_table_unref (self->txn_row_lseq);
@@ -2714,6 +2958,8 @@ mh_store_init (MhStore *self)
   self->touched_rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->touched_tables = g_hash_table_new (NULL, NULL);
   self->scratch = g_byte_array_sized_new (256);
+  self->txn_seal_pending = g_array_new (FALSE, FALSE, sizeof (SealPending));
+  self->txn_seals = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) mh_seal_unref, NULL);
   self->cached_stmts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                               (GDestroyNotify) sqlite3_finalize);
 }
@@ -2992,6 +3238,7 @@ mh_store_read_row (MhStore *self, const char *table_name, const char *row_id, GE
       change->schema_version = row->meta[i].sv ? row->meta[i].sv
                                                : mh_schema_get_version (self->schema);
       change->local_seq = row->meta[i].lseq;
+      attach_seal (self, change, row->meta[i].origin);
       g_ptr_array_add (changes, change);
     }
   return g_steal_pointer (&changes);
@@ -3109,6 +3356,11 @@ txn_end_unchanged (MhStore *self, gint64 seq, gint64 own_seq)
   g_assert (self->txn_depth > 0);
   self->seq = seq;
   self->own_seq = own_seq;
+  /* Its numbers go back: nothing of it is sealed. */
+  while (self->txn_seal_pending->len > 0
+         && g_array_index (self->txn_seal_pending, SealPending,
+                           self->txn_seal_pending->len - 1).oseq > own_seq)
+    g_array_set_size (self->txn_seal_pending, self->txn_seal_pending->len - 1);
   if (self->txn_depth == 1)
     txn_rollback (self);
   else
@@ -3231,6 +3483,7 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
       m->oseq = ++self->own_seq;
       m->lseq = lseq;
       m->sv = 0;
+      /* Signed at commit, with the transaction's other changes (one seal). */
       if (self->identity != NULL)
         {
           const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
@@ -3240,12 +3493,8 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
             self->site_id, m->oseq);
 
           signed_change->schema_version = mh_schema_get_version (self->schema);
-          if (!mh_identity_sign_change (self->identity, signed_change, error))
-            {
-              txn_rollback (self);
-              return FALSE;
-            }
-          m->sig = g_steal_pointer (&signed_change->signature);
+          seal_later (self, signed_change);
+          m->sig = mh_seal_marker ();
         }
     }
 
@@ -3582,10 +3831,10 @@ mh_store_delete (MhStore *self, const char *table_name, const char *row_id, GErr
   change = mh_change_new_delete (table->name, row_id, mh_clock_now (&self->clock), self->site_id,
                                  ++self->own_seq);
   change->schema_version = mh_schema_get_version (self->schema);
-  if (self->identity != NULL && !mh_identity_sign_change (self->identity, change, error))
+  if (self->identity != NULL)
     {
-      txn_rollback (self);
-      return FALSE;
+      seal_later (self, change);
+      change->signature = mh_seal_marker ();
     }
   outcome = apply_one (self, change, TRUE, FALSE, &reason, &local_error);
   if (outcome != OUTCOME_APPLIED)
@@ -3756,11 +4005,12 @@ signed_hash (const MhChange *change)
  * writes under numbers below the cut-off: the second one is refused.
  * Sets *@out_hash (0: nothing to remember) for origin_remember(). */
 static Outcome
-origin_checks (MhStore *self, const MhChange *change, gint64 *out_hash, char **reason,
-               GError **error)
+origin_checks (MhStore *self, const MhChange *change, gboolean verified, gint64 *out_hash,
+               char **reason, GError **error)
 {
   guint origin;
   gint64 hash;
+  const guint8 *sealed;
 
   *out_hash = 0;
   if (self->origin_filter != NULL
@@ -3773,7 +4023,16 @@ origin_checks (MhStore *self, const MhChange *change, gint64 *out_hash, char **r
     return OUTCOME_APPLIED;
   if ((origin = site_index (self, change->origin, error)) == 0)
     return OUTCOME_REJECTED;
-  hash = signed_hash (change);
+  /* A change just checked against its seal hashes to the seal's entry. */
+  if (verified && change->seal != NULL
+      && (sealed = mh_seal_get_hash (change->seal, change->origin_seq)) != NULL)
+    {
+      hash = 0;
+      for (guint i = 0; i < 8; i++)
+        hash = (gint64) (((guint64) hash << 8) | sealed[i]);
+    }
+  else
+    hash = signed_hash (change);
   {
     g_autoptr(MhCachedStmt) stmt =
       prepare_cached (self, "SELECT hash FROM _mh_oseq WHERE origin = ? AND oseq = ?");
@@ -3858,7 +4117,15 @@ apply_remote (MhStore *self, MhChange *change, GPtrArray *context, GPtrArray *ve
       reason = g_strdup_printf ("signature: %s", why);
       outcome = OUTCOME_REJECTED;
     }
-  else if ((outcome = origin_checks (self, change, &hash, &reason, &local_error))
+  /* Its seal is kept to relay it; a store that does not check changes
+   * still keeps only seals that hold. */
+  else if (change->seal != NULL
+           && (self->verify_signatures || mh_seal_verify (change->seal, NULL))
+           && (outcome = seal_keep (self, change->seal, &reason, &local_error))
+                != OUTCOME_APPLIED)
+    ;
+  else if ((outcome = origin_checks (self, change, self->verify_signatures, &hash, &reason,
+                                     &local_error))
            != OUTCOME_APPLIED)
     ;
   /* An evicted row's late change is dropped before its audience is asked:
@@ -3923,7 +4190,7 @@ release_held_locked (MhStore *self, MhApplyReport *report, GError **error)
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
       gint64 id = sqlite3_column_int64 (stmt, 0);
-      MhChange *change = change_from_json ((const char *) sqlite3_column_text (stmt, 1));
+      MhChange *change = change_from_json (self, (const char *) sqlite3_column_text (stmt, 1));
       g_array_append_val (ids, id);
       g_ptr_array_add (changes, change);
     }
@@ -3974,7 +4241,7 @@ retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
           gint64 id = sqlite3_column_int64 (stmt, 0);
           g_array_append_val (ids, id);
           g_ptr_array_add (changes,
-                           change_from_json ((const char *) sqlite3_column_text (stmt, 1)));
+                           change_from_json (self, (const char *) sqlite3_column_text (stmt, 1)));
         }
       g_clear_pointer (&stmt, sqlite3_finalize);
 
@@ -3997,7 +4264,7 @@ retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
            * parked changes are the context: a patient parked for its
            * audience and the transfer parked for its patient release each
            * other. */
-          outcome = origin_checks (self, change, &hash, &reason, &local_error);
+          outcome = origin_checks (self, change, FALSE, &hash, &reason, &local_error);
           if (outcome == OUTCOME_APPLIED && local_error == NULL)
             outcome = audience_outcome (self, change, changes, &reason);
           if (outcome == OUTCOME_APPLIED && local_error == NULL)
@@ -4259,7 +4526,7 @@ mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
           sqlite3_bind_int64 (f, 1, rid);
           if (sqlite3_step (f) == SQLITE_ROW)
             {
-              MhChange *change = change_from_json ((const char *) sqlite3_column_text (f, 0));
+              MhChange *change = change_from_json (self, (const char *) sqlite3_column_text (f, 0));
               if (change != NULL)
                 {
                   change->local_seq = lseq;
@@ -4284,6 +4551,7 @@ mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
                                                  sqlite3_column_bytes (t, 5));
               change->schema_version = mh_schema_get_version (self->schema);
               change->local_seq = lseq;
+              attach_seal (self, change, (guint) sqlite3_column_int64 (t, 3));
               g_ptr_array_add (changes, change);
             }
         }
@@ -4314,6 +4582,7 @@ mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
               change->schema_version = row->meta[i].sv ? row->meta[i].sv
                                                        : mh_schema_get_version (self->schema);
               change->local_seq = lseq;
+              attach_seal (self, change, row->meta[i].origin);
               g_ptr_array_add (changes, change);
             }
         }

@@ -11,6 +11,7 @@ G_BEGIN_DECLS
 
 typedef struct _MhChange MhChange;
 typedef struct _MhRow MhRow;
+typedef struct _MhSeal MhSeal;
 typedef struct _MhSchema MhSchema;
 typedef struct _MhStore MhStore;
 

@@ -13,7 +13,11 @@
  *   (target: every frame under 16 ms).
  *
  * Needs a display (run under xvfb-run; skipped without one).
- * Usage: bench-chat [N_MESSAGES]
+ * Usage: bench-chat [--keep DIR] [N_MESSAGES]
+ * --keep DIR makes the two stations in DIR (DIR/station, DIR/baseline)
+ * when they are not there yet, and leaves them there: later runs measure
+ * the same stations, and `bench-chat --child start DIR/station` under perf
+ * profiles one cold start.
  */
 #include "config.h"
 
@@ -241,7 +245,8 @@ run_child (const char *mode, const char *dir)
 
   gtk_init ();
   adw_init ();
-  node = mh_node_open (dir, &error);
+  /* As the desktop opens its node. */
+  node = mh_node_open_full (dir, MH_NODE_OPEN_EMBEDDED, &error);
   if (node == NULL)
     g_error ("%s", error->message);
   window = mh_window_new (NULL, node);
@@ -344,10 +349,18 @@ main (int argc, char **argv)
   g_autofree char *tmp = NULL;
   g_autofree char *big = NULL;
   g_autofree char *small = NULL;
+  const char *self_path = argv[0];
+  const char *keep = NULL;
   guint n_messages = DEFAULT_MESSAGES;
 
   if (argc == 4 && g_str_equal (argv[1], "--child"))
     return run_child (argv[2], argv[3]);
+  if (argc > 2 && g_str_equal (argv[1], "--keep"))
+    {
+      keep = argv[2];
+      argc -= 2;
+      argv += 2;
+    }
   if (argc > 1)
     n_messages = (guint) atoi (argv[1]);
   if (!gtk_init_check ())
@@ -357,16 +370,21 @@ main (int argc, char **argv)
     }
 
   g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
-  tmp = mh_test_make_tmpdir ("bench-chat");
-  big = g_build_filename (tmp, "big", NULL);
+  tmp = keep != NULL ? g_strdup (keep) : mh_test_make_tmpdir ("bench-chat");
+  big = g_build_filename (tmp, "station", NULL);
   small = g_build_filename (tmp, "baseline", NULL);
-  make_station (big, N_HOSPITALS, n_messages);
-  make_station (small, 0, BASELINE_MESSAGES);
+  if (keep == NULL || !g_file_test (big, G_FILE_TEST_IS_DIR))
+    make_station (big, N_HOSPITALS, n_messages);
+  else
+    g_print ("# kept %s\n", big);
+  if (keep == NULL || !g_file_test (small, G_FILE_TEST_IS_DIR))
+    make_station (small, 0, BASELINE_MESSAGES);
 
   g_print ("# baseline: 0 hospitals, %u messages\n", BASELINE_MESSAGES);
-  measure (argv[0], "baseline", small);
+  measure (self_path, "baseline", small);
   g_print ("# station: %u hospitals, %u messages\n", N_HOSPITALS, n_messages);
-  measure (argv[0], "station", big);
-  mh_test_rm_rf (tmp);
+  measure (self_path, "station", big);
+  if (keep == NULL)
+    mh_test_rm_rf (tmp);
   return 0;
 }

@@ -138,6 +138,16 @@ test_model_paging (Fixture *f, gconstpointer data)
   }
   g_assert_cmpuint (mh_chat_model_get_n_cached_pages (model), <=, MH_CHAT_MODEL_MAX_PAGES);
 
+  /* Every position, from the end back (pages in the second half are
+   * counted back from the last message), in arrival order. */
+  for (guint i = n; i-- > 0;)
+    {
+      g_autoptr (MhChatMessage) item = g_list_model_get_item (G_LIST_MODEL (model), i);
+      g_autofree char *expected = g_strdup_printf ("message %u", i);
+
+      g_assert_cmpstr (mh_chat_message_get_body (item), ==, expected);
+    }
+
   /* A new message is an append. */
   g_signal_connect (model, "items-changed", G_CALLBACK (items_changed_cb), log);
   g_free (mh_node_post_message (f->a, "broadcast", "one more", NULL));
@@ -147,7 +157,11 @@ test_model_paging (Fixture *f, gconstpointer data)
   g_assert_cmpuint (log[2], ==, 1);
   {
     g_autoptr (MhChatMessage) added = g_list_model_get_item (G_LIST_MODEL (model), n);
+    g_autoptr (MhChatMessage) before = g_list_model_get_item (G_LIST_MODEL (model), n - 1);
+    g_autofree char *expected = g_strdup_printf ("message %u", n - 1);
+
     g_assert_cmpstr (mh_chat_message_get_body (added), ==, "one more");
+    g_assert_cmpstr (mh_chat_message_get_body (before), ==, expected);
   }
   g_assert_cmpuint (mh_node_count_messages (f->a, "hospital:h1"), ==, 1);
 }

@@ -540,6 +540,46 @@ test_bed_board_keyboard (Fixture *f, gconstpointer data)
   g_assert_cmpint (json_object_get_int_member (bed, "available"), ==, 37);
 }
 
+/* Offload minutes on the board: a number is written; 0, the spin's floor,
+ * clears it (the node takes 1..1440 or nothing), with no error. */
+static void
+test_bed_board_offload_minutes (Fixture *f, gconstpointer data)
+{
+  MhBedBoard *board;
+  GtkSpinButton *spin;
+  const char *values[] = { "40", "0" };
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.show-view", "s",
+                                             "beds"));
+  drain_main_loop ();
+  board = mh_window_get_bed_board (f->window);
+  spin = GTK_SPIN_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (board), MH_TYPE_BED_BOARD,
+                                                         "offload_minutes"));
+  g_assert_nonnull (spin);
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autoptr (JsonObject) hospital = NULL;
+      GtkEditable *text = gtk_editable_get_delegate (GTK_EDITABLE (spin));
+
+      /* Enter in the spin's text, as the keyboard gives it. */
+      gtk_editable_set_text (text, values[i]);
+      g_signal_emit_by_name (text, "activate");
+      drain_main_loop ();
+      hospital = mh_node_get_hospital (f->node, mh_bed_board_get_hospital (board), NULL);
+      g_assert_nonnull (hospital);
+      if (i == 0)
+        g_assert_cmpint (json_object_get_int_member (hospital, "offload_minutes"), ==, 40);
+      else
+        g_assert_true (json_object_get_null_member (hospital, "offload_minutes")
+                       || !json_object_has_member (hospital, "offload_minutes"));
+    }
+}
+
 /* The tile pack setting: a pack puts tiles under the markers; a file that
  * is missing or no tile pack leaves the offline base, with a message, and
  * every marker where it was. */
@@ -616,6 +656,8 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/desktop/window/bed-board-keyboard", Fixture, NULL, fixture_setup,
               test_bed_board_keyboard, fixture_teardown);
+  g_test_add ("/desktop/window/bed-board-offload-minutes", Fixture, NULL, fixture_setup,
+              test_bed_board_offload_minutes, fixture_teardown);
   g_test_add ("/desktop/window/tile-pack", Fixture, NULL, fixture_setup, test_tile_pack,
               fixture_teardown);
   return g_test_run ();

@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "mh-medhead-schema.h"
+#include "mh-replicator.h"
 #include "mh-test-net.h"
 #include "mh-test-util.h"
 
@@ -1518,10 +1519,11 @@ static char *
 raw_hello (const char *site_id)
 {
   /* This build's schema: the hello must not be refused for its version. */
-  return g_strdup_printf ("{\"type\":\"hello\",\"proto\":1,\"schema\":%d,\"site\":\"%s\","
+  return g_strdup_printf ("{\"type\":\"hello\",\"proto\":%d,\"schema\":%d,\"site\":\"%s\","
                           "\"name\":\"raw test client\",\"epoch\":1,\"wall\":%" G_GINT64_FORMAT
                           ",\"cursors\":[]}",
-                          MH_MEDHEAD_SCHEMA_VERSION, site_id, g_get_real_time () / 1000);
+                          MH_PROTOCOL_VERSION, MH_MEDHEAD_SCHEMA_VERSION, site_id,
+                          g_get_real_time () / 1000);
 }
 
 static char *

@@ -29,6 +29,22 @@ net_sync (Net *net)
 /* ------------------------------------------------------------------------ */
 /* Data directories                                                         */
 
+static gint64
+test_pragma (MhNode *node, const char *name)
+{
+  g_autofree char *sql = g_strdup_printf ("PRAGMA %s", name);
+  sqlite3_stmt *stmt = NULL;
+  gint64 value;
+
+  g_assert_cmpint (sqlite3_prepare_v2 (mh_store_get_db (mh_node_get_store (node)), sql, -1, &stmt,
+                                       NULL),
+                   ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  value = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  return value;
+}
+
 static void
 test_init_and_open (void)
 {
@@ -104,6 +120,15 @@ test_init_and_open (void)
   g_assert_nonnull (test_string (status, "clock_text"));
   g_assert_true (json_object_has_member (json_object_get_object_member (status, "counts"),
                                          "rejected"));
+  /* A server's node keeps the replica in memory for its searches; a node
+   * inside the desktop keeps a small cache and maps nothing. */
+  g_assert_cmpint (test_pragma (node, "cache_size"), ==, -65536);
+  g_assert_cmpint (test_pragma (node, "mmap_size"), ==, 268435456);
+  g_clear_object (&node);
+  node = mh_node_open_full (dir, MH_NODE_OPEN_EMBEDDED, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (test_pragma (node, "cache_size"), ==, -8192);
+  g_assert_cmpint (test_pragma (node, "mmap_size"), ==, 0);
   g_clear_object (&node);
 
   none = mh_node_open (missing, &error);

@@ -8,6 +8,11 @@
  */
 #include "config.h"
 
+#include <locale.h>
+
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+
 #include "node-test-common.h"
 #include "mh-trust.h"
 
@@ -704,6 +709,89 @@ test_roles_from_admissions (Net *net, gconstpointer data)
                    MH_AUDIENCE_YES);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Translation                                                              */
+
+/* The app shows the library's messages as they are: under LANGUAGE=fr a
+ * refusal reads in French, and still starts with the field (untranslated)
+ * that the REST API and the app's forms look for. */
+static void
+test_french (Net *net, gconstpointer data)
+{
+  const char *build_root = g_getenv ("MEDHEAD_BUILD_ROOT");
+  g_autofree char *localedir = NULL;
+  g_autofree char *catalogue = NULL;
+  g_autofree char *not_a_node = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *old_language = g_strdup (g_getenv ("LANGUAGE"));
+  g_autofree char *old_locale = g_strdup (setlocale (LC_ALL, NULL));
+  g_autoptr(JsonObject) beds = test_object ("{\"available\": -1, \"baseline\": 2}");
+  g_autoptr(JsonObject) patch = test_object ("{\"available\": 3, \"baseline\": 3}");
+  g_autoptr(GPtrArray) rejected = NULL;
+  g_autoptr(MhNode) rogue = NULL;
+  g_autoptr(MhNode) none = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *reason = NULL;
+
+  g_assert_nonnull (build_root);
+  localedir = g_build_filename (build_root, "po", NULL);
+  catalogue = g_build_filename (localedir, "fr", "LC_MESSAGES", GETTEXT_PACKAGE ".mo", NULL);
+  if (!g_file_test (catalogue, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("the French catalogue is not built (msgfmt missing)");
+      return;
+    }
+  /* As medhead and medhead-node do at start, with the build's catalogue. */
+  bindtextdomain (GETTEXT_PACKAGE, localedir);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  g_setenv ("LANGUAGE", "fr", TRUE);
+  setlocale (LC_ALL, "C.UTF-8");
+
+  /* A local write out of range: the bed board's "available" below zero. */
+  g_assert_false (mh_node_put_beds (net->desk, FRED_BROOKS, "medical_surgical", beds, &error));
+  test_assert_node_error (error, MH_NODE_ERROR_INVALID, "available");
+  expected = g_strdup_printf ("available: doit être compris entre 0 et %d", MH_MAX_COUNT);
+  g_assert_cmpstr (error->message, ==, expected);
+  g_clear_error (&error);
+
+  /* An ownership refusal: a crew does not report a hospital's beds. */
+  g_assert_false (mh_node_put_beds (net->crew, FRED_BROOKS, "medical_surgical", patch, &error));
+  g_assert_error (error, MH_NODE_ERROR, MH_NODE_ERROR_FORBIDDEN);
+  g_assert_nonnull (strstr (error->message, "seuls les sites de l’hôpital " FRED_BROOKS
+                                            " ou un hub déclarent ses lits et son état"));
+  g_clear_error (&error);
+
+  /* The reason of a remote rejection, as `status` and the app list it. */
+  rogue = rogue_new (net, "rogue", MH_ROLE_HUB, NULL, NULL);
+  store_write (rogue, "hospital", JULIA_CRUSHER, "{'lat': <95.0>}");
+  assert_rejected_remotely (rogue, net->hub, "hospital", JULIA_CRUSHER);
+  rejected = mh_store_list_rejected (mh_node_get_store (net->hub), 0);
+  for (guint i = 0; i < rejected->len; i++)
+    {
+      MhQueuedChange *queued = g_ptr_array_index (rejected, i);
+
+      if (g_strcmp0 (queued->change->table, "hospital") == 0
+          && g_strcmp0 (queued->change->row, JULIA_CRUSHER) == 0)
+        reason = queued->reason;
+    }
+  /* The prefix is for the code that maps reasons to errors: it stays. */
+  g_assert_cmpstr (reason, ==, MH_REASON_INVALID "lat: doit être compris entre -90 et 90");
+
+  /* Opening a folder that holds no node. */
+  not_a_node = g_build_filename (net->dir, "empty", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (not_a_node, 0700), ==, 0);
+  none = mh_node_open (not_a_node, &error);
+  g_assert_null (none);
+  g_assert_error (error, MH_NODE_ERROR, MH_NODE_ERROR_CONFIG);
+  g_assert_nonnull (strstr (error->message, "n’est pas le dossier de données d’un nœud"));
+
+  if (old_language != NULL)
+    g_setenv ("LANGUAGE", old_language, TRUE);
+  else
+    g_unsetenv ("LANGUAGE");
+  setlocale (LC_ALL, old_locale);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -722,6 +810,7 @@ main (int argc, char **argv)
   ADD ("/validate/parked", test_parked);
   ADD ("/validate/roles-from-admissions", test_roles_from_admissions);
   ADD ("/validate/version-skew", test_version_skew);
+  ADD ("/validate/french", test_french);
 #undef ADD
 
   return g_test_run ();

@@ -6,6 +6,7 @@
 
 #include "mh-change.h"
 #include "mh-codec.h"
+#include "mh-identity.h"
 #include "mh-sync-error.h"
 #include "mh-test-util.h"
 
@@ -1890,6 +1891,291 @@ test_perf (void)
                            n, length, encode_time, decode_time);
 }
 
+/* A change sealed alone carries its seal's signature field and "ss":1. */
+static void
+add_single_seal_cases (void)
+{
+  g_autofree char *sig96 = NULL;
+  g_autofree char *members = NULL;
+  guint8 zeros[96] = { 0 };
+
+  sig96 = g_base64_encode (zeros, sizeof zeros);
+  members = g_strdup_printf ("\"t\":\"p\",\"r\":\"r\",\"g\":\"n\",\"v\":[1],\"c\":5,"
+                             "\"o\":\"site-a\",\"s\":7,\"sig\":\"%s\",\"ss\":2", sig96);
+  add_bad_change ("single-seal/two", members, MH_SYNC_ERROR_MALFORMED, "\"ss\" must be 1");
+  add_bad_change ("single-seal/true",
+                  "\"t\":\"p\",\"r\":\"r\",\"d\":1,\"c\":5,\"o\":\"site-a\",\"s\":7,"
+                  "\"ss\":true,\"sig\":\"AAEC\"",
+                  MH_SYNC_ERROR_MALFORMED, "\"ss\" must be 1");
+  add_bad_change ("single-seal/no-sig",
+                  "\"t\":\"p\",\"r\":\"r\",\"d\":1,\"c\":5,\"o\":\"site-a\",\"s\":7,"
+                  "\"ss\":1",
+                  MH_SYNC_ERROR_MALFORMED, "\"ss\" needs a \"sig\" of 96 bytes");
+  add_bad_change ("single-seal/short-sig",
+                  "\"t\":\"p\",\"r\":\"r\",\"d\":1,\"c\":5,\"o\":\"site-a\",\"s\":7,"
+                  "\"ss\":1,\"sig\":\"AAEC\"",
+                  MH_SYNC_ERROR_MALFORMED, "\"ss\" needs a \"sig\" of 96 bytes");
+}
+
+/* Seals */
+
+static MhSeal *
+seal_new_filled (const char *origin, gint64 first, guint n, guint8 fill)
+{
+  g_autofree guint8 *sig = g_malloc (96);
+  g_autofree guint8 *hashes = g_malloc ((gsize) n * MH_SEAL_HASH_SIZE);
+  g_autoptr(GBytes) sig_bytes = NULL;
+  g_autoptr(GBytes) hash_bytes = NULL;
+
+  memset (sig, fill, 96);
+  for (gsize i = 0; i < (gsize) n * MH_SEAL_HASH_SIZE; i++)
+    hashes[i] = (guint8) (i + fill);
+  sig_bytes = g_bytes_new (sig, 96);
+  hash_bytes = g_bytes_new (hashes, (gsize) n * MH_SEAL_HASH_SIZE);
+  return mh_seal_new (origin, first, n, sig_bytes, hash_bytes);
+}
+
+/* Sealed changes go without "sig", each seal once; the decoder attaches
+ * each change the seal of its origin that covers its number, and only to a
+ * change without "sig". */
+static void
+test_seal_round_trip (void)
+{
+  g_autoptr(MhSeal) seal = seal_new_filled ("site-a", 10, 3, 7);
+  g_autoptr(MhSeal) other = seal_new_filled ("site-b", 10, 3, 9);
+  g_autoptr(GPtrArray) changes = changes_new ();
+  g_autoptr(GPtrArray) decoded = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  const char *p;
+  guint n_seals = 0;
+  MhChange *change;
+
+  for (guint i = 0; i < 3; i++)
+    {
+      change = set_new ("sealed", values_new (g_variant_new_int64 (i), NULL), 1000 + i, 10 + i);
+      mh_change_set_seal (change, seal);
+      g_ptr_array_add (changes, change);
+    }
+  change = mh_change_new_set ("patients", "b", "name", values_new (g_variant_new_int64 (1), NULL),
+                              2000, "site-b", 11);
+  mh_change_set_seal (change, other);
+  g_ptr_array_add (changes, change);
+  /* Signed alone: keeps its "sig", even where a seal would cover it. */
+  change = set_new ("alone", values_new (g_variant_new_int64 (5), NULL), 3000, 11);
+  change->signature = g_bytes_new ("abc", 3);
+  g_ptr_array_add (changes, change);
+  /* Outside every seal: unsigned. */
+  g_ptr_array_add (changes, set_new ("unsigned", values_new (g_variant_new_int64 (6), NULL), 4000,
+                                     13));
+
+  text = mh_codec_encode_batch (changes, NULL);
+  g_assert_nonnull (text);
+  for (p = text; (p = strstr (p, "\"f\":10")) != NULL; p++)
+    n_seals++;
+  g_assert_cmpuint (n_seals, ==, 2);
+  g_assert_nonnull (strstr (text, "\"seals\":["));
+  /* The one "sig" of a change is the lone one's. */
+  g_assert_nonnull (strstr (text, "\"sig\":\"YWJj\""));
+
+  decoded = mh_codec_decode_batch (text, -1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (decoded->len, ==, 6);
+  for (guint i = 0; i < 3; i++)
+    {
+      MhChange *back = g_ptr_array_index (decoded, i);
+
+      g_assert_nonnull (back->seal);
+      g_assert_true (back->seal == ((MhChange *) g_ptr_array_index (decoded, 0))->seal);
+      g_assert_true (mh_seal_equal (back->seal, seal));
+      g_assert_true (mh_change_is_sealed (back));
+      g_assert_true (mh_change_equal (back, g_ptr_array_index (changes, i)));
+    }
+  change = g_ptr_array_index (decoded, 3);
+  g_assert_nonnull (change->seal);
+  g_assert_true (mh_seal_equal (change->seal, other));
+  change = g_ptr_array_index (decoded, 4);
+  g_assert_null (change->seal);
+  g_assert_cmpuint (g_bytes_get_size (change->signature), ==, 3);
+  change = g_ptr_array_index (decoded, 5);
+  g_assert_null (change->seal);
+  g_assert_null (change->signature);
+
+  /* A seal of one change travels in it, and comes back the same. */
+  {
+    g_autoptr(MhSeal) alone = seal_new_filled ("site-a", 40, 1, 4);
+    g_autoptr(GPtrArray) one = changes_new ();
+    g_autoptr(GPtrArray) back = NULL;
+    g_autofree char *one_text = NULL;
+    MhChange *single = set_new ("single", values_new (g_variant_new_int64 (9), NULL), 5000, 40);
+
+    mh_change_set_seal (single, alone);
+    g_ptr_array_add (one, single);
+    one_text = mh_codec_encode_batch (one, NULL);
+    g_assert_null (strstr (one_text, "seals"));
+    g_assert_nonnull (strstr (one_text, "\"ss\":1"));
+    back = mh_codec_decode_batch (one_text, -1, NULL, &error);
+    g_assert_no_error (error);
+    change = g_ptr_array_index (back, 0);
+    g_assert_nonnull (change->seal);
+    g_assert_true (mh_change_equal (change, single));
+    g_assert_true (g_bytes_equal (change->seal->sig, alone->sig));
+    g_assert_cmpuint (change->seal->n, ==, 1);
+    g_assert_cmpint (change->seal->first_oseq, ==, 40);
+    /* Its hash is the change's own, not the one the seal held. */
+    {
+      guint8 hash[MH_SEAL_HASH_SIZE];
+
+      mh_change_hash (single, hash);
+      g_assert_cmpmem (g_bytes_get_data (change->seal->hashes, NULL), MH_SEAL_HASH_SIZE, hash,
+                       MH_SEAL_HASH_SIZE);
+    }
+  }
+
+  /* Without its seals, sealed changes decode unsigned. */
+  g_clear_pointer (&text, g_free);
+  text = mh_codec_encode_batch_unsealed (changes, NULL);
+  g_assert_null (strstr (text, "seals"));
+  g_clear_pointer (&decoded, g_ptr_array_unref);
+  decoded = mh_codec_decode_batch (text, -1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (((MhChange *) g_ptr_array_index (decoded, 0))->signature);
+  g_assert_null (((MhChange *) g_ptr_array_index (decoded, 0))->seal);
+}
+
+static char *
+b64_of (gsize size, guint8 fill)
+{
+  g_autofree guint8 *bytes = g_malloc (size + 1);
+
+  memset (bytes, fill, size);
+  return g_base64_encode (bytes, size);
+}
+
+static void
+assert_seal_fails (const char *seals, MhSyncError code, const char *fragment)
+{
+  g_autofree char *text = g_strdup_printf ("{\"changes\":[" GOOD_SET "," GOOD_DELETE "],"
+                                           "\"seals\":%s}", seals);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) changes = mh_codec_decode_batch (text, -1, NULL, &error);
+
+  if (changes != NULL)
+    g_error ("decoded “%.300s”", text);
+  g_assert_error (error, MH_SYNC_ERROR, (int) code);
+  if (strstr (error->message, fragment) == NULL)
+    g_error ("“%.300s”: message “%s” lacks “%s”", text, error->message, fragment);
+}
+
+/* Every malformed seal is a clear error, and the batch is refused whole. */
+static void
+test_seal_malformed (void)
+{
+  g_autofree char *sig = b64_of (96, 1);
+  g_autofree char *sig95 = b64_of (95, 1);
+  g_autofree char *sig97 = b64_of (97, 1);
+  g_autofree char *h1 = b64_of (32, 2);
+  g_autofree char *h2 = b64_of (64, 2);
+  g_autofree char *h31 = b64_of (31, 2);
+  g_autofree char *other_h1 = b64_of (32, 3);
+  g_autofree char *seal = NULL;
+  g_autofree char *many = NULL;
+  GString *list;
+  struct
+  {
+    const char *members; /* @1 sig, @2 one hash, @3 two, @4/@5 sig of 95/97 bytes, @6 31 */
+    MhSyncError code;
+    const char *fragment;
+  } cases[] = {
+    { "\"f\":1,\"n\":1,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"o\" is missing" },
+    { "\"o\":7,\"f\":1,\"n\":1,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"o\" must be a string" },
+    { "\"o\":\"\",\"f\":1,\"n\":1,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"o\" must be a site id" },
+    { "\"o\":\"site-a\",\"n\":1,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"f\" is missing" },
+    { "\"o\":\"site-a\",\"f\":-1,\"n\":1,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"f\" must be between" },
+    { "\"o\":\"site-a\",\"f\":\"1\",\"n\":1,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"f\" must be an integer" },
+    { "\"o\":\"site-a\",\"f\":9223372036854775807,\"n\":2,\"sig\":\"@1\",\"h\":\"@3\"", MH_SYNC_ERROR_MALFORMED, "\"f\" must be between" },
+    { "\"o\":\"site-a\",\"f\":1,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"n\" is missing" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":0,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"n\" must be between 1 and 256" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":257,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"n\" must be between 1 and 256" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1.5,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"n\" must be an integer" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"sig\" is missing" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":12,\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"sig\" must be a string" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"!!!!\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"sig\" is not valid base64" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"@4\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"sig\" is 95 bytes long, not 96" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"@5\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"sig\" is 97 bytes long, not 96" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"@1\"", MH_SYNC_ERROR_MALFORMED, "\"h\" is missing" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"@1\",\"h\":[]", MH_SYNC_ERROR_MALFORMED, "\"h\" must be a string" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"@1\",\"h\":\"a=b=\"", MH_SYNC_ERROR_MALFORMED, "\"h\" is not valid base64" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"@1\",\"h\":\"@3\"", MH_SYNC_ERROR_MALFORMED, "\"h\" is 64 bytes long, not 32" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":2,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"h\" is 32 bytes long, not 64" },
+    { "\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"@1\",\"h\":\"@6\"", MH_SYNC_ERROR_MALFORMED, "\"h\" is 31 bytes long, not 32" },
+    { "\"o\":\"site-a\",\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"@1\",\"h\":\"@2\"", MH_SYNC_ERROR_MALFORMED, "\"o\" appears twice" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *members = NULL;
+      g_autofree char *seals = NULL;
+
+      const char *fills[] = { sig, h1, h2, sig95, sig97, h31 };
+      GString *filled = g_string_new (cases[i].members);
+
+      for (guint f = 0; f < G_N_ELEMENTS (fills); f++)
+        {
+          char token[4] = { '@', (char) ('1' + f), 0 };
+
+          g_string_replace (filled, token, fills[f], 0);
+        }
+      members = g_string_free (filled, FALSE);
+      seals = g_strdup_printf ("[{%s}]", members);
+      assert_seal_fails (seals, cases[i].code, cases[i].fragment);
+      /* Named by its place in "seals". */
+      g_clear_pointer (&seals, g_free);
+      seals = g_strdup_printf ("[{\"o\":\"site-a\",\"f\":5,\"n\":1,\"sig\":\"%s\",\"h\":\"%s\"},{%s}]",
+                               sig, h1, members);
+      assert_seal_fails (seals, cases[i].code, "seal 1: ");
+    }
+
+  assert_seal_fails ("{}", MH_SYNC_ERROR_MALFORMED, "\"seals\" must be an array");
+  assert_seal_fails ("[7]", MH_SYNC_ERROR_MALFORMED, "seal 0: not an object");
+  seal = g_strdup_printf ("{\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"%s\",\"h\":\"%s\"}", sig, h1);
+  {
+    g_autofree char *text = g_strdup_printf ("{\"changes\":[" GOOD_SET "],\"seals\":[%s],"
+                                             "\"seals\":[%s]}", seal, seal);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) changes = mh_codec_decode_batch (text, -1, NULL, &error);
+
+    g_assert_null (changes);
+    g_assert_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED);
+    g_assert_nonnull (strstr (error->message, "\"seals\" appears twice"));
+  }
+  /* More seals than changes: each seal covers at least one. */
+  list = g_string_new ("[");
+  for (guint i = 0; i < 3; i++)
+    g_string_append_printf (list, "%s{\"o\":\"site-a\",\"f\":%u,\"n\":1,\"sig\":\"%s\",\"h\":\"%s\"}",
+                            i ? "," : "", i + 1, sig, h1);
+  g_string_append_c (list, ']');
+  many = g_string_free (list, FALSE);
+  assert_seal_fails (many, MH_SYNC_ERROR_TOO_LARGE, "3 seals in a batch, more than 2");
+  /* Two different seals for one (origin, first number). */
+  {
+    g_autofree char *two = g_strdup_printf (
+      "[%s,{\"o\":\"site-a\",\"f\":1,\"n\":1,\"sig\":\"%s\",\"h\":\"%s\"}]", seal, sig, other_h1);
+    g_autofree char *same = g_strdup_printf ("[%s,%s]", seal, seal);
+    g_autofree char *text = g_strdup_printf ("{\"changes\":[" GOOD_SET "," GOOD_DELETE "],"
+                                             "\"seals\":%s}", same);
+    g_autoptr(GPtrArray) changes = NULL;
+    g_autoptr(GError) error = NULL;
+
+    assert_seal_fails (two, MH_SYNC_ERROR_MALFORMED, "two different seals of site site-a");
+    /* The same seal twice is only redundant. */
+    changes = mh_codec_decode_batch (text, -1, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (((MhChange *) g_ptr_array_index (changes, 0))->seal);
+    g_assert_null (((MhChange *) g_ptr_array_index (changes, 1))->seal);
+  }
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -1907,6 +2193,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/codec/round-trip/schema-version", test_round_trip_schema_version);
   g_test_add_func ("/codec/round-trip/batch", test_round_trip_batch);
   g_test_add_func ("/codec/round-trip/empty", test_round_trip_empty);
+  g_test_add_func ("/codec/seal/round-trip", test_seal_round_trip);
+  g_test_add_func ("/codec/seal/malformed", test_seal_malformed);
 
   g_test_add_func ("/codec/encode/node", test_encode_node);
   g_test_add_func ("/codec/encode/refused", test_encode_refused);
@@ -1932,6 +2220,7 @@ main (int argc, char *argv[])
   add_value_cases ();
   add_range_cases ();
   add_signature_cases ();
+  add_single_seal_cases ();
   add_limit_cases ();
   add_string_cases ();
   add_syntax_cases ();
