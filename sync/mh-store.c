@@ -1348,6 +1348,25 @@ wal_hook_cb (void *data, sqlite3 *db, const char *name, int pages)
   return SQLITE_OK;
 }
 
+/* Stores @seal, of the site with index @origin, in this transaction. */
+static gboolean
+seal_insert (MhStore *self, guint origin, const MhSeal *seal)
+{
+  g_autoptr(MhCachedStmt) stmt = prepare_cached (self, "INSERT INTO _mh_seal (origin, first_oseq, "
+                                                       "n, sig, hashes) VALUES (?, ?, ?, ?, ?)");
+
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, origin);
+  sqlite3_bind_int64 (stmt, 2, seal->first_oseq);
+  sqlite3_bind_int64 (stmt, 3, seal->n);
+  sqlite3_bind_blob (stmt, 4, g_bytes_get_data (seal->sig, NULL),
+                     (int) g_bytes_get_size (seal->sig), SQLITE_STATIC);
+  sqlite3_bind_blob (stmt, 5, g_bytes_get_data (seal->hashes, NULL),
+                     (int) g_bytes_get_size (seal->hashes), SQLITE_STATIC);
+  return sqlite3_step (stmt) == SQLITE_DONE;
+}
+
 /* The transaction's local changes, signed at once: one seal per run of
  * contiguous sequence numbers, at most MH_SEAL_MAX changes each. */
 static gboolean
@@ -1364,7 +1383,6 @@ seal_pending (MhStore *self, GError **error)
     {
       const SealPending *first = &g_array_index (pending, SealPending, start);
       g_autoptr(MhSeal) seal = NULL;
-      g_autoptr(MhCachedStmt) stmt = NULL;
       guint n = 1;
 
       while (start + n < pending->len && n < MH_SEAL_MAX
@@ -1377,18 +1395,7 @@ seal_pending (MhStore *self, GError **error)
       seal = mh_identity_seal (self->identity, first->oseq, n, hashes->data, error);
       if (seal == NULL)
         return FALSE;
-      stmt = prepare_cached (self, "INSERT INTO _mh_seal (origin, first_oseq, n, sig, hashes) "
-                                   "VALUES (?, ?, ?, ?, ?)");
-      if (stmt == NULL)
-        return set_sqlite_error (self, error, "sealing the changes");
-      sqlite3_bind_int64 (stmt, 1, self->site_index);
-      sqlite3_bind_int64 (stmt, 2, seal->first_oseq);
-      sqlite3_bind_int64 (stmt, 3, seal->n);
-      sqlite3_bind_blob (stmt, 4, g_bytes_get_data (seal->sig, NULL),
-                         (int) g_bytes_get_size (seal->sig), SQLITE_STATIC);
-      sqlite3_bind_blob (stmt, 5, g_bytes_get_data (seal->hashes, NULL),
-                         (int) g_bytes_get_size (seal->hashes), SQLITE_STATIC);
-      if (sqlite3_step (stmt) != SQLITE_DONE)
+      if (!seal_insert (self, self->site_index, seal))
         return set_sqlite_error (self, error, "sealing the changes");
       start += n;
     }
@@ -1528,21 +1535,7 @@ seal_keep (MhStore *self, MhSeal *seal, char **reason, GError **error)
     }
   if (!same)
     {
-      stmt = prepare_cached (self, "INSERT INTO _mh_seal (origin, first_oseq, n, sig, hashes) "
-                                   "VALUES (?, ?, ?, ?, ?)");
-      if (stmt == NULL)
-        {
-          set_sqlite_error (self, error, "keeping a seal");
-          return OUTCOME_REJECTED;
-        }
-      sqlite3_bind_int64 (stmt, 1, origin);
-      sqlite3_bind_int64 (stmt, 2, seal->first_oseq);
-      sqlite3_bind_int64 (stmt, 3, seal->n);
-      sqlite3_bind_blob (stmt, 4, g_bytes_get_data (seal->sig, NULL),
-                         (int) g_bytes_get_size (seal->sig), SQLITE_STATIC);
-      sqlite3_bind_blob (stmt, 5, g_bytes_get_data (seal->hashes, NULL),
-                         (int) g_bytes_get_size (seal->hashes), SQLITE_STATIC);
-      if (sqlite3_step (stmt) != SQLITE_DONE)
+      if (!seal_insert (self, origin, seal))
         {
           set_sqlite_error (self, error, "keeping a seal");
           return OUTCOME_REJECTED;
