@@ -1425,7 +1425,8 @@ changes_from_node (DecodeContext *ctx, JsonNode *node, GError **error)
 
   if (!JSON_NODE_HOLDS_ARRAY (node))
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, _("\"changes\" must be an array"));
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                           _("\"changes\" must be an array"));
       return NULL;
     }
   array = json_node_get_array (node);
@@ -1925,7 +1926,8 @@ build_seal (const DecodeContext *ctx, guint index, const Field *fields, GError *
   if (origin->type != FIELD_STRING || origin->string == NULL)
     {
       seal_error (index, error, MH_SYNC_ERROR_MALFORMED,
-                  origin->type == FIELD_ABSENT ? _("\"o\" is missing") : _("\"o\" must be a string"));
+                  origin->type == FIELD_ABSENT ? _("\"o\" is missing")
+                                               : _("\"o\" must be a string"));
       return NULL;
     }
   if (origin->length == 0 || origin->length > ctx->limits->max_string)
@@ -2099,7 +2101,8 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
 
   if (*p != '{')
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, _("a batch must be a JSON object"));
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                           _("a batch must be a JSON object"));
       return NULL;
     }
 
@@ -2143,7 +2146,8 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
     }
   if (*changes_at != '[')
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, _("\"changes\" must be an array"));
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                           _("\"changes\" must be an array"));
       return NULL;
     }
 

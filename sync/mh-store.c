@@ -2090,7 +2090,8 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
   reg = mh_table_def_lookup_register (table, change->reg, &reg_index);
   if (reg == NULL)
     {
-      *reason = g_strdup_printf (_("unknown register “%s” of table “%s”"), change->reg, table->name);
+      *reason = g_strdup_printf (_("unknown register “%s” of table “%s”"), change->reg,
+                                 table->name);
       return OUTCOME_REJECTED;
     }
   n_values = g_variant_n_children (change->value);
@@ -2128,7 +2129,8 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
 
       if (!cell_from_variant (&next->cells[reg->first_column + i], value, column->type))
         {
-          *reason = g_strdup_printf (_("column “%s” of “%s”: wrong type"), column->name, table->name);
+          *reason = g_strdup_printf (_("column “%s” of “%s”: wrong type"), column->name,
+                                     table->name);
           return OUTCOME_REJECTED;
         }
     }
@@ -5171,7 +5173,8 @@ mh_store_evict (MhStore *self, const char *table, const char *const *rows, GErro
   def = mh_schema_lookup_table (self->schema, table);
   if (def == NULL)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, _("unknown table “%s”"), table);
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, _("unknown table “%s”"),
+                   table);
       return FALSE;
     }
   if (!txn_begin (self, error))
