@@ -4160,7 +4160,7 @@ apply_remote (MhStore *self, MhChange *change, GPtrArray *context, GPtrArray *ve
         return FALSE;
       break;
     case OUTCOME_HELD:
-      if (!queue_put (self, "_mh_held", change, "clock too far ahead",
+      if (!queue_put (self, "_mh_held", change, _("clock too far ahead"),
                       MH_HLC_PHYSICAL (change->hlc), error))
         return FALSE;
       break;
@@ -4290,7 +4290,7 @@ retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
               && !queue_put (self, "_mh_rejected", change, reason, 0, error))
             return FALSE;
           if (outcome == OUTCOME_HELD
-              && !queue_put (self, "_mh_held", change, "clock too far ahead",
+              && !queue_put (self, "_mh_held", change, _("clock too far ahead"),
                              MH_HLC_PHYSICAL (change->hlc), error))
             return FALSE;
           if (outcome == OUTCOME_APPLIED)
