@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "mh-change.h"
 #include "mh-codec.h"
 #include "mh-identity.h"
@@ -529,7 +531,7 @@ static gboolean
 lexical_error (GError **error, MhSyncError code, const char *data, const char *p,
                const char *message)
 {
-  g_set_error (error, MH_SYNC_ERROR, code, "byte %" G_GSIZE_FORMAT ": %s", (gsize) (p - data),
+  g_set_error (error, MH_SYNC_ERROR, code, _("byte %zu: %s"), (gsize) (p - data),
                message);
   return FALSE;
 }
@@ -585,15 +587,15 @@ scan_string (const char *data, const char **pp, const char *end, GError **error)
       while (p < end && (guchar) *p >= 0x20 && *p != '"' && *p != '\\')
         p++;
       if (p == end)
-        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, *pp, "unterminated string");
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, *pp, _("unterminated string"));
       if (*p == '"')
         break;
       if (*p != '\\')
         return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
-                              "control character in a string");
+                              _("control character in a string"));
 
       if (p + 1 == end)
-        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, *pp, "unterminated string");
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, *pp, _("unterminated string"));
       switch (p[1])
         {
           case '"':
@@ -609,17 +611,17 @@ scan_string (const char *data, const char **pp, const char *end, GError **error)
           case 'u':
             break;
           default:
-            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "invalid escape");
+            return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, _("invalid escape"));
         }
 
       if (!read_unicode_escape (p + 2, end, &unit))
-        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "invalid \\u escape");
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, _("invalid \\u escape"));
       /* Strings end up as C strings: a NUL would silently cut them short. */
       if (unit == 0)
         return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
-                              "strings must not contain U+0000");
+                              _("strings must not contain U+0000"));
       if (unit >= 0xdc00 && unit <= 0xdfff)
-        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "lone low surrogate");
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, _("lone low surrogate"));
       if (unit >= 0xd800 && unit <= 0xdbff)
         {
           gunichar low;
@@ -627,7 +629,7 @@ scan_string (const char *data, const char **pp, const char *end, GError **error)
           if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || !read_unicode_escape (p + 8, end, &low)
               || low < 0xdc00 || low > 0xdfff)
             return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
-                                  "lone high surrogate");
+                                  _("lone high surrogate"));
           p += 6;
         }
       p += 6;
@@ -659,7 +661,7 @@ scan_number (const char *data, const char **pp, const char *end, GError **error)
       p++;
       if (p < end && is_digit (*p))
         return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start,
-                              "leading zero in a number");
+                              _("leading zero in a number"));
     }
   else if (p < end && is_digit (*p))
     {
@@ -667,14 +669,14 @@ scan_number (const char *data, const char **pp, const char *end, GError **error)
         p++;
     }
   else
-    return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start, "invalid number");
+    return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start, _("invalid number"));
 
   if (p < end && *p == '.')
     {
       integer = FALSE;
       p++;
       if (p == end || !is_digit (*p))
-        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start, "invalid number");
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start, _("invalid number"));
       while (p < end && is_digit (*p))
         p++;
     }
@@ -685,7 +687,7 @@ scan_number (const char *data, const char **pp, const char *end, GError **error)
       if (p < end && (*p == '+' || *p == '-'))
         p++;
       if (p == end || !is_digit (*p))
-        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start, "invalid number");
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start, _("invalid number"));
       while (p < end && is_digit (*p))
         p++;
     }
@@ -701,7 +703,7 @@ scan_number (const char *data, const char **pp, const char *end, GError **error)
 
           if (value > (limit - digit) / 10)
             return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, start,
-                                  "integer out of range");
+                                  _("integer out of range"));
           value = value * 10 + digit;
         }
     }
@@ -770,11 +772,11 @@ scan_json (const char *data, gsize length, guint max_depth, GError **error)
         {
           case EXPECT_END:
             return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
-                                  "unexpected data after the end");
+                                  _("unexpected data after the end"));
 
           case EXPECT_COLON:
             if (c != ':')
-              return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "expected ':'");
+              return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, _("expected ':'"));
             p++;
             state = EXPECT_VALUE;
             continue;
@@ -788,7 +790,7 @@ scan_json (const char *data, gsize length, guint max_depth, GError **error)
               }
             if (c != ']' && c != '}')
               return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
-                                    "expected ',' or a closing bracket");
+                                    _("expected ',' or a closing bracket"));
             break;
 
           case EXPECT_KEY_OR_CLOSE:
@@ -797,7 +799,7 @@ scan_json (const char *data, gsize length, guint max_depth, GError **error)
               break;
             if (c != '"')
               return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p,
-                                    "expected a member name");
+                                    _("expected a member name"));
             if (!scan_string (data, &p, end, error))
               return FALSE;
             state = EXPECT_COLON;
@@ -811,7 +813,7 @@ scan_json (const char *data, gsize length, guint max_depth, GError **error)
               {
                 if (depth >= max_depth)
                   return lexical_error (error, MH_SYNC_ERROR_TOO_LARGE, data, p,
-                                        "nested too deeply");
+                                        _("nested too deeply"));
                 stack[depth++] = (guint8) c;
                 p++;
                 state = c == '[' ? EXPECT_VALUE_OR_CLOSE : EXPECT_KEY_OR_CLOSE;
@@ -828,7 +830,7 @@ scan_json (const char *data, gsize length, guint max_depth, GError **error)
                   return FALSE;
               }
             else if (!scan_literal (&p, end))
-              return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "expected a value");
+              return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, _("expected a value"));
             state = depth == 0 ? EXPECT_END : EXPECT_COMMA_OR_CLOSE;
             continue;
 
@@ -838,14 +840,14 @@ scan_json (const char *data, gsize length, guint max_depth, GError **error)
 
       /* A closing bracket, where one may stand. */
       if ((c == ']') != (stack[depth - 1] == '['))
-        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "mismatched bracket");
+        return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, _("mismatched bracket"));
       depth--;
       p++;
       state = depth == 0 ? EXPECT_END : EXPECT_COMMA_OR_CLOSE;
     }
 
   if (state != EXPECT_END)
-    return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, "unexpected end of input");
+    return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, p, _("unexpected end of input"));
   return TRUE;
 }
 
@@ -896,7 +898,7 @@ mh_codec_check_depth (const char *data, gsize length, guint max_depth, GError **
           case '{':
             if (++depth > max_depth)
               return lexical_error (error, MH_SYNC_ERROR_TOO_LARGE, data, data + i,
-                                    "nested too deeply");
+                                    _("nested too deeply"));
             break;
           case ']':
           case '}':
@@ -907,7 +909,7 @@ mh_codec_check_depth (const char *data, gsize length, guint max_depth, GError **
           case '\'':
           case '/':
             return lexical_error (error, MH_SYNC_ERROR_MALFORMED, data, data + i,
-                                  "unexpected character");
+                                  _("unexpected character"));
           default:
             break;
         }
@@ -1017,7 +1019,7 @@ change_error (const DecodeContext *ctx, GError **error, MhSyncError code, const 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (error, MH_SYNC_ERROR, code, "change %u: %s", ctx->index, message);
+  g_set_error (error, MH_SYNC_ERROR, code, _("change %u: %s"), ctx->index, message);
   return FALSE;
 }
 
@@ -1041,18 +1043,18 @@ check_string (const DecodeContext *ctx, const Field *field, const char *key, int
   char buf[64];
 
   if (field->string == NULL)
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "%s must be a string",
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("%s must be a string"),
                          describe (buf, sizeof buf, key, element));
   if (field->length == 0 && !allow_empty)
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "%s must not be empty",
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("%s must not be empty"),
                          describe (buf, sizeof buf, key, element));
   if (field->length > ctx->limits->max_string)
     return change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE,
-                         "%s is %" G_GSIZE_FORMAT " bytes long, more than %" G_GSIZE_FORMAT,
+                         _("%s is %zu bytes long, more than %zu"),
                          describe (buf, sizeof buf, key, element), field->length,
                          ctx->limits->max_string);
   if (ctx->check_utf8 && !g_utf8_validate_len (field->string, field->length, NULL))
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "%s is not valid UTF-8",
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("%s is not valid UTF-8"),
                          describe (buf, sizeof buf, key, element));
   return TRUE;
 }
@@ -1064,10 +1066,10 @@ get_string (const DecodeContext *ctx, Key key, const char **out, GError **error)
   const Field *field = &ctx->fields[key];
 
   if (field->type == FIELD_ABSENT)
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing",
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" is missing"),
                          key_names[key]);
   if (field->type != FIELD_STRING)
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be a string",
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" must be a string"),
                          key_names[key]);
   *out = field->string;
   return check_string (ctx, field, key_names[key], -1, FALSE, error);
@@ -1083,17 +1085,17 @@ get_int (const DecodeContext *ctx, Key key, gboolean required, gint64 min, gint6
   if (field->type == FIELD_ABSENT)
     {
       if (required)
-        return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing",
+        return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" is missing"),
                              key_names[key]);
       return TRUE;
     }
   if (field->type != FIELD_INT)
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be an integer",
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" must be an integer"),
                          key_names[key]);
   if (field->integer < min || field->integer > max)
     return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
-                         "\"%s\" must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT,
-                         key_names[key], min, max);
+                         _("\"%s\" must be between %lld and %lld"),
+                         key_names[key], (long long) min, (long long) max);
   *out = field->integer;
   return TRUE;
 }
@@ -1135,13 +1137,13 @@ get_signature (const DecodeContext *ctx, GBytes **out, GError **error)
   if (field->type == FIELD_ABSENT)
     return TRUE;
   if (field->type != FIELD_STRING || text == NULL)
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" must be a string");
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"sig\" must be a string"));
 
   if (!base64_check (text, length, &size))
-    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"sig\" is not valid base64");
+    return change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"sig\" is not valid base64"));
   if (size > ctx->limits->max_signature)
     return change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE,
-                         "\"sig\" is %" G_GSIZE_FORMAT " bytes long, more than %" G_GSIZE_FORMAT,
+                         _("\"sig\" is %zu bytes long, more than %zu"),
                          size, ctx->limits->max_signature);
   if (size == 0)
     {
@@ -1165,23 +1167,23 @@ get_values (const DecodeContext *ctx, GError **error)
 
   if (field->type == FIELD_ABSENT)
     {
-      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" is missing");
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"v\" is missing"));
       return NULL;
     }
   if (field->type != FIELD_ARRAY)
     {
-      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" must be an array");
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"v\" must be an array"));
       return NULL;
     }
   if (n == 0)
     {
-      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"v\" must not be empty");
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"v\" must not be empty"));
       return NULL;
     }
   if (n > ctx->limits->max_columns)
     {
       change_error (ctx, error, MH_SYNC_ERROR_TOO_LARGE,
-                    "\"v\" has %" G_GSIZE_FORMAT " values, more than %u", n,
+                    _("\"v\" has %zu values, more than %u"), n,
                     ctx->limits->max_columns);
       return NULL;
     }
@@ -1201,7 +1203,7 @@ get_values (const DecodeContext *ctx, GError **error)
             if (!isfinite (elements[i].real))
               {
                 change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
-                              "\"v\"[%" G_GSIZE_FORMAT "] is not a finite number", i);
+                              _("\"v\"[%zu] is not a finite number"), i);
                 return NULL;
               }
             continue;
@@ -1215,8 +1217,8 @@ get_values (const DecodeContext *ctx, GError **error)
           case FIELD_OBJECT:
           default:
             change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
-                          "\"v\"[%" G_GSIZE_FORMAT "] must be an integer, a number, a string"
-                          " or null", i);
+                          _("\"v\"[%zu] must be an integer, a number, a string"
+                            " or null"), i);
             return NULL;
         }
     }
@@ -1277,13 +1279,13 @@ build_change (const DecodeContext *ctx, GError **error)
       if (!(deletion->type == FIELD_INT && deletion->integer == 1)
           && !(deletion->type == FIELD_BOOLEAN && deletion->boolean))
         {
-          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"d\" must be 1 or true");
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"d\" must be 1 or true"));
           return NULL;
         }
       if (ctx->fields[KEY_G].type != FIELD_ABSENT || ctx->fields[KEY_V].type != FIELD_ABSENT)
         {
           change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
-                        "a deletion must have no \"g\" and no \"v\"");
+                        _("a deletion must have no \"g\" and no \"v\""));
           return NULL;
         }
       change = mh_change_new_delete (table, row, hlc, origin, origin_seq);
@@ -1311,14 +1313,14 @@ build_change (const DecodeContext *ctx, GError **error)
       if (!(ss->type == FIELD_INT && ss->integer == 1))
         {
           mh_change_unref (change);
-          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"ss\" must be 1");
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"ss\" must be 1"));
           return NULL;
         }
       if (signature == NULL || g_bytes_get_size (signature) != MH_CHANGE_SIGNATURE_SIZE)
         {
           mh_change_unref (change);
           change_error (ctx, error, MH_SYNC_ERROR_MALFORMED,
-                        "\"ss\" needs a \"sig\" of %d bytes", MH_CHANGE_SIGNATURE_SIZE);
+                        _("\"ss\" needs a \"sig\" of %d bytes"), MH_CHANGE_SIGNATURE_SIZE);
           return NULL;
         }
       /* Sealed alone: the seal's one hash is this change's. */
@@ -1391,7 +1393,7 @@ change_from_node (DecodeContext *ctx, JsonNode *node, GError **error)
 
   if (!JSON_NODE_HOLDS_OBJECT (node))
     {
-      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "not an object");
+      change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("not an object"));
       return NULL;
     }
   object = json_node_get_object (node);
@@ -1423,7 +1425,8 @@ changes_from_node (DecodeContext *ctx, JsonNode *node, GError **error)
 
   if (!JSON_NODE_HOLDS_ARRAY (node))
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"changes\" must be an array");
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                           _("\"changes\" must be an array"));
       return NULL;
     }
   array = json_node_get_array (node);
@@ -1431,7 +1434,7 @@ changes_from_node (DecodeContext *ctx, JsonNode *node, GError **error)
   if (n > ctx->limits->max_changes)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
-                   "%u changes in a batch, more than %u", n, ctx->limits->max_changes);
+                   _("%u changes in a batch, more than %u"), n, ctx->limits->max_changes);
       return NULL;
     }
 
@@ -1799,7 +1802,7 @@ change_from_text (DecodeContext *ctx, const char **pp, GError **error)
         {
           /* json-glib would keep the last; a peer sending two means
            * something is wrong, and two readers could disagree on it. */
-          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" appears twice",
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" appears twice"),
                         key_names[key]);
           return NULL;
         }
@@ -1854,7 +1857,7 @@ seal_error (guint index, GError **error, MhSyncError code, const char *format, .
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (error, MH_SYNC_ERROR, code, "seal %u: %s", index, message);
+  g_set_error (error, MH_SYNC_ERROR, code, _("seal %u: %s"), index, message);
   return FALSE;
 }
 
@@ -1867,26 +1870,26 @@ seal_bytes (guint index, const Field *field, SealKey key, gsize expected, GError
 
   if (field->type == FIELD_ABSENT)
     {
-      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing",
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" is missing"),
                   seal_key_names[key]);
       return NULL;
     }
   if (field->type != FIELD_STRING || field->string == NULL)
     {
-      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be a string",
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" must be a string"),
                   seal_key_names[key]);
       return NULL;
     }
   if (!base64_check (field->string, field->length, &size))
     {
-      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is not valid base64",
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" is not valid base64"),
                   seal_key_names[key]);
       return NULL;
     }
   if (size != expected)
     {
       seal_error (index, error, MH_SYNC_ERROR_MALFORMED,
-                  "\"%s\" is %" G_GSIZE_FORMAT " bytes long, not %" G_GSIZE_FORMAT,
+                  _("\"%s\" is %zu bytes long, not %zu"),
                   seal_key_names[key], size, expected);
       return NULL;
     }
@@ -1899,15 +1902,15 @@ seal_int (guint index, const Field *field, SealKey key, gint64 min, gint64 max, 
           GError **error)
 {
   if (field->type == FIELD_ABSENT)
-    return seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" is missing",
+    return seal_error (index, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" is missing"),
                        seal_key_names[key]);
   if (field->type != FIELD_INT)
-    return seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" must be an integer",
+    return seal_error (index, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" must be an integer"),
                        seal_key_names[key]);
   if (field->integer < min || field->integer > max)
     return seal_error (index, error, MH_SYNC_ERROR_MALFORMED,
-                       "\"%s\" must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT,
-                       seal_key_names[key], min, max);
+                       _("\"%s\" must be between %lld and %lld"),
+                       seal_key_names[key], (long long) min, (long long) max);
   *out = field->integer;
   return TRUE;
 }
@@ -1923,12 +1926,13 @@ build_seal (const DecodeContext *ctx, guint index, const Field *fields, GError *
   if (origin->type != FIELD_STRING || origin->string == NULL)
     {
       seal_error (index, error, MH_SYNC_ERROR_MALFORMED,
-                  origin->type == FIELD_ABSENT ? "\"o\" is missing" : "\"o\" must be a string");
+                  origin->type == FIELD_ABSENT ? _("\"o\" is missing")
+                                               : _("\"o\" must be a string"));
       return NULL;
     }
   if (origin->length == 0 || origin->length > ctx->limits->max_string)
     {
-      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"o\" must be a site id");
+      seal_error (index, error, MH_SYNC_ERROR_MALFORMED, _("\"o\" must be a site id"));
       return NULL;
     }
   if (!seal_int (index, &fields[SKEY_N], SKEY_N, 1, MH_SEAL_MAX, &n, error)
@@ -1965,7 +1969,7 @@ seal_from_text (DecodeContext *ctx, guint index, const char **pp, GError **error
         p = skip_value (p);
       else if (fields[key].type != FIELD_ABSENT)
         {
-          seal_error (index, error, MH_SYNC_ERROR_MALFORMED, "\"%s\" appears twice",
+          seal_error (index, error, MH_SYNC_ERROR_MALFORMED, _("\"%s\" appears twice"),
                       seal_key_names[key]);
           return NULL;
         }
@@ -2004,7 +2008,7 @@ seals_from_text (DecodeContext *ctx, const char *seals_at, guint max, GError **e
 
   if (*seals_at != '[')
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"seals\" must be an array");
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, _("\"seals\" must be an array"));
       return NULL;
     }
   for (p = skip_space (seals_at + 1); *p != ']'; n++)
@@ -2017,7 +2021,7 @@ seals_from_text (DecodeContext *ctx, const char *seals_at, guint max, GError **e
   if (n > max)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
-                   "%u seals in a batch, more than %u", n, max);
+                   _("%u seals in a batch, more than %u"), n, max);
       return NULL;
     }
   p = skip_space (seals_at + 1);
@@ -2027,7 +2031,7 @@ seals_from_text (DecodeContext *ctx, const char *seals_at, guint max, GError **e
 
       if (*p != '{')
         {
-          seal_error (i, error, MH_SYNC_ERROR_MALFORMED, "not an object");
+          seal_error (i, error, MH_SYNC_ERROR_MALFORMED, _("not an object"));
           return NULL;
         }
       seal = seal_from_text (ctx, i, &p, error);
@@ -2052,8 +2056,8 @@ seals_from_text (DecodeContext *ctx, const char *seals_at, guint max, GError **e
       else
         {
           g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                       "two different seals of site %s from sequence number %" G_GINT64_FORMAT,
-                       seal->origin, seal->first_oseq);
+                       _("two different seals of site %s from sequence number %lld"),
+                       seal->origin, (long long) seal->first_oseq);
           return NULL;
         }
     }
@@ -2097,7 +2101,8 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
 
   if (*p != '{')
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "a batch must be a JSON object");
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                           _("a batch must be a JSON object"));
       return NULL;
     }
 
@@ -2115,7 +2120,7 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
           if (changes_at != NULL)
             {
               g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                           "\"changes\" appears twice");
+                           _("\"changes\" appears twice"));
               return NULL;
             }
           changes_at = p;
@@ -2125,7 +2130,7 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
           if (seals_at != NULL)
             {
               g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                           "\"seals\" appears twice");
+                           _("\"seals\" appears twice"));
               return NULL;
             }
           seals_at = p;
@@ -2136,12 +2141,13 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
     }
   if (changes_at == NULL)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"changes\" is missing");
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, _("\"changes\" is missing"));
       return NULL;
     }
   if (*changes_at != '[')
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "\"changes\" must be an array");
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
+                           _("\"changes\" must be an array"));
       return NULL;
     }
 
@@ -2155,7 +2161,7 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
   if (n > ctx->limits->max_changes)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
-                   "%u changes in a batch, more than %u", n, ctx->limits->max_changes);
+                   _("%u changes in a batch, more than %u"), n, ctx->limits->max_changes);
       return NULL;
     }
 
@@ -2170,7 +2176,7 @@ changes_from_text (DecodeContext *ctx, const char *data, GError **error)
 
       if (*p != '{')
         {
-          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, "not an object");
+          change_error (ctx, error, MH_SYNC_ERROR_MALFORMED, _("not an object"));
           return NULL;
         }
       change = change_from_text (ctx, &p, error);
@@ -2222,11 +2228,11 @@ mh_codec_decode_batch (const char *data, gssize length, const MhCodecLimits *lim
   size = length < 0 ? strlen (data) : (gsize) length;
   if (size > ctx.limits->max_bytes)
     g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
-                 "batch of %" G_GSIZE_FORMAT " bytes, more than %" G_GSIZE_FORMAT, size,
+                 _("batch of %zu bytes, more than %zu"), size,
                  ctx.limits->max_bytes);
   /* Also refuses NUL bytes. */
   else if (!g_utf8_validate_len (data, size, NULL))
-    g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "batch is not valid UTF-8");
+    g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, _("batch is not valid UTF-8"));
   /* Also bounds the nesting, as mh_codec_check_depth() would. */
   else if (scan_json (data, size, ctx.limits->max_depth, error))
     changes = changes_from_text (&ctx, data, error);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -116,10 +117,17 @@ gnutls_fail (GError **error, int ret, const char *format, ...)
   return FALSE;
 }
 
-static gboolean
-errno_fail (GError **error, int saved_errno, const char *what, const char *path)
+/* @format says what failed, e.g. "Could not read %s", whole for translators. */
+static gboolean G_GNUC_PRINTF (3, 4)
+errno_fail (GError **error, int saved_errno, const char *format, ...)
 {
-  g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "Could not %s %s: %s", what, path,
+  g_autofree char *what = NULL;
+  va_list args;
+
+  va_start (args, format);
+  what = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "%s: %s", what,
                g_strerror (saved_errno));
   return FALSE;
 }
@@ -310,11 +318,11 @@ misread_hint (char c)
   switch (c)
     {
       case '0':
-        return " (did you mean the letter O?)";
+        return _(" (did you mean the letter O?)");
       case '1':
-        return " (did you mean the letter I or L?)";
+        return _(" (did you mean the letter I or L?)");
       case '8':
-        return " (did you mean the letter B?)";
+        return _(" (did you mean the letter B?)");
       default:
         return "";
     }
@@ -345,16 +353,16 @@ mh_fingerprint_normalize (const char *input, GError **error)
         {
           if (g_ascii_isdigit (c))
             g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                         "A fingerprint has no digit %c: its digits are 2 to 7%s", c,
+                         _("A fingerprint has no digit %c: its digits are 2 to 7%s"), c,
                          misread_hint (c));
           else if (g_ascii_isgraph (c))
             g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                         "“%c” cannot appear in a fingerprint: it has only the letters A to Z, "
-                         "the digits 2 to 7 and dashes", c);
+                         _("“%c” cannot appear in a fingerprint: it has only the letters A to "
+                           "Z, the digits 2 to 7 and dashes"), c);
           else
             g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                                 "A fingerprint has only the letters A to Z, the digits 2 to 7 "
-                                 "and dashes");
+                                 _("A fingerprint has only the letters A to Z, the digits 2 to 7 "
+                                   "and dashes"));
           return NULL;
         }
       if (n < MH_FINGERPRINT_CHARS)
@@ -365,8 +373,8 @@ mh_fingerprint_normalize (const char *input, GError **error)
   if (n != MH_FINGERPRINT_CHARS)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                   "A fingerprint has %d letters and digits, as in ABCD-EFGH-IJKL-MNOP-QRST; "
-                   "this one has %u", MH_FINGERPRINT_CHARS, n);
+                   _("A fingerprint has %d letters and digits, as in ABCD-EFGH-IJKL-MNOP-QRST; "
+                     "this one has %u"), MH_FINGERPRINT_CHARS, n);
       return NULL;
     }
   return group_fingerprint (chars);
@@ -387,19 +395,19 @@ read_small_file (const char *path, gboolean private, gnutls_datum_t *out, GError
 
   fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0)
-    return errno_fail (error, errno, "open", path);
+    return errno_fail (error, errno, _("Could not open %s"), path);
 
   if (fstat (fd, &st) != 0)
     {
       int saved_errno = errno;
       close (fd);
-      return errno_fail (error, saved_errno, "read", path);
+      return errno_fail (error, saved_errno, _("Could not read %s"), path);
     }
   if (!S_ISREG (st.st_mode) || st.st_size > MAX_PEM_SIZE)
     {
       close (fd);
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "%s is not a PEM file (%s)", path,
-                   S_ISREG (st.st_mode) ? "too large" : "not a regular file");
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, _("%s is not a PEM file (%s)"), path,
+                   S_ISREG (st.st_mode) ? _("too large") : _("not a regular file"));
       return FALSE;
     }
   if (private && (st.st_mode & 07777) != 0600)
@@ -407,13 +415,17 @@ read_small_file (const char *path, gboolean private, gnutls_datum_t *out, GError
       guint mode = st.st_mode & 07777;
 
       close (fd);
-      if (mode & 0077)
+      if (mode & 0044)
         g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                     "%s is %s by others (mode %04o); chmod 600 %s if it is yours", path,
-                     (mode & 0044) ? "readable" : "accessible", mode, path);
+                     _("%s is readable by others (mode %04o); chmod 600 %s if it is yours"),
+                     path, mode, path);
+      else if (mode & 0077)
+        g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                     _("%s is accessible by others (mode %04o); chmod 600 %s if it is yours"),
+                     path, mode, path);
       else
         g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                     "%s has mode %04o, not 0600; chmod 600 %s", path, mode, path);
+                     _("%s has mode %04o, not 0600; chmod 600 %s"), path, mode, path);
       return FALSE;
     }
 
@@ -429,7 +441,7 @@ read_small_file (const char *path, gboolean private, gnutls_datum_t *out, GError
         {
           int saved_errno = errno;
           close (fd);
-          return errno_fail (error, saved_errno, "read", path);
+          return errno_fail (error, saved_errno, _("Could not read %s"), path);
         }
       if (n == 0)
         break;
@@ -456,7 +468,7 @@ write_file_atomically (const char *path, const guint8 *data, gsize len, int mode
 
   fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0)
-    return errno_fail (error, errno, "create", tmp);
+    return errno_fail (error, errno, _("Could not create %s"), tmp);
 
   if (fchmod (fd, mode) != 0)
     goto fail;
@@ -489,7 +501,7 @@ fail:
     if (fd >= 0)
       close (fd);
     g_unlink (tmp);
-    return errno_fail (error, saved_errno, "write", path);
+    return errno_fail (error, saved_errno, _("Could not write %s"), path);
   }
 }
 
@@ -506,7 +518,7 @@ create_key (const char *key_path, GError **error)
       || (ret = gnutls_x509_privkey_generate (key, GNUTLS_PK_EDDSA_ED25519, 0, 0)) < 0
       || (ret = gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
                                                    GNUTLS_PKCS_PLAIN, &pem)) < 0)
-    return gnutls_fail (error, ret, "Could not make a key pair");
+    return gnutls_fail (error, ret, _("Could not make a key pair"));
 
   return write_file_atomically (key_path, pem.data, pem.size, 0600, error);
 }
@@ -526,7 +538,7 @@ create_certificate (gnutls_x509_privkey_t key, const char *site_id, const char *
 
   /* A random positive serial of minimal DER encoding: the top bit clear, the next one set. */
   if ((ret = gnutls_rnd (GNUTLS_RND_NONCE, serial, sizeof serial)) < 0)
-    return gnutls_fail (error, ret, "Could not make a certificate serial");
+    return gnutls_fail (error, ret, _("Could not make a certificate serial"));
   serial[0] = (serial[0] & 0x3f) | 0x40;
 
   if ((ret = gnutls_x509_crt_init (&crt)) < 0
@@ -544,7 +556,7 @@ create_certificate (gnutls_x509_privkey_t key, const char *site_id, const char *
       /* Ed25519 has its own hash: GnuTLS picks it when given none. */
       || (ret = gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_UNKNOWN, 0)) < 0
       || (ret = gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &pem)) < 0)
-    return gnutls_fail (error, ret, "Could not make the certificate");
+    return gnutls_fail (error, ret, _("Could not make the certificate"));
 
   return write_file_atomically (cert_path, pem.data, pem.size, 0644, error);
 }
@@ -577,13 +589,13 @@ load (const char *key_path, const char *cert_path, GError **error)
       || (ret = gnutls_x509_privkey_import2 (x509_key, &key_file, GNUTLS_X509_FMT_PEM, NULL,
                                              GNUTLS_PKCS_PLAIN)) < 0)
     {
-      gnutls_fail (error, ret, "%s is not a valid private key", key_path);
+      gnutls_fail (error, ret, _("%s is not a valid private key"), key_path);
       return NULL;
     }
   if (gnutls_x509_privkey_get_pk_algorithm2 (x509_key, NULL) != GNUTLS_PK_EDDSA_ED25519)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                   "%s is not an Ed25519 key, which a MedHead identity needs", key_path);
+                   _("%s is not an Ed25519 key, which a MedHead identity needs"), key_path);
       return NULL;
     }
   if ((ret = gnutls_privkey_init (&key)) < 0
@@ -592,14 +604,14 @@ load (const char *key_path, const char *cert_path, GError **error)
       || (ret = gnutls_pubkey_import_privkey (pubkey, key, 0, 0)) < 0
       || (ret = gnutls_pubkey_export_ecc_raw2 (pubkey, &curve, &raw, NULL, 0)) < 0)
     {
-      gnutls_fail (error, ret, "Could not use the key in %s", key_path);
+      gnutls_fail (error, ret, _("Could not use the key in %s"), key_path);
       return NULL;
     }
   if (curve != GNUTLS_ECC_CURVE_ED25519 || raw.size != ED25519_PUBLIC_KEY_SIZE
       || !pubkey_digest (pubkey, digest))
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                   "Could not hash the public key of %s", key_path);
+                   _("Could not hash the public key of %s"), key_path);
       return NULL;
     }
   site_id = site_id_from_digest (digest);
@@ -614,14 +626,14 @@ load (const char *key_path, const char *cert_path, GError **error)
       || (ret = gnutls_pubkey_init (&cert_pubkey)) < 0
       || (ret = gnutls_pubkey_import_x509 (cert_pubkey, crt, 0)) < 0)
     {
-      gnutls_fail (error, ret, "%s is not a valid certificate", cert_path);
+      gnutls_fail (error, ret, _("%s is not a valid certificate"), cert_path);
       return NULL;
     }
   if (!pubkey_digest (cert_pubkey, cert_digest) || memcmp (digest, cert_digest, 32) != 0)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                   "%s is not the certificate of the key in %s (remove it and it will be "
-                   "made again from the key)", cert_path, key_path);
+                   _("%s is not the certificate of the key in %s (remove it and it will be "
+                     "made again from the key)"), cert_path, key_path);
       return NULL;
     }
 
@@ -631,7 +643,7 @@ load (const char *key_path, const char *cert_path, GError **error)
       || (ret = gnutls_x509_privkey_export2_pkcs8 (x509_key, GNUTLS_X509_FMT_PEM, NULL,
                                                    GNUTLS_PKCS_PLAIN, &key_pem)) < 0)
     {
-      gnutls_fail (error, ret, "Could not encode the identity in %s", key_path);
+      gnutls_fail (error, ret, _("Could not encode the identity in %s"), key_path);
       return NULL;
     }
 
@@ -650,7 +662,7 @@ load (const char *key_path, const char *cert_path, GError **error)
   g_string_free (both, TRUE);
   if (self->tls_certificate == NULL)
     {
-      g_prefix_error (error, "Could not use %s and %s for TLS: ", key_path, cert_path);
+      g_prefix_error (error, _("Could not use %s and %s for TLS: "), key_path, cert_path);
       return NULL;
     }
   return g_steal_pointer (&self);
@@ -676,7 +688,7 @@ mh_identity_load_or_create (const char *dir, GError **error)
 
   if (g_mkdir_with_parents (dir, 0700) != 0)
     {
-      errno_fail (error, errno, "create the folder", dir);
+      errno_fail (error, errno, _("Could not create the folder %s"), dir);
       return NULL;
     }
 
@@ -687,14 +699,14 @@ mh_identity_load_or_create (const char *dir, GError **error)
     {
       if (errno != ENOENT)
         {
-          errno_fail (error, errno, "look at", key_path);
+          errno_fail (error, errno, _("Could not look at %s"), key_path);
           return NULL;
         }
       /* A certificate without its key belongs to no one: it goes, so
        * that the new key gets its own. */
       if (g_unlink (cert_path) != 0 && errno != ENOENT)
         {
-          errno_fail (error, errno, "remove", cert_path);
+          errno_fail (error, errno, _("Could not remove %s"), cert_path);
           return NULL;
         }
       if (!create_key (key_path, error))
@@ -765,14 +777,14 @@ mh_identity_sign (MhIdentity *self, const guint8 *data, gsize len, GBytes **out_
   if (len > G_MAXUINT)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TOO_LARGE,
-                   "Cannot sign %" G_GSIZE_FORMAT " bytes at once", len);
+                   _("Cannot sign %zu bytes at once"), len);
       return FALSE;
     }
   in.data = (unsigned char *) (data != NULL ? data : (const guint8 *) "");
   in.size = len;
   if ((ret = gnutls_privkey_sign_data2 (self->signing_key, GNUTLS_SIGN_EDDSA_ED25519, 0, &in,
                                         &sig)) < 0)
-    return gnutls_fail (error, ret, "Could not sign");
+    return gnutls_fail (error, ret, _("Could not sign"));
 
   *out_sig = g_bytes_new (sig.data, sig.size);
   return TRUE;
@@ -907,7 +919,7 @@ signer_key (const guint8 *key, const char *origin, GnutlsPubkey **out_pubkey, ch
       || gnutls_pubkey_import_ecc_raw (pubkey, GNUTLS_ECC_CURVE_ED25519, &x, NULL) < 0)
     {
       if (reason)
-        *reason = g_strdup ("malformed signing key");
+        *reason = g_strdup (_("malformed signing key"));
       return FALSE;
     }
   site_id = cached_site_id (key);
@@ -916,7 +928,7 @@ signer_key (const guint8 *key, const char *origin, GnutlsPubkey **out_pubkey, ch
       if (!pubkey_digest (pubkey, digest))
         {
           if (reason)
-            *reason = g_strdup ("malformed signing key");
+            *reason = g_strdup (_("malformed signing key"));
           return FALSE;
         }
       site_id = site_id_from_digest (digest);
@@ -925,7 +937,7 @@ signer_key (const guint8 *key, const char *origin, GnutlsPubkey **out_pubkey, ch
   if (g_strcmp0 (site_id, origin) != 0)
     {
       if (reason)
-        *reason = g_strdup_printf ("signed by %s, not by its origin", site_id);
+        *reason = g_strdup_printf (_("signed by %s, not by its origin"), site_id);
       return FALSE;
     }
   *out_pubkey = g_steal_pointer (&pubkey);
@@ -1019,14 +1031,14 @@ change_verify_uncached (const MhChange *change, GBytes *canonical_in, char **rea
   if (change->signature == NULL)
     {
       if (reason)
-        *reason = g_strdup ("unsigned change");
+        *reason = g_strdup (_("unsigned change"));
       return FALSE;
     }
   sig = g_bytes_get_data (change->signature, &sig_len);
   if (sig_len != MH_CHANGE_SIGNATURE_SIZE)
     {
       if (reason)
-        *reason = g_strdup ("malformed signature");
+        *reason = g_strdup (_("malformed signature"));
       return FALSE;
     }
   if (!signer_key (sig, change->origin, &pubkey, reason))
@@ -1039,7 +1051,7 @@ change_verify_uncached (const MhChange *change, GBytes *canonical_in, char **rea
   if (gnutls_pubkey_verify_data2 (pubkey, GNUTLS_SIGN_EDDSA_ED25519, 0, &in, &signature) < 0)
     {
       if (reason)
-        *reason = g_strdup ("bad signature");
+        *reason = g_strdup (_("bad signature"));
       return FALSE;
     }
   return TRUE;
@@ -1157,7 +1169,7 @@ mh_seal_verify (MhSeal *seal, char **reason)
   if (verified != 0)
     {
       if (verified < 0 && reason)
-        *reason = g_strdup ("bad seal signature");
+        *reason = g_strdup (_("bad seal signature"));
       return verified > 0;
     }
   sig = g_bytes_get_data (seal->sig, &sig_len);
@@ -1165,7 +1177,7 @@ mh_seal_verify (MhSeal *seal, char **reason)
       || g_bytes_get_size (seal->hashes) != (gsize) seal->n * MH_SEAL_HASH_SIZE)
     {
       if (reason)
-        *reason = g_strdup ("malformed seal");
+        *reason = g_strdup (_("malformed seal"));
       g_atomic_int_set (&seal->verified, -1);
       return FALSE;
     }
@@ -1195,7 +1207,7 @@ mh_seal_verify (MhSeal *seal, char **reason)
   if (gnutls_pubkey_verify_data2 (pubkey, GNUTLS_SIGN_EDDSA_ED25519, 0, &in, &signature) < 0)
     {
       if (reason)
-        *reason = g_strdup ("bad seal signature");
+        *reason = g_strdup (_("bad seal signature"));
       g_atomic_int_set (&seal->verified, -1);
       return FALSE;
     }
@@ -1227,20 +1239,20 @@ sealed_change_verify (const MhChange *change, char **reason)
   if (change->seal == NULL)
     {
       if (reason)
-        *reason = g_strdup ("sealed change without its seal");
+        *reason = g_strdup (_("sealed change without its seal"));
       return FALSE;
     }
   if (g_strcmp0 (change->seal->origin, change->origin) != 0)
     {
       if (reason)
-        *reason = g_strdup ("sealed by another origin");
+        *reason = g_strdup (_("sealed by another origin"));
       return FALSE;
     }
   expected = mh_seal_get_hash (change->seal, change->origin_seq);
   if (expected == NULL)
     {
       if (reason)
-        *reason = g_strdup ("not covered by its seal");
+        *reason = g_strdup (_("not covered by its seal"));
       return FALSE;
     }
   if (!mh_seal_verify (change->seal, reason))
@@ -1249,7 +1261,7 @@ sealed_change_verify (const MhChange *change, char **reason)
   if (memcmp (hash, expected, MH_SEAL_HASH_SIZE) != 0)
     {
       if (reason)
-        *reason = g_strdup ("hash does not match its seal");
+        *reason = g_strdup (_("hash does not match its seal"));
       return FALSE;
     }
   return TRUE;
@@ -1278,7 +1290,7 @@ verify_range (GPtrArray *changes, GPtrArray *reasons, guint begin, guint end)
       char *reason = NULL;
 
       if (!mh_change_verify (g_ptr_array_index (changes, i), &reason))
-        g_ptr_array_index (reasons, i) = reason != NULL ? reason : g_strdup ("bad signature");
+        g_ptr_array_index (reasons, i) = reason != NULL ? reason : g_strdup (_("bad signature"));
     }
 }
 

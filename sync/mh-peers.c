@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "mh-peers.h"
 #include "mh-sync-error.h"
 
@@ -65,7 +67,7 @@ mh_peer_url_validate (const char *url, GError **error)
       || g_uri_get_query (uri) != NULL)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                   "“%s” is not a peer URL: expected https://HOST:PORT", url);
+                   _("“%s” is not a peer URL: expected https://HOST:PORT"), url);
       return FALSE;
     }
   return TRUE;
@@ -107,7 +109,7 @@ mh_peers_remove (MhStore *store, const char *fingerprint, GError **error)
     return FALSE;
   if (sqlite3_changes (mh_store_get_db (store)) == 0)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_NOT_FOUND, "no peer %s", fingerprint);
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_NOT_FOUND, _("no peer %s"), fingerprint);
       return FALSE;
     }
   return TRUE;

@@ -23,6 +23,8 @@
 #include <libsoup/soup.h>
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "mh-codec.h"
 #include "mh-identity.h"
 #include "mh-peers.h"
@@ -1533,7 +1535,7 @@ mh_parse_listen_address (const char *address, char **host, guint16 *port, GError
       || !g_ascii_string_to_unsigned (colon + 1, 10, 0, 65535, &value, NULL))
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                   "“%s” is not an address: expected HOST:PORT, e.g. 0.0.0.0:8471",
+                   _("“%s” is not an address: expected HOST:PORT, e.g. 0.0.0.0:8471"),
                    address ? address : "");
       return FALSE;
     }
@@ -1573,7 +1575,7 @@ mh_replicator_listen (MhReplicator *self, const char *address, guint16 *out_port
   if (inet == NULL)
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED,
-                   "“%s” is not an IP address", host);
+                   _("“%s” is not an IP address"), host);
       return FALSE;
     }
 

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "mh-schema.h"
 #include "mh-sync-error.h"
 
@@ -136,19 +138,20 @@ mh_schema_add_table (MhSchema *self, const char *name, guint lane, MhTableFlags 
 
   if (!is_valid_name (name))
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA, "invalid table name “%s”",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA, _("invalid table name “%s”"),
                    name ? name : "(null)");
       return FALSE;
     }
   if (g_hash_table_contains (self->tables_by_name, name))
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA, "table “%s” declared twice", name);
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA, _("table “%s” declared twice"),
+                   name);
       return FALSE;
     }
   if (lane >= self->lanes->len)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA, "table “%s”: no lane %u", name,
-                   lane);
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA, _("table “%s”: no lane %u"),
+                   name, lane);
       return FALSE;
     }
 

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 
 #include "mh-clock.h"
@@ -1528,9 +1529,9 @@ seal_keep (MhStore *self, MhSeal *seal, char **reason, GError **error)
       g_message ("site %s sealed sequence number %" G_GINT64_FORMAT " twice with different "
                  "content: the second seal is refused", seal->origin, seal->first_oseq);
       g_free (*reason);
-      *reason = g_strdup_printf ("sequence numbers %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
-                                 " of site %s were already sealed otherwise",
-                                 seal->first_oseq, last, seal->origin);
+      *reason = g_strdup_printf (_("sequence numbers %lld to %lld of site %s were already "
+                                   "sealed otherwise"),
+                                 (long long) seal->first_oseq, (long long) last, seal->origin);
       return OUTCOME_REJECTED;
     }
   if (!same)
@@ -1563,7 +1564,7 @@ txn_commit (MhStore *self, GError **error)
       self->txn_depth = 1;
       txn_rollback (self);
       g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                           "the transaction failed and was rolled back");
+                           _("the transaction failed and was rolled back"));
       return FALSE;
     }
 
@@ -1915,8 +1916,8 @@ run_validator (MhStore *self, const MhChange *change, const MhRow *row, gboolean
     return MH_VERDICT_ACCEPT;
   verdict = self->validate (self, change, row, local, reason, self->validate_data);
   if (verdict != MH_VERDICT_ACCEPT && *reason == NULL)
-    *reason = g_strdup (verdict == MH_VERDICT_PARK ? "waiting for a referenced row"
-                                                   : "refused by validation");
+    *reason = g_strdup (verdict == MH_VERDICT_PARK ? _("waiting for a referenced row")
+                                                   : _("refused by validation"));
   return verdict;
 }
 
@@ -2082,13 +2083,14 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
   reg = mh_table_def_lookup_register (table, change->reg, &reg_index);
   if (reg == NULL)
     {
-      *reason = g_strdup_printf ("unknown register “%s” of table “%s”", change->reg, table->name);
+      *reason = g_strdup_printf (_("unknown register “%s” of table “%s”"), change->reg,
+                                 table->name);
       return OUTCOME_REJECTED;
     }
   n_values = g_variant_n_children (change->value);
   if (n_values != reg->n_columns)
     {
-      *reason = g_strdup_printf ("register “%s” of “%s” has %u values, %" G_GSIZE_FORMAT " given",
+      *reason = g_strdup_printf (_("register “%s” of “%s” has %u values, %zu given"),
                                  reg->name, table->name, reg->n_columns, n_values);
       return OUTCOME_REJECTED;
     }
@@ -2120,7 +2122,8 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
 
       if (!cell_from_variant (&next->cells[reg->first_column + i], value, column->type))
         {
-          *reason = g_strdup_printf ("column “%s” of “%s”: wrong type", column->name, table->name);
+          *reason = g_strdup_printf (_("column “%s” of “%s”: wrong type"), column->name,
+                                     table->name);
           return OUTCOME_REJECTED;
         }
     }
@@ -2144,7 +2147,7 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
                * a conflicting insert rejected the same way everywhere. */
               if (table->flags & MH_TABLE_INSERT_ONLY)
                 {
-                  *reason = g_strdup ("conflicting insert: the key exists with other content");
+                  *reason = g_strdup (_("conflicting insert: the key exists with other content"));
                   return OUTCOME_REJECTED;
                 }
               /* history_put() sinks its value: on a value that is not
@@ -2174,7 +2177,7 @@ apply_set (MhStore *self, const MhTableDef *table, MhChange *change, gboolean lo
       loser->signature = old_meta->sig ? g_bytes_ref (old_meta->sig) : NULL;
       attach_seal (self, loser, old_meta->origin);
       if (!queue_put (self, "_mh_rejected", loser,
-                      "conflicting insert: the key exists with other content", 0, error))
+                      _("conflicting insert: the key exists with other content"), 0, error))
         return OUTCOME_REJECTED;
     }
   else if (old_meta->hlc != 0 && (reg->flags & MH_REGISTER_HISTORY))
@@ -2430,21 +2433,21 @@ apply_one (MhStore *self, MhChange *change, gboolean local, gboolean from_queue,
   if (foreign && (local || change->schema_version <= mh_schema_get_version (self->schema)))
     {
       if (table == NULL)
-        *reason = g_strdup_printf ("unknown table “%s”", change->table);
+        *reason = g_strdup_printf (_("unknown table “%s”"), change->table);
       else
-        *reason = g_strdup_printf ("unknown register “%s” of table “%s”", change->reg,
+        *reason = g_strdup_printf (_("unknown register “%s” of table “%s”"), change->reg,
                                    table->name);
       return OUTCOME_REJECTED;
     }
   if (change->kind == MH_CHANGE_SET && (change->reg == NULL || change->value == NULL))
     {
-      *reason = g_strdup ("a write without register or value");
+      *reason = g_strdup (_("a write without register or value"));
       return OUTCOME_REJECTED;
     }
   if (change->row == NULL || change->row[0] == '\0' || change->origin == NULL
       || change->origin[0] == '\0' || change->hlc <= 0)
     {
-      *reason = g_strdup ("a change without row, origin or clock");
+      *reason = g_strdup (_("a change without row, origin or clock"));
       return OUTCOME_REJECTED;
     }
 
@@ -2453,7 +2456,7 @@ apply_one (MhStore *self, MhChange *change, gboolean local, gboolean from_queue,
   if (table != NULL && self->n_evicted > 0 && row_is_evicted (self, table->name, change->row))
     {
       if (local)
-        *reason = g_strdup_printf ("%s %s was evicted from this replica", table->name,
+        *reason = g_strdup_printf (_("%s %s was evicted from this replica"), table->name,
                                    change->row);
       return local ? OUTCOME_REJECTED : OUTCOME_EVICTED;
     }
@@ -2670,7 +2673,7 @@ open_db (MhStore *self, const char *site_id, GError **error)
   if (fd < 0)
     {
       int saved = errno;
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "cannot open %s: %s", self->path,
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, _("cannot open %s: %s"), self->path,
                    g_strerror (saved));
       return FALSE;
     }
@@ -2708,7 +2711,7 @@ open_db (MhStore *self, const char *site_id, GError **error)
       if (site_id != NULL && g_strcmp0 (site_id, stored_site) != 0)
         {
           g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SITE,
-                       "the replica %s belongs to site %s, not %s", self->path, stored_site,
+                       _("the replica %s belongs to site %s, not %s"), self->path, stored_site,
                        site_id);
           goto fail;
         }
@@ -2719,7 +2722,7 @@ open_db (MhStore *self, const char *site_id, GError **error)
       if (site_id == NULL || *site_id == '\0')
         {
           g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SITE,
-                       "a new replica needs a site id");
+                       _("a new replica needs a site id"));
           goto fail;
         }
       self->site_id = g_strdup (site_id);
@@ -2731,8 +2734,8 @@ open_db (MhStore *self, const char *site_id, GError **error)
       && (guint) value > mh_schema_get_version (self->schema))
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA,
-                   "the replica has schema version %" G_GINT64_FORMAT ", newer than this "
-                   "program's %u", value, mh_schema_get_version (self->schema));
+                   _("the replica has schema version %lld, newer than this program's %u"),
+                   (long long) value, mh_schema_get_version (self->schema));
       goto fail;
     }
   if (!meta_set_int (self, "schema_version", mh_schema_get_version (self->schema), error))
@@ -2979,7 +2982,7 @@ mh_store_open (const char *path, MhSchema *schema, const char *site_id, GError *
 
   if (mh_schema_get_n_lanes (schema) == 0)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA, "the schema declares no lane");
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_SCHEMA, _("the schema declares no lane"));
       return NULL;
     }
   mh_schema_freeze (schema);
@@ -3300,7 +3303,7 @@ mh_store_transact (MhStore *self, MhTransactionFunc func, gpointer user_data, GE
       txn_rollback (self);
       if (local_error == NULL)
         g_set_error_literal (&local_error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
-                             "the transaction was abandoned");
+                             _("the transaction was abandoned"));
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
@@ -3381,7 +3384,7 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
 
   if (row_id == NULL || *row_id == '\0' || !g_utf8_validate (row_id, -1, NULL))
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, "%s: a row needs a non-empty id",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, _("%s: a row needs a non-empty id"),
                    table->name);
       return FALSE;
     }
@@ -3389,13 +3392,13 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
     {
       tomb_clear (&tomb);
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_DELETED,
-                   "%s “%s” was deleted; a new row needs a new id", table->name, row_id);
+                   _("%s “%s” was deleted; a new row needs a new id"), table->name, row_id);
       return FALSE;
     }
   if (self->n_evicted > 0 && row_is_evicted (self, table->name, row_id))
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED,
-                   "%s “%s” was evicted from this replica", table->name, row_id);
+                   _("%s “%s” was evicted from this replica"), table->name, row_id);
       return FALSE;
     }
   if (!flush_pending (self, error))
@@ -3404,14 +3407,14 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
     return FALSE;
   if (row == NULL && mode == WRITE_UPDATE)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_NOT_FOUND, "no %s “%s”", table->name,
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_NOT_FOUND, _("no %s “%s”"), table->name,
                    row_id);
       return FALSE;
     }
   if (row != NULL && (table->flags & MH_TABLE_INSERT_ONLY))
     {
       g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_INSERT_ONLY,
-                   "%s rows are written once and never changed", table->name);
+                   _("%s rows are written once and never changed"), table->name);
       return FALSE;
     }
 
@@ -3502,7 +3505,7 @@ local_write_values (MhStore *self, const MhTableDef *table, const char *row_id, 
           /* The statement alone was undone: nothing else was written. */
           self->txn_failed = failed_before;
           g_clear_error (error);
-          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_EXISTS, "%s “%s” exists already",
+          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_EXISTS, _("%s “%s” exists already"),
                        table->name, row_id);
           txn_end_unchanged (self, seq_before, own_seq_before);
         }
@@ -3578,13 +3581,13 @@ local_write (MhStore *self, const char *table_name, const char *row_id, GVariant
   table = mh_schema_lookup_table (self->schema, table_name);
   if (table == NULL)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, "unknown table “%s”",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, _("unknown table “%s”"),
                    table_name);
       return FALSE;
     }
   if (owned != NULL && !g_variant_is_of_type (owned, G_VARIANT_TYPE_VARDICT))
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, "%s: values must be a{sv}",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, _("%s: values must be a{sv}"),
                    table->name);
       return FALSE;
     }
@@ -3601,14 +3604,14 @@ local_write (MhStore *self, const char *table_name, const char *row_id, GVariant
           if (column == NULL)
             {
               g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_COLUMN,
-                           "%s has no column “%s”", table->name, key);
+                           _("%s has no column “%s”"), table->name, key);
               column_values_clear (parsed);
               return FALSE;
             }
           if (!cell_from_variant (&cv.cell, v, column->type))
             {
               g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE,
-                           "%s.%s: expected %s, got %s", table->name, key,
+                           _("%s.%s: expected %s, got %s"), table->name, key,
                            column_type_name (column->type), g_variant_get_type_string (v));
               column_values_clear (parsed);
               return FALSE;
@@ -3707,7 +3710,7 @@ mh_store_write_values (MhStore *self, const char *table_name, const char *row_id
   table = mh_schema_lookup_table (self->schema, table_name);
   if (table == NULL)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, "unknown table “%s”",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, _("unknown table “%s”"),
                    table_name);
       return FALSE;
     }
@@ -3720,13 +3723,13 @@ mh_store_write_values (MhStore *self, const char *table_name, const char *row_id
       if (column == NULL)
         {
           g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_COLUMN,
-                       "%s has no column “%s”", table->name, columns[i]);
+                       _("%s has no column “%s”"), table->name, columns[i]);
           column_values_clear (parsed);
           return FALSE;
         }
       if (!cell_from_gvalue (&cv.cell, &values[i], column->type))
         {
-          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, "%s.%s: expected %s",
+          g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_TYPE, _("%s.%s: expected %s"),
                        table->name, columns[i], column_type_name (column->type));
           column_values_clear (parsed);
           return FALSE;
@@ -3800,18 +3803,18 @@ mh_store_delete (MhStore *self, const char *table_name, const char *row_id, GErr
   table = mh_schema_lookup_table (self->schema, table_name);
   if (table == NULL)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, "unknown table “%s”",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, _("unknown table “%s”"),
                    table_name);
       return FALSE;
     }
   switch (mh_store_get_row_state (self, table_name, row_id))
     {
     case MH_ROW_ABSENT:
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_NOT_FOUND, "no %s “%s”", table->name,
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_NOT_FOUND, _("no %s “%s”"), table->name,
                    row_id);
       return FALSE;
     case MH_ROW_DELETED:
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_DELETED, "%s “%s” is already deleted",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_DELETED, _("%s “%s” is already deleted"),
                    table->name, row_id);
       return FALSE;
     case MH_ROW_LIVE:
@@ -3834,7 +3837,7 @@ mh_store_delete (MhStore *self, const char *table_name, const char *row_id, GErr
     {
       if (local_error == NULL)
         g_set_error (&local_error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, "%s",
-                     reason ? reason : "deletion refused");
+                     reason ? reason : _("deletion refused"));
       txn_rollback (self);
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
@@ -3965,7 +3968,9 @@ audience_outcome (MhStore *self, const MhChange *change, GPtrArray *context, cha
       return OUTCOME_WITHHELD;
     case MH_AUDIENCE_WAIT:
       g_free (*reason);
-      *reason = g_strdup ("waiting: what the change belongs to is not known here yet");
+      /* "waiting: " is a prefix for programs (as MH_REASON_WAITING in node/): untranslated. */
+      *reason = g_strconcat ("waiting: ", _("what the change belongs to is not known here yet"),
+                             NULL);
       return OUTCOME_PARKED;
     case MH_AUDIENCE_YES:
     default:
@@ -4045,8 +4050,9 @@ origin_checks (MhStore *self, const MhChange *change, gboolean verified, gint64 
                    " (%s %s): the second is refused", change->origin, change->origin_seq,
                    change->table, change->row);
         g_free (*reason);
-        *reason = g_strdup_printf ("sequence number %" G_GINT64_FORMAT " of site %s already "
-                                   "signed another change", change->origin_seq, change->origin);
+        *reason = g_strdup_printf (_("sequence number %lld of site %s already signed another "
+                                     "change"),
+                                   (long long) change->origin_seq, change->origin);
         return OUTCOME_REJECTED;
       }
   }
@@ -4147,7 +4153,7 @@ apply_remote (MhStore *self, MhChange *change, GPtrArray *context, GPtrArray *ve
         return FALSE;
       break;
     case OUTCOME_HELD:
-      if (!queue_put (self, "_mh_held", change, "clock too far ahead",
+      if (!queue_put (self, "_mh_held", change, _("clock too far ahead"),
                       MH_HLC_PHYSICAL (change->hlc), error))
         return FALSE;
       break;
@@ -4277,7 +4283,7 @@ retry_parked_locked (MhStore *self, MhApplyReport *report, GError **error)
               && !queue_put (self, "_mh_rejected", change, reason, 0, error))
             return FALSE;
           if (outcome == OUTCOME_HELD
-              && !queue_put (self, "_mh_held", change, "clock too far ahead",
+              && !queue_put (self, "_mh_held", change, _("clock too far ahead"),
                              MH_HLC_PHYSICAL (change->hlc), error))
             return FALSE;
           if (outcome == OUTCOME_APPLIED)
@@ -4825,7 +4831,7 @@ mh_store_digest_rows (MhStore *self, const char *table_name, const char *const *
   table = mh_schema_lookup_table (self->schema, table_name);
   if (table == NULL)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, "unknown table %s",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_UNKNOWN_TABLE, _("unknown table %s"),
                    table_name);
       return FALSE;
     }
@@ -5160,7 +5166,8 @@ mh_store_evict (MhStore *self, const char *table, const char *const *rows, GErro
   def = mh_schema_lookup_table (self->schema, table);
   if (def == NULL)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, "unknown table “%s”", table);
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_REJECTED, _("unknown table “%s”"),
+                   table);
       return FALSE;
     }
   if (!txn_begin (self, error))

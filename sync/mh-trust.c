@@ -30,6 +30,8 @@
 #include <sqlite3.h>
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "mh-sync-error.h"
 #include "mh-trust.h"
 
@@ -136,12 +138,12 @@ make_record (MhIdentity *issuer, const char *type, const char *network_key, cons
 
   if (!subject_is_canonical (subject))
     {
-      fail (error, "“%s” is neither a site id nor a fingerprint", subject);
+      fail (error, _("“%s” is neither a site id nor a fingerprint"), subject);
       return NULL;
     }
   if (!mh_public_key_get_ids (network_key, NULL, NULL))
     {
-      fail (error, "“%s” is not a network key", network_key);
+      fail (error, _("“%s” is not a network key"), network_key);
       return NULL;
     }
   text = signed_text (type, network_key, subject, role, cutoff, issuer_key, issued_at);
@@ -262,7 +264,7 @@ verify (const char *network_key, JsonNode *node, guint depth, Record *out, GErro
   JsonNode *chain_node;
 
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return fail (error, "a trust record is a JSON object");
+    return fail (error, _("a trust record is a JSON object"));
   object = json_node_get_object (node);
   record.type = get_string (object, "type");
   network = get_string (object, "network");
@@ -272,41 +274,41 @@ verify (const char *network_key, JsonNode *node, guint depth, Record *out, GErro
   if (record.type == NULL || network == NULL || record.subject == NULL
       || record.issuer_key == NULL || sig_b64 == NULL
       || !get_int (object, "issued_at", &record.issued_at))
-    return fail (error, "a trust record lacks a field");
+    return fail (error, _("a trust record lacks a field"));
   if (g_strcmp0 (network, network_key) != 0)
-    return fail (error, "the record belongs to another network");
+    return fail (error, _("the record belongs to another network"));
   if (!subject_is_canonical (record.subject))
-    return fail (error, "the record's subject is neither a site id nor a fingerprint");
+    return fail (error, _("the record's subject is neither a site id nor a fingerprint"));
   if (g_str_equal (record.type, "admission"))
     {
       record.role = get_string (object, "role");
       if (record.role == NULL
           || !(g_str_equal (record.role, "hub") || g_str_equal (record.role, "hospital")
                || g_str_equal (record.role, "ambulance")))
-        return fail (error, "an admission needs a role: hub, hospital or ambulance");
+        return fail (error, _("an admission needs a role: hub, hospital or ambulance"));
     }
   else if (g_str_equal (record.type, "revocation"))
     {
       if (!get_int (object, "cutoff", &record.cutoff) || record.cutoff < 0)
-        return fail (error, "a revocation needs a cut-off");
+        return fail (error, _("a revocation needs a cut-off"));
     }
   else
-    return fail (error, "unknown trust record type");
+    return fail (error, _("unknown trust record type"));
 
   text = signed_text (record.type, network, record.subject, record.role, record.cutoff,
                       record.issuer_key, record.issued_at);
   sig = g_base64_decode (sig_b64, &sig_len);
   sig_bytes = g_bytes_new (sig, sig_len);
   if (!mh_identity_verify (record.issuer_key, (const guint8 *) text, strlen (text), sig_bytes))
-    return fail (error, "the record's signature does not verify");
+    return fail (error, _("the record's signature does not verify"));
 
   chain_node = json_object_get_member (object, "chain");
   if (g_str_equal (record.issuer_key, network_key))
     {
       if (chain_node != NULL)
-        return fail (error, "a record of the network key has no chain");
+        return fail (error, _("a record of the network key has no chain"));
       if (record.role != NULL && !g_str_equal (record.role, "hub"))
-        return fail (error, "the network key admits hubs only");
+        return fail (error, _("the network key admits hubs only"));
     }
   else
     {
@@ -317,25 +319,25 @@ verify (const char *network_key, JsonNode *node, guint depth, Record *out, GErro
       g_autofree char *issuer_of_key = NULL;
 
       if (depth > 0)
-        return fail (error, "a hub's admission must be signed by the network key");
+        return fail (error, _("a hub's admission must be signed by the network key"));
       if (chain_node == NULL || !JSON_NODE_HOLDS_ARRAY (chain_node)
           || json_array_get_length (chain = json_node_get_array (chain_node)) != 1)
-        return fail (error, "a record of a hub carries the hub's admission");
+        return fail (error, _("a record of a hub carries the hub's admission"));
       if (!verify (network_key, json_array_get_element (chain, 0), depth + 1, &issuer, error))
         {
-          g_prefix_error (error, "the issuer's admission: ");
+          g_prefix_error (error, _("the issuer's admission: "));
           return FALSE;
         }
       if (!g_str_equal (issuer.type, "admission") || !g_str_equal (issuer.role, "hub"))
-        return fail (error, "the issuer is not admitted as a hub");
+        return fail (error, _("the issuer is not admitted as a hub"));
       if (!mh_public_key_get_ids (record.issuer_key, &issuer_site, NULL))
-        return fail (error, "the issuer's key is not an Ed25519 key");
+        return fail (error, _("the issuer's key is not an Ed25519 key"));
       issuer_subject = mh_trust_subject_key (issuer.subject);
       issuer_of_key = mh_trust_subject_key (issuer_site);
       if (g_strcmp0 (issuer_subject, issuer_of_key) != 0)
-        return fail (error, "the issuer's admission is for another site");
+        return fail (error, _("the issuer's admission is for another site"));
       if (record.role != NULL && g_str_equal (record.role, "hub"))
-        return fail (error, "only the network key admits hubs");
+        return fail (error, _("only the network key admits hubs"));
       record.chain = json_array_get_element (chain, 0);
     }
   if (out != NULL)
@@ -380,7 +382,7 @@ mh_trust_parse_network_key (const char *key_or_file, GError **error)
       if (length < MAX_KEY_FILE && mh_public_key_get_ids (contents, NULL, NULL))
         return g_steal_pointer (&contents);
     }
-  fail (error, "“%s” is neither a network key nor a file holding one", key_or_file);
+  fail (error, _("“%s” is neither a network key nor a file holding one"), key_or_file);
   return NULL;
 }
 
@@ -407,7 +409,7 @@ mh_trust_write_network_key (const char *dir, const char *network_key, GError **e
   g_autofree char *text = g_strconcat (network_key, "\n", NULL);
 
   if (!mh_public_key_get_ids (network_key, NULL, NULL))
-    return fail (error, "“%s” is not a network key", network_key);
+    return fail (error, _("“%s” is not a network key"), network_key);
   return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, error);
 }
 
@@ -520,7 +522,7 @@ exec (MhTrust *self, const char *sql, GError **error)
 
   if (sqlite3_exec (mh_store_get_db (self->store), sql, NULL, NULL, &message) != SQLITE_OK)
     {
-      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "trust records: %s",
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, _("trust records: %s"),
                    message ? message : "?");
       sqlite3_free (message);
       return FALSE;
@@ -684,7 +686,7 @@ mh_trust_new (MhStore *store, const char *network_key, GError **error)
 
   if (!mh_public_key_get_ids (network_key, NULL, NULL))
     {
-      fail (error, "“%s” is not a network key", network_key);
+      fail (error, _("“%s” is not a network key"), network_key);
       return NULL;
     }
   self = g_object_new (MH_TYPE_TRUST, NULL);
@@ -952,8 +954,11 @@ origin_filter (MhStore *store, const char *origin, gint64 origin_seq, char **rea
     return FALSE;
   if (is_revoked (self, key, &cutoff) && origin_seq > cutoff)
     {
-      *reason = g_strdup_printf ("revoked: the site's changes after %" G_GINT64_FORMAT
-                                 " are refused", cutoff);
+      g_autofree char *why = NULL;
+
+      /* "revoked: " is a prefix for programs and tests: untranslated. */
+      why = g_strdup_printf (_("the site's changes after %lld are refused"), (long long) cutoff);
+      *reason = g_strconcat ("revoked: ", why, NULL);
       return TRUE;
     }
   /* The highest sequence number seen, for the default cut-off: written in

@@ -2,6 +2,9 @@
  * stamping, signals, validation, reading the log in pages, lanes, epochs. */
 #include "config.h"
 
+#include <locale.h>
+
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 
 #include "sync-test-common.h"
@@ -1398,6 +1401,79 @@ test_store_wal_checkpoint (Fixture *f, gconstpointer data)
   test_assert_digests_consistent (f->store);
 }
 
+/* Under LANGUAGE=fr, with the build's catalogue, the store's, the codec's
+ * and the fingerprint reader's errors come back in French; back in English
+ * once the language is restored. */
+static void
+test_store_french (Fixture *f, gconstpointer data)
+{
+  const char *build_root = g_getenv ("MEDHEAD_BUILD_ROOT");
+  g_autofree char *localedir = NULL;
+  g_autofree char *catalogue = NULL;
+  g_autofree char *old_language = g_strdup (g_getenv ("LANGUAGE"));
+  g_autofree char *old_locale = g_strdup (setlocale (LC_ALL, NULL));
+  g_autofree char *fingerprint = NULL;
+  g_autoptr(GPtrArray) batch = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (build_root);
+  localedir = g_build_filename (build_root, "po", NULL);
+  catalogue = g_build_filename (localedir, "fr", "LC_MESSAGES", GETTEXT_PACKAGE ".mo", NULL);
+  if (!g_file_test (catalogue, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("the French catalogue is not built (msgfmt missing)");
+      return;
+    }
+  insert_ok (f->store, "hospital", "H1", "{'name': <'Central'>}");
+  insert_ok (f->store, "hospital", "HD", "{'name': <'Gone'>}");
+  delete_ok (f->store, "hospital", "HD");
+
+  /* As the programs do at start, with the build's catalogue. */
+  bindtextdomain (GETTEXT_PACKAGE, localedir);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  g_setenv ("LANGUAGE", "fr", TRUE);
+  setlocale (LC_ALL, "C.UTF-8");
+
+  /* Inserting a row that exists: what the app shows in a toast. */
+  g_assert_false (mh_store_insert (f->store, "hospital", "H1",
+                                   g_variant_new_parsed ("{'name': <'again'>}"), &error));
+  g_assert_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_EXISTS);
+  g_assert_cmpstr (error->message, ==, "hospital « H1 » existe déjà");
+  g_clear_error (&error);
+
+  g_assert_false (mh_store_delete (f->store, "hospital", "HD", &error));
+  g_assert_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_DELETED);
+  g_assert_cmpstr (error->message, ==, "hospital « HD » est déjà supprimé");
+  g_clear_error (&error);
+
+  /* A malformed batch, as a peer link reports it. */
+  batch = mh_codec_decode_batch ("[]", -1, NULL, &error);
+  g_assert_null (batch);
+  g_assert_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED);
+  g_assert_cmpstr (error->message, ==, "un lot doit être un objet JSON");
+  g_clear_error (&error);
+
+  /* A fingerprint typed by hand, with a digit that looks like a letter. */
+  fingerprint = mh_fingerprint_normalize ("ABCD-EFGH-IJKL-MNOP-QRS0", &error);
+  g_assert_null (fingerprint);
+  g_assert_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED);
+  g_assert_cmpstr (error->message, ==,
+                   "Une empreinte n’a pas de chiffre 0 : ses chiffres vont de 2 à 7 "
+                   "(vouliez-vous dire la lettre O ?)");
+  g_clear_error (&error);
+
+  if (old_language != NULL)
+    g_setenv ("LANGUAGE", old_language, TRUE);
+  else
+    g_unsetenv ("LANGUAGE");
+  setlocale (LC_ALL, old_locale);
+
+  /* Restored: English again, word for word as before. */
+  g_assert_false (mh_store_insert (f->store, "hospital", "H1",
+                                   g_variant_new_parsed ("{'name': <'again'>}"), &error));
+  g_assert_cmpstr (error->message, ==, "hospital “H1” exists already");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1426,6 +1502,7 @@ main (int argc, char **argv)
   ADD ("epoch/cursor", test_store_epoch_cursor);
   ADD ("epoch/copy", test_store_epoch_copy);
   ADD ("wal-checkpoint", test_store_wal_checkpoint);
+  ADD ("french", test_store_french);
 #undef ADD
   return g_test_run ();
 }
