@@ -473,6 +473,23 @@ static void update_cluster_marker (MhMapView *self, Cluster *cluster);
 
 /* The pin state of @hospital, kept for every hospital; its pin (or its
  * cluster's), when it has one, shows it. */
+/* This station's own hospital (a desk): its pin is its position on the map. */
+static gboolean
+is_own_hospital (MhMapView *self, const char *id)
+{
+  const char *own = self->node != NULL ? mh_node_get_hospital_id (self->node) : NULL;
+
+  return own != NULL && g_strcmp0 (own, id) == 0;
+}
+
+/* Results and this station's hospital keep their own pins: never in a
+ * cluster, and made even outside the view. */
+static gboolean
+keeps_own_pin (MhMapView *self, const char *id)
+{
+  return g_hash_table_contains (self->result_ranks, id) || is_own_hospital (self, id);
+}
+
 static void
 update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
                         const char *category)
@@ -541,6 +558,15 @@ update_hospital_marker (MhMapView *self, JsonObject *hospital, guint specialty,
                                name, (int) state.free_beds);
   if (rank == 0)
     set_pin_rank (shumate_marker_get_child (marker), 0, FALSE);
+  if (is_own_hospital (self, id))
+    {
+      char *own = tooltip;
+
+      /* TRANSLATORS: the tooltip of a desk's own hospital on its map */
+      tooltip = g_strdup_printf (_("%s (this station)"), own);
+      g_free (own);
+      gtk_widget_add_css_class (shumate_marker_get_child (marker), "mh-pin-self");
+    }
   set_pin_look (shumate_marker_get_child (marker), state.color, count, tooltip);
 }
 
@@ -759,8 +785,8 @@ make_clusters (MhMapView *self, int zoom)
       gint64 key;
       double x, y;
 
-      /* A result never hides in a cluster: it keeps its own pin. */
-      if (g_hash_table_contains (self->result_ranks, mh_hospital_item_get_id (item)))
+      /* A result, or this station's hospital, never hides in a cluster. */
+      if (keeps_own_pin (self, mh_hospital_item_get_id (item)))
         continue;
       world_pixels (mh_hospital_item_get_latitude (item), mh_hospital_item_get_longitude (item),
                     zoom, &x, &y);
@@ -849,7 +875,7 @@ place_markers (MhMapView *self)
       world_pixels (mh_hospital_item_get_latitude (item), mh_hospital_item_get_longitude (item),
                     zoom, &x, &y);
       if (cull && (fabs (x - cx) > half_w || fabs (y - cy) > half_h)
-          && !g_hash_table_contains (self->result_ranks, id))
+          && !keeps_own_pin (self, id))
         continue;
       ensure_hospital_marker (self, id);
       update_hospital_marker (self, mh_hospital_item_get_hospital (item), self->specialty,

@@ -580,6 +580,63 @@ test_bed_board_offload_minutes (Fixture *f, gconstpointer data)
     }
 }
 
+/* A desk's map shows where the station is: its own hospital's pin is
+ * marked "this station", and no other pin is. */
+static void
+test_desk_own_hospital (void)
+{
+  const char *pitie = "c05b6f66-3efe-57e1-9eb1-e7f8fd74cb49";
+  const char *hegp = "d22d10c6-3c4c-5610-a650-7c1409d46d19";
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmpdir = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *registry = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (MhNode) node = NULL;
+  g_autoptr (MhWindow) window = NULL;
+  MhMapView *map;
+  const char *tooltip;
+  gboolean waited = FALSE;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  tmpdir = mh_test_make_tmpdir ("desktop-window-desk");
+  dir = g_build_filename (tmpdir, "desk", NULL);
+  g_assert_true (mh_node_init_data_dir (dir, "Pitié desk", MH_ROLE_HOSPITAL, pitie, NULL, &error));
+  g_assert_no_error (error);
+  node = mh_node_open_full (dir, MH_NODE_OPEN_EMBEDDED, &error);
+  g_assert_no_error (error);
+  registry = mh_demo_registry_path ();
+  root = mh_load_registry (registry, &error);
+  g_assert_no_error (error);
+  g_assert_true (mh_node_import_own (node, root, &error));
+  g_assert_no_error (error);
+
+  window = g_object_ref_sink (mh_window_new (NULL, node));
+  gtk_window_present (GTK_WINDOW (window));
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+  drain_main_loop ();
+  map = mh_window_get_map_view (window);
+  tooltip = mh_map_view_get_pin_tooltip (map, pitie);
+  g_assert_nonnull (tooltip);
+  g_assert_nonnull (strstr (tooltip, "(this station)"));
+  tooltip = mh_map_view_get_pin_tooltip (map, hegp);
+  g_assert_true (tooltip == NULL || strstr (tooltip, "(this station)") == NULL);
+
+  /* As in fixture_teardown: GTK 4.8's tooltip timer must fire first. */
+  g_timeout_add (1000, timeout_done_cb, &waited);
+  while (!waited)
+    g_main_context_iteration (NULL, TRUE);
+  gtk_window_destroy (GTK_WINDOW (window));
+  drain_main_loop ();
+  g_clear_object (&window);
+  g_clear_object (&node);
+  mh_test_rm_rf (tmpdir);
+}
+
 /* The tile pack setting: a pack puts tiles under the markers; a file that
  * is missing or no tile pack leaves the offline base, with a message, and
  * every marker where it was. */
@@ -658,6 +715,7 @@ main (int argc, char **argv)
               test_bed_board_keyboard, fixture_teardown);
   g_test_add ("/desktop/window/bed-board-offload-minutes", Fixture, NULL, fixture_setup,
               test_bed_board_offload_minutes, fixture_teardown);
+  g_test_add_func ("/desktop/window/desk-own-hospital", test_desk_own_hospital);
   g_test_add ("/desktop/window/tile-pack", Fixture, NULL, fixture_setup, test_tile_pack,
               fixture_teardown);
   return g_test_run ();
