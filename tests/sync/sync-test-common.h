@@ -328,3 +328,42 @@ test_under_valgrind (void)
 {
   return g_getenv ("MEDHEAD_UNDER_VALGRIND") != NULL;
 }
+
+/* A temporary folder, removed with all it holds when freed. */
+typedef struct
+{
+  char *path;
+} TestDir;
+
+static inline TestDir *
+test_dir_new (const char *prefix)
+{
+  TestDir *dir = g_new0 (TestDir, 1);
+
+  dir->path = mh_test_make_tmpdir (prefix);
+  return dir;
+}
+
+static inline void
+test_dir_free (TestDir *dir)
+{
+  mh_test_rm_rf (dir->path);
+  g_free (dir->path);
+  g_free (dir);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestDir, test_dir_free)
+
+/* A site identity (key pair and certificate) made in @dir/@name. */
+static inline MhIdentity *
+identity_in (const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr(GError) error = NULL;
+  MhIdentity *identity;
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0700), ==, 0);
+  identity = mh_identity_load_or_create (path, &error);
+  g_assert_no_error (error);
+  return identity;
+}

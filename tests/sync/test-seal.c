@@ -13,43 +13,6 @@
 #include "mh-test-util.h"
 #include "sync-test-common.h"
 
-typedef struct
-{
-  char *path;
-} TestDir;
-
-static TestDir *
-test_dir_new (void)
-{
-  TestDir *dir = g_new0 (TestDir, 1);
-
-  dir->path = mh_test_make_tmpdir ("mh-seal");
-  return dir;
-}
-
-static void
-test_dir_free (TestDir *dir)
-{
-  mh_test_rm_rf (dir->path);
-  g_free (dir->path);
-  g_free (dir);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestDir, test_dir_free)
-
-static MhIdentity *
-identity_in (const char *dir, const char *name)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  MhIdentity *identity;
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0700), ==, 0);
-  identity = mh_identity_load_or_create (path, &error);
-  g_assert_no_error (error);
-  return identity;
-}
-
 /* A replica signing as @identity and checking what it receives. */
 static MhStore *
 signed_store (TestDir *dir, const char *name, MhSchema *schema, MhIdentity *identity)
@@ -158,7 +121,7 @@ wire (GPtrArray *changes)
 static void
 test_seal_commit (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(TestDir) dir = test_dir_new ("mh-seal");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhSchema) schema = test_schema_new (1);
   g_autoptr(MhStore) a = signed_store (dir, "a.db", schema, alice);
@@ -217,7 +180,7 @@ test_seal_commit (void)
 static void
 test_seal_relay (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(TestDir) dir = test_dir_new ("mh-seal");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
   g_autoptr(MhIdentity) carol = identity_in (dir->path, "carol");
@@ -366,7 +329,7 @@ alter_seal_member (const char *text, const char *name, guint offset)
 static void
 test_seal_tamper (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(TestDir) dir = test_dir_new ("mh-seal");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
   g_autoptr(MhSchema) schema = test_schema_new (1);
@@ -491,7 +454,7 @@ test_seal_tamper (void)
 static void
 test_seal_equivocation (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(TestDir) dir = test_dir_new ("mh-seal");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
   g_autoptr(MhSchema) schema = test_schema_new (1);
@@ -565,7 +528,7 @@ test_seal_equivocation (void)
 static void
 test_seal_queued (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(TestDir) dir = test_dir_new ("mh-seal");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
   g_autoptr(MhSchema) schema = test_schema_new (1);
@@ -612,7 +575,7 @@ test_seal_queued (void)
 static void
 test_seal_old_replica (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(TestDir) dir = test_dir_new ("mh-seal");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
   g_autoptr(MhIdentity) carol = identity_in (dir->path, "carol");

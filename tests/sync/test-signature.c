@@ -11,43 +11,6 @@
 #include "mh-test-util.h"
 #include "sync-test-common.h"
 
-typedef struct
-{
-  char *path;
-} TestDir;
-
-static TestDir *
-test_dir_new (void)
-{
-  TestDir *dir = g_new0 (TestDir, 1);
-
-  dir->path = mh_test_make_tmpdir ("mh-signature");
-  return dir;
-}
-
-static void
-test_dir_free (TestDir *dir)
-{
-  mh_test_rm_rf (dir->path);
-  g_free (dir->path);
-  g_free (dir);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestDir, test_dir_free)
-
-static MhIdentity *
-identity_in (const char *dir, const char *name)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  MhIdentity *identity;
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0700), ==, 0);
-  identity = mh_identity_load_or_create (path, &error);
-  g_assert_no_error (error);
-  return identity;
-}
-
 static gboolean
 verifies (const MhChange *change, const char *expected_reason)
 {
@@ -123,7 +86,7 @@ test_canonical (void)
 static void
 test_sign_verify_tamper (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(TestDir) dir = test_dir_new ("mh-signature");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhIdentity) mallory = identity_in (dir->path, "mallory");
   const char *site = mh_identity_get_site_id (alice);
@@ -205,7 +168,7 @@ test_sign_verify_tamper (void)
 static void
 test_batch_verify (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(TestDir) dir = test_dir_new ("mh-signature");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   const char *site = mh_identity_get_site_id (alice);
   g_autoptr(GPtrArray) changes = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
@@ -252,7 +215,7 @@ test_batch_verify (void)
 static void
 test_store_end_to_end (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ();
+  g_autoptr(TestDir) dir = test_dir_new ("mh-signature");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice-id");
   g_autoptr(MhIdentity) relay_id = identity_in (dir->path, "relay-id");
   g_autoptr(MhIdentity) carol_id = identity_in (dir->path, "carol-id");

@@ -19,17 +19,6 @@ typedef struct
   const char *net_key;
 } Fixture;
 
-static MhIdentity *
-identity_in (const char *dir, const char *name)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  MhIdentity *identity = mh_identity_load_or_create (path, &error);
-
-  g_assert_no_error (error);
-  return identity;
-}
-
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
