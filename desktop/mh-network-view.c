@@ -358,6 +358,7 @@ mh_network_view_refresh (MhNetworkView *self)
   peers = mh_node_list_peers (self->node);
   self->state.n_peers = json_array_get_length (peers);
   self->state.n_connected = 0;
+  self->state.n_withholding = 0;
   clear_rows (self->peers_group, self->peer_rows);
   for (guint i = 0; i < json_array_get_length (peers); i++)
     {
@@ -366,9 +367,11 @@ mh_network_view_refresh (MhNetworkView *self)
       const char *name = json_object_get_string_member_with_default (peer, "name", "");
       const char *fingerprint = json_object_get_string_member_with_default (peer, "fingerprint", "");
       gint64 waiting = json_object_get_int_member_with_default (peer, "changes_waiting", -1);
+      gint64 withheld = json_object_get_int_member_with_default (peer, "withheld", 0);
       g_autofree char *age = mh_format_age (now, json_object_get_int_member_with_default (
                                                    peer, "last_contact", 0));
       g_autofree char *waiting_text = NULL;
+      g_autofree char *withheld_text = NULL;
       g_autofree char *title = NULL;
       g_autoptr(GString) subtitle = g_string_new (NULL);
       GtkWidget *row, *status;
@@ -392,10 +395,27 @@ mh_network_view_refresh (MhNetworkView *self)
       if (json_object_has_member (peer, "last_error"))
         g_string_append_printf (subtitle, "\n%s",
                                 json_object_get_string_member_with_default (peer, "last_error", ""));
+      /* A relay whose gaps another peer filled (docs/security.md). */
+      if (withheld > 0)
+        {
+          withheld_text = g_strdup_printf (
+            ngettext ("passed over %u change that another peer had",
+                      "passed over %u changes that another peer had", (gulong) withheld),
+            (guint) MIN (withheld, G_MAXUINT));
+          g_string_append_printf (subtitle, "\n%s", withheld_text);
+        }
       row = add_row (self->peers_group, self->peer_rows, title, subtitle->str);
       status = gtk_label_new (connected ? _("Connected") : _("Not connected"));
       gtk_widget_add_css_class (status, connected ? "success" : "dim-label");
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), status);
+      if (withheld > 0)
+        {
+          GtkWidget *warning = gtk_label_new (_("May be withholding"));
+
+          gtk_widget_add_css_class (warning, "error");
+          adw_action_row_add_suffix (ADW_ACTION_ROW (row), warning);
+          self->state.n_withholding++;
+        }
     }
   if (self->state.n_peers == 0)
     add_row (self->peers_group, self->peer_rows, _("No peers yet"),
@@ -425,14 +445,18 @@ mh_network_view_refresh (MhNetworkView *self)
   summary = g_strdup_printf (ngettext ("%u of %u peer connected", "%u of %u peers connected",
                                        self->state.n_peers),
                              self->state.n_connected, self->state.n_peers);
-  if (self->state.clock_alarm)
-    {
-      g_autofree char *alarm = g_strdup_printf (
-        "%s — %s", summary, _("Clock alarm: this station's clock disagrees with its peers"));
-      adw_action_row_set_subtitle (self->summary_row, alarm);
-    }
-  else
-    adw_action_row_set_subtitle (self->summary_row, summary);
+  {
+    g_autoptr(GString) line = g_string_new (summary);
+
+    if (self->state.clock_alarm)
+      g_string_append_printf (line, " — %s",
+                              _("Clock alarm: this station's clock disagrees with its peers"));
+    if (self->state.n_withholding > 0)
+      g_string_append_printf (line, " — %s",
+                              _("A peer may be withholding changes: another peer had changes it "
+                                "passed over"));
+    adw_action_row_set_subtitle (self->summary_row, line->str);
+  }
 }
 
 void

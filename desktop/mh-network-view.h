@@ -16,6 +16,7 @@ typedef struct
 {
   guint n_peers;
   guint n_connected;
+  guint n_withholding; /* peers that may be withholding changes */
   guint held;
   guint parked;
   guint rejected;

@@ -520,6 +520,30 @@ run_export (int argc, char **argv)
   return EXIT_SUCCESS;
 }
 
+/* A relay whose gaps another peer filled with changes that won here. */
+static void
+warn_withheld (JsonObject *status)
+{
+  JsonArray *peers = json_object_get_array_member (status, "peers");
+
+  for (guint i = 0; peers != NULL && i < json_array_get_length (peers); i++)
+    {
+      JsonObject *peer = json_array_get_object_element (peers, i);
+      gint64 n = json_object_get_int_member_with_default (peer, "withheld", 0);
+      const char *name = json_object_get_string_member_with_default (peer, "name", NULL);
+
+      if (n > 0)
+        g_printerr (ngettext ("warning: peer %s (%s) passed over %lld change that another "
+                              "peer had: it may be withholding changes\n",
+                              "warning: peer %s (%s) passed over %lld changes that another "
+                              "peer had: it may be withholding changes\n",
+                              (gulong) n),
+                    name != NULL && *name ? name : "?",
+                    json_object_get_string_member_with_default (peer, "fingerprint", "?"),
+                    (long long) n);
+    }
+}
+
 static int
 run_status (int argc, char **argv)
 {
@@ -554,6 +578,7 @@ run_status (int argc, char **argv)
   if (!json_object_get_boolean_member_with_default (object, "roles_verified", TRUE))
     g_printerr (_("warning: no network key: roles are not verified (every pinned peer is "
                   "trusted with the role it claims)\n"));
+  warn_withheld (object);
   return EXIT_SUCCESS;
 }
 

@@ -61,6 +61,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 
 /* Rejected changes listed in the status, the latest. */
 #define STATUS_REJECTED_SHOWN 20
+#define STATUS_GAPS_SHOWN 20
 
 struct _MhNode
 {
@@ -4542,6 +4543,7 @@ mh_node_get_status (MhNode *self)
     }
   json_object_set_array_member (status, "rejected", rejected);
   json_object_set_array_member (status, "peers", mh_node_list_peers (self));
+  json_object_set_object_member (status, "gaps", mh_node_get_gap_status (self));
   json_object_set_boolean_member (status, "clock_alarm",
                                   self->replicator
                                     && mh_replicator_get_clock_alarm (self->replicator));
@@ -4679,6 +4681,32 @@ mh_node_remove_peer (MhNode *self, const char *fingerprint, GError **error)
  * Returns: (transfer full): the peers, live when the node is linked
  *   (connected, direction, changes waiting, bytes), else as last recorded
  */
+/* Each peer's count of changes it passed over that another peer had and
+ * that won here: a relay that may be withholding (docs/security.md). */
+static JsonArray *
+add_withheld (MhNode *self, JsonArray *peers)
+{
+  g_autoptr(GPtrArray) withheld = mh_store_get_withheld (self->store, NULL);
+
+  for (guint i = 0; i < json_array_get_length (peers); i++)
+    {
+      JsonObject *peer = json_array_get_object_element (peers, i);
+      const char *site = json_object_get_string_member_with_default (peer, "site_id", NULL);
+
+      json_object_set_int_member (peer, "withheld", 0);
+      for (guint j = 0; withheld != NULL && site != NULL && j < withheld->len; j++)
+        {
+          MhWithheld *w = g_ptr_array_index (withheld, j);
+
+          if (g_strcmp0 (w->peer, site) != 0)
+            continue;
+          json_object_set_int_member (peer, "withheld", w->count);
+          json_object_set_int_member (peer, "withheld_last", w->last_ms);
+        }
+    }
+  return peers;
+}
+
 JsonArray *
 mh_node_list_peers (MhNode *self)
 {
@@ -4688,7 +4716,7 @@ mh_node_list_peers (MhNode *self)
   g_return_val_if_fail (MH_IS_NODE (self), json_array_new ());
 
   if (self->replicator)
-    return mh_replicator_get_peer_status (self->replicator);
+    return add_withheld (self, mh_replicator_get_peer_status (self->replicator));
 
   result = json_array_new ();
   peers = mh_peers_list (self->store);
@@ -4709,13 +4737,62 @@ mh_node_list_peers (MhNode *self)
         set_text (object, "last_error", info->last_error);
       json_array_add_object_element (result, object);
     }
-  return result;
+  return add_withheld (self, result);
 }
 
 static int
 compare_strings (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/**
+ * mh_node_get_gap_status:
+ *
+ * Holes in peer origins' sequence numbers (docs/security.md,
+ * "Withholding"): how many are still unexplained, how many changes they
+ * span, and how many a peer explained.
+ */
+JsonObject *
+mh_node_get_gap_status (MhNode *self)
+{
+  JsonObject *object = json_object_new ();
+  g_autoptr(GPtrArray) gaps = NULL;
+  gint64 unexplained = 0, missing = 0, explained = 0;
+  JsonArray *open;
+
+  g_return_val_if_fail (MH_IS_NODE (self), object);
+
+  open = json_array_new ();
+  gaps = mh_store_get_gaps (self->store, FALSE, G_MAXINT, NULL);
+  for (guint i = 0; gaps != NULL && i < gaps->len; i++)
+    {
+      MhGap *gap = g_ptr_array_index (gaps, i);
+      JsonObject *entry;
+
+      if (gap->settled_by != NULL)
+        {
+          explained++;
+          continue;
+        }
+      unexplained++;
+      missing += gap->last - gap->first + 1;
+      if (json_array_get_length (open) >= STATUS_GAPS_SHOWN)
+        continue;
+      entry = json_object_new ();
+      set_text (entry, "origin", gap->origin);
+      json_object_set_int_member (entry, "first", gap->first);
+      json_object_set_int_member (entry, "last", gap->last);
+      set_text (entry, "via", gap->via);
+      json_object_set_int_member (entry, "noticed", gap->noticed_ms);
+      json_object_set_int_member (entry, "asked", gap->tries);
+      json_array_add_object_element (open, entry);
+    }
+  json_object_set_int_member (object, "unexplained", unexplained);
+  json_object_set_int_member (object, "missing_changes", missing);
+  json_object_set_int_member (object, "explained", explained);
+  json_object_set_array_member (object, "open", open);
+  return object;
 }
 
 /**

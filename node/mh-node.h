@@ -188,6 +188,7 @@ gboolean mh_node_add_peer (MhNode *self, const char *fingerprint, const char *ur
                            GError **error);
 gboolean mh_node_remove_peer (MhNode *self, const char *fingerprint, GError **error);
 JsonArray *mh_node_list_peers (MhNode *self);
+JsonObject *mh_node_get_gap_status (MhNode *self);
 
 /* Status, digests, history */
 JsonObject *mh_node_get_status (MhNode *self);

@@ -8,6 +8,11 @@
  *   ack     {type, lane, epoch, seq}: the receiver committed up to seq, and
  *           its cursor moved in the same transaction
  *   ping    {type, wall} / pong {type, wall, echo}
+ *   want    {type, gaps: [[origin, first, last], …]}: changes this node
+ *           never received (see mh_store_scan_gaps())
+ *   have    {type, answers: [[origin, first, upto, [first, last, …]], …],
+ *           changes: […]}: the answer: what the peer holds and may send,
+ *           and the numbers it can account for
  *   error   {type, message}: sent before closing on a refusal
  *
  * Invariants:
@@ -58,6 +63,20 @@
 #define MAX_QUEUED_BATCHES (2 * WINDOW)
 /* Changes frames up to this size are decoded and applied as they arrive. */
 #define INLINE_FRAME_MAX 4096
+/* An answer about gaps starts so. */
+#define HAVE_PREFIX "{\"type\":\"have\","
+/* Gaps: looked for every tick, asked of the peers once a gap is this old
+ * (a change may simply be on its way, in another lane), again after twice
+ * as long each time, at most GAP_TRIES times; forgotten after GAP_KEEP_MS. */
+#define GAP_TICK_MS (10 * 1000)
+#define GAP_GRACE_MS (30 * 1000)
+#define GAP_TRIES 3
+#define GAP_KEEP_MS (60 * 60 * 1000)
+/* One question: at most this many gaps; one answer looks at no more than
+ * GAP_ANSWER_LIMIT changes, and a peer is answered once a second. */
+#define GAP_ASK_MAX 64
+#define GAP_ANSWER_LIMIT 256
+#define GAP_ANSWER_EVERY_MS 1000
 
 typedef struct
 {
@@ -88,6 +107,7 @@ typedef struct
   guint pump_id;
   gint64 ping_sent_ms;
   gint64 created_ms;
+  gint64 last_want_ms;
   GQueue incoming; /* Incoming*, in arrival order: waiting, decoding, or decoded */
   gboolean decoding; /* one thread per link: more would starve the sender */
   guint apply_id;
@@ -138,6 +158,9 @@ struct _MhReplicator
   GHashTable *dials;     /* fingerprint -> Dial* */
   gulong committed_id;
   guint watchdog_id;
+  guint gap_id;
+  guint gap_tick_ms;
+  guint gap_grace_ms;
   gboolean running;
   gboolean clock_alarm;
   gint64 peer_offset;
@@ -531,6 +554,33 @@ test_tamper (MhReplicator *self, MhChange *change)
     }
 }
 
+/* Test only (tests/integration/test-withhold.c):
+ * MEDHEAD_TEST_RELAY_WITHHOLD=TABLE makes this node a relay that drops
+ * other sites' changes of TABLE, and answers every question about gaps
+ * with nothing. Never set in production. */
+static const char *
+test_withheld_table (void)
+{
+  static const char *table = NULL;
+  static gsize once = 0;
+
+  if (g_once_init_enter (&once))
+    {
+      table = g_getenv ("MEDHEAD_TEST_RELAY_WITHHOLD");
+      g_once_init_leave (&once, 1);
+    }
+  return table;
+}
+
+static gboolean
+test_withholds (MhReplicator *self, MhChange *change)
+{
+  const char *table = test_withheld_table ();
+
+  return table != NULL && g_strcmp0 (change->table, table) == 0
+         && g_strcmp0 (change->origin, mh_store_get_site_id (self->store)) != 0;
+}
+
 /* Need to know: the rows that @change brings into the peer's audience (a
  * patient announced to another hospital, handed over to another unit) go
  * first, as they stand, whatever the cursors say; each is sent as its
@@ -633,7 +683,7 @@ link_pump (gpointer data)
               stalled = TRUE;
               break;
             }
-          if (audience == MH_AUDIENCE_NO)
+          if (audience == MH_AUDIENCE_NO || test_withholds (self, change))
             continue;
           add_growth (link, change, outgoing, owned);
           test_tamper (self, change);
@@ -825,6 +875,8 @@ handle_trust (Link *link, JsonObject *frame)
     trust_changed (self, link);
 }
 
+static void link_ask_gaps (Link *link);
+
 static void
 handle_hello (Link *link, JsonObject *hello)
 {
@@ -945,6 +997,7 @@ handle_hello (Link *link, JsonObject *hello)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CONNECTED]);
   if (self->trust != NULL)
     send_trust (link);
+  link_ask_gaps (link);
   link_pump_soon (link);
 }
 
@@ -1299,6 +1352,260 @@ handle_pong (Link *link, JsonObject *frame)
   update_clock (link->owner);
 }
 
+/* Asks @link about @gaps (MhGap). */
+static void
+send_want (Link *link, GPtrArray *gaps)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "want");
+  json_builder_set_member_name (builder, "gaps");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < gaps->len && i < GAP_ASK_MAX; i++)
+    {
+      const MhGap *gap = g_ptr_array_index (gaps, i);
+
+      json_builder_begin_array (builder);
+      json_builder_add_string_value (builder, gap->origin);
+      json_builder_add_int_value (builder, gap->first);
+      json_builder_add_int_value (builder, gap->last);
+      json_builder_end_array (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  link_send (link, builder);
+}
+
+/* Withholding (docs/security.md): holes in an origin's sequence numbers
+ * are asked of every peer; the answers bring the changes back, or account
+ * for them; the store counts a relay whose hole another peer filled. */
+static gboolean
+gap_tick_cb (gpointer data)
+{
+  MhReplicator *self = data;
+  g_autoptr(GPtrArray) gaps = NULL;
+  g_autoptr(GPtrArray) due = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 now = now_ms ();
+  guint n_open = 0;
+
+  if (!mh_store_scan_gaps (self->store, now, GAP_KEEP_MS, &error))
+    {
+      g_warning ("looking for gaps: %s", error->message);
+      return G_SOURCE_CONTINUE;
+    }
+  for (guint i = 0; i < self->links->len; i++)
+    if (((Link *) g_ptr_array_index (self->links, i))->open)
+      n_open++;
+  if (n_open == 0 || mh_store_get_gap_count (self->store) == 0)
+    return G_SOURCE_CONTINUE;
+  gaps = mh_store_get_gaps (self->store, TRUE, 4 * GAP_ASK_MAX, &error);
+  if (gaps == NULL)
+    {
+      g_warning ("reading gaps: %s", error->message);
+      return G_SOURCE_CONTINUE;
+    }
+  due = g_ptr_array_new ();
+  for (guint i = 0; i < gaps->len && due->len < GAP_ASK_MAX; i++)
+    {
+      MhGap *gap = g_ptr_array_index (gaps, i);
+
+      if (gap->tries >= GAP_TRIES || now - gap->noticed_ms < self->gap_grace_ms
+          || (gap->tries > 0
+              && now - gap->asked_ms < ((gint64) self->gap_grace_ms << gap->tries)))
+        continue;
+      g_ptr_array_add (due, gap);
+    }
+  if (due->len == 0)
+    return G_SOURCE_CONTINUE;
+  for (guint i = 0; i < self->links->len; i++)
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+
+      if (link->open && !link->closing)
+        send_want (link, due);
+    }
+  if (!mh_store_note_gaps_asked (self->store, due, now, &error))
+    g_warning ("recording questions: %s", error->message);
+  return G_SOURCE_CONTINUE;
+}
+
+/* A new link is asked at once about the gaps its elders could not fill. */
+static void
+link_ask_gaps (Link *link)
+{
+  MhReplicator *self = link->owner;
+  g_autoptr(GPtrArray) gaps = NULL;
+  g_autoptr(GPtrArray) asked = NULL;
+
+  if (mh_store_get_gap_count (self->store) == 0)
+    return;
+  gaps = mh_store_get_gaps (self->store, TRUE, 4 * GAP_ASK_MAX, NULL);
+  asked = g_ptr_array_new ();
+  for (guint i = 0; gaps != NULL && i < gaps->len && asked->len < GAP_ASK_MAX; i++)
+    if (((MhGap *) g_ptr_array_index (gaps, i))->tries > 0)
+      g_ptr_array_add (asked, g_ptr_array_index (gaps, i));
+  if (asked->len > 0)
+    send_want (link, asked);
+}
+
+static void
+handle_want (Link *link, JsonObject *frame)
+{
+  MhReplicator *self = link->owner;
+  JsonNode *node = json_object_get_member (frame, "gaps");
+  g_autoptr(GPtrArray) outgoing = NULL;
+  g_autoptr(GString) answers = NULL;
+  g_autofree char *batch = NULL;
+  g_autofree char *text = NULL;
+  JsonArray *gaps;
+  guint budget = GAP_ANSWER_LIMIT;
+  gint64 now = now_ms ();
+
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+    {
+      link_close (link, CLOSE_PROTOCOL, "malformed want");
+      return;
+    }
+  /* Answering costs reads: a peer asking more often than this waits for
+   * its next round. */
+  if (now - link->last_want_ms < GAP_ANSWER_EVERY_MS)
+    return;
+  link->last_want_ms = now;
+  gaps = json_node_get_array (node);
+  outgoing = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+  answers = g_string_new ("[");
+  for (guint i = 0; i < json_array_get_length (gaps) && i < GAP_ASK_MAX && budget > 0; i++)
+    {
+      JsonNode *entry = json_array_get_element (gaps, i);
+      JsonArray *triple;
+      const char *origin;
+      gint64 first, last, upto;
+      g_autoptr(GArray) explained = g_array_new (FALSE, FALSE, sizeof (gint64));
+      g_autoptr(GPtrArray) found = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *quoted = NULL;
+
+      if (!JSON_NODE_HOLDS_ARRAY (entry) || json_array_get_length (triple = json_node_get_array (entry)) != 3
+          || json_node_get_value_type (json_array_get_element (triple, 0)) != G_TYPE_STRING
+          || json_node_get_value_type (json_array_get_element (triple, 1)) != G_TYPE_INT64
+          || json_node_get_value_type (json_array_get_element (triple, 2)) != G_TYPE_INT64)
+        {
+          link_close (link, CLOSE_PROTOCOL, "malformed want");
+          return;
+        }
+      origin = json_array_get_string_element (triple, 0);
+      first = json_array_get_int_element (triple, 1);
+      last = json_array_get_int_element (triple, 2);
+      if (first < 1 || last < first)
+        {
+          link_close (link, CLOSE_PROTOCOL, "malformed want");
+          return;
+        }
+      /* A withholding relay (test only) knows nothing. */
+      if (test_withheld_table () != NULL)
+        continue;
+      found = mh_store_answer_gap (self->store, origin, first, last, link->site_id, budget,
+                                   explained, &upto, &error);
+      if (found == NULL)
+        {
+          g_warning ("answering %s about gaps: %s", link->fingerprint, error->message);
+          return;
+        }
+      for (guint j = 0; j + 1 < explained->len; j += 2)
+        {
+          gint64 n = g_array_index (explained, gint64, j + 1) - g_array_index (explained, gint64, j) + 1;
+          budget -= (guint) MIN ((gint64) budget, n);
+        }
+      for (guint j = 0; j < found->len; j++)
+        g_ptr_array_add (outgoing, mh_change_ref (g_ptr_array_index (found, j)));
+      quoted = g_strescape (origin, NULL);
+      g_string_append_printf (answers, "%s[\"%s\",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",[",
+                              answers->len > 1 ? "," : "", quoted, first, upto);
+      for (guint j = 0; j < explained->len; j++)
+        g_string_append_printf (answers, "%s%" G_GINT64_FORMAT, j ? "," : "",
+                                g_array_index (explained, gint64, j));
+      g_string_append (answers, "]]");
+    }
+  g_string_append (answers, "]");
+  batch = mh_codec_encode_batch (outgoing, NULL);
+  if (batch == NULL || batch[0] != '{')
+    {
+      g_warning ("answering %s about gaps: a change cannot be encoded", link->fingerprint);
+      return;
+    }
+  text = g_strdup_printf (HAVE_PREFIX "\"answers\":%s,%s", answers->str, batch + 1);
+  link_send_text (link, text);
+}
+
+static void
+handle_have (Link *link, GBytes *message)
+{
+  MhReplicator *self = link->owner;
+  gsize size;
+  const char *text = g_bytes_get_data (message, &size);
+  g_autoptr(GPtrArray) changes = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(GError) error = NULL;
+  JsonNode *root, *node;
+  JsonArray *answers;
+
+  if (!mh_codec_check_depth (text, size, 8, &error)
+      || !json_parser_load_from_data (parser, text, (gssize) size, &error)
+      || !JSON_NODE_HOLDS_OBJECT (root = json_parser_get_root (parser))
+      || (node = json_object_get_member (json_node_get_object (root), "answers")) == NULL
+      || !JSON_NODE_HOLDS_ARRAY (node)
+      || (changes = mh_codec_decode_batch (text, (gssize) size, NULL, &error)) == NULL)
+    {
+      link_refuse (link, "malformed have");
+      return;
+    }
+  /* Checked and applied like any batch, but no cursor moves: these came
+   * out of the peer's log order. */
+  if (changes->len > 0 && !mh_store_apply_fetched (self->store, changes, link->site_id, NULL, &error))
+    {
+      g_warning ("applying an answer from %s: %s", link->fingerprint, error->message);
+      return;
+    }
+  answers = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (answers); i++)
+    {
+      JsonNode *entry = json_array_get_element (answers, i);
+      JsonArray *answer, *explained;
+      const char *origin;
+
+      if (!JSON_NODE_HOLDS_ARRAY (entry) || json_array_get_length (answer = json_node_get_array (entry)) != 4
+          || json_node_get_value_type (json_array_get_element (answer, 0)) != G_TYPE_STRING
+          || !JSON_NODE_HOLDS_ARRAY (json_array_get_element (answer, 3)))
+        {
+          link_refuse (link, "malformed have");
+          return;
+        }
+      origin = json_array_get_string_element (answer, 0);
+      explained = json_array_get_array_element (answer, 3);
+      for (guint j = 0; j + 1 < json_array_get_length (explained); j += 2)
+        {
+          JsonNode *a = json_array_get_element (explained, j);
+          JsonNode *b = json_array_get_element (explained, j + 1);
+
+          if (!JSON_NODE_HOLDS_VALUE (a) || json_node_get_value_type (a) != G_TYPE_INT64
+              || !JSON_NODE_HOLDS_VALUE (b) || json_node_get_value_type (b) != G_TYPE_INT64)
+            {
+              link_refuse (link, "malformed have");
+              return;
+            }
+          if (!mh_store_settle_gap (self->store, origin, json_node_get_int (a),
+                                    json_node_get_int (b), link->site_id, &error))
+            {
+              g_warning ("recording an answer from %s: %s", link->fingerprint, error->message);
+              return;
+            }
+        }
+    }
+}
+
 static void
 send_ping (Link *link)
 {
@@ -1358,6 +1665,14 @@ link_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoi
         handle_changes (link, message);
       return;
     }
+  if (size > strlen (HAVE_PREFIX) && memcmp (text, HAVE_PREFIX, strlen (HAVE_PREFIX)) == 0)
+    {
+      if (!link->open)
+        link_refuse (link, "expected a hello first");
+      else
+        handle_have (link, message);
+      return;
+    }
   /* Control frames are small: anything big is not one. */
   if (size > 64 * 1024 || !mh_codec_check_depth (text, size, 8, &error))
     {
@@ -1386,6 +1701,8 @@ link_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoi
     handle_pong (link, frame);
   else if (g_str_equal (kind, "trust"))
     handle_trust (link, frame);
+  else if (g_str_equal (kind, "want"))
+    handle_want (link, frame);
   else if (g_str_equal (kind, "error"))
     {
       const char *msg = get_string_member (frame, "message", "error");
@@ -1879,6 +2196,8 @@ mh_replicator_start (MhReplicator *self)
                                            self);
   if (self->watchdog_id == 0)
     self->watchdog_id = g_timeout_add_seconds (5, watchdog_cb, self);
+  if (self->gap_id == 0)
+    self->gap_id = g_timeout_add (self->gap_tick_ms, gap_tick_cb, self);
   mh_replicator_reload_peers (self);
 }
 
@@ -1898,6 +2217,7 @@ mh_replicator_stop (MhReplicator *self)
       link_close (link, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
     }
   g_clear_handle_id (&self->watchdog_id, g_source_remove);
+  g_clear_handle_id (&self->gap_id, g_source_remove);
   g_clear_signal_handler (&self->committed_id, self->store);
   if (self->server)
     soup_server_disconnect (self->server);
@@ -2117,6 +2437,19 @@ mh_replicator_init (MhReplicator *self)
   self->dials = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) dial_free);
   self->max_backoff_ms = 30000;
   self->hello_timeout_ms = HELLO_TIMEOUT_MS;
+  self->gap_tick_ms = GAP_TICK_MS;
+  self->gap_grace_ms = GAP_GRACE_MS;
+  /* Test only: gaps looked for every N ms and asked after 2N. */
+  if (g_getenv ("MEDHEAD_TEST_GAP_MS") != NULL)
+    {
+      guint64 tick = g_ascii_strtoull (g_getenv ("MEDHEAD_TEST_GAP_MS"), NULL, 10);
+
+      if (tick >= 10 && tick <= 60000)
+        {
+          self->gap_tick_ms = (guint) tick;
+          self->gap_grace_ms = (guint) (2 * tick);
+        }
+    }
 }
 
 /**

@@ -72,7 +72,15 @@ typedef struct
 {
   gint64 oseq;
   guint8 hash[MH_SEAL_HASH_SIZE];
+  gint64 tbl;  /* where it was written (_mh_tables index), 0 unknown */
+  char *row;
 } SealPending;
+
+static void
+seal_pending_clear (gpointer data)
+{
+  g_free (((SealPending *) data)->row);
+}
 
 struct _MhStore
 {
@@ -136,6 +144,8 @@ struct _MhStore
   guint n_held;
   guint n_parked;
   guint n_rejected;
+  guint n_gaps;             /* rows of _mh_gap: none means no lookup on apply */
+  guint via_index;          /* the peer whose batch is being applied, 0: none */
 
   /* The row being written, kept back until another row is touched or the
    * batch ends, so consecutive registers of one row cost one write. */
@@ -1123,6 +1133,7 @@ update_counts (MhStore *self)
 
   self->n_tombs = (guint) count_rows (self, "_mh_tomb");
   self->n_evicted = (guint) count_rows (self, "_mh_evicted");
+  self->n_gaps = (guint) count_rows (self, "_mh_gap");
   if (held != self->n_held)
     {
       self->n_held = held;
@@ -1349,12 +1360,14 @@ wal_hook_cb (void *data, sqlite3 *db, const char *name, int pages)
   return SQLITE_OK;
 }
 
-/* Stores @seal, of the site with index @origin, in this transaction. */
+/* Stores @seal, of the site with index @origin, in this transaction;
+ * @rows, for this site's own seals, says where each change was written. */
 static gboolean
-seal_insert (MhStore *self, guint origin, const MhSeal *seal)
+seal_insert (MhStore *self, guint origin, const MhSeal *seal, const char *rows)
 {
   g_autoptr(MhCachedStmt) stmt = prepare_cached (self, "INSERT INTO _mh_seal (origin, first_oseq, "
-                                                       "n, sig, hashes) VALUES (?, ?, ?, ?, ?)");
+                                                       "n, sig, hashes, rows) "
+                                                       "VALUES (?, ?, ?, ?, ?, ?)");
 
   if (stmt == NULL)
     return FALSE;
@@ -1365,6 +1378,10 @@ seal_insert (MhStore *self, guint origin, const MhSeal *seal)
                      (int) g_bytes_get_size (seal->sig), SQLITE_STATIC);
   sqlite3_bind_blob (stmt, 5, g_bytes_get_data (seal->hashes, NULL),
                      (int) g_bytes_get_size (seal->hashes), SQLITE_STATIC);
+  if (rows != NULL)
+    sqlite3_bind_text (stmt, 6, rows, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null (stmt, 6);
   return sqlite3_step (stmt) == SQLITE_DONE;
 }
 
@@ -1375,6 +1392,7 @@ seal_pending (MhStore *self, GError **error)
 {
   GArray *pending = self->txn_seal_pending;
   g_autoptr(GByteArray) hashes = NULL;
+  g_autoptr(GString) rows = g_string_new (NULL);
   guint start = 0;
 
   if (pending->len == 0 || self->identity == NULL)
@@ -1390,13 +1408,29 @@ seal_pending (MhStore *self, GError **error)
              && g_array_index (pending, SealPending, start + n).oseq == first->oseq + n)
         n++;
       g_byte_array_set_size (hashes, 0);
+      g_string_truncate (rows, 0);
       for (guint i = 0; i < n; i++)
-        g_byte_array_append (hashes, g_array_index (pending, SealPending, start + i).hash,
-                             MH_SEAL_HASH_SIZE);
+        {
+          const SealPending *p = &g_array_index (pending, SealPending, start + i);
+          guint run = 1;
+
+          g_byte_array_append (hashes, p->hash, MH_SEAL_HASH_SIZE);
+          /* Where each change went, for answering gaps (mh_store_answer_gap()):
+           * "table index TAB row TAB count" per run of changes to one row. */
+          while (i + 1 < n && p->tbl == p[1].tbl && g_strcmp0 (p->row, p[1].row) == 0)
+            {
+              g_byte_array_append (hashes, p[1].hash, MH_SEAL_HASH_SIZE);
+              p++;
+              i++;
+              run++;
+            }
+          g_string_append_printf (rows, "%" G_GINT64_FORMAT "\t%s\t%u\n", p->tbl,
+                                  p->row ? p->row : "", run);
+        }
       seal = mh_identity_seal (self->identity, first->oseq, n, hashes->data, error);
       if (seal == NULL)
         return FALSE;
-      if (!seal_insert (self, self->site_index, seal))
+      if (!seal_insert (self, self->site_index, seal, rows->str))
         return set_sqlite_error (self, error, "sealing the changes");
       start += n;
     }
@@ -1408,10 +1442,13 @@ seal_pending (MhStore *self, GError **error)
 static void
 seal_later (MhStore *self, const MhChange *change)
 {
+  const MhTableDef *table = mh_schema_lookup_table (self->schema, change->table);
   SealPending p;
 
   p.oseq = change->origin_seq;
   mh_change_hash (change, p.hash);
+  p.tbl = table != NULL ? self->tables[table->index].db_index : 0;
+  p.row = g_strdup (change->row);
   g_array_append_val (self->txn_seal_pending, p);
 }
 
@@ -1536,7 +1573,7 @@ seal_keep (MhStore *self, MhSeal *seal, char **reason, GError **error)
     }
   if (!same)
     {
-      if (!seal_insert (self, origin, seal))
+      if (!seal_insert (self, origin, seal, NULL))
         {
           set_sqlite_error (self, error, "keeping a seal");
           return OUTCOME_REJECTED;
@@ -2636,8 +2673,18 @@ static const char store_ddl[] =
   /* Seals, own and received (MhSeal); origin is a site index. Added in
    * protocol 2: older replicas get it when they open. */
   "CREATE TABLE IF NOT EXISTS _mh_seal (origin INTEGER NOT NULL, first_oseq INTEGER NOT NULL,"
-  "  n INTEGER NOT NULL, sig BLOB NOT NULL, hashes BLOB NOT NULL,"
-  "  PRIMARY KEY (origin, first_oseq)) WITHOUT ROWID;";
+  "  n INTEGER NOT NULL, sig BLOB NOT NULL, hashes BLOB NOT NULL, rows TEXT,"
+  "  PRIMARY KEY (origin, first_oseq)) WITHOUT ROWID;"
+  /* Withholding (mh_store_scan_gaps()): holes in a peer origin's sequence
+   * numbers, how far each origin was scanned, and the relays whose holes
+   * another peer filled. Sites are indexes into _mh_sites. */
+  "CREATE TABLE IF NOT EXISTS _mh_gap (origin INTEGER NOT NULL, first INTEGER NOT NULL,"
+  "  last INTEGER NOT NULL, via INTEGER NOT NULL, settled INTEGER NOT NULL DEFAULT 0,"
+  "  noticed INTEGER NOT NULL, asked INTEGER NOT NULL DEFAULT 0,"
+  "  tries INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (origin, first)) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _mh_gapmark (origin INTEGER PRIMARY KEY, checked INTEGER NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS _mh_withheld (via INTEGER PRIMARY KEY, n INTEGER NOT NULL,"
+  "  last_at INTEGER NOT NULL, origin INTEGER NOT NULL, oseq INTEGER NOT NULL);";
 
 static char *
 file_identity (const char *path)
@@ -2704,6 +2751,16 @@ open_db (MhStore *self, const char *site_id, GError **error)
     return FALSE;
 
   if (!exec_sql (self, store_ddl, error))
+    goto fail;
+  /* Where each peer change was written and who brought it, to answer and
+   * judge gaps: added after protocol 2, older replicas get the columns. */
+  if (!column_exists (self, "_mh_seal", "rows")
+      && !exec_sql (self, "ALTER TABLE _mh_seal ADD COLUMN rows TEXT;", error))
+    goto fail;
+  if (!column_exists (self, "_mh_oseq", "via")
+      && !exec_sql (self, "ALTER TABLE _mh_oseq ADD COLUMN tbl INTEGER;"
+                          "ALTER TABLE _mh_oseq ADD COLUMN row TEXT;"
+                          "ALTER TABLE _mh_oseq ADD COLUMN via INTEGER;", error))
     goto fail;
 
   if (meta_get (self, "site_id", NULL, &stored_site))
@@ -2955,6 +3012,7 @@ mh_store_init (MhStore *self)
   self->touched_tables = g_hash_table_new (NULL, NULL);
   self->scratch = g_byte_array_sized_new (256);
   self->txn_seal_pending = g_array_new (FALSE, FALSE, sizeof (SealPending));
+  g_array_set_clear_func (self->txn_seal_pending, seal_pending_clear);
   self->txn_seals = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) mh_seal_unref, NULL);
   self->cached_stmts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                               (GDestroyNotify) sqlite3_finalize);
@@ -4060,6 +4118,9 @@ origin_checks (MhStore *self, const MhChange *change, gboolean verified, gint64 
   return OUTCOME_APPLIED;
 }
 
+static gboolean gap_fill (MhStore *self, guint origin, gint64 oseq, gboolean won,
+                          GError **error);
+
 /* Remembers a change that passed, or lost to a newer one: it stays the
  * one change its (origin, oseq) stands for. */
 static gboolean
@@ -4067,6 +4128,7 @@ origin_remember (MhStore *self, const MhChange *change, gint64 hash, Outcome out
                  GError **error)
 {
   g_autoptr(MhCachedStmt) stmt = NULL;
+  const MhTableDef *table;
   guint origin;
 
   if (hash == 0
@@ -4074,15 +4136,24 @@ origin_remember (MhStore *self, const MhChange *change, gint64 hash, Outcome out
     return TRUE;
   if ((origin = site_index (self, change->origin, error)) == 0)
     return FALSE;
-  stmt = prepare_cached (self, "INSERT OR IGNORE INTO _mh_oseq (origin, oseq, hash) "
-                               "VALUES (?, ?, ?)");
+  stmt = prepare_cached (self, "INSERT OR IGNORE INTO _mh_oseq (origin, oseq, hash, tbl, row, "
+                               "via) VALUES (?, ?, ?, ?, ?, ?)");
   if (stmt == NULL)
     return set_sqlite_error (self, error, "recording a sequence number");
+  table = mh_schema_lookup_table (self->schema, change->table);
   sqlite3_bind_int64 (stmt, 1, origin);
   sqlite3_bind_int64 (stmt, 2, change->origin_seq);
   sqlite3_bind_int64 (stmt, 3, hash);
+  if (table != NULL)
+    sqlite3_bind_int64 (stmt, 4, self->tables[table->index].db_index);
+  else
+    sqlite3_bind_null (stmt, 4);
+  sqlite3_bind_text (stmt, 5, change->row, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 6, self->via_index);
   if (sqlite3_step (stmt) != SQLITE_DONE)
     return set_sqlite_error (self, error, "recording a sequence number");
+  if (self->n_gaps > 0 && sqlite3_changes (self->db) > 0)
+    return gap_fill (self, origin, change->origin_seq, outcome == OUTCOME_APPLIED, error);
   return TRUE;
 }
 
@@ -4329,7 +4400,10 @@ apply_batch (MhStore *self, GPtrArray *changes, const char *peer, guint lane,
       g_ptr_array_add (trusted, g_ptr_array_index (changes, i));
   if (!txn_begin (self, error))
     return FALSE;
+  self->via_index = 0;
   if (!release_held_locked (self, report, error))
+    goto fail;
+  if (peer != NULL && (self->via_index = site_index (self, peer, error)) == 0)
     goto fail;
   for (guint i = 0; i < changes->len; i++)
     {
@@ -4342,14 +4416,17 @@ apply_batch (MhStore *self, GPtrArray *changes, const char *peer, guint lane,
       if (outcome == OUTCOME_APPLIED)
         any_applied = TRUE;
     }
+  self->via_index = 0;
   if ((any_applied || report->released > 0) && self->n_parked + report->parked > 0
       && !retry_parked_locked (self, report, error))
     goto fail;
-  if (peer != NULL && !save_peer_cursor (self, peer, lane, cursor, error))
+  self->via_index = 0;
+  if (peer != NULL && cursor != NULL && !save_peer_cursor (self, peer, lane, cursor, error))
     goto fail;
   return txn_commit (self, error);
 
 fail:
+  self->via_index = 0;
   txn_rollback (self);
   memset (report, 0, sizeof *report);
   return FALSE;
@@ -5274,4 +5351,686 @@ mh_store_get_row_lseq (MhStore *self, const char *table, const char *row,
       }
   }
   return lseq;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Gaps and withholding                                                     */
+
+/* Gaps kept at most, oldest dropped first: holes left by changes that
+ * lost before anyone here saw them are common and need no answer. */
+#define MAX_GAPS 10000
+
+void
+mh_gap_free (MhGap *gap)
+{
+  if (gap == NULL)
+    return;
+  g_free (gap->origin);
+  g_free (gap->via);
+  g_free (gap->settled_by);
+  g_free (gap);
+}
+
+void
+mh_withheld_free (MhWithheld *withheld)
+{
+  if (withheld == NULL)
+    return;
+  g_free (withheld->peer);
+  g_free (withheld->origin);
+  g_free (withheld);
+}
+
+typedef struct
+{
+  gint64 first, last;
+  guint via, settled;
+  gint64 noticed, asked;
+  guint tries;
+} GapRow;
+
+static gboolean
+gap_insert (MhStore *self, guint origin, const GapRow *row, GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt =
+    prepare_cached (self, "INSERT OR REPLACE INTO _mh_gap (origin, first, last, via, settled, "
+                          "noticed, asked, tries) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "recording a gap");
+  sqlite3_bind_int64 (stmt, 1, origin);
+  sqlite3_bind_int64 (stmt, 2, row->first);
+  sqlite3_bind_int64 (stmt, 3, row->last);
+  sqlite3_bind_int64 (stmt, 4, row->via);
+  sqlite3_bind_int64 (stmt, 5, row->settled);
+  sqlite3_bind_int64 (stmt, 6, row->noticed);
+  sqlite3_bind_int64 (stmt, 7, row->asked);
+  sqlite3_bind_int64 (stmt, 8, row->tries);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "recording a gap");
+  self->n_gaps++;
+  return TRUE;
+}
+
+/* Cuts @a..@b out of @origin's gaps: gone when @settled_by is 0 (the
+ * changes arrived), else marked explained by that peer. The gaps that
+ * overlapped go to @overlapped (GapRow), as they were. */
+static gboolean
+gap_carve (MhStore *self, guint origin, gint64 a, gint64 b, guint settled_by, GArray *overlapped,
+           GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  g_autoptr(GArray) rows = g_array_new (FALSE, FALSE, sizeof (GapRow));
+
+  stmt = prepare_cached (self, "SELECT first, last, via, settled, noticed, asked, tries "
+                               "FROM _mh_gap WHERE origin = ? AND first <= ? AND last >= ?");
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "reading gaps");
+  sqlite3_bind_int64 (stmt, 1, origin);
+  sqlite3_bind_int64 (stmt, 2, b);
+  sqlite3_bind_int64 (stmt, 3, a);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      GapRow row = {
+        .first = sqlite3_column_int64 (stmt, 0),
+        .last = sqlite3_column_int64 (stmt, 1),
+        .via = (guint) sqlite3_column_int64 (stmt, 2),
+        .settled = (guint) sqlite3_column_int64 (stmt, 3),
+        .noticed = sqlite3_column_int64 (stmt, 4),
+        .asked = sqlite3_column_int64 (stmt, 5),
+        .tries = (guint) sqlite3_column_int64 (stmt, 6),
+      };
+      g_array_append_val (rows, row);
+    }
+  g_clear_pointer (&stmt, cached_release);
+
+  for (guint i = 0; i < rows->len; i++)
+    {
+      const GapRow *row = &g_array_index (rows, GapRow, i);
+      GapRow part = *row;
+
+      stmt = prepare_cached (self, "DELETE FROM _mh_gap WHERE origin = ? AND first = ?");
+      if (stmt == NULL)
+        return set_sqlite_error (self, error, "closing a gap");
+      sqlite3_bind_int64 (stmt, 1, origin);
+      sqlite3_bind_int64 (stmt, 2, row->first);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        return set_sqlite_error (self, error, "closing a gap");
+      g_clear_pointer (&stmt, cached_release);
+      self->n_gaps = self->n_gaps > 0 ? self->n_gaps - 1 : 0;
+
+      if (row->first < a)
+        {
+          part.last = a - 1;
+          if (!gap_insert (self, origin, &part, error))
+            return FALSE;
+        }
+      if (row->last > b)
+        {
+          part.first = b + 1;
+          part.last = row->last;
+          if (!gap_insert (self, origin, &part, error))
+            return FALSE;
+        }
+      if (settled_by != 0)
+        {
+          part.first = MAX (row->first, a);
+          part.last = MIN (row->last, b);
+          part.settled = row->settled != 0 ? row->settled : settled_by;
+          if (!gap_insert (self, origin, &part, error))
+            return FALSE;
+        }
+      if (overlapped != NULL)
+        g_array_append_val (overlapped, *row);
+    }
+  return TRUE;
+}
+
+static gboolean
+withheld_charge (MhStore *self, guint via, guint origin, gint64 oseq, GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt =
+    prepare_cached (self, "INSERT INTO _mh_withheld (via, n, last_at, origin, oseq) "
+                          "VALUES (?1, 1, ?2, ?3, ?4) ON CONFLICT (via) DO UPDATE SET "
+                          "n = n + 1, last_at = ?2, origin = ?3, oseq = ?4");
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "recording a withheld change");
+  sqlite3_bind_int64 (stmt, 1, via);
+  sqlite3_bind_int64 (stmt, 2, g_get_real_time () / 1000);
+  sqlite3_bind_int64 (stmt, 3, origin);
+  sqlite3_bind_int64 (stmt, 4, oseq);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "recording a withheld change");
+  /* Sites and numbers only: the change may be patient data. */
+  g_message ("peer %s passed on later changes of site %s but not number %" G_GINT64_FORMAT
+             ", which peer %s had and which won here: it may be withholding",
+             site_name (self, via), site_name (self, origin), oseq,
+             site_name (self, self->via_index));
+  return TRUE;
+}
+
+/* A change of @origin under @oseq arrived: it closes its gap. One that
+ * wins here, after the gap's peers were asked, from another peer than the
+ * one that passed on the origin's later changes, or than the one that
+ * explained the gap away, was withheld or explained wrongly by them. */
+static gboolean
+gap_fill (MhStore *self, guint origin, gint64 oseq, gboolean won, GError **error)
+{
+  g_autoptr(GArray) overlapped = g_array_new (FALSE, FALSE, sizeof (GapRow));
+
+  if (!gap_carve (self, origin, oseq, oseq, 0, overlapped, error))
+    return FALSE;
+  for (guint i = 0; won && i < overlapped->len; i++)
+    {
+      const GapRow *row = &g_array_index (overlapped, GapRow, i);
+
+      if (row->tries == 0 || self->via_index == 0)
+        continue;
+      if (row->via != 0 && row->via != self->via_index
+          && !withheld_charge (self, row->via, origin, oseq, error))
+        return FALSE;
+      if (row->settled != 0 && row->settled != self->via_index && row->settled != row->via
+          && !withheld_charge (self, row->settled, origin, oseq, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * mh_store_scan_gaps:
+ * @now_ms: the time to note new gaps at
+ * @keep_ms: gaps noticed longer ago than this are forgotten
+ *
+ * Looks for holes in the sequence numbers of every peer origin's changes
+ * received since the last scan (changes that passed their checks here,
+ * see `_mh_oseq`), and records each as a gap, with the peer that brought
+ * the change after it. A hole may be a change that lost to a newer one
+ * before it reached any peer of this node, one this node may not see, one
+ * still on its way, or one a relay withheld: its peers are asked (see
+ * mh_store_answer_gap()).
+ */
+gboolean
+mh_store_scan_gaps (MhStore *self, gint64 now_ms, gint64 keep_ms, GError **error)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+
+  if (!txn_begin (self, error))
+    return FALSE;
+  {
+    g_autoptr(MhCachedStmt) stmt = prepare_cached (self, "DELETE FROM _mh_gap WHERE noticed < ?");
+
+    if (stmt == NULL)
+      goto fail_sql;
+    sqlite3_bind_int64 (stmt, 1, now_ms - keep_ms);
+    if (sqlite3_step (stmt) != SQLITE_DONE)
+      goto fail_sql;
+    if (sqlite3_changes (self->db) > 0)
+      self->n_gaps = (guint) count_rows (self, "_mh_gap");
+  }
+  for (guint origin = 1; origin < self->site_names->len; origin++)
+    {
+      g_autoptr(MhCachedStmt) stmt = NULL;
+      gint64 mark = 0, top = 0, prev;
+
+      if (origin == self->site_index || g_ptr_array_index (self->site_names, origin) == NULL)
+        continue;
+      stmt = prepare_cached (self, "SELECT (SELECT checked FROM _mh_gapmark WHERE origin = ?1), "
+                                   "(SELECT max(oseq) FROM _mh_oseq WHERE origin = ?1)");
+      if (stmt == NULL)
+        goto fail_sql;
+      sqlite3_bind_int64 (stmt, 1, origin);
+      if (sqlite3_step (stmt) == SQLITE_ROW)
+        {
+          mark = sqlite3_column_int64 (stmt, 0);
+          top = sqlite3_column_int64 (stmt, 1);
+        }
+      g_clear_pointer (&stmt, cached_release);
+      if (top <= mark)
+        continue;
+
+      prev = mark;
+      stmt = prepare_cached (self, "SELECT oseq, via FROM _mh_oseq WHERE origin = ? AND oseq > ? "
+                                   "ORDER BY oseq");
+      if (stmt == NULL)
+        goto fail_sql;
+      sqlite3_bind_int64 (stmt, 1, origin);
+      sqlite3_bind_int64 (stmt, 2, mark);
+      while (sqlite3_step (stmt) == SQLITE_ROW)
+        {
+          gint64 oseq = sqlite3_column_int64 (stmt, 0);
+
+          if (oseq > prev + 1)
+            {
+              GapRow row = { .first = prev + 1, .last = oseq - 1,
+                             .via = (guint) sqlite3_column_int64 (stmt, 1),
+                             .noticed = now_ms };
+
+              if (!gap_insert (self, origin, &row, error))
+                goto fail;
+            }
+          prev = oseq;
+        }
+      g_clear_pointer (&stmt, cached_release);
+      stmt = prepare_cached (self, "INSERT OR REPLACE INTO _mh_gapmark (origin, checked) "
+                                   "VALUES (?, ?)");
+      if (stmt == NULL)
+        goto fail_sql;
+      sqlite3_bind_int64 (stmt, 1, origin);
+      sqlite3_bind_int64 (stmt, 2, prev);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        goto fail_sql;
+    }
+  if (self->n_gaps > MAX_GAPS)
+    {
+      g_autoptr(MhCachedStmt) stmt =
+        prepare_cached (self, "DELETE FROM _mh_gap WHERE (origin, first) IN (SELECT origin, "
+                              "first FROM _mh_gap ORDER BY noticed, origin, first LIMIT ?)");
+
+      if (stmt == NULL)
+        goto fail_sql;
+      sqlite3_bind_int64 (stmt, 1, self->n_gaps - MAX_GAPS);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        goto fail_sql;
+      self->n_gaps = MAX_GAPS;
+    }
+  return txn_commit (self, error);
+
+fail_sql:
+  set_sqlite_error (self, error, "scanning for gaps");
+fail:
+  txn_rollback (self);
+  return FALSE;
+}
+
+/**
+ * mh_store_get_gaps:
+ * @unsettled_only: leave out the gaps a peer explained
+ * @limit: at most this many, oldest first
+ *
+ * Returns: (transfer full) (element-type MhGap): the gaps; %NULL on a
+ *   storage failure
+ */
+GPtrArray *
+mh_store_get_gaps (MhStore *self, gboolean unsettled_only, guint limit, GError **error)
+{
+  g_autoptr(GPtrArray) gaps = NULL;
+  g_autoptr(MhCachedStmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+
+  gaps = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_gap_free);
+  if (self->n_gaps == 0)
+    return g_steal_pointer (&gaps);
+  stmt = prepare_cached (self, unsettled_only
+                                 ? "SELECT origin, first, last, via, settled, noticed, asked, "
+                                   "tries FROM _mh_gap WHERE settled = 0 "
+                                   "ORDER BY noticed, origin, first LIMIT ?"
+                                 : "SELECT origin, first, last, via, settled, noticed, asked, "
+                                   "tries FROM _mh_gap ORDER BY noticed, origin, first LIMIT ?");
+  if (stmt == NULL)
+    {
+      set_sqlite_error (self, error, "reading gaps");
+      return NULL;
+    }
+  sqlite3_bind_int64 (stmt, 1, limit);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      MhGap *gap = g_new0 (MhGap, 1);
+      guint via = (guint) sqlite3_column_int64 (stmt, 3);
+      guint settled = (guint) sqlite3_column_int64 (stmt, 4);
+
+      gap->origin = g_strdup (site_name (self, (guint) sqlite3_column_int64 (stmt, 0)));
+      gap->first = sqlite3_column_int64 (stmt, 1);
+      gap->last = sqlite3_column_int64 (stmt, 2);
+      gap->via = via != 0 ? g_strdup (site_name (self, via)) : NULL;
+      gap->settled_by = settled != 0 ? g_strdup (site_name (self, settled)) : NULL;
+      gap->noticed_ms = sqlite3_column_int64 (stmt, 5);
+      gap->asked_ms = sqlite3_column_int64 (stmt, 6);
+      gap->tries = (guint) sqlite3_column_int64 (stmt, 7);
+      g_ptr_array_add (gaps, gap);
+    }
+  return g_steal_pointer (&gaps);
+}
+
+/**
+ * mh_store_note_gaps_asked:
+ * @gaps: (element-type MhGap): gaps just asked of the peers
+ *
+ * Counts one more asking of each of @gaps, at @now_ms.
+ */
+gboolean
+mh_store_note_gaps_asked (MhStore *self, GPtrArray *gaps, gint64 now_ms, GError **error)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+
+  if (gaps->len == 0)
+    return TRUE;
+  if (!txn_begin (self, error))
+    return FALSE;
+  for (guint i = 0; i < gaps->len; i++)
+    {
+      const MhGap *gap = g_ptr_array_index (gaps, i);
+      g_autoptr(MhCachedStmt) stmt = NULL;
+      gpointer origin;
+
+      if (!g_hash_table_lookup_extended (self->site_by_name, gap->origin, NULL, &origin))
+        continue;
+      stmt = prepare_cached (self, "UPDATE _mh_gap SET asked = ?, tries = tries + 1 "
+                                   "WHERE origin = ? AND first = ?");
+      if (stmt == NULL)
+        goto fail;
+      sqlite3_bind_int64 (stmt, 1, now_ms);
+      sqlite3_bind_int64 (stmt, 2, GPOINTER_TO_UINT (origin));
+      sqlite3_bind_int64 (stmt, 3, gap->first);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        goto fail;
+    }
+  return txn_commit (self, error);
+
+fail:
+  set_sqlite_error (self, error, "recording a question");
+  txn_rollback (self);
+  return FALSE;
+}
+
+/**
+ * mh_store_settle_gap:
+ * @peer: the peer that explained the changes @first..@last of @origin
+ *
+ * Marks those changes explained: @peer saw them, and they lost to newer
+ * ones or are not for this site. Should one of them arrive later from
+ * another peer and win here, @peer's explanation did not hold, and it is
+ * counted as withholding.
+ */
+gboolean
+mh_store_settle_gap (MhStore *self, const char *origin, gint64 first, gint64 last,
+                     const char *peer, GError **error)
+{
+  gpointer origin_index;
+  guint peer_index;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (origin != NULL && peer != NULL, FALSE);
+
+  if (self->n_gaps == 0 || first > last
+      || !g_hash_table_lookup_extended (self->site_by_name, origin, NULL, &origin_index))
+    return TRUE;
+  if (!txn_begin (self, error))
+    return FALSE;
+  if ((peer_index = site_index (self, peer, error)) == 0
+      || !gap_carve (self, GPOINTER_TO_UINT (origin_index), first, last, peer_index, NULL, error))
+    {
+      txn_rollback (self);
+      return FALSE;
+    }
+  return txn_commit (self, error);
+}
+
+static void
+explain (GArray *explained, gint64 oseq)
+{
+  gint64 *last_pair = explained->len >= 2 ? &g_array_index (explained, gint64, explained->len - 2)
+                                          : NULL;
+
+  if (last_pair != NULL && last_pair[1] + 1 == oseq)
+    last_pair[1] = oseq;
+  else
+    {
+      g_array_append_val (explained, oseq);
+      g_array_append_val (explained, oseq);
+    }
+}
+
+static const char *
+table_name_by_index (MhStore *self, gint64 db_index)
+{
+  for (guint i = 0; i < mh_schema_get_n_tables (self->schema); i++)
+    if (self->tables[i].db_index == db_index)
+      return mh_schema_get_table (self->schema, i)->name;
+  return NULL;
+}
+
+/* @oseq, written by @origin to @row of @table, seen here: into @found
+ * when it still holds there and @peer may hold it. */
+static gboolean
+answer_one (MhStore *self, const char *origin, gint64 oseq, const char *table, const char *row,
+            const char *peer, GPtrArray *found, GError **error)
+{
+  g_autoptr(GPtrArray) current = NULL;
+
+  if (table == NULL || row == NULL)
+    return TRUE;
+  current = mh_store_read_row (self, table, row, error);
+  if (current == NULL)
+    return FALSE;
+  for (guint i = 0; i < current->len; i++)
+    {
+      MhChange *change = g_ptr_array_index (current, i);
+
+      if (change->origin_seq == oseq && g_strcmp0 (change->origin, origin) == 0
+          && mh_store_get_audience (self, change, peer, NULL) == MH_AUDIENCE_YES)
+        g_ptr_array_add (found, mh_change_ref (change));
+    }
+  return TRUE;
+}
+
+/* This site's own changes: where each went is kept with its seal. */
+static gboolean
+answer_own (MhStore *self, gint64 first, gint64 last, const char *peer, guint limit,
+            GPtrArray *found, GArray *explained, gint64 *out_last, GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  g_autoptr(GArray) starts = g_array_new (FALSE, FALSE, sizeof (gint64));
+  guint seen = 0;
+
+  stmt = prepare_cached (self, "SELECT first_oseq, rows FROM _mh_seal WHERE origin = ? "
+                               "AND first_oseq <= ? AND first_oseq + n > ? AND rows IS NOT NULL "
+                               "ORDER BY first_oseq LIMIT ?");
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "reading seals");
+  sqlite3_bind_int64 (stmt, 1, self->site_index);
+  sqlite3_bind_int64 (stmt, 2, last);
+  sqlite3_bind_int64 (stmt, 3, first);
+  sqlite3_bind_int64 (stmt, 4, limit);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      gint64 start = sqlite3_column_int64 (stmt, 0);
+
+      g_array_append_val (starts, start);
+      g_ptr_array_add (runs, g_strsplit ((const char *) sqlite3_column_text (stmt, 1), "\n", -1));
+    }
+  g_clear_pointer (&stmt, cached_release);
+
+  for (guint i = 0; i < runs->len; i++)
+    {
+      char **lines = g_ptr_array_index (runs, i);
+      gint64 oseq = g_array_index (starts, gint64, i);
+
+      for (guint j = 0; lines[j] != NULL && lines[j][0] != '\0'; j++)
+        {
+          g_auto(GStrv) fields = g_strsplit (lines[j], "\t", 3);
+          guint64 count;
+
+          if (g_strv_length (fields) != 3)
+            break;
+          count = g_ascii_strtoull (fields[2], NULL, 10);
+          for (guint64 k = 0; k < count; k++, oseq++)
+            {
+              if (oseq < first || oseq > last)
+                continue;
+              explain (explained, oseq);
+              if (!answer_one (self, self->site_id, oseq,
+                               table_name_by_index (self, g_ascii_strtoll (fields[0], NULL, 10)),
+                               fields[1], peer, found, error))
+                return FALSE;
+              if (++seen == limit)
+                {
+                  *out_last = oseq;
+                  return TRUE;
+                }
+            }
+        }
+    }
+  return TRUE;
+}
+
+/**
+ * mh_store_answer_gap:
+ * @peer: the peer that asks
+ * @limit: at most this many of the changes seen here are looked at
+ * @explained: (element-type gint64): receives pairs first, last of the
+ *   numbers this node can account for: seen here, and sent back, or lost
+ *   to newer changes, or not for @peer
+ * @out_last: (out): the answer covers @first up to this number (less than
+ *   @last when @limit was reached)
+ *
+ * A peer's question about the changes @first..@last of @origin.
+ *
+ * Returns: (transfer full) (element-type MhChange): the ones still held
+ *   here that @peer may hold, as their origin signed them; %NULL on a
+ *   storage failure
+ */
+GPtrArray *
+mh_store_answer_gap (MhStore *self, const char *origin, gint64 first, gint64 last,
+                     const char *peer, guint limit, GArray *explained, gint64 *out_last,
+                     GError **error)
+{
+  g_autoptr(GPtrArray) found = NULL;
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  gpointer origin_index;
+  guint seen = 0;
+
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  g_return_val_if_fail (origin != NULL && peer != NULL && explained != NULL, NULL);
+
+  found = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+  *out_last = last;
+  if (first > last || limit == 0
+      || !g_hash_table_lookup_extended (self->site_by_name, origin, NULL, &origin_index))
+    return g_steal_pointer (&found);
+
+  if (GPOINTER_TO_UINT (origin_index) == self->site_index)
+    {
+      if (!answer_own (self, first, last, peer, limit, found, explained, out_last, error))
+        return NULL;
+      return g_steal_pointer (&found);
+    }
+  stmt = prepare_cached (self, "SELECT o.oseq, t.name, o.row FROM _mh_oseq o "
+                               "LEFT JOIN _mh_tables t ON t.idx = o.tbl "
+                               "WHERE o.origin = ? AND o.oseq BETWEEN ? AND ? "
+                               "ORDER BY o.oseq LIMIT ?");
+  if (stmt == NULL)
+    {
+      set_sqlite_error (self, error, "reading sequence numbers");
+      return NULL;
+    }
+  sqlite3_bind_int64 (stmt, 1, GPOINTER_TO_UINT (origin_index));
+  sqlite3_bind_int64 (stmt, 2, first);
+  sqlite3_bind_int64 (stmt, 3, last);
+  sqlite3_bind_int64 (stmt, 4, limit);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      gint64 oseq = sqlite3_column_int64 (stmt, 0);
+
+      if (++seen == limit)
+        *out_last = oseq;
+      explain (explained, oseq);
+      /* Without table and row (recorded before this node kept them): seen,
+       * no more. */
+      if (!answer_one (self, origin, oseq, (const char *) sqlite3_column_text (stmt, 1),
+                       (const char *) sqlite3_column_text (stmt, 2), peer, found, error))
+        return NULL;
+    }
+  g_clear_pointer (&stmt, cached_release);
+  /* What this node's own peers accounted for, it can account for too: a
+   * change that lost at its origin before any relay saw it is explained
+   * by the origin to its direct peers, and by them onwards. */
+  if (self->n_gaps > 0)
+    {
+      stmt = prepare_cached (self, "SELECT first, last FROM _mh_gap WHERE origin = ? "
+                                   "AND settled != 0 AND first <= ? AND last >= ?");
+      if (stmt == NULL)
+        {
+          set_sqlite_error (self, error, "reading gaps");
+          return NULL;
+        }
+      sqlite3_bind_int64 (stmt, 1, GPOINTER_TO_UINT (origin_index));
+      sqlite3_bind_int64 (stmt, 2, *out_last);
+      sqlite3_bind_int64 (stmt, 3, first);
+      while (sqlite3_step (stmt) == SQLITE_ROW)
+        {
+          gint64 a = MAX (first, sqlite3_column_int64 (stmt, 0));
+          gint64 b = MIN (*out_last, sqlite3_column_int64 (stmt, 1));
+
+          g_array_append_val (explained, a);
+          g_array_append_val (explained, b);
+        }
+    }
+  return g_steal_pointer (&found);
+}
+
+/**
+ * mh_store_apply_fetched:
+ * @peer: the peer that sent @changes in answer to a question
+ *
+ * Applies changes a peer sent outside its log order (an answer about a
+ * gap): like mh_store_apply_from_peer(), but no cursor moves.
+ */
+gboolean
+mh_store_apply_fetched (MhStore *self, GPtrArray *changes, const char *peer,
+                        MhApplyReport *report, GError **error)
+{
+  MhApplyReport local_report = { 0 };
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (changes != NULL && peer != NULL, FALSE);
+
+  return apply_batch (self, changes, peer, 0, NULL, report ? report : &local_report, error);
+}
+
+/**
+ * mh_store_get_withheld:
+ *
+ * Returns: (transfer full) (element-type MhWithheld): the peers whose gaps
+ *   another peer filled with changes that won here, most first; %NULL on a
+ *   storage failure
+ */
+GPtrArray *
+mh_store_get_withheld (MhStore *self, GError **error)
+{
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(MhCachedStmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+
+  list = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_withheld_free);
+  stmt = prepare_cached (self, "SELECT via, n, last_at, origin, oseq FROM _mh_withheld "
+                               "ORDER BY n DESC, via");
+  if (stmt == NULL)
+    {
+      set_sqlite_error (self, error, "reading withheld changes");
+      return NULL;
+    }
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      MhWithheld *w = g_new0 (MhWithheld, 1);
+
+      w->peer = g_strdup (site_name (self, (guint) sqlite3_column_int64 (stmt, 0)));
+      w->count = sqlite3_column_int64 (stmt, 1);
+      w->last_ms = sqlite3_column_int64 (stmt, 2);
+      w->origin = g_strdup (site_name (self, (guint) sqlite3_column_int64 (stmt, 3)));
+      w->oseq = sqlite3_column_int64 (stmt, 4);
+      g_ptr_array_add (list, w);
+    }
+  return g_steal_pointer (&list);
+}
+
+/* Gaps recorded, explained or not. */
+guint
+mh_store_get_gap_count (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->n_gaps;
 }

@@ -217,6 +217,68 @@ gboolean mh_store_get_peer_cursor (MhStore *self, const char *peer, guint lane,
                                    MhCursor *cursor);
 gint64 mh_store_count_after (MhStore *self, guint lane, gint64 seq);
 
+/* Withholding (docs/security.md): holes in a peer origin's sequence
+ * numbers, asked of every peer, and the relays whose gaps another peer
+ * filled with a change that won here. */
+
+/**
+ * MhGap:
+ * @origin: the site whose sequence numbers @first..@last never arrived
+ * @via: (nullable): the peer that brought that site's next change
+ * @settled_by: (nullable): the peer that explained the hole (it saw those
+ *   changes, and they lost to newer ones or are not for this site)
+ * @noticed_ms: when this node saw the hole
+ * @asked_ms: when its peers were last asked, 0 never
+ * @tries: how many times they were asked
+ */
+typedef struct
+{
+  char *origin;
+  gint64 first;
+  gint64 last;
+  char *via;
+  char *settled_by;
+  gint64 noticed_ms;
+  gint64 asked_ms;
+  guint tries;
+} MhGap;
+
+/**
+ * MhWithheld:
+ * @peer: a relay whose gap another peer filled with a change that won here
+ * @count: how many such changes
+ * @last_ms: when the last one was seen
+ * @origin: the last one's origin
+ * @oseq: the last one's origin sequence number
+ */
+typedef struct
+{
+  char *peer;
+  gint64 count;
+  gint64 last_ms;
+  char *origin;
+  gint64 oseq;
+} MhWithheld;
+
+void mh_gap_free (MhGap *gap);
+void mh_withheld_free (MhWithheld *withheld);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MhGap, mh_gap_free)
+
+gboolean mh_store_scan_gaps (MhStore *self, gint64 now_ms, gint64 keep_ms, GError **error);
+GPtrArray *mh_store_get_gaps (MhStore *self, gboolean unsettled_only, guint limit,
+                              GError **error);
+gboolean mh_store_note_gaps_asked (MhStore *self, GPtrArray *gaps, gint64 now_ms,
+                                   GError **error);
+gboolean mh_store_settle_gap (MhStore *self, const char *origin, gint64 first, gint64 last,
+                              const char *peer, GError **error);
+GPtrArray *mh_store_answer_gap (MhStore *self, const char *origin, gint64 first, gint64 last,
+                                const char *peer, guint limit, GArray *explained,
+                                gint64 *out_last, GError **error);
+gboolean mh_store_apply_fetched (MhStore *self, GPtrArray *changes, const char *peer,
+                                 MhApplyReport *report, GError **error);
+GPtrArray *mh_store_get_withheld (MhStore *self, GError **error);
+guint mh_store_get_gap_count (MhStore *self);
+
 /* The log */
 gint64 mh_store_get_epoch (MhStore *self);
 gint64 mh_store_get_last_seq (MhStore *self);
