@@ -828,9 +828,15 @@ send_trust (Link *link)
 /* New records: refuse the links they revoke, and hand them on. Changes
  * parked for an admission that just came are applied now, and those of a
  * site just revoked are refused past its cut-off. */
+static void ask_refetch (MhReplicator *self, Link *only);
+
 static void
 trust_changed (MhReplicator *self, Link *from)
 {
+  /* A revocation holds for the past too: what was applied of the site
+   * past its cut-off goes, and the peers are asked for those rows. */
+  if (self->trust != NULL && mh_trust_take_back_revoked (self->trust) > 0)
+    ask_refetch (self, NULL);
   if (mh_store_get_parked_count (self->store) > 0)
     {
       g_autoptr(GError) error = NULL;
@@ -1391,6 +1397,7 @@ gap_tick_cb (gpointer data)
   gint64 now = now_ms ();
   guint n_open = 0;
 
+  ask_refetch (self, NULL);
   if (!mh_store_scan_gaps (self->store, now, GAP_KEEP_MS, &error))
     {
       g_warning ("looking for gaps: %s", error->message);
@@ -1432,6 +1439,53 @@ gap_tick_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Rows whose revoked changes were taken back, asked of @only or of every
+ * open link. */
+static void
+ask_refetch (MhReplicator *self, Link *only)
+{
+  g_autoptr(GPtrArray) pairs = mh_store_get_refetch (self->store, 2 * GAP_ASK_MAX, GAP_TRIES);
+  g_autoptr(JsonBuilder) builder = NULL;
+  g_autofree char *text = NULL;
+  gboolean sent = FALSE;
+
+  if (pairs->len == 0)
+    return;
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "want");
+  json_builder_set_member_name (builder, "rows");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i + 1 < pairs->len; i += 2)
+    {
+      json_builder_begin_array (builder);
+      json_builder_add_string_value (builder, g_ptr_array_index (pairs, i));
+      json_builder_add_string_value (builder, g_ptr_array_index (pairs, i + 1));
+      json_builder_end_array (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  {
+    g_autoptr(JsonGenerator) generator = json_generator_new ();
+    g_autoptr(JsonNode) root = json_builder_get_root (builder);
+
+    json_generator_set_root (generator, root);
+    text = json_generator_to_data (generator, NULL);
+  }
+  for (guint i = 0; i < self->links->len; i++)
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+
+      if (!link->open || link->closing || (only != NULL && link != only))
+        continue;
+      link_send_text (link, text);
+      sent = TRUE;
+    }
+  if (sent && only == NULL && !mh_store_note_refetch_asked (self->store, pairs, GAP_TRIES, NULL))
+    g_warning ("recording questions about rows");
+}
+
 /* A new link is asked at once about the gaps its elders could not fill. */
 static void
 link_ask_gaps (Link *link)
@@ -1440,6 +1494,7 @@ link_ask_gaps (Link *link)
   g_autoptr(GPtrArray) gaps = NULL;
   g_autoptr(GPtrArray) asked = NULL;
 
+  ask_refetch (self, link);
   if (mh_store_get_gap_count (self->store) == 0)
     return;
   gaps = mh_store_get_gaps (self->store, TRUE, 4 * GAP_ASK_MAX, NULL);
@@ -1464,7 +1519,11 @@ handle_want (Link *link, JsonObject *frame)
   guint budget = GAP_ANSWER_LIMIT;
   gint64 now = now_ms ();
 
-  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+  JsonNode *rows_node = json_object_get_member (frame, "rows");
+
+  if ((node != NULL && !JSON_NODE_HOLDS_ARRAY (node))
+      || (rows_node != NULL && !JSON_NODE_HOLDS_ARRAY (rows_node))
+      || (node == NULL && rows_node == NULL))
     {
       link_close (link, CLOSE_PROTOCOL, "malformed want");
       return;
@@ -1474,10 +1533,44 @@ handle_want (Link *link, JsonObject *frame)
   if (now - link->last_want_ms < GAP_ANSWER_EVERY_MS)
     return;
   link->last_want_ms = now;
-  gaps = json_node_get_array (node);
   outgoing = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
   answers = g_string_new ("[");
-  for (guint i = 0; i < json_array_get_length (gaps) && i < GAP_ASK_MAX && budget > 0; i++)
+  /* Rows a peer took back a revoked site's changes from: as they stand. */
+  if (rows_node != NULL && test_withheld_table () == NULL)
+    {
+      JsonArray *rows = json_node_get_array (rows_node);
+      g_autoptr(GPtrArray) pairs = g_ptr_array_new ();
+      g_autoptr(GPtrArray) found = NULL;
+      g_autoptr(GError) error = NULL;
+
+      for (guint i = 0; i < json_array_get_length (rows) && i < 2 * GAP_ASK_MAX; i++)
+        {
+          JsonNode *entry = json_array_get_element (rows, i);
+          JsonArray *pair;
+
+          if (!JSON_NODE_HOLDS_ARRAY (entry)
+              || json_array_get_length (pair = json_node_get_array (entry)) != 2
+              || json_node_get_value_type (json_array_get_element (pair, 0)) != G_TYPE_STRING
+              || json_node_get_value_type (json_array_get_element (pair, 1)) != G_TYPE_STRING)
+            {
+              link_close (link, CLOSE_PROTOCOL, "malformed want");
+              return;
+            }
+          g_ptr_array_add (pairs, (gpointer) json_array_get_string_element (pair, 0));
+          g_ptr_array_add (pairs, (gpointer) json_array_get_string_element (pair, 1));
+        }
+      found = mh_store_answer_rows (self->store, pairs, link->site_id, &error);
+      if (found == NULL)
+        {
+          g_warning ("answering %s about rows: %s", link->fingerprint, error->message);
+          return;
+        }
+      for (guint i = 0; i < found->len; i++)
+        g_ptr_array_add (outgoing, mh_change_ref (g_ptr_array_index (found, i)));
+    }
+  gaps = node != NULL ? json_node_get_array (node) : NULL;
+  for (guint i = 0; gaps != NULL && i < json_array_get_length (gaps) && i < GAP_ASK_MAX
+                   && budget > 0; i++)
     {
       JsonNode *entry = json_array_get_element (gaps, i);
       JsonArray *triple;
@@ -2196,6 +2289,9 @@ mh_replicator_start (MhReplicator *self)
                                            self);
   if (self->watchdog_id == 0)
     self->watchdog_id = g_timeout_add_seconds (5, watchdog_cb, self);
+  /* Revocations that arrived before a crash or a restart. */
+  if (self->trust != NULL)
+    mh_trust_take_back_revoked (self->trust);
   if (self->gap_id == 0)
     self->gap_id = g_timeout_add (self->gap_tick_ms, gap_tick_cb, self);
   mh_replicator_reload_peers (self);

@@ -2684,7 +2684,12 @@ static const char store_ddl[] =
   "  tries INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (origin, first)) WITHOUT ROWID;"
   "CREATE TABLE IF NOT EXISTS _mh_gapmark (origin INTEGER PRIMARY KEY, checked INTEGER NOT NULL);"
   "CREATE TABLE IF NOT EXISTS _mh_withheld (via INTEGER PRIMARY KEY, n INTEGER NOT NULL,"
-  "  last_at INTEGER NOT NULL, origin INTEGER NOT NULL, oseq INTEGER NOT NULL);";
+  "  last_at INTEGER NOT NULL, origin INTEGER NOT NULL, oseq INTEGER NOT NULL);"
+  /* Rows whose revoked changes were taken back (mh_store_forget_after()),
+   * to ask the peers about as they hold them. */
+  "CREATE TABLE IF NOT EXISTS _mh_refetch (tbl TEXT NOT NULL, row TEXT NOT NULL,"
+  "  added INTEGER NOT NULL, tries INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tbl, row))"
+  "  WITHOUT ROWID;";
 
 static char *
 file_identity (const char *path)
@@ -6033,4 +6038,327 @@ mh_store_get_gap_count (MhStore *self)
 {
   g_return_val_if_fail (MH_IS_STORE (self), 0);
   return self->n_gaps;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Revocation, retroactively                                                */
+
+static gboolean
+refetch_add (MhStore *self, const char *table, const char *row, GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt =
+    prepare_cached (self, "INSERT OR REPLACE INTO _mh_refetch (tbl, row, added, tries) "
+                          "VALUES (?, ?, ?, 0)");
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "recording a row to ask about");
+  sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, row, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 3, g_get_real_time () / 1000);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "recording a row to ask about");
+  return TRUE;
+}
+
+/* Empties the registers of @id that @origin wrote past @cutoff; the row
+ * goes when nothing of it is left. */
+static gboolean
+forget_in_row (MhStore *self, const MhTableDef *table, const char *id, guint origin,
+               gint64 cutoff, guint *n_taken, GError **error)
+{
+  g_autoptr(MhRow) row = NULL;
+  gboolean changed = FALSE;
+  guint live = 0;
+
+  if (!load_row (self, table, id, &row, error))
+    return FALSE;
+  if (row == NULL)
+    return TRUE;
+  for (guint i = 0; i < table->registers->len; i++)
+    {
+      const MhRegisterDef *reg = g_ptr_array_index (table->registers, i);
+      MhRegMeta *meta = &row->meta[i];
+      gint64 old_lseq = meta->lseq;
+
+      if (meta->hlc == 0)
+        continue;
+      if (meta->origin != origin || meta->oseq <= cutoff)
+        {
+          live++;
+          continue;
+        }
+      digest_register (self, row, i, -1);
+      g_clear_pointer (&meta->sig, g_bytes_unref);
+      memset (meta, 0, sizeof *meta);
+      for (guint c = 0; c < reg->n_columns; c++)
+        cell_clear (&row->cells[reg->first_column + c]);
+      if (!lseq_in_use (row, old_lseq) && !log_delete (self, table->lane, old_lseq, error))
+        return FALSE;
+      changed = TRUE;
+      (*n_taken)++;
+    }
+  if (!changed)
+    return TRUE;
+  if (live == 0)
+    {
+      sqlite3_bind_int64 (self->tables[table->index].delete, 1, row->rid);
+      if (sqlite3_step (self->tables[table->index].delete) != SQLITE_DONE)
+        {
+          sqlite3_reset (self->tables[table->index].delete);
+          return set_sqlite_error (self, error, "taking back a row");
+        }
+      sqlite3_reset (self->tables[table->index].delete);
+    }
+  else if (!store_row (self, row, error))
+    return FALSE;
+  touch (self, table, id);
+  return refetch_add (self, table->name, id, error);
+}
+
+/**
+ * mh_store_forget_after:
+ * @origin: a revoked site
+ * @cutoff: its changes numbered past this are refused
+ * @out_taken: (out) (optional): how many changes were taken back
+ *
+ * Revocation holds for what this replica applied before it knew of it:
+ * every register @origin wrote past @cutoff is emptied (a row with nothing
+ * left goes), and every row it deleted past @cutoff loses its tombstone.
+ * Each such row is kept to be asked of the peers (see
+ * mh_store_get_refetch()): those that never applied the revoked changes
+ * send it as they hold it, and last-writer-wins puts back what each
+ * register held before, as on every node.
+ */
+gboolean
+mh_store_forget_after (MhStore *self, const char *origin, gint64 cutoff, guint *out_taken,
+                       GError **error)
+{
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GArray) tombs = NULL;
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  gpointer origin_index;
+  guint taken = 0;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (origin != NULL, FALSE);
+
+  if (out_taken != NULL)
+    *out_taken = 0;
+  if (!g_hash_table_lookup_extended (self->site_by_name, origin, NULL, &origin_index)
+      || GPOINTER_TO_UINT (origin_index) == self->site_index)
+    return TRUE;
+  if (!txn_begin (self, error))
+    return FALSE;
+  if (!flush_pending (self, error))
+    goto fail;
+
+  /* Where its changes went, as recorded when they were applied. */
+  rows = g_ptr_array_new_with_free_func (g_free);
+  stmt = prepare_cached (self, "SELECT DISTINCT t.name, o.row FROM _mh_oseq o "
+                               "JOIN _mh_tables t ON t.idx = o.tbl "
+                               "WHERE o.origin = ? AND o.oseq > ? AND o.row IS NOT NULL");
+  if (stmt == NULL)
+    goto fail_sql;
+  sqlite3_bind_int64 (stmt, 1, GPOINTER_TO_UINT (origin_index));
+  sqlite3_bind_int64 (stmt, 2, cutoff);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      g_ptr_array_add (rows, g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
+      g_ptr_array_add (rows, g_strdup ((const char *) sqlite3_column_text (stmt, 1)));
+    }
+  g_clear_pointer (&stmt, cached_release);
+  for (guint i = 0; i + 1 < rows->len; i += 2)
+    {
+      const MhTableDef *table = mh_schema_lookup_table (self->schema,
+                                                        g_ptr_array_index (rows, i));
+
+      if (table != NULL
+          && !forget_in_row (self, table, g_ptr_array_index (rows, i + 1),
+                             GPOINTER_TO_UINT (origin_index), cutoff, &taken, error))
+        goto fail;
+    }
+
+  /* Its deletions: the row comes back as the peers hold it. */
+  g_ptr_array_set_size (rows, 0);
+  tombs = g_array_new (FALSE, FALSE, sizeof (gint64));
+  stmt = prepare_cached (self, "SELECT m.rid, t.name, m.id, m.hlc, m.lseq FROM _mh_tomb m "
+                               "JOIN _mh_tables t ON t.idx = m.tbl "
+                               "WHERE m.origin = ? AND m.oseq > ?");
+  if (stmt == NULL)
+    goto fail_sql;
+  sqlite3_bind_int64 (stmt, 1, GPOINTER_TO_UINT (origin_index));
+  sqlite3_bind_int64 (stmt, 2, cutoff);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      gint64 rid = sqlite3_column_int64 (stmt, 0), hlc = sqlite3_column_int64 (stmt, 3);
+      gint64 lseq = sqlite3_column_int64 (stmt, 4);
+
+      g_array_append_val (tombs, rid);
+      g_array_append_val (tombs, hlc);
+      g_array_append_val (tombs, lseq);
+      g_ptr_array_add (rows, g_strdup ((const char *) sqlite3_column_text (stmt, 1)));
+      g_ptr_array_add (rows, g_strdup ((const char *) sqlite3_column_text (stmt, 2)));
+    }
+  g_clear_pointer (&stmt, cached_release);
+  for (guint i = 0; i + 1 < rows->len; i += 2)
+    {
+      const MhTableDef *table = mh_schema_lookup_table (self->schema,
+                                                        g_ptr_array_index (rows, i));
+      const char *id = g_ptr_array_index (rows, i + 1);
+      gint64 rid = g_array_index (tombs, gint64, (i / 2) * 3);
+
+      if (table == NULL)
+        continue;
+      digest_tomb (self, table, id, g_array_index (tombs, gint64, (i / 2) * 3 + 1), origin, -1);
+      stmt = prepare_cached (self, "DELETE FROM _mh_tomb WHERE rid = ?");
+      if (stmt == NULL)
+        goto fail_sql;
+      sqlite3_bind_int64 (stmt, 1, rid);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        goto fail_sql;
+      g_clear_pointer (&stmt, cached_release);
+      self->n_tombs = self->n_tombs > 0 ? self->n_tombs - 1 : 0;
+      if (!log_delete (self, table->lane, g_array_index (tombs, gint64, (i / 2) * 3 + 2), error))
+        goto fail;
+      touch (self, table, id);
+      if (!refetch_add (self, table->name, id, error))
+        goto fail;
+      taken++;
+    }
+  if (taken > 0)
+    g_message ("took back %u changes of revoked site %s numbered after %" G_GINT64_FORMAT,
+               taken, origin, cutoff);
+  if (out_taken != NULL)
+    *out_taken = taken;
+  return txn_commit (self, error);
+
+fail_sql:
+  set_sqlite_error (self, error, "taking back a revoked site's changes");
+fail:
+  txn_rollback (self);
+  return FALSE;
+}
+
+/**
+ * mh_store_get_refetch:
+ * @limit: at most this many rows
+ *
+ * Returns: (transfer full) (element-type utf8): table, row, table, row…:
+ *   the rows to ask the peers about (mh_store_forget_after()), asked
+ *   fewer than @max_tries times
+ */
+GPtrArray *
+mh_store_get_refetch (MhStore *self, guint limit, guint max_tries)
+{
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  GPtrArray *pairs = g_ptr_array_new_with_free_func (g_free);
+
+  g_return_val_if_fail (MH_IS_STORE (self), pairs);
+
+  stmt = prepare_cached (self, "SELECT tbl, row FROM _mh_refetch WHERE tries < ? "
+                               "ORDER BY added LIMIT ?");
+  if (stmt == NULL)
+    return pairs;
+  sqlite3_bind_int64 (stmt, 1, max_tries);
+  sqlite3_bind_int64 (stmt, 2, limit);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      g_ptr_array_add (pairs, g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
+      g_ptr_array_add (pairs, g_strdup ((const char *) sqlite3_column_text (stmt, 1)));
+    }
+  return pairs;
+}
+
+/* Counts one asking of each row of @pairs; rows asked @max_tries times go. */
+gboolean
+mh_store_note_refetch_asked (MhStore *self, GPtrArray *pairs, guint max_tries, GError **error)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+
+  if (pairs->len == 0)
+    return TRUE;
+  if (!txn_begin (self, error))
+    return FALSE;
+  for (guint i = 0; i + 1 < pairs->len; i += 2)
+    {
+      g_autoptr(MhCachedStmt) stmt = prepare_cached (self, "UPDATE _mh_refetch SET tries = tries + 1 "
+                                                           "WHERE tbl = ? AND row = ?");
+
+      if (stmt == NULL)
+        goto fail;
+      sqlite3_bind_text (stmt, 1, g_ptr_array_index (pairs, i), -1, SQLITE_STATIC);
+      sqlite3_bind_text (stmt, 2, g_ptr_array_index (pairs, i + 1), -1, SQLITE_STATIC);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        goto fail;
+    }
+  {
+    g_autoptr(MhCachedStmt) stmt = prepare_cached (self, "DELETE FROM _mh_refetch WHERE tries >= ?");
+
+    if (stmt == NULL)
+      goto fail;
+    sqlite3_bind_int64 (stmt, 1, max_tries);
+    if (sqlite3_step (stmt) != SQLITE_DONE)
+      goto fail;
+  }
+  return txn_commit (self, error);
+
+fail:
+  set_sqlite_error (self, error, "recording a question");
+  txn_rollback (self);
+  return FALSE;
+}
+
+/**
+ * mh_store_answer_rows:
+ * @pairs: (element-type utf8): table, row, table, row…
+ * @peer: the peer that asks
+ *
+ * Returns: (transfer full) (element-type MhChange): each row as it stands
+ *   here (its registers, or its deletion), as far as @peer may hold it
+ */
+GPtrArray *
+mh_store_answer_rows (MhStore *self, GPtrArray *pairs, const char *peer, GError **error)
+{
+  g_autoptr(GPtrArray) found = NULL;
+
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+
+  found = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
+  for (guint i = 0; i + 1 < pairs->len; i += 2)
+    {
+      const char *table_name = g_ptr_array_index (pairs, i);
+      const char *id = g_ptr_array_index (pairs, i + 1);
+      const MhTableDef *table = mh_schema_lookup_table (self->schema, table_name);
+      g_autoptr(GPtrArray) current = NULL;
+      Tomb tomb;
+
+      if (table == NULL)
+        continue;
+      if (tomb_lookup (self, table, id, &tomb))
+        {
+          MhChange *change = mh_change_new_delete (table->name, id, tomb.hlc,
+                                                   site_name (self, tomb.origin), tomb.oseq);
+
+          change->signature = tomb.sig != NULL ? g_bytes_ref (tomb.sig) : NULL;
+          change->schema_version = mh_schema_get_version (self->schema);
+          attach_seal (self, change, tomb.origin);
+          tomb_clear (&tomb);
+          if (mh_store_get_audience (self, change, peer, NULL) == MH_AUDIENCE_YES)
+            g_ptr_array_add (found, change);
+          else
+            mh_change_unref (change);
+          continue;
+        }
+      current = mh_store_read_row (self, table_name, id, error);
+      if (current == NULL)
+        return NULL;
+      for (guint j = 0; j < current->len; j++)
+        {
+          MhChange *change = g_ptr_array_index (current, j);
+
+          if (mh_store_get_audience (self, change, peer, NULL) == MH_AUDIENCE_YES)
+            g_ptr_array_add (found, mh_change_ref (change));
+        }
+    }
+  return g_steal_pointer (&found);
 }

@@ -279,6 +279,15 @@ gboolean mh_store_apply_fetched (MhStore *self, GPtrArray *changes, const char *
 GPtrArray *mh_store_get_withheld (MhStore *self, GError **error);
 guint mh_store_get_gap_count (MhStore *self);
 
+/* Revocation, retroactively (docs/trust.md) */
+gboolean mh_store_forget_after (MhStore *self, const char *origin, gint64 cutoff,
+                                guint *out_taken, GError **error);
+GPtrArray *mh_store_get_refetch (MhStore *self, guint limit, guint max_tries);
+gboolean mh_store_note_refetch_asked (MhStore *self, GPtrArray *pairs, guint max_tries,
+                                      GError **error);
+GPtrArray *mh_store_answer_rows (MhStore *self, GPtrArray *pairs, const char *peer,
+                                 GError **error);
+
 /* The log */
 gint64 mh_store_get_epoch (MhStore *self);
 gint64 mh_store_get_last_seq (MhStore *self);

@@ -472,6 +472,7 @@ struct _MhTrust
   GHashTable *admissions;  /* subject key -> GPtrArray of Admission* */
   GHashTable *cutoffs;     /* subject key -> gint64* (lowest counting cut-off) */
   GHashTable *seen;        /* subject key -> gint64* highest oseq applied */
+  GHashTable *taken_back;  /* "key:cutoff" set: revocations already made retroactive */
   gint64 last_rowid;
 };
 
@@ -494,6 +495,7 @@ mh_trust_finalize (GObject *object)
   g_hash_table_unref (self->hashes);
   g_hash_table_unref (self->admissions);
   g_hash_table_unref (self->cutoffs);
+  g_hash_table_unref (self->taken_back);
   g_hash_table_unref (self->seen);
   G_OBJECT_CLASS (mh_trust_parent_class)->finalize (object);
 }
@@ -513,6 +515,7 @@ mh_trust_init (MhTrust *self)
                                             (GDestroyNotify) g_ptr_array_unref);
   self->cutoffs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->taken_back = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 static gboolean
@@ -1002,4 +1005,65 @@ mh_trust_install_filter (MhTrust *self)
   mh_store_set_origin_filter (self->store, origin_filter, self);
   /* The validator and the audience read admitted roles from it. */
   g_object_set_data (G_OBJECT (self->store), STORE_QUARK_NAME, self);
+}
+
+/**
+ * mh_trust_take_back_revoked:
+ *
+ * Makes every revocation known here hold for the past too: what this
+ * replica applied of a revoked site past its cut-off, before the
+ * revocation arrived, is taken back (mh_store_forget_after()). Each
+ * revocation is done once per process; calling again costs a lookup.
+ *
+ * Returns: how many changes were taken back
+ */
+guint
+mh_trust_take_back_revoked (MhTrust *self)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+  g_autoptr(GPtrArray) sites = g_ptr_array_new_with_free_func (g_free);
+  gboolean sites_read = FALSE;
+  guint taken = 0;
+
+  g_return_val_if_fail (MH_IS_TRUST (self), 0);
+
+  g_hash_table_iter_init (&iter, self->cutoffs);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      gint64 cutoff = *(gint64 *) value;
+      g_autofree char *done = g_strdup_printf ("%s:%" G_GINT64_FORMAT, (char *) key, cutoff);
+
+      if (g_hash_table_contains (self->taken_back, done))
+        continue;
+      if (!sites_read)
+        {
+          g_autoptr(sqlite3_stmt) stmt = NULL;
+
+          sites_read = TRUE;
+          if (sqlite3_prepare_v2 (mh_store_get_db (self->store), "SELECT site FROM _mh_sites", -1,
+                                  &stmt, NULL) == SQLITE_OK)
+            while (sqlite3_step (stmt) == SQLITE_ROW)
+              g_ptr_array_add (sites, g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
+        }
+      for (guint i = 0; i < sites->len; i++)
+        {
+          g_autofree char *site_key = mh_trust_subject_key (g_ptr_array_index (sites, i));
+          g_autoptr(GError) error = NULL;
+          guint n = 0;
+
+          if (g_strcmp0 (site_key, key) != 0)
+            continue;
+          if (!mh_store_forget_after (self->store, g_ptr_array_index (sites, i), cutoff, &n,
+                                      &error))
+            {
+              g_warning ("taking back the changes of revoked site %s: %s",
+                         (char *) g_ptr_array_index (sites, i), error->message);
+              continue;
+            }
+          taken += n;
+        }
+      g_hash_table_add (self->taken_back, g_steal_pointer (&done));
+    }
+  return taken;
 }

@@ -62,5 +62,6 @@ MhTrust *mh_trust_from_store (MhStore *store);
 JsonNode *mh_trust_get_admission (MhTrust *self, const char *site_id);
 gint64 mh_trust_get_highest_seen (MhTrust *self, const char *site_id);
 void mh_trust_install_filter (MhTrust *self);
+guint mh_trust_take_back_revoked (MhTrust *self);
 
 G_END_DECLS

@@ -311,6 +311,133 @@ test_cutoff_on_apply (Fixture *f, gconstpointer data)
 }
 
 
+/* A replica signing as @identity and checking what it receives. */
+static MhStore *
+signed_store (Fixture *f, const char *name, MhIdentity *identity)
+{
+  g_autoptr(MhSchema) schema = test_schema_new (1);
+  MhStore *store = test_open (f->dir, name, schema, mh_identity_get_site_id (identity));
+
+  mh_store_set_identity (store, identity);
+  mh_store_set_verify_signatures (store, TRUE);
+  return store;
+}
+
+static void
+station_writes (MhStore *store, const char *row, const char *name, int how)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (how == 0)
+    g_assert_true (mh_store_insert (store, "hospital", row,
+                                    g_variant_new_parsed ("{'name': <%s>}", name), &error));
+  else if (how == 1)
+    g_assert_true (mh_store_update (store, "hospital", row,
+                                    g_variant_new_parsed ("{'name': <%s>}", name), &error));
+  else
+    g_assert_true (mh_store_delete (store, "hospital", row, &error));
+  g_assert_no_error (error);
+}
+
+static gint64
+highest_oseq (MhStore *store)
+{
+  g_autoptr(GPtrArray) all = test_read_all (store);
+  gint64 top = 0;
+
+  for (guint i = 0; i < all->len; i++)
+    top = MAX (top, ((MhChange *) g_ptr_array_index (all, i))->origin_seq);
+  return top;
+}
+
+static gboolean
+digests_equal (MhStore *a, MhStore *b)
+{
+  g_autoptr(GHashTable) da = mh_store_list_digests (a);
+  g_autoptr(GHashTable) db = mh_store_list_digests (b);
+
+  return test_digests_equal (da, db);
+}
+
+/* A replica that applied a station's changes past its cut-off before the
+ * revocation arrived takes them back, and a peer that never applied them
+ * gives it the rows as they were: both end equal. */
+static void
+test_retroactive (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MhStore) station = signed_store (f, "station.db", f->station);
+  g_autoptr(MhStore) early = signed_store (f, "early.db", f->hub);
+  g_autoptr(MhStore) late = signed_store (f, "late.db", f->rogue);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MhTrust) trust = mh_trust_new (early, f->net_key, &error);
+  g_autoptr(JsonNode) hub = admit (f->network, f->net_key, f->hub, "hub", NULL);
+  g_autoptr(JsonNode) admitted = admit (f->hub, f->net_key, f->station, "ambulance", hub);
+  g_autoptr(JsonNode) revoke = NULL;
+  g_autoptr(GPtrArray) pairs = NULL;
+  g_autoptr(GPtrArray) answer = NULL;
+  g_autofree char *name = NULL;
+  const char *origin = mh_identity_get_site_id (f->station);
+  MhApplyReport report;
+  gint64 cutoff;
+
+  g_assert_no_error (error);
+  mh_trust_install_filter (trust);
+  g_assert_cmpuint (mh_trust_add (trust, admitted, &error), ==, 1);
+
+  station_writes (station, "h1", "first", 0);
+  station_writes (station, "h2", "kept", 0);
+  cutoff = highest_oseq (station);
+  test_sync (station, early);
+  test_sync (station, late);
+
+  /* Past the cut-off: a rename, a new row, a deletion. Only "early" gets them. */
+  station_writes (station, "h1", "second", 1);
+  station_writes (station, "h3", "new", 0);
+  station_writes (station, "h2", NULL, 2);
+  report = test_sync (station, early);
+  g_assert_cmpuint (report.rejected, ==, 0);
+  name = test_get_string (early, "hospital", "h1", "name");
+  g_assert_cmpstr (name, ==, "second");
+  g_assert_cmpint (mh_store_get_row_state (early, "hospital", "h2"), ==, MH_ROW_DELETED);
+  g_assert_false (digests_equal (early, late));
+
+  /* The revocation arrives. */
+  revoke = mh_trust_make_revocation (f->hub, f->net_key, origin, cutoff, hub, 5, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (mh_trust_add (trust, revoke, &error), ==, 1);
+  g_assert_cmpuint (mh_trust_take_back_revoked (trust), >=, 3);
+  /* Once per revocation. */
+  g_assert_cmpuint (mh_trust_take_back_revoked (trust), ==, 0);
+  g_assert_cmpint (mh_store_get_row_state (early, "hospital", "h3"), ==, MH_ROW_ABSENT);
+  g_assert_cmpint (mh_store_get_row_state (early, "hospital", "h2"), !=, MH_ROW_DELETED);
+
+  /* It asks about those rows; the peer that never applied them answers. */
+  pairs = mh_store_get_refetch (early, 100, 3);
+  g_assert_cmpuint (pairs->len, ==, 6);
+  answer = mh_store_answer_rows (late, pairs, mh_identity_get_site_id (f->hub), &error);
+  g_assert_no_error (error);
+  g_assert_true (mh_store_apply_fetched (early, answer, mh_identity_get_site_id (f->rogue),
+                                         &report, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&name, g_free);
+  name = test_get_string (early, "hospital", "h1", "name");
+  g_assert_cmpstr (name, ==, "first");
+  g_clear_pointer (&name, g_free);
+  name = test_get_string (early, "hospital", "h2", "name");
+  g_assert_cmpstr (name, ==, "kept");
+  g_assert_cmpint (mh_store_get_row_state (early, "hospital", "h3"), ==, MH_ROW_ABSENT);
+  g_assert_true (digests_equal (early, late));
+
+  /* The revoked changes sent again are refused, and nothing moves. */
+  report = test_sync (station, early);
+  g_assert_cmpuint (report.applied, ==, 0);
+  g_assert_true (digests_equal (early, late));
+  g_assert_true (mh_store_note_refetch_asked (early, pairs, 1, NULL));
+  g_clear_pointer (&pairs, g_ptr_array_unref);
+  pairs = mh_store_get_refetch (early, 100, 3);
+  g_assert_cmpuint (pairs->len, ==, 0);
+}
+
 /* Parks a change to hospital "waiting" until hospital "anchor" is here. */
 static MhVerdict
 park_until_anchor (MhStore *store, const MhChange *change, const MhRow *row, gboolean local,
@@ -482,6 +609,8 @@ main (int argc, char **argv)
   g_test_add ("/trust/store-state", Fixture, NULL, fixture_set_up, test_store_state,
               fixture_tear_down);
   g_test_add ("/trust/cutoff-on-apply", Fixture, NULL, fixture_set_up, test_cutoff_on_apply,
+              fixture_tear_down);
+  g_test_add ("/trust/retroactive", Fixture, NULL, fixture_set_up, test_retroactive,
               fixture_tear_down);
   g_test_add ("/trust/cutoff-on-retry", Fixture, NULL, fixture_set_up, test_cutoff_on_retry,
               fixture_tear_down);
