@@ -1358,6 +1358,101 @@ handle_pong (Link *link, JsonObject *frame)
   update_clock (link->owner);
 }
 
+/* A want frame's shape: `gaps` triples [origin, first >= 1, last >= first]
+ * and `rows` pairs [table, row], at least one of the two. */
+static gboolean
+want_is_valid (JsonObject *frame)
+{
+  JsonNode *gaps = json_object_get_member (frame, "gaps");
+  JsonNode *rows = json_object_get_member (frame, "rows");
+
+  if ((gaps == NULL && rows == NULL) || (gaps != NULL && !JSON_NODE_HOLDS_ARRAY (gaps))
+      || (rows != NULL && !JSON_NODE_HOLDS_ARRAY (rows)))
+    return FALSE;
+  for (guint i = 0; gaps != NULL && i < json_array_get_length (json_node_get_array (gaps)); i++)
+    {
+      JsonNode *entry = json_array_get_element (json_node_get_array (gaps), i);
+      JsonArray *triple;
+
+      if (!JSON_NODE_HOLDS_ARRAY (entry)
+          || json_array_get_length (triple = json_node_get_array (entry)) != 3
+          || json_node_get_value_type (json_array_get_element (triple, 0)) != G_TYPE_STRING
+          || json_node_get_value_type (json_array_get_element (triple, 1)) != G_TYPE_INT64
+          || json_node_get_value_type (json_array_get_element (triple, 2)) != G_TYPE_INT64
+          || json_array_get_int_element (triple, 1) < 1
+          || json_array_get_int_element (triple, 2) < json_array_get_int_element (triple, 1))
+        return FALSE;
+    }
+  for (guint i = 0; rows != NULL && i < json_array_get_length (json_node_get_array (rows)); i++)
+    {
+      JsonNode *entry = json_array_get_element (json_node_get_array (rows), i);
+      JsonArray *pair;
+
+      if (!JSON_NODE_HOLDS_ARRAY (entry)
+          || json_array_get_length (pair = json_node_get_array (entry)) != 2
+          || json_node_get_value_type (json_array_get_element (pair, 0)) != G_TYPE_STRING
+          || json_node_get_value_type (json_array_get_element (pair, 1)) != G_TYPE_STRING)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* A have frame's answers: [origin, first, upto, [a, b, …]] with integers
+ * in pairs. */
+static gboolean
+answers_are_valid (JsonNode *node)
+{
+  JsonArray *answers;
+
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+    return FALSE;
+  answers = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (answers); i++)
+    {
+      JsonNode *entry = json_array_get_element (answers, i);
+      JsonArray *answer, *explained;
+
+      if (!JSON_NODE_HOLDS_ARRAY (entry)
+          || json_array_get_length (answer = json_node_get_array (entry)) != 4
+          || json_node_get_value_type (json_array_get_element (answer, 0)) != G_TYPE_STRING
+          || !JSON_NODE_HOLDS_ARRAY (json_array_get_element (answer, 3)))
+        return FALSE;
+      explained = json_array_get_array_element (answer, 3);
+      if (json_array_get_length (explained) % 2 != 0)
+        return FALSE;
+      for (guint j = 0; j < json_array_get_length (explained); j++)
+        {
+          JsonNode *n = json_array_get_element (explained, j);
+
+          if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* A have frame, parsed: its answers (in @parser) and its changes. */
+static GPtrArray *
+have_parse (const char *text, gsize size, JsonParser *parser, JsonArray **out_answers,
+            GError **error)
+{
+  JsonNode *root, *node;
+
+  if (!mh_codec_check_depth (text, size, 8, error)
+      || !json_parser_load_from_data (parser, text, (gssize) size, error))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)
+      || !answers_are_valid (node = json_object_get_member (json_node_get_object (root),
+                                                            "answers")))
+    {
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "malformed have");
+      return NULL;
+    }
+  *out_answers = json_node_get_array (node);
+  return mh_codec_decode_batch (text, (gssize) size, NULL, error);
+}
+
 /* Asks @link about @gaps (MhGap). */
 static void
 send_want (Link *link, GPtrArray *gaps)
@@ -1521,9 +1616,7 @@ handle_want (Link *link, JsonObject *frame)
 
   JsonNode *rows_node = json_object_get_member (frame, "rows");
 
-  if ((node != NULL && !JSON_NODE_HOLDS_ARRAY (node))
-      || (rows_node != NULL && !JSON_NODE_HOLDS_ARRAY (rows_node))
-      || (node == NULL && rows_node == NULL))
+  if (!want_is_valid (frame))
     {
       link_close (link, CLOSE_PROTOCOL, "malformed want");
       return;
@@ -1545,17 +1638,8 @@ handle_want (Link *link, JsonObject *frame)
 
       for (guint i = 0; i < json_array_get_length (rows) && i < 2 * GAP_ASK_MAX; i++)
         {
-          JsonNode *entry = json_array_get_element (rows, i);
-          JsonArray *pair;
+          JsonArray *pair = json_array_get_array_element (rows, i);
 
-          if (!JSON_NODE_HOLDS_ARRAY (entry)
-              || json_array_get_length (pair = json_node_get_array (entry)) != 2
-              || json_node_get_value_type (json_array_get_element (pair, 0)) != G_TYPE_STRING
-              || json_node_get_value_type (json_array_get_element (pair, 1)) != G_TYPE_STRING)
-            {
-              link_close (link, CLOSE_PROTOCOL, "malformed want");
-              return;
-            }
           g_ptr_array_add (pairs, (gpointer) json_array_get_string_element (pair, 0));
           g_ptr_array_add (pairs, (gpointer) json_array_get_string_element (pair, 1));
         }
@@ -1572,8 +1656,7 @@ handle_want (Link *link, JsonObject *frame)
   for (guint i = 0; gaps != NULL && i < json_array_get_length (gaps) && i < GAP_ASK_MAX
                    && budget > 0; i++)
     {
-      JsonNode *entry = json_array_get_element (gaps, i);
-      JsonArray *triple;
+      JsonArray *triple = json_array_get_array_element (gaps, i);
       const char *origin;
       gint64 first, last, upto;
       g_autoptr(GArray) explained = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -1581,22 +1664,9 @@ handle_want (Link *link, JsonObject *frame)
       g_autoptr(GError) error = NULL;
       g_autofree char *quoted = NULL;
 
-      if (!JSON_NODE_HOLDS_ARRAY (entry) || json_array_get_length (triple = json_node_get_array (entry)) != 3
-          || json_node_get_value_type (json_array_get_element (triple, 0)) != G_TYPE_STRING
-          || json_node_get_value_type (json_array_get_element (triple, 1)) != G_TYPE_INT64
-          || json_node_get_value_type (json_array_get_element (triple, 2)) != G_TYPE_INT64)
-        {
-          link_close (link, CLOSE_PROTOCOL, "malformed want");
-          return;
-        }
       origin = json_array_get_string_element (triple, 0);
       first = json_array_get_int_element (triple, 1);
       last = json_array_get_int_element (triple, 2);
-      if (first < 1 || last < first)
-        {
-          link_close (link, CLOSE_PROTOCOL, "malformed want");
-          return;
-        }
       /* A withholding relay (test only) knows nothing. */
       if (test_withheld_table () != NULL)
         continue;
@@ -1642,15 +1712,10 @@ handle_have (Link *link, GBytes *message)
   g_autoptr(GPtrArray) changes = NULL;
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
   g_autoptr(GError) error = NULL;
-  JsonNode *root, *node;
-  JsonArray *answers;
+  JsonArray *answers = NULL;
 
-  if (!mh_codec_check_depth (text, size, 8, &error)
-      || !json_parser_load_from_data (parser, text, (gssize) size, &error)
-      || !JSON_NODE_HOLDS_OBJECT (root = json_parser_get_root (parser))
-      || (node = json_object_get_member (json_node_get_object (root), "answers")) == NULL
-      || !JSON_NODE_HOLDS_ARRAY (node)
-      || (changes = mh_codec_decode_batch (text, (gssize) size, NULL, &error)) == NULL)
+  changes = have_parse (text, size, parser, &answers, &error);
+  if (changes == NULL)
     {
       link_refuse (link, "malformed have");
       return;
@@ -1662,40 +1727,20 @@ handle_have (Link *link, GBytes *message)
       g_warning ("applying an answer from %s: %s", link->fingerprint, error->message);
       return;
     }
-  answers = json_node_get_array (node);
   for (guint i = 0; i < json_array_get_length (answers); i++)
     {
-      JsonNode *entry = json_array_get_element (answers, i);
-      JsonArray *answer, *explained;
-      const char *origin;
+      JsonArray *answer = json_array_get_array_element (answers, i);
+      JsonArray *explained = json_array_get_array_element (answer, 3);
+      const char *origin = json_array_get_string_element (answer, 0);
 
-      if (!JSON_NODE_HOLDS_ARRAY (entry) || json_array_get_length (answer = json_node_get_array (entry)) != 4
-          || json_node_get_value_type (json_array_get_element (answer, 0)) != G_TYPE_STRING
-          || !JSON_NODE_HOLDS_ARRAY (json_array_get_element (answer, 3)))
-        {
-          link_refuse (link, "malformed have");
-          return;
-        }
-      origin = json_array_get_string_element (answer, 0);
-      explained = json_array_get_array_element (answer, 3);
       for (guint j = 0; j + 1 < json_array_get_length (explained); j += 2)
-        {
-          JsonNode *a = json_array_get_element (explained, j);
-          JsonNode *b = json_array_get_element (explained, j + 1);
-
-          if (!JSON_NODE_HOLDS_VALUE (a) || json_node_get_value_type (a) != G_TYPE_INT64
-              || !JSON_NODE_HOLDS_VALUE (b) || json_node_get_value_type (b) != G_TYPE_INT64)
-            {
-              link_refuse (link, "malformed have");
-              return;
-            }
-          if (!mh_store_settle_gap (self->store, origin, json_node_get_int (a),
-                                    json_node_get_int (b), link->site_id, &error))
-            {
-              g_warning ("recording an answer from %s: %s", link->fingerprint, error->message);
-              return;
-            }
-        }
+        if (!mh_store_settle_gap (self->store, origin, json_array_get_int_element (explained, j),
+                                  json_array_get_int_element (explained, j + 1), link->site_id,
+                                  &error))
+          {
+            g_warning ("recording an answer from %s: %s", link->fingerprint, error->message);
+            return;
+          }
     }
 }
 
@@ -2633,6 +2678,15 @@ mh_replicator_check_frame (const char *text, gsize size, guint n_lanes, GError *
         return frame_malformed (error, "malformed changes frame");
       return "changes";
     }
+  if (size > strlen (HAVE_PREFIX) && memcmp (text, HAVE_PREFIX, strlen (HAVE_PREFIX)) == 0)
+    {
+      g_autoptr(JsonParser) have = json_parser_new_immutable ();
+      g_autoptr(GPtrArray) changes = NULL;
+      JsonArray *answers = NULL;
+
+      changes = have_parse (text, size, have, &answers, error);
+      return changes != NULL ? "have" : NULL;
+    }
   if (size > 64 * 1024)
     return frame_malformed (error, "control frame too large");
   if (!mh_codec_check_depth (text, size, 8, error))
@@ -2678,6 +2732,8 @@ mh_replicator_check_frame (const char *text, gsize size, guint n_lanes, GError *
         return frame_malformed (error, "malformed ack");
       return "ack";
     }
+  if (g_str_equal (kind, "want"))
+    return want_is_valid (frame) ? "want" : frame_malformed (error, "malformed want");
   if (g_str_equal (kind, "ping"))
     return "ping";
   if (g_str_equal (kind, "pong"))

@@ -38,6 +38,32 @@ test_frames_good (void)
   expect ("{\"type\":\"whatever-comes-next\"}", "unknown");
 }
 
+/* Questions about gaps and rows, and their answers (docs/protocol.md,
+ * "Gaps and withholding"). */
+static void
+test_frames_want_have (void)
+{
+  expect ("{\"type\":\"want\",\"gaps\":[[\"abc\",1,4],[\"d\",7,7]]}", "want");
+  expect ("{\"type\":\"want\",\"rows\":[[\"beds\",\"r1\"]]}", "want");
+  expect ("{\"type\":\"want\"}", NULL);
+  expect ("{\"type\":\"want\",\"gaps\":[[\"abc\",0,4]]}", NULL);
+  expect ("{\"type\":\"want\",\"gaps\":[[\"abc\",5,4]]}", NULL);
+  expect ("{\"type\":\"want\",\"gaps\":[[\"abc\",1]]}", NULL);
+  expect ("{\"type\":\"want\",\"gaps\":[[7,1,2]]}", NULL);
+  expect ("{\"type\":\"want\",\"gaps\":{}}", NULL);
+  expect ("{\"type\":\"want\",\"rows\":[[\"beds\"]]}", NULL);
+  expect ("{\"type\":\"want\",\"rows\":[[\"beds\",1]]}", NULL);
+  expect ("{\"type\":\"have\",\"answers\":[[\"abc\",1,4,[1,2,4,4]]],\"changes\":[]}",
+          "have");
+  expect ("{\"type\":\"have\",\"answers\":[],\"changes\":[]}", "have");
+  expect ("{\"type\":\"have\",\"answers\":[[\"abc\",1,4,[1]]],\"changes\":[]}", NULL);
+  expect ("{\"type\":\"have\",\"answers\":[[\"abc\",1,4,[1,\"2\"]]],\"changes\":[]}", NULL);
+  expect ("{\"type\":\"have\",\"answers\":[[\"abc\",1,4]],\"changes\":[]}", NULL);
+  expect ("{\"type\":\"have\",\"changes\":[]}", NULL);
+  expect ("{\"type\":\"have\",\"answers\":[],\"changes\":[{}]}", NULL);
+  expect ("{\"type\":\"have\",", NULL);
+}
+
 static void
 test_frames_non_string_members (void)
 {
@@ -90,6 +116,7 @@ main (int argc, char **argv)
   /* A critical from json-glib is a failure here. */
   g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR);
   g_test_add_func ("/frames/good", test_frames_good);
+  g_test_add_func ("/frames/want-have", test_frames_want_have);
   g_test_add_func ("/frames/non-string-members", test_frames_non_string_members);
   g_test_add_func ("/frames/bad-cursors", test_frames_bad_cursors);
   g_test_add_func ("/frames/malformed", test_frames_malformed);
