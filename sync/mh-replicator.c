@@ -73,10 +73,12 @@
 #define GAP_TRIES 3
 #define GAP_KEEP_MS (60 * 60 * 1000)
 /* One question: at most this many gaps; one answer looks at no more than
- * GAP_ANSWER_LIMIT changes, and a peer is answered once a second. */
+ * GAP_ANSWER_LIMIT changes, and a peer is answered GAP_ANSWERS_PER_WINDOW
+ * times a second at most. */
 #define GAP_ASK_MAX 64
 #define GAP_ANSWER_LIMIT 256
 #define GAP_ANSWER_EVERY_MS 1000
+#define GAP_ANSWERS_PER_WINDOW 4
 
 typedef struct
 {
@@ -107,7 +109,8 @@ typedef struct
   guint pump_id;
   gint64 ping_sent_ms;
   gint64 created_ms;
-  gint64 last_want_ms;
+  gint64 last_want_ms; /* the window of questions answered, and how many */
+  guint n_wants;
   GQueue incoming; /* Incoming*, in arrival order: waiting, decoding, or decoded */
   gboolean decoding; /* one thread per link: more would starve the sender */
   guint apply_id;
@@ -1621,11 +1624,15 @@ handle_want (Link *link, JsonObject *frame)
       link_close (link, CLOSE_PROTOCOL, "malformed want");
       return;
     }
-  /* Answering costs reads: a peer asking more often than this waits for
+  /* Answering costs reads: past a few questions a second, a peer waits for
    * its next round. */
-  if (now - link->last_want_ms < GAP_ANSWER_EVERY_MS)
+  if (now - link->last_want_ms >= GAP_ANSWER_EVERY_MS)
+    {
+      link->last_want_ms = now;
+      link->n_wants = 0;
+    }
+  if (++link->n_wants > GAP_ANSWERS_PER_WINDOW)
     return;
-  link->last_want_ms = now;
   outgoing = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_change_unref);
   answers = g_string_new ("[");
   /* Rows a peer took back a revoked site's changes from: as they stand. */
