@@ -53,6 +53,17 @@ now_ms (void)
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* This thread's CPU time: what a frame costs without the wait for a CPU
+ * on a loaded machine. */
+static double
+cpu_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static double
 rss_mb (void)
 {
@@ -167,6 +178,8 @@ typedef struct
   GtkWidget *window;
   GtkAdjustment *adjustment;
   GArray *work_ms; /* per frame: update phase to end of paint */
+  GArray *cpu_work_ms; /* the same in CPU time */
+  double cpu_started;
   GArray *phase_ms[4]; /* per frame: scroll, of which model reads, layout, paint */
   double phase[4];
   MhChatModel *model;
@@ -187,6 +200,7 @@ frame_update_cb (GdkFrameClock *clock, Scroll *scroll)
   gint64 read_us = mh_chat_model_get_read_time (scroll->model);
 
   scroll->frame_started = now_ms ();
+  scroll->cpu_started = cpu_ms ();
   if (scroll->jumping)
     gtk_adjustment_set_value (scroll->adjustment,
                               g_rand_double_range (scroll->rand, 0, MAX (upper - page, 0)));
@@ -215,11 +229,12 @@ frame_paint_cb (GdkFrameClock *clock, Scroll *scroll)
 static void
 frame_after_paint_cb (GdkFrameClock *clock, Scroll *scroll)
 {
-  double took;
+  double took, cpu_took;
 
   if (scroll->frame_started == 0)
     return;
   took = now_ms () - scroll->frame_started;
+  cpu_took = cpu_ms () - scroll->cpu_started;
   scroll->frame_started = 0;
   /* The first frames settle the window; they are not scrolling. */
   if (scroll->frame++ >= 5)
@@ -228,6 +243,7 @@ frame_after_paint_cb (GdkFrameClock *clock, Scroll *scroll)
                           scroll->phase[3] - scroll->phase[2] };
 
       g_array_append_val (scroll->work_ms, took);
+      g_array_append_val (scroll->cpu_work_ms, cpu_took);
       for (guint i = 0; i < 4; i++)
         g_array_append_val (scroll->phase_ms[i], split[i]);
     }
@@ -324,6 +340,7 @@ run_child (const char *mode, const char *dir)
 
     scroll.adjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller));
     scroll.work_ms = g_array_new (FALSE, FALSE, sizeof (double));
+    scroll.cpu_work_ms = g_array_new (FALSE, FALSE, sizeof (double));
     for (guint i = 0; i < 4; i++)
       scroll.phase_ms[i] = g_array_new (FALSE, FALSE, sizeof (double));
     scroll.model = MH_CHAT_MODEL (mh_chat_view_get_messages (mh_window_get_chat_view (window)));
@@ -343,9 +360,11 @@ run_child (const char *mode, const char *dir)
     while (!scroll.done)
       g_main_context_iteration (NULL, TRUE);
     print_frames ("scroll", scroll.work_ms);
+    print_frames ("scroll cpu", scroll.cpu_work_ms);
     print_split ("scroll", &scroll);
 
     g_array_set_size (scroll.work_ms, 0);
+    g_array_set_size (scroll.cpu_work_ms, 0);
     scroll.done = FALSE;
     scroll.frame = 0;
     scroll.jumping = TRUE;
@@ -353,10 +372,12 @@ run_child (const char *mode, const char *dir)
     while (!scroll.done)
       g_main_context_iteration (NULL, TRUE);
     print_frames ("jump", scroll.work_ms);
+    print_frames ("jump cpu", scroll.cpu_work_ms);
     print_split ("jump", &scroll);
     g_print ("rss_mb=%.1f\n", rss_mb ());
     g_signal_handlers_disconnect_by_data (clock, &scroll);
     g_array_unref (scroll.work_ms);
+    g_array_unref (scroll.cpu_work_ms);
     for (guint i = 0; i < 4; i++)
       g_array_unref (scroll.phase_ms[i]);
     g_rand_free (scroll.rand);
