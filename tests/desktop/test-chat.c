@@ -371,6 +371,130 @@ test_model_keyset (Fixture *f, gconstpointer data)
                     (batch.first + batch.n) / 3);
 }
 
+/* The message rows of the history (a list view's rows are its children),
+ * as (body label, shown in the scroller) pairs. */
+static void
+collect_rows (MhChatView *view, GPtrArray *bodies, GPtrArray *shown)
+{
+  GtkWidget *scroller = mh_chat_view_get_message_list (view);
+  GtkWidget *list = gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (scroller));
+  graphene_rect_t port, bounds;
+
+  g_assert_true (gtk_widget_compute_bounds (scroller, scroller, &port));
+  for (GtkWidget *row = gtk_widget_get_first_child (list); row != NULL;
+       row = gtk_widget_get_next_sibling (row))
+    {
+      GtkWidget *box = gtk_widget_get_first_child (row);
+      GtkWidget *body;
+
+      if (box == NULL || !gtk_widget_get_visible (row))
+        continue;
+      body = gtk_widget_get_last_child (box);
+      g_assert_true (GTK_IS_LABEL (body));
+      g_ptr_array_add (bodies, body);
+      g_ptr_array_add (shown, GINT_TO_POINTER (gtk_widget_get_mapped (row)
+                                                 && gtk_widget_compute_bounds (row, scroller, &bounds)
+                                                 && graphene_rect_intersection (&port, &bounds,
+                                                                                NULL)));
+    }
+}
+
+typedef struct
+{
+  MhChatView *view;
+  guint n_painted;
+  guint n_shown;
+  guint n_blank;
+} JumpCheck;
+
+/* Connected after GTK's own handler: what this frame painted. */
+static void
+jump_paint_cb (GdkFrameClock *clock, JumpCheck *check)
+{
+  g_autoptr (GPtrArray) bodies = g_ptr_array_new ();
+  g_autoptr (GPtrArray) shown = g_ptr_array_new ();
+
+  if (check->n_painted++ > 0)
+    return;
+  collect_rows (check->view, bodies, shown);
+  g_assert_cmpuint (bodies->len, >, 100);
+  for (guint i = 0; i < bodies->len; i++)
+    {
+      const char *text = gtk_label_get_text (g_ptr_array_index (bodies, i));
+
+      if (GPOINTER_TO_INT (g_ptr_array_index (shown, i)))
+        {
+          g_assert_true (g_str_has_prefix (text, "synced "));
+          check->n_shown++;
+        }
+      check->n_blank += *text == '\0';
+    }
+}
+
+/* A jump far into a long history: the rows on screen show their message
+ * in the frame that jumps, the others (GTK binds some 200) are filled
+ * when the main loop is idle. */
+static void
+test_view_jump (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  Batch batch = { f->a, 0, 3000 };
+  GtkWidget *window;
+  MhChatView *view;
+  GtkAdjustment *adjustment;
+  g_autoptr (GPtrArray) bodies = g_ptr_array_new ();
+  g_autoptr (GPtrArray) shown = g_ptr_array_new ();
+  JumpCheck check = { 0 };
+  GdkFrameClock *clock;
+  gulong paint_id;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_true (mh_store_transact (mh_node_get_store (f->a), insert_batch, &batch, &error));
+  g_assert_no_error (error);
+  view = g_object_new (MH_TYPE_CHAT_VIEW, NULL);
+  window = gtk_window_new ();
+  gtk_window_set_default_size (GTK_WINDOW (window), 1024, 600);
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (view));
+  mh_chat_view_set_node (view, f->a);
+  gtk_window_present (GTK_WINDOW (window));
+  g_assert_true (mh_chat_view_show_channel (view, "broadcast"));
+  gtk_test_widget_wait_for_draw (window);
+  /* The view goes to the end of the channel in a few steps: let it. */
+  {
+    gboolean waited = FALSE;
+
+    g_timeout_add (500, timeout_cb, &waited);
+    while (!waited)
+      g_main_context_iteration (NULL, TRUE);
+  }
+  drain_main_loop ();
+
+  adjustment = gtk_scrolled_window_get_vadjustment (
+    GTK_SCROLLED_WINDOW (mh_chat_view_get_message_list (view)));
+  check.view = view;
+  clock = gtk_widget_get_frame_clock (window);
+  paint_id = g_signal_connect (clock, "paint", G_CALLBACK (jump_paint_cb), &check);
+  gtk_adjustment_set_value (adjustment, gtk_adjustment_get_upper (adjustment) / 2);
+  gtk_test_widget_wait_for_draw (window);
+  g_signal_handler_disconnect (clock, paint_id);
+  g_assert_cmpuint (check.n_painted, >=, 1);
+  g_assert_cmpuint (check.n_shown, >=, 5);
+  g_assert_cmpuint (check.n_blank, >, 0);
+
+  /* Idle: every row filled. */
+  drain_main_loop ();
+  collect_rows (view, bodies, shown);
+  for (guint i = 0; i < bodies->len; i++)
+    g_assert_true (g_str_has_prefix (gtk_label_get_text (g_ptr_array_index (bodies, i)), "synced "));
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  drain_main_loop ();
+}
+
 static void
 local_only_notify_cb (MhChatMessage *message, GParamSpec *pspec, guint *count)
 {
@@ -585,6 +709,8 @@ main (int argc, char **argv)
   g_test_add ("/desktop/chat/delivery-and-unread", Fixture, NULL, fixture_setup,
               test_delivery_and_unread, fixture_teardown);
   g_test_add ("/desktop/chat/view-unread", Fixture, NULL, fixture_setup, test_view_unread,
+              fixture_teardown);
+  g_test_add ("/desktop/chat/view-jump", Fixture, NULL, fixture_setup, test_view_jump,
               fixture_teardown);
   g_test_add ("/desktop/network/state", Fixture, NULL, fixture_setup, test_network_state,
               fixture_teardown);
