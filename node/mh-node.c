@@ -84,6 +84,7 @@ struct _MhNode
   MhTrust *trust;           /* nullable: no network configured */
   sqlite3_stmt *read_begin;
   sqlite3_stmt *read_end;
+  sqlite3_stmt *message_page_from; /* prepared on first use */
   sqlite3_stmt *nearest_candidates;
   sqlite3_stmt *nearest_by_category;
   sqlite3_stmt *nearest_any;
@@ -1422,6 +1423,7 @@ mh_node_dispose (GObject *object)
   /* Statements first: the store closes the database. */
   g_clear_pointer (&self->read_begin, sqlite3_finalize);
   g_clear_pointer (&self->read_end, sqlite3_finalize);
+  g_clear_pointer (&self->message_page_from, sqlite3_finalize);
   g_clear_pointer (&self->nearest_candidates, sqlite3_finalize);
   g_clear_pointer (&self->nearest_by_category, sqlite3_finalize);
   g_clear_pointer (&self->nearest_any, sqlite3_finalize);
@@ -4180,16 +4182,16 @@ mh_node_count_messages_through (MhNode *self, const char *channel, gint64 *last_
   return n;
 }
 
+static JsonArray *read_message_page (sqlite3_stmt *stmt);
+
 /* One page: @page_sql selects the ids of the page's messages (?1: the
- * channel; ?2: the limit; ?3: the offset; ?4, ?5: the last message counted;
- * ?6, ?7: the first message of the page). */
+ * channel; ?2: the limit; ?3: the offset; ?4, ?5: the last message
+ * counted). */
 static JsonArray *
 list_message_page (MhNode *self, const char *page_sql, const char *channel, guint offset,
-                   guint limit, gint64 through_arrival, const char *through_id,
-                   gint64 from_arrival, const char *from_id, GError **error)
+                   guint limit, gint64 through_arrival, const char *through_id, GError **error)
 {
   g_autoptr(sqlite3_stmt) stmt = NULL;
-  g_autoptr(JsonArray) list = json_array_new ();
   g_autofree char *sql = NULL;
 
   flush_arrivals (self);
@@ -4214,11 +4216,15 @@ list_message_page (MhNode *self, const char *page_sql, const char *channel, guin
       sqlite3_bind_int64 (stmt, 4, through_arrival);
       sqlite3_bind_text (stmt, 5, through_id, -1, SQLITE_STATIC);
     }
-  if (sqlite3_bind_parameter_count (stmt) >= 7)
-    {
-      sqlite3_bind_int64 (stmt, 6, from_arrival);
-      sqlite3_bind_text (stmt, 7, from_id, -1, SQLITE_STATIC);
-    }
+  return read_message_page (stmt);
+}
+
+/* The rows of a page query, as list_message_page() selects them. */
+static JsonArray *
+read_message_page (sqlite3_stmt *stmt)
+{
+  g_autoptr(JsonArray) list = json_array_new ();
+
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
       JsonObject *message = json_object_new ();
@@ -4262,7 +4268,7 @@ mh_node_list_messages_at (MhNode *self, const char *channel, guint offset, guint
   return list_message_page (self,
                             "SELECT id FROM node_message_arrival WHERE channel = ?1"
                             " ORDER BY arrived_at, id LIMIT ?2 OFFSET ?3",
-                            channel, offset, limit, 0, NULL, 0, NULL, error);
+                            channel, offset, limit, 0, NULL, error);
 }
 
 /**
@@ -4290,7 +4296,7 @@ mh_node_list_messages_back (MhNode *self, const char *channel, gint64 through_ar
                             "SELECT id FROM node_message_arrival WHERE channel = ?1"
                             "  AND (arrived_at, id) <= (?4, ?5)"
                             " ORDER BY arrived_at DESC, id DESC LIMIT ?2 OFFSET ?3",
-                            channel, skip, limit, through_arrival, through_id, 0, NULL, error);
+                            channel, skip, limit, through_arrival, through_id, error);
 }
 
 /**
@@ -4311,16 +4317,43 @@ mh_node_list_messages_from (MhNode *self, const char *channel, gint64 from_arriv
                             const char *from_id, gint64 through_arrival, const char *through_id,
                             guint limit, GError **error)
 {
+  sqlite3_stmt *stmt;
+  JsonArray *list;
+
   g_return_val_if_fail (MH_IS_NODE (self), NULL);
   g_return_val_if_fail (channel != NULL, NULL);
   g_return_val_if_fail (from_id != NULL && through_id != NULL, NULL);
 
-  return list_message_page (self,
-                            "SELECT id FROM node_message_arrival WHERE channel = ?1"
-                            "  AND (arrived_at, id) >= (?6, ?7) AND (arrived_at, id) <= (?4, ?5)"
-                            " ORDER BY arrived_at, id LIMIT ?2",
-                            channel, 0, limit, through_arrival, through_id, from_arrival, from_id,
-                            error);
+  flush_arrivals (self);
+  /* One range of the channel's index, each row joined as it comes: no
+   * sort, and the statement is kept (a jump reads several pages). */
+  if (self->message_page_from == NULL)
+    self->message_page_from =
+      prepare (self,
+               "SELECT a.id, a.channel, a.author_site, a.author_name,"
+               "  CASE WHEN r.id IS NULL THEN m.body END AS body, a.sent, a.arrived_at,"
+               "  r.id IS NOT NULL, p.id IS NOT NULL"
+               " FROM node_message_arrival a"
+               " LEFT JOIN message m ON m.id = a.id"
+               " LEFT JOIN retraction r ON r.id = a.id"
+               " LEFT JOIN node_message_pending p ON p.id = a.id"
+               " WHERE a.channel = ?1"
+               "  AND (a.arrived_at, a.id) >= (?2, ?3) AND (a.arrived_at, a.id) <= (?4, ?5)"
+               " ORDER BY a.arrived_at, a.id LIMIT ?6",
+               error);
+  if (self->message_page_from == NULL)
+    return NULL;
+  stmt = self->message_page_from;
+  sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, from_arrival);
+  sqlite3_bind_text (stmt, 3, from_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 4, through_arrival);
+  sqlite3_bind_text (stmt, 5, through_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 6, limit);
+  list = read_message_page (stmt);
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+  return list;
 }
 
 /**
