@@ -7,10 +7,11 @@
  *
  * A page is read by key, not by offset: the key (arrival, id) of the first
  * message of every page is taken in one pass over the channel's index the
- * first time a page far from the end is asked for (a scrollbar dragged
+ * first time a page far from both ends is asked for (a scrollbar dragged
  * through the history asks for a new one every frame), and then each page
  * is a range read. Pages near the end, where a channel opens, are counted
- * back from the last message without that pass.
+ * back from the last message without that pass, and pages near the start
+ * forward from the first.
  *
  * Invariant: messages are in local arrival order, and new ones only ever
  * arrive at the end (the node stamps arrivals from a clock that never goes
@@ -286,8 +287,10 @@ read_page (MhChatModel *self, guint index)
 
   self->n_page_reads++;
   /* A page near the end (where a channel opens) is counted back from the
-   * last message, a short walk; any other page is read from its boundary,
-   * which the first such read takes for every page. */
+   * last message, one near the start (where the list view is before it
+   * goes to the end) from the first, both short walks; any other page is
+   * read from its boundary, which the first such read takes for every
+   * page. */
   if (self->end_id != NULL && first < self->n_items && index >= self->bound_arrivals->len
       && self->n_items - first <= MH_CHAT_MODEL_BACK_PAGES * MH_CHAT_MODEL_PAGE_SIZE)
     {
@@ -296,6 +299,10 @@ read_page (MhChatModel *self, guint index)
       list = mh_node_list_messages_back (self->node, self->channel, self->end_arrival,
                                          self->end_id, self->n_items - end, end - first, &error);
     }
+  else if (index >= self->bound_arrivals->len
+           && first < MH_CHAT_MODEL_BACK_PAGES * MH_CHAT_MODEL_PAGE_SIZE)
+    list = mh_node_list_messages_at (self->node, self->channel, first, MH_CHAT_MODEL_PAGE_SIZE,
+                                     &error);
   else
     {
       if (index >= self->bound_arrivals->len && first < self->n_items)

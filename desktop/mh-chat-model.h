@@ -24,7 +24,7 @@ G_DECLARE_FINAL_TYPE (MhChatModel, mh_chat_model, MH, CHAT_MODEL, GObject)
 /* Rows per page read from the replica, and pages kept. */
 #define MH_CHAT_MODEL_PAGE_SIZE 64
 #define MH_CHAT_MODEL_MAX_PAGES 16
-/* Pages at the end read back from the last message, without boundaries. */
+/* Pages at either end read by a short offset walk, without boundaries. */
 #define MH_CHAT_MODEL_BACK_PAGES 4
 
 MhChatModel *mh_chat_model_new (MhNode *node, const char *channel);

@@ -288,8 +288,12 @@ test_model_keyset (Fixture *f, gconstpointer data)
     g_assert_true (mh_chat_message_get_local_only (last));
     g_assert_cmpuint (mh_chat_model_get_n_bounds (model), ==, 0);
   }
-  /* A jump to the start takes them all, once. */
+  /* The start is an offset walk too; a jump to the middle takes them all,
+   * once. */
   assert_item_at (f->a, model, 1);
+  assert_item_at (f->a, model, MH_CHAT_MODEL_BACK_PAGES * MH_CHAT_MODEL_PAGE_SIZE - 1);
+  g_assert_cmpuint (mh_chat_model_get_n_bounds (model), ==, 0);
+  assert_item_at (f->a, model, n / 2);
   n_bounds = mh_chat_model_get_n_bounds (model);
   g_assert_cmpuint (n_bounds, ==, (n + MH_CHAT_MODEL_PAGE_SIZE - 1) / MH_CHAT_MODEL_PAGE_SIZE);
   assert_items_at_random (f->a, model, rand, 300);
