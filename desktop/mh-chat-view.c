@@ -14,7 +14,8 @@
  * frame, a row is left blank (one line high, nothing to lay out); once
  * the frame's layout has placed the rows, the blank ones in view are
  * filled, and the frame lays them out again before it paints. The others
- * are filled when the main loop is idle.
+ * are filled once the view has stopped jumping for a moment (a scrollbar
+ * dragged would have them bound again, blank, in its next frame).
  */
 #define G_LOG_DOMAIN "medhead"
 
@@ -81,9 +82,11 @@ struct _MhChatView
   guint stick_tries;
 
   /* Rows bound since the last frame was painted, those left blank
-   * (GtkListItem*, in position order), and the idle that fills them. */
+   * (GtkListItem*, in position order), when the last was, and the timeout
+   * that fills them. */
   guint frame_binds;
   GPtrArray *blank_rows;
+  gint64 last_blanked;
   guint fill_id;
   GdkFrameClock *frame_clock;
   gulong layout_id;
@@ -534,12 +537,16 @@ fill_row (MhChatView *self, guint index)
 }
 
 #define FILL_BATCH 24
+#define FILL_CHECK_MS 50
+#define FILL_QUIET_US (150 * G_TIME_SPAN_MILLISECOND)
 
 static gboolean
 fill_rows_cb (gpointer user_data)
 {
   MhChatView *self = user_data;
 
+  if (g_get_monotonic_time () - self->last_blanked < FILL_QUIET_US)
+    return G_SOURCE_CONTINUE;
   for (guint i = 0; i < FILL_BATCH && self->blank_rows->len > 0; i++)
     fill_row (self, 0);
   if (self->blank_rows->len > 0)
@@ -637,8 +644,9 @@ message_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpoi
     {
       blank_row (list_item);
       g_ptr_array_add (self->blank_rows, list_item);
+      self->last_blanked = g_get_monotonic_time ();
       if (self->fill_id == 0)
-        self->fill_id = g_idle_add (fill_rows_cb, self);
+        self->fill_id = g_timeout_add (FILL_CHECK_MS, fill_rows_cb, self);
     }
   g_signal_connect (message, "notify", G_CALLBACK (item_changed_cb), list_item);
 }
