@@ -5,9 +5,20 @@
  * positions, keeping the last few pages. Items stay alive while a row
  * shows them, so the model updates in place those it has handed out.
  *
+ * A page is read by key, not by offset: the key (arrival, id) of the first
+ * message of every page is taken in one pass over the channel's index the
+ * first time a page far from both ends is asked for (a scrollbar dragged
+ * through the history asks for a new one every frame), and then each page
+ * is a range read. Pages near the end, where a channel opens, are counted
+ * back from the last message without that pass, and pages near the start
+ * forward from the first.
+ *
  * Invariant: messages are in local arrival order, and new ones only ever
  * arrive at the end (the node stamps arrivals from a clock that never goes
  * back), so a change is an append, or an update of items already here.
+ * Should a message show up in the middle all the same (a replica written
+ * by something else than this node), the model starts over: every page
+ * and boundary is dropped and the whole list is reported changed.
  */
 #define G_LOG_DOMAIN "medhead"
 
@@ -62,8 +73,13 @@ struct _MhChatModel
    * history are counted back from it. */
   gint64 end_arrival;
   char *end_id;
+  /* Page boundaries: the key of the first message of page k, for k below
+   * their length; they cover whole pages of the n_items counted. */
+  GArray *bound_arrivals; /* gint64 */
+  GPtrArray *bound_ids;   /* char* */
   guint64 tick;
   guint n_page_reads;
+  gint64 read_us;
   gulong changed_id;
   gulong delivered_id;
 };
@@ -220,6 +236,45 @@ page_free (Page *page)
   g_free (page);
 }
 
+static void
+clear_bounds (MhChatModel *self)
+{
+  g_array_set_size (self->bound_arrivals, 0);
+  g_ptr_array_set_size (self->bound_ids, 0);
+}
+
+/* Takes the boundaries of the pages not covered yet, from the last one
+ * known (or the first message) through the last message counted: one pass
+ * over the channel's index, of what arrived since the last pass. */
+static void
+extend_bounds (MhChatModel *self)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) arrivals = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  guint have = self->bound_arrivals->len;
+  guint skip = have > 0 ? 1 : 0; /* the last known one comes back first */
+
+  if (self->end_id == NULL
+      || have >= (self->n_items + MH_CHAT_MODEL_PAGE_SIZE - 1) / MH_CHAT_MODEL_PAGE_SIZE)
+    return;
+  if (!mh_node_list_message_keys (self->node, self->channel,
+                                  have > 0 ? g_array_index (self->bound_arrivals, gint64, have - 1)
+                                           : 0,
+                                  have > 0 ? g_ptr_array_index (self->bound_ids, have - 1) : NULL,
+                                  self->end_arrival, self->end_id, MH_CHAT_MODEL_PAGE_SIZE,
+                                  arrivals, ids, &error))
+    {
+      g_warning ("reading the page boundaries of %s: %s", self->channel, error->message);
+      return;
+    }
+  for (guint i = skip; i < ids->len; i++)
+    {
+      g_array_append_val (self->bound_arrivals, g_array_index (arrivals, gint64, i));
+      g_ptr_array_add (self->bound_ids, g_steal_pointer (&g_ptr_array_index (ids, i)));
+    }
+}
+
 static GPtrArray *
 read_page (MhChatModel *self, guint index)
 {
@@ -228,20 +283,42 @@ read_page (MhChatModel *self, guint index)
   GPtrArray *items = g_ptr_array_new_with_free_func (g_object_unref);
   const char *site_id = mh_node_get_site_id (self->node);
   guint first = index * MH_CHAT_MODEL_PAGE_SIZE;
+  gint64 started = g_get_monotonic_time ();
 
   self->n_page_reads++;
-  /* SQLite walks an offset entry by entry: a page in the second half (the
-   * end, where a channel opens) is counted back from the last message. */
-  if (self->end_id != NULL && first >= self->n_items / 2 && first < self->n_items)
+  /* A page near the end (where a channel opens) is counted back from the
+   * last message, one near the start (where the list view is before it
+   * goes to the end) from the first, both short walks; any other page is
+   * read from its boundary, which the first such read takes for every
+   * page. */
+  if (self->end_id != NULL && first < self->n_items && index >= self->bound_arrivals->len
+      && self->n_items - first <= MH_CHAT_MODEL_BACK_PAGES * MH_CHAT_MODEL_PAGE_SIZE)
     {
       guint end = MIN (first + MH_CHAT_MODEL_PAGE_SIZE, self->n_items);
 
       list = mh_node_list_messages_back (self->node, self->channel, self->end_arrival,
                                          self->end_id, self->n_items - end, end - first, &error);
     }
-  else
+  else if (index >= self->bound_arrivals->len
+           && first < MH_CHAT_MODEL_BACK_PAGES * MH_CHAT_MODEL_PAGE_SIZE)
     list = mh_node_list_messages_at (self->node, self->channel, first, MH_CHAT_MODEL_PAGE_SIZE,
                                      &error);
+  else
+    {
+      if (index >= self->bound_arrivals->len && first < self->n_items)
+        extend_bounds (self);
+      if (index < self->bound_arrivals->len)
+        list = mh_node_list_messages_from (self->node, self->channel,
+                                           g_array_index (self->bound_arrivals, gint64, index),
+                                           g_ptr_array_index (self->bound_ids, index),
+                                           self->end_arrival, self->end_id,
+                                           MH_CHAT_MODEL_PAGE_SIZE, &error);
+      else
+        /* No boundary (an empty channel, or the pass failed). */
+        list = mh_node_list_messages_at (self->node, self->channel, first,
+                                         MH_CHAT_MODEL_PAGE_SIZE, &error);
+    }
+  self->read_us += g_get_monotonic_time () - started;
   if (list == NULL)
     {
       g_warning ("reading messages of %s: %s", self->channel, error->message);
@@ -332,6 +409,22 @@ messages_changed_cb (MhChatModel *self, MhNode *node)
   guint n = mh_node_count_messages_through (self->node, self->channel, &end_arrival, &end_id);
   guint before = self->n_items;
 
+  /* Not all of them after the last one counted: one came in the middle,
+   * and positions from there on moved. Start over. */
+  if (n > before && self->end_id != NULL
+      && mh_node_count_messages_between (self->node, self->channel, self->end_arrival,
+                                         self->end_id, end_arrival, end_id)
+           != n - before)
+    {
+      g_hash_table_remove_all (self->pages);
+      clear_bounds (self);
+      self->n_items = n;
+      self->end_arrival = end_arrival;
+      g_free (self->end_id);
+      self->end_id = g_steal_pointer (&end_id);
+      g_list_model_items_changed (G_LIST_MODEL (self), 0, before, n);
+      return;
+    }
   /* Pages as they were counted, then the new end. */
   refresh_pages (self);
   if (n > before)
@@ -417,6 +510,8 @@ mh_chat_model_finalize (GObject *object)
   MhChatModel *self = MH_CHAT_MODEL (object);
 
   g_hash_table_unref (self->pages);
+  g_array_unref (self->bound_arrivals);
+  g_ptr_array_unref (self->bound_ids);
   g_free (self->channel);
   g_free (self->end_id);
   G_OBJECT_CLASS (mh_chat_model_parent_class)->finalize (object);
@@ -435,6 +530,8 @@ static void
 mh_chat_model_init (MhChatModel *self)
 {
   self->pages = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) page_free);
+  self->bound_arrivals = g_array_new (FALSE, FALSE, sizeof (gint64));
+  self->bound_ids = g_ptr_array_new_with_free_func (g_free);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -479,4 +576,20 @@ mh_chat_model_get_n_page_reads (MhChatModel *self)
 {
   g_return_val_if_fail (MH_IS_CHAT_MODEL (self), 0);
   return self->n_page_reads;
+}
+
+guint
+mh_chat_model_get_n_bounds (MhChatModel *self)
+{
+  g_return_val_if_fail (MH_IS_CHAT_MODEL (self), 0);
+  return self->bound_arrivals->len;
+}
+
+/* Microseconds spent reading pages and boundaries from the replica, for
+ * the benchmark to split a frame's time. */
+gint64
+mh_chat_model_get_read_time (MhChatModel *self)
+{
+  g_return_val_if_fail (MH_IS_CHAT_MODEL (self), 0);
+  return self->read_us;
 }

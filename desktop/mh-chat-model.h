@@ -24,10 +24,14 @@ G_DECLARE_FINAL_TYPE (MhChatModel, mh_chat_model, MH, CHAT_MODEL, GObject)
 /* Rows per page read from the replica, and pages kept. */
 #define MH_CHAT_MODEL_PAGE_SIZE 64
 #define MH_CHAT_MODEL_MAX_PAGES 16
+/* Pages at either end read by a short offset walk, without boundaries. */
+#define MH_CHAT_MODEL_BACK_PAGES 4
 
 MhChatModel *mh_chat_model_new (MhNode *node, const char *channel);
 const char *mh_chat_model_get_channel (MhChatModel *self);
 guint mh_chat_model_get_n_cached_pages (MhChatModel *self);
 guint mh_chat_model_get_n_page_reads (MhChatModel *self);
+guint mh_chat_model_get_n_bounds (MhChatModel *self);
+gint64 mh_chat_model_get_read_time (MhChatModel *self);
 
 G_END_DECLS

@@ -7,6 +7,15 @@
  * message written here shows "Local only" until a peer acknowledges it.
  * New messages from others raise a notification while the window is not
  * focused; it opens their channel (app.show-channel).
+ *
+ * GTK 4.8's list view binds some 200 rows around the place it scrolls to
+ * (a scrollbar dragged far, the channel opening), and measures them all,
+ * though a screen shows a dozen. Beyond the first few rows bound in a
+ * frame, a row is left blank (one line high, nothing to lay out); once
+ * the frame's layout has placed the rows, the blank ones in view are
+ * filled, and the frame lays them out again before it paints. The others
+ * are filled once the view has stopped jumping for a moment (a scrollbar
+ * dragged would have them bound again, blank, in its next frame).
  */
 #define G_LOG_DOMAIN "medhead"
 
@@ -71,6 +80,17 @@ struct _MhChatView
   gint64 last_notified;
   guint stick_id;
   guint stick_tries;
+
+  /* Rows bound since the last frame was painted, those left blank
+   * (GtkListItem*, in position order), when the last was, and the timeout
+   * that fills them. */
+  guint frame_binds;
+  GPtrArray *blank_rows;
+  gint64 last_blanked;
+  guint fill_id;
+  GdkFrameClock *frame_clock;
+  gulong layout_id;
+  gulong after_paint_id;
 };
 
 G_DEFINE_FINAL_TYPE (MhChatView, mh_chat_view, GTK_TYPE_WIDGET)
@@ -487,6 +507,88 @@ item_changed_cb (MhChatMessage *message, GParamSpec *pspec, GtkListItem *list_it
   update_row (list_item, message);
 }
 
+/* As high as a one-line message, with nothing to lay out. */
+static void
+blank_row (GtkListItem *list_item)
+{
+  GtkWidget *box = gtk_list_item_get_child (list_item);
+  GtkWidget *header = gtk_widget_get_first_child (box);
+  GtkWidget *meta = gtk_widget_get_first_child (header);
+  GtkWidget *mark = gtk_widget_get_next_sibling (meta);
+  GtkWidget *body = gtk_widget_get_next_sibling (header);
+
+  gtk_label_set_text (GTK_LABEL (meta), "");
+  gtk_widget_set_visible (mark, FALSE);
+  gtk_label_set_text (GTK_LABEL (body), "");
+}
+
+/* Rows filled as they are bound in a frame: scrolling brings one or two
+ * per frame, and those need no second layout. */
+#define FILL_AT_ONCE 4
+
+static void
+fill_row (MhChatView *self, guint index)
+{
+  GtkListItem *list_item = g_ptr_array_steal_index (self->blank_rows, index);
+  MhChatMessage *message = gtk_list_item_get_item (list_item);
+
+  if (message != NULL)
+    update_row (list_item, message);
+}
+
+#define FILL_BATCH 24
+#define FILL_CHECK_MS 50
+#define FILL_QUIET_US (150 * G_TIME_SPAN_MILLISECOND)
+
+static gboolean
+fill_rows_cb (gpointer user_data)
+{
+  MhChatView *self = user_data;
+
+  if (g_get_monotonic_time () - self->last_blanked < FILL_QUIET_US)
+    return G_SOURCE_CONTINUE;
+  for (guint i = 0; i < FILL_BATCH && self->blank_rows->len > 0; i++)
+    fill_row (self, 0);
+  if (self->blank_rows->len > 0)
+    return G_SOURCE_CONTINUE;
+  self->fill_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* Blank rows that the frame's layout placed in view: filled now, which
+ * makes the frame clock run the layout again before the paint. */
+static void
+fill_shown_rows (MhChatView *self)
+{
+  graphene_rect_t view, row;
+
+  if (!gtk_widget_compute_bounds (GTK_WIDGET (self->scroller), GTK_WIDGET (self->scroller), &view))
+    return;
+  for (guint i = self->blank_rows->len; i-- > 0;)
+    {
+      GtkWidget *box = gtk_list_item_get_child (g_ptr_array_index (self->blank_rows, i));
+
+      if (gtk_widget_get_mapped (box)
+          && gtk_widget_compute_bounds (box, GTK_WIDGET (self->scroller), &row)
+          && graphene_rect_intersection (&view, &row, NULL))
+        fill_row (self, i);
+    }
+}
+
+/* Connected after the window's own handler: the rows are placed. */
+static void
+layout_cb (GdkFrameClock *clock, MhChatView *self)
+{
+  if (self->blank_rows->len > 0)
+    fill_shown_rows (self);
+}
+
+static void
+after_paint_cb (GdkFrameClock *clock, MhChatView *self)
+{
+  self->frame_binds = 0;
+}
+
 static gboolean
 mark_query_tooltip_cb (GtkWidget *mark, int x, int y, gboolean keyboard, GtkTooltip *tooltip,
                        gpointer user_data)
@@ -532,17 +634,30 @@ message_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpo
 static void
 message_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer user_data)
 {
+  MhChatView *self = user_data;
   MhChatMessage *message = gtk_list_item_get_item (list_item);
 
-  update_row (list_item, message);
+  /* Not shown (no frame clock): no frame would fill them. */
+  if (self->frame_clock == NULL || self->frame_binds++ < FILL_AT_ONCE)
+    update_row (list_item, message);
+  else
+    {
+      blank_row (list_item);
+      g_ptr_array_add (self->blank_rows, list_item);
+      self->last_blanked = g_get_monotonic_time ();
+      if (self->fill_id == 0)
+        self->fill_id = g_timeout_add (FILL_CHECK_MS, fill_rows_cb, self);
+    }
   g_signal_connect (message, "notify", G_CALLBACK (item_changed_cb), list_item);
 }
 
 static void
 message_unbind_cb (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer user_data)
 {
+  MhChatView *self = user_data;
   MhChatMessage *message = gtk_list_item_get_item (list_item);
 
+  g_ptr_array_remove (self->blank_rows, list_item);
   if (message != NULL)
     g_signal_handlers_disconnect_by_func (message, item_changed_cb, list_item);
 }
@@ -695,11 +810,49 @@ mh_chat_view_root (GtkWidget *widget)
 }
 
 static void
+mh_chat_view_realize (GtkWidget *widget)
+{
+  MhChatView *self = MH_CHAT_VIEW (widget);
+
+  GTK_WIDGET_CLASS (mh_chat_view_parent_class)->realize (widget);
+  self->frame_clock = g_object_ref (gtk_widget_get_frame_clock (widget));
+  self->layout_id = g_signal_connect (self->frame_clock, "layout", G_CALLBACK (layout_cb), self);
+  self->after_paint_id = g_signal_connect (self->frame_clock, "after-paint",
+                                           G_CALLBACK (after_paint_cb), self);
+}
+
+static void
+fill_all_rows (MhChatView *self)
+{
+  while (self->blank_rows->len > 0)
+    fill_row (self, 0);
+  g_clear_handle_id (&self->fill_id, g_source_remove);
+}
+
+static void
+mh_chat_view_unrealize (GtkWidget *widget)
+{
+  MhChatView *self = MH_CHAT_VIEW (widget);
+
+  if (self->frame_clock != NULL)
+    {
+      g_clear_signal_handler (&self->layout_id, self->frame_clock);
+      g_clear_signal_handler (&self->after_paint_id, self->frame_clock);
+    }
+  g_clear_object (&self->frame_clock);
+  fill_all_rows (self);
+  GTK_WIDGET_CLASS (mh_chat_view_parent_class)->unrealize (widget);
+}
+
+static void
 mh_chat_view_dispose (GObject *object)
 {
   MhChatView *self = MH_CHAT_VIEW (object);
 
   g_clear_handle_id (&self->stick_id, g_source_remove);
+  g_clear_handle_id (&self->fill_id, g_source_remove);
+  if (self->blank_rows != NULL)
+    g_ptr_array_set_size (self->blank_rows, 0);
   g_clear_pointer (&self->paned, gtk_widget_unparent);
   g_clear_object (&self->messages);
   g_clear_object (&self->channels);
@@ -708,6 +861,13 @@ mh_chat_view_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->node, self);
   g_clear_object (&self->node);
   G_OBJECT_CLASS (mh_chat_view_parent_class)->dispose (object);
+}
+
+static void
+mh_chat_view_finalize (GObject *object)
+{
+  g_ptr_array_unref (MH_CHAT_VIEW (object)->blank_rows);
+  G_OBJECT_CLASS (mh_chat_view_parent_class)->finalize (object);
 }
 
 static void
@@ -727,9 +887,12 @@ mh_chat_view_class_init (MhChatViewClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = mh_chat_view_dispose;
+  object_class->finalize = mh_chat_view_finalize;
   object_class->get_property = mh_chat_view_get_property;
   widget_class->map = mh_chat_view_map;
   widget_class->root = mh_chat_view_root;
+  widget_class->realize = mh_chat_view_realize;
+  widget_class->unrealize = mh_chat_view_unrealize;
 
   properties[PROP_UNREAD] =
     g_param_spec_uint ("unread", NULL, NULL, 0, G_MAXUINT, 0,
@@ -754,6 +917,7 @@ mh_chat_view_init (MhChatView *self)
   GtkWidget *sidebar, *sidebar_scroller, *channels_label, *main_box, *compose, *overlay;
 
   self->channels = g_list_store_new (MH_TYPE_CHAT_CHANNEL);
+  self->blank_rows = g_ptr_array_new ();
 
   self->paned = gtk_paned_new (GTK_ORIENTATION_HORIZONTAL);
   gtk_paned_set_shrink_start_child (GTK_PANED (self->paned), FALSE);
@@ -807,8 +971,8 @@ mh_chat_view_init (MhChatView *self)
   self->message_selection = gtk_no_selection_new (NULL);
   factory = gtk_signal_list_item_factory_new ();
   g_signal_connect (factory, "setup", G_CALLBACK (message_setup_cb), NULL);
-  g_signal_connect (factory, "bind", G_CALLBACK (message_bind_cb), NULL);
-  g_signal_connect (factory, "unbind", G_CALLBACK (message_unbind_cb), NULL);
+  g_signal_connect (factory, "bind", G_CALLBACK (message_bind_cb), self);
+  g_signal_connect (factory, "unbind", G_CALLBACK (message_unbind_cb), self);
   self->message_list = GTK_LIST_VIEW (gtk_list_view_new (GTK_SELECTION_MODEL (self->message_selection),
                                                          factory));
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->message_list),

@@ -85,6 +85,7 @@ struct _MhNode
   MhTrust *trust;           /* nullable: no network configured */
   sqlite3_stmt *read_begin;
   sqlite3_stmt *read_end;
+  sqlite3_stmt *message_page_from; /* prepared on first use */
   sqlite3_stmt *nearest_candidates;
   sqlite3_stmt *nearest_by_category;
   sqlite3_stmt *nearest_any;
@@ -1423,6 +1424,7 @@ mh_node_dispose (GObject *object)
   /* Statements first: the store closes the database. */
   g_clear_pointer (&self->read_begin, sqlite3_finalize);
   g_clear_pointer (&self->read_end, sqlite3_finalize);
+  g_clear_pointer (&self->message_page_from, sqlite3_finalize);
   g_clear_pointer (&self->nearest_candidates, sqlite3_finalize);
   g_clear_pointer (&self->nearest_by_category, sqlite3_finalize);
   g_clear_pointer (&self->nearest_any, sqlite3_finalize);
@@ -4181,14 +4183,16 @@ mh_node_count_messages_through (MhNode *self, const char *channel, gint64 *last_
   return n;
 }
 
+static JsonArray *read_message_page (sqlite3_stmt *stmt);
+
 /* One page: @page_sql selects the ids of the page's messages (?1: the
- * channel; ?2: the limit; ?3: the offset; ?4, ?5: a message). */
+ * channel; ?2: the limit; ?3: the offset; ?4, ?5: the last message
+ * counted). */
 static JsonArray *
 list_message_page (MhNode *self, const char *page_sql, const char *channel, guint offset,
                    guint limit, gint64 through_arrival, const char *through_id, GError **error)
 {
   g_autoptr(sqlite3_stmt) stmt = NULL;
-  g_autoptr(JsonArray) list = json_array_new ();
   g_autofree char *sql = NULL;
 
   flush_arrivals (self);
@@ -4213,6 +4217,15 @@ list_message_page (MhNode *self, const char *page_sql, const char *channel, guin
       sqlite3_bind_int64 (stmt, 4, through_arrival);
       sqlite3_bind_text (stmt, 5, through_id, -1, SQLITE_STATIC);
     }
+  return read_message_page (stmt);
+}
+
+/* The rows of a page query, as list_message_page() selects them. */
+static JsonArray *
+read_message_page (sqlite3_stmt *stmt)
+{
+  g_autoptr(JsonArray) list = json_array_new ();
+
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
       JsonObject *message = json_object_new ();
@@ -4239,7 +4252,9 @@ list_message_page (MhNode *self, const char *page_sql, const char *channel, guin
  * One page of a channel, for views that show long histories without
  * loading them whole. Messages as mh_node_list_messages() gives them, plus
  * "local_only": %TRUE for this node's own messages that no peer has
- * acknowledged yet.
+ * acknowledged yet. The offset is walked entry by entry: views that jump
+ * far into a long history page by key (mh_node_list_message_keys(),
+ * mh_node_list_messages_from()).
  */
 JsonArray *
 mh_node_list_messages_at (MhNode *self, const char *channel, guint offset, guint limit,
@@ -4283,6 +4298,166 @@ mh_node_list_messages_back (MhNode *self, const char *channel, gint64 through_ar
                             "  AND (arrived_at, id) <= (?4, ?5)"
                             " ORDER BY arrived_at DESC, id DESC LIMIT ?2 OFFSET ?3",
                             channel, skip, limit, through_arrival, through_id, error);
+}
+
+/**
+ * mh_node_list_messages_from:
+ * @channel: a channel
+ * @from_arrival: the arrival time of the first message to list
+ * @from_id: its id (a key from mh_node_list_message_keys())
+ * @through_arrival: the arrival time of the last message that counts
+ * @through_id: its id (from mh_node_count_messages_through())
+ * @limit: the most to list
+ *
+ * A page that starts at a known message, as mh_node_list_messages_at()
+ * lists it: a range read of the channel's index, however deep in the
+ * history. Messages that arrived after @through_id do not count.
+ */
+JsonArray *
+mh_node_list_messages_from (MhNode *self, const char *channel, gint64 from_arrival,
+                            const char *from_id, gint64 through_arrival, const char *through_id,
+                            guint limit, GError **error)
+{
+  sqlite3_stmt *stmt;
+  JsonArray *list;
+
+  g_return_val_if_fail (MH_IS_NODE (self), NULL);
+  g_return_val_if_fail (channel != NULL, NULL);
+  g_return_val_if_fail (from_id != NULL && through_id != NULL, NULL);
+
+  flush_arrivals (self);
+  /* One range of the channel's index, each row joined as it comes: no
+   * sort, and the statement is kept (a jump reads several pages). */
+  if (self->message_page_from == NULL)
+    self->message_page_from =
+      prepare (self,
+               "SELECT a.id, a.channel, a.author_site, a.author_name,"
+               "  CASE WHEN r.id IS NULL THEN m.body END AS body, a.sent, a.arrived_at,"
+               "  r.id IS NOT NULL, p.id IS NOT NULL"
+               " FROM node_message_arrival a"
+               " LEFT JOIN message m ON m.id = a.id"
+               " LEFT JOIN retraction r ON r.id = a.id"
+               " LEFT JOIN node_message_pending p ON p.id = a.id"
+               " WHERE a.channel = ?1"
+               "  AND (a.arrived_at, a.id) >= (?2, ?3) AND (a.arrived_at, a.id) <= (?4, ?5)"
+               " ORDER BY a.arrived_at, a.id LIMIT ?6",
+               error);
+  if (self->message_page_from == NULL)
+    return NULL;
+  stmt = self->message_page_from;
+  sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, from_arrival);
+  sqlite3_bind_text (stmt, 3, from_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 4, through_arrival);
+  sqlite3_bind_text (stmt, 5, through_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 6, limit);
+  list = read_message_page (stmt);
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+  return list;
+}
+
+/**
+ * mh_node_list_message_keys:
+ * @channel: a channel
+ * @from_id: (nullable): the key to start at (the message with this
+ *   arrival time and id, or the first after it), or %NULL to start at the
+ *   first message
+ * @through_arrival: the arrival time of the last message that counts
+ * @through_id: its id (from mh_node_count_messages_through())
+ * @every: take every @every-th key, from the first one on
+ * @arrivals: (element-type gint64): where the keys' arrival times go
+ * @ids: (element-type utf8): where the keys' ids go (owned strings: give
+ *   it g_free as its free function)
+ *
+ * The keys (arrival time, id) of the messages at positions 0, @every,
+ * 2 @every... of a channel, counted from @from_id, in one pass over the
+ * channel's index: page boundaries, so that a view reads any page with
+ * mh_node_list_messages_from() instead of walking an offset.
+ *
+ * Returns: %FALSE on error (@arrivals and @ids may hold some keys)
+ */
+gboolean
+mh_node_list_message_keys (MhNode *self, const char *channel, gint64 from_arrival,
+                           const char *from_id, gint64 through_arrival, const char *through_id,
+                           guint every, GArray *arrivals, GPtrArray *ids, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  guint64 i = 0;
+  int rc;
+
+  g_return_val_if_fail (MH_IS_NODE (self), FALSE);
+  g_return_val_if_fail (channel != NULL && through_id != NULL, FALSE);
+  g_return_val_if_fail (every > 0 && arrivals != NULL && ids != NULL, FALSE);
+
+  flush_arrivals (self);
+  stmt = prepare (self,
+                  from_id != NULL
+                    ? "SELECT arrived_at, id FROM node_message_arrival WHERE channel = ?1"
+                      "  AND (arrived_at, id) >= (?4, ?5) AND (arrived_at, id) <= (?2, ?3)"
+                      " ORDER BY arrived_at, id"
+                    : "SELECT arrived_at, id FROM node_message_arrival WHERE channel = ?1"
+                      "  AND (arrived_at, id) <= (?2, ?3)"
+                      " ORDER BY arrived_at, id",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, through_arrival);
+  sqlite3_bind_text (stmt, 3, through_id, -1, SQLITE_STATIC);
+  if (from_id != NULL)
+    {
+      sqlite3_bind_int64 (stmt, 4, from_arrival);
+      sqlite3_bind_text (stmt, 5, from_id, -1, SQLITE_STATIC);
+    }
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    if (i++ % every == 0)
+      {
+        gint64 arrival = sqlite3_column_int64 (stmt, 0);
+
+        g_array_append_val (arrivals, arrival);
+        g_ptr_array_add (ids, g_strdup (column_text (stmt, 1)));
+      }
+  if (rc != SQLITE_DONE)
+    return sqlite_fail (self, error, _("listing message keys"));
+  return TRUE;
+}
+
+/**
+ * mh_node_count_messages_between:
+ * @channel: a channel
+ * @after_arrival: the arrival time of a message
+ * @after_id: its id
+ * @through_arrival: the arrival time of a later message
+ * @through_id: its id
+ *
+ * Returns: how many messages of @channel come after the first key, up to
+ *   and including the second, in arrival order: a range count of the
+ *   channel's index, short when the two are close
+ */
+guint
+mh_node_count_messages_between (MhNode *self, const char *channel, gint64 after_arrival,
+                                const char *after_id, gint64 through_arrival,
+                                const char *through_id)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (MH_IS_NODE (self), 0);
+  g_return_val_if_fail (channel != NULL && after_id != NULL && through_id != NULL, 0);
+
+  flush_arrivals (self);
+  stmt = prepare (self,
+                  "SELECT count(*) FROM node_message_arrival WHERE channel = ?1"
+                  "  AND (arrived_at, id) > (?2, ?3) AND (arrived_at, id) <= (?4, ?5)",
+                  NULL);
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_text (stmt, 1, channel, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, after_arrival);
+  sqlite3_bind_text (stmt, 3, after_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 4, through_arrival);
+  sqlite3_bind_text (stmt, 5, through_id, -1, SQLITE_STATIC);
+  return sqlite3_step (stmt) == SQLITE_ROW ? (guint) sqlite3_column_int64 (stmt, 0) : 0;
 }
 
 /**

@@ -177,6 +177,18 @@ guint mh_node_count_messages_through (MhNode *self, const char *channel, gint64 
 JsonArray *mh_node_list_messages_back (MhNode *self, const char *channel, gint64 through_arrival,
                                        const char *through_id, guint skip, guint limit,
                                        GError **error);
+/* Paging by key: page boundaries in one pass over a channel's index, then
+ * any page as a range read, however deep in the history. */
+gboolean mh_node_list_message_keys (MhNode *self, const char *channel, gint64 from_arrival,
+                                    const char *from_id, gint64 through_arrival,
+                                    const char *through_id, guint every, GArray *arrivals,
+                                    GPtrArray *ids, GError **error);
+JsonArray *mh_node_list_messages_from (MhNode *self, const char *channel, gint64 from_arrival,
+                                       const char *from_id, gint64 through_arrival,
+                                       const char *through_id, guint limit, GError **error);
+guint mh_node_count_messages_between (MhNode *self, const char *channel, gint64 after_arrival,
+                                      const char *after_id, gint64 through_arrival,
+                                      const char *through_id);
 guint mh_node_count_unread (MhNode *self, const char *channel);
 JsonObject *mh_node_list_unread (MhNode *self); /* channel -> count, the unread ones */
 gboolean mh_node_mark_channel_read (MhNode *self, const char *channel, GError **error);
