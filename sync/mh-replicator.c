@@ -73,6 +73,7 @@ typedef struct
   MhCursor *sent;      /* per lane: what has been sent */
   gint64 *acked;       /* per lane: what the peer committed */
   gboolean *lane_more; /* per lane: the log may hold more for this peer */
+  gboolean *lane_stalled; /* per lane: a change waits for the peer's audience to be known */
   gint64 *rr_current;  /* smooth weighted round robin */
   guint in_flight;
   gint64 offset_ms;
@@ -252,6 +253,7 @@ link_free (Link *link)
   g_free (link->sent);
   g_free (link->acked);
   g_free (link->lane_more);
+  g_free (link->lane_stalled);
   g_free (link->rr_current);
   g_free (link);
 }
@@ -639,6 +641,7 @@ link_pump (gpointer data)
           test_tamper (self, change);
           g_ptr_array_add (outgoing, change);
         }
+      link->lane_stalled[lane] = stalled;
       if (stalled && outgoing->len == 0)
         {
           link->sent[lane] = cursor;
@@ -1194,7 +1197,7 @@ link_apply (gpointer data)
   MhReplicator *self = link->owner;
   Incoming *in = g_queue_peek_head (&link->incoming);
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonBuilder) builder = NULL;
+  g_autofree char *ack = NULL;
   MhApplyReport report;
   MhCursor cursor;
 
@@ -1221,18 +1224,12 @@ link_apply (gpointer data)
       return G_SOURCE_REMOVE;
     }
 
-  builder = json_builder_new ();
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "type");
-  json_builder_add_string_value (builder, "ack");
-  json_builder_set_member_name (builder, "lane");
-  json_builder_add_int_value (builder, in->lane);
-  json_builder_set_member_name (builder, "epoch");
-  json_builder_add_int_value (builder, in->epoch);
-  json_builder_set_member_name (builder, "seq");
-  json_builder_add_int_value (builder, in->to);
-  json_builder_end_object (builder);
-  link_send (link, builder);
+  /* Written as json-glib would (compact, integers only), without building
+   * a tree for it: this is on the path of every live update. */
+  ack = g_strdup_printf ("{\"type\":\"ack\",\"lane\":%" G_GINT64_FORMAT ",\"epoch\":%"
+                         G_GINT64_FORMAT ",\"seq\":%" G_GINT64_FORMAT "}", in->lane, in->epoch,
+                         in->to);
+  link_send_text (link, ack);
   incoming_release (in);
   link_apply_soon (link);
   return G_SOURCE_REMOVE;
@@ -1437,6 +1434,7 @@ link_new (MhReplicator *self, SoupWebsocketConnection *conn, gboolean outgoing,
   link->sent = g_new0 (MhCursor, n_lanes);
   link->acked = g_new0 (gint64, n_lanes);
   link->lane_more = g_new0 (gboolean, n_lanes);
+  link->lane_stalled = g_new0 (gboolean, n_lanes);
   link->rr_current = g_new0 (gint64, n_lanes);
   link->rate_window_ms = now_ms ();
   link->created_ms = link->rate_window_ms;
@@ -1812,12 +1810,19 @@ static void
 committed_cb (MhStore *store, gint64 seq, gpointer data)
 {
   MhReplicator *self = data;
+  guint64 lanes = mh_store_get_committed_lanes (store);
+  gint64 epoch = mh_store_get_epoch (store);
 
+  /* Only the lanes this commit wrote to, and those where a change waits
+   * for something new (its audience): reading the others again cost a
+   * query each on every commit, before the live update's frame went out. */
   for (guint i = 0; i < self->links->len; i++)
     {
       Link *link = g_ptr_array_index (self->links, i);
       for (guint lane = 0; lane < link->n_lanes; lane++)
-        link->lane_more[lane] = TRUE;
+        if (lane >= 64 || (lanes & (G_GUINT64_CONSTANT (1) << lane)) != 0
+            || link->lane_stalled[lane] || link->sent[lane].epoch != epoch)
+          link->lane_more[lane] = TRUE;
       link_pump_soon (link);
     }
 }

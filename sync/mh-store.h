@@ -220,6 +220,7 @@ gint64 mh_store_count_after (MhStore *self, guint lane, gint64 seq);
 /* The log */
 gint64 mh_store_get_epoch (MhStore *self);
 gint64 mh_store_get_last_seq (MhStore *self);
+guint64 mh_store_get_committed_lanes (MhStore *self);
 gboolean mh_store_new_epoch (MhStore *self, GError **error);
 GPtrArray *mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
                                gboolean *restarted, gboolean *more, GError **error);
