@@ -584,12 +584,15 @@ link_pump (gpointer data)
       gboolean stalled = FALSE;
       g_autofree char *batch = NULL;
       g_autofree char *text = NULL;
+      guint n_skipped = 0;
 
       if (lane < 0)
         break;
       cursor = link->sent[lane];
-      changes = mh_store_read_lane (self->store, (guint) lane, &cursor, BATCH_ENTRIES, &restarted,
-                                    &more, &error);
+      /* The peer's own changes are left out as they are read. */
+      changes = mh_store_read_lane_skipping (self->store, (guint) lane, &cursor, BATCH_ENTRIES,
+                                             link->send_own ? NULL : link->site_id, &n_skipped,
+                                             &restarted, &more, &error);
       if (changes == NULL)
         {
           g_warning ("reading lane %d for %s: %s", lane, link->fingerprint, error->message);
@@ -652,7 +655,7 @@ link_pump (gpointer data)
        * it would cost the peer a commit and an ack to learn nothing. Its
        * cursor catches up with the next page that carries something (or
        * re-reads these after a reconnection, and skips them again). */
-      if (outgoing->len == 0 && changes->len > 0 && !restarted)
+      if (outgoing->len == 0 && (changes->len > 0 || n_skipped > 0) && !restarted)
         {
           link->sent[lane] = cursor;
           link->lane_more[lane] = more;

@@ -224,6 +224,9 @@ guint64 mh_store_get_committed_lanes (MhStore *self);
 gboolean mh_store_new_epoch (MhStore *self, GError **error);
 GPtrArray *mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
                                gboolean *restarted, gboolean *more, GError **error);
+GPtrArray *mh_store_read_lane_skipping (MhStore *self, guint lane, MhCursor *cursor, guint limit,
+                                        const char *skip_origin, guint *n_skipped,
+                                        gboolean *restarted, gboolean *more, GError **error);
 
 /* Queues */
 guint mh_store_get_held_count (MhStore *self);
