@@ -72,6 +72,7 @@ typedef struct
   guint n_lanes;
   MhCursor *sent;      /* per lane: what has been sent */
   gint64 *acked;       /* per lane: what the peer committed */
+  gint64 *framed;      /* per lane: the end of the last frame sent */
   gboolean *lane_more; /* per lane: the log may hold more for this peer */
   gboolean *lane_stalled; /* per lane: a change waits for the peer's audience to be known */
   gint64 *rr_current;  /* smooth weighted round robin */
@@ -252,6 +253,7 @@ link_free (Link *link)
   g_free (link->name);
   g_free (link->sent);
   g_free (link->acked);
+  g_free (link->framed);
   g_free (link->lane_more);
   g_free (link->lane_stalled);
   g_free (link->rr_current);
@@ -676,6 +678,7 @@ link_pump (gpointer data)
                               batch + 1);
       link_send_text (link, text);
 
+      link->framed[lane] = cursor.seq;
       link->sent[lane] = cursor;
       link->lane_more[lane] = more;
       link->in_flight++;
@@ -929,6 +932,7 @@ handle_hello (Link *link, JsonObject *hello)
       link->acked[lane] = link->sent[lane].epoch == mh_store_get_epoch (self->store)
                             ? link->sent[lane].seq
                             : 0;
+      link->framed[lane] = link->acked[lane];
       link->lane_more[lane] = TRUE;
     }
   for (guint lane = 0; lane < n_lanes; lane++)
@@ -1436,6 +1440,7 @@ link_new (MhReplicator *self, SoupWebsocketConnection *conn, gboolean outgoing,
   link->n_lanes = n_lanes;
   link->sent = g_new0 (MhCursor, n_lanes);
   link->acked = g_new0 (gint64, n_lanes);
+  link->framed = g_new0 (gint64, n_lanes);
   link->lane_more = g_new0 (gboolean, n_lanes);
   link->lane_stalled = g_new0 (gboolean, n_lanes);
   link->rr_current = g_new0 (gint64, n_lanes);
@@ -2006,8 +2011,20 @@ mh_replicator_get_peer_status (MhReplicator *self)
                                   link ? link->last_contact_ms : info->last_contact_ms);
       if (link)
         {
+          gint64 epoch = mh_store_get_epoch (self->store);
+
           for (guint lane = 0; lane < link->n_lanes; lane++)
-            waiting += mh_store_count_after (self->store, lane, link->acked[lane]);
+            {
+              gint64 from = link->acked[lane];
+
+              /* Every frame acknowledged: what the link passed over since
+               * (the peer's own changes) is not waiting either. Counting
+               * those was also a scan of the whole log after a catch-up
+               * (8 ms a call at 100,000 rows). */
+              if (link->framed[lane] <= link->acked[lane] && link->sent[lane].epoch == epoch)
+                from = MAX (from, link->sent[lane].seq);
+              waiting += mh_store_count_after (self->store, lane, from);
+            }
         }
       else if (info->site_id)
         {
