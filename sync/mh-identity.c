@@ -1359,8 +1359,9 @@ mh_changes_verify (GPtrArray *changes)
   g_ptr_array_set_size (reasons, (int) changes->len);
   /* A batch too small to share is checked here, without asking for the
    * number of cores. */
-  n_parts = changes->len < 2 * VERIFY_CHUNK_MIN ? 1
-                                                 : MIN (n_processors (), changes->len / VERIFY_CHUNK_MIN);
+  n_parts = changes->len < 2 * VERIFY_CHUNK_MIN
+              ? 1
+              : MIN (n_processors (), changes->len / VERIFY_CHUNK_MIN);
   if (n_parts <= 1)
     {
       verify_range (changes, reasons, 0, changes->len);
