@@ -1306,6 +1306,18 @@ verify_chunk_run (gpointer data, gpointer user_data)
   g_mutex_unlock (chunk->mutex);
 }
 
+/* g_get_num_processors() reads sysfs on every call (about 80 µs, a good
+ * part of applying a live update): asked once. */
+static guint
+n_processors (void)
+{
+  static gsize n;
+
+  if (g_once_init_enter (&n))
+    g_once_init_leave (&n, MAX (1, g_get_num_processors ()));
+  return (guint) n;
+}
+
 static GThreadPool *
 verify_pool (void)
 {
@@ -1313,7 +1325,7 @@ verify_pool (void)
 
   if (g_once_init_enter (&pool))
     {
-      guint n = MAX (1, g_get_num_processors () - 1);
+      guint n = MAX (1, n_processors () - 1);
       GThreadPool *p = g_thread_pool_new (verify_chunk_run, NULL, (int) MIN (n, 8), FALSE, NULL);
 
       g_once_init_leave (&pool, p);
@@ -1345,7 +1357,11 @@ mh_changes_verify (GPtrArray *changes)
 
   reasons = g_ptr_array_new_full (changes->len, g_free);
   g_ptr_array_set_size (reasons, (int) changes->len);
-  n_parts = MIN (g_get_num_processors (), changes->len / VERIFY_CHUNK_MIN);
+  /* A batch too small to share is checked here, without asking for the
+   * number of cores. */
+  n_parts = changes->len < 2 * VERIFY_CHUNK_MIN
+              ? 1
+              : MIN (n_processors (), changes->len / VERIFY_CHUNK_MIN);
   if (n_parts <= 1)
     {
       verify_range (changes, reasons, 0, changes->len);

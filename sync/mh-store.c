@@ -131,6 +131,8 @@ struct _MhStore
   gboolean touched_overflow;
   GHashTable *touched_tables;
   gboolean txn_logged;
+  guint64 txn_lanes;       /* lanes whose log grew in this transaction (bit per lane) */
+  guint64 committed_lanes; /* the same, while "committed" is emitted */
   GArray *txn_seal_pending;  /* SealPending, by oseq: this transaction's local changes */
   GHashTable *txn_seals;     /* MhSeal set: seals kept in this transaction */
   MhSeal *last_seal;         /* the last seal read (pages of a lane share seals) */
@@ -296,6 +298,30 @@ prepare_cached (MhStore *self, const char *sql)
       g_hash_table_insert (self->cached_stmts, (gpointer) sql, stmt);
     }
   return stmt;
+}
+
+/* exec_sql() for the statements of every transaction (BEGIN, COMMIT):
+ * kept prepared, as parsing them again on each commit cost more than
+ * running them. Not for PRAGMAs, which take effect when prepared. */
+static gboolean
+exec_cached (MhStore *self, const char *sql, GError **error)
+{
+  MhCachedStmt *stmt = prepare_cached (self, sql);
+  int rc;
+
+  if (stmt == NULL)
+    return exec_sql (self, sql, error);
+  rc = sqlite3_step (stmt);
+  sqlite3_reset (stmt);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    {
+      g_set_error (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED, "%s: %s", sql,
+                   sqlite3_errstr (rc));
+      if (self->txn_depth > 0)
+        self->txn_failed = TRUE;
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static char *
@@ -1162,6 +1188,7 @@ txn_begin (MhStore *self, GError **error)
 
   self->txn_failed = FALSE;
   self->txn_logged = FALSE;
+  self->txn_lanes = 0;
   self->txn_seq_start = self->seq;
   self->txn_own_seq_start = self->own_seq;
   g_hash_table_remove_all (self->txn_row_lseq);
@@ -1171,7 +1198,7 @@ txn_begin (MhStore *self, GError **error)
   self->touched_overflow = FALSE;
   g_array_set_size (self->txn_seal_pending, 0);
   g_hash_table_remove_all (self->txn_seals);
-  if (!exec_sql (self, "BEGIN IMMEDIATE", error))
+  if (!exec_cached (self, "BEGIN IMMEDIATE", error))
     {
       self->txn_depth = 0;
       return FALSE;
@@ -1587,6 +1614,7 @@ static gboolean
 txn_commit (MhStore *self, GError **error)
 {
   gboolean logged;
+  guint64 lanes;
 
   g_assert (self->txn_depth > 0);
   /* Failing here marks the transaction failed: the outermost commit then
@@ -1610,7 +1638,7 @@ txn_commit (MhStore *self, GError **error)
       || !meta_set_int (self, "seq", self->seq, error)
       || !meta_set_int (self, "own_seq", self->own_seq, error)
       || !meta_set_int (self, "hlc", self->clock.last, error) || !flush_digests (self, error)
-      || !exec_sql (self, "COMMIT", error))
+      || !exec_cached (self, "COMMIT", error))
     {
       txn_rollback (self);
       return FALSE;
@@ -1619,10 +1647,19 @@ txn_commit (MhStore *self, GError **error)
   g_array_set_size (self->txn_seal_pending, 0);
   g_hash_table_remove_all (self->txn_seals);
   logged = self->txn_logged;
+  lanes = self->txn_lanes;
   update_counts (self);
   emit_changes (self);
   if (logged)
-    g_signal_emit (self, signals[COMMITTED], 0, self->seq);
+    {
+      /* Handlers may write (a nested commit emits its own signal first):
+       * each emission sees its own lanes. */
+      guint64 outer = self->committed_lanes;
+
+      self->committed_lanes = lanes;
+      g_signal_emit (self, signals[COMMITTED], 0, self->seq);
+      self->committed_lanes = outer;
+    }
   return TRUE;
 }
 
@@ -1663,6 +1700,7 @@ log_insert (MhStore *self, guint lane, gint64 lseq, gint64 tbl, gint64 rid, GErr
   if (rc != SQLITE_DONE)
     return set_sqlite_error (self, error, "writing the log");
   self->txn_logged = TRUE;
+  self->txn_lanes |= lane < 64 ? G_GUINT64_CONSTANT (1) << lane : G_MAXUINT64;
   return TRUE;
 }
 
@@ -4513,6 +4551,20 @@ mh_store_get_last_seq (MhStore *self)
 }
 
 /**
+ * mh_store_get_committed_lanes:
+ *
+ * In a handler of #MhStore::committed: which lanes the commit added log
+ * entries to, one bit per lane (bit 0 for lane 0; lanes from 64 on set
+ * every bit). A link need not read the others again.
+ */
+guint64
+mh_store_get_committed_lanes (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), G_MAXUINT64);
+  return self->committed_lanes;
+}
+
+/**
  * mh_store_new_epoch:
  *
  * Starts a new log epoch: every peer reads this replica's lanes again from
@@ -4549,15 +4601,41 @@ GPtrArray *
 mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
                     gboolean *restarted, gboolean *more, GError **error)
 {
+  return mh_store_read_lane_skipping (self, lane, cursor, limit, NULL, NULL, restarted, more,
+                                      error);
+}
+
+/**
+ * mh_store_read_lane_skipping:
+ * @skip_origin: (nullable): a site id
+ * @n_skipped: (out) (optional): how many registers were left out
+ *
+ * mh_store_read_lane(), without the registers that @skip_origin wrote
+ * (counted in @n_skipped): a link never sends a peer its own changes back,
+ * and building them cost most of a page's reading (the values, the seal
+ * looked up) when a node offers its log back to the peer it caught up from.
+ */
+GPtrArray *
+mh_store_read_lane_skipping (MhStore *self, guint lane, MhCursor *cursor, guint limit,
+                             const char *skip_origin, guint *n_skipped, gboolean *restarted,
+                             gboolean *more, GError **error)
+{
   g_autoptr(MhCachedStmt) stmt = NULL;
   g_autoptr(GPtrArray) changes = NULL;
-  guint n = 0;
+  guint n = 0, skipped = 0, skip = 0;
+  gpointer index;
   gint64 after;
 
   g_return_val_if_fail (MH_IS_STORE (self), NULL);
   g_return_val_if_fail (cursor != NULL, NULL);
   g_return_val_if_fail (limit > 0, NULL);
 
+  if (n_skipped)
+    *n_skipped = 0;
+  /* Site indexes start at 1: 0 skips nothing. */
+  if (skip_origin != NULL
+      && g_hash_table_lookup_extended (self->site_by_name, skip_origin, NULL, &index))
+    skip = GPOINTER_TO_UINT (index);
   if (restarted)
     *restarted = FALSE;
   if (more)
@@ -4653,6 +4731,11 @@ mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
 
               if (row->meta[i].hlc == 0 || row->meta[i].lseq != lseq)
                 continue;
+              if (skip != 0 && row->meta[i].origin == skip)
+                {
+                  skipped++;
+                  continue;
+                }
               change = mh_change_new_set (table->name, row->id, reg->name,
                                           cells_to_variant (row->cells + reg->first_column,
                                                             reg->n_columns),
@@ -4668,6 +4751,8 @@ mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
             }
         }
     }
+  if (n_skipped)
+    *n_skipped = skipped;
   return g_steal_pointer (&changes);
 }
 
@@ -5030,7 +5115,7 @@ static gboolean
 save_peer_cursor (MhStore *self, const char *peer, guint lane, const MhCursor *cursor,
                   GError **error)
 {
-  g_autoptr(sqlite3_stmt) stmt = prepare_once (
+  g_autoptr(MhCachedStmt) stmt = prepare_cached (
     self, "INSERT OR REPLACE INTO _mh_cursors (peer, lane, epoch, seq) VALUES (?, ?, ?, ?)");
 
   if (stmt == NULL)

@@ -291,9 +291,13 @@ GPtrArray *mh_store_answer_rows (MhStore *self, GPtrArray *pairs, const char *pe
 /* The log */
 gint64 mh_store_get_epoch (MhStore *self);
 gint64 mh_store_get_last_seq (MhStore *self);
+guint64 mh_store_get_committed_lanes (MhStore *self);
 gboolean mh_store_new_epoch (MhStore *self, GError **error);
 GPtrArray *mh_store_read_lane (MhStore *self, guint lane, MhCursor *cursor, guint limit,
                                gboolean *restarted, gboolean *more, GError **error);
+GPtrArray *mh_store_read_lane_skipping (MhStore *self, guint lane, MhCursor *cursor, guint limit,
+                                        const char *skip_origin, guint *n_skipped,
+                                        gboolean *restarted, gboolean *more, GError **error);
 
 /* Queues */
 guint mh_store_get_held_count (MhStore *self);

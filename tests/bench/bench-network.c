@@ -1217,6 +1217,9 @@ wait_quiet (Child **nodes, guint n_nodes)
           double cpu = json_object_get_double_member (c, "cpu");
 
           busy |= cpu - last[i] > 0.0075;
+          if (g_getenv ("MEDHEAD_BENCH_VERBOSE") != NULL)
+            g_printerr ("wait_quiet %.2f s: node %u used %.1f ms of CPU\n",
+                        (g_get_monotonic_time () - t0) / 1e6, i, 1000 * (cpu - last[i]));
           last[i] = cpu;
         }
       quiet = busy ? 0 : quiet + 1;

@@ -198,6 +198,21 @@ has_value (gpointer data)
   return get_available (e->node, e->row) == e->value;
 }
 
+/* Whether every peer of @data's node has nothing waiting: its own changes,
+ * which are never sent back to it, do not count. */
+static gboolean
+nothing_waiting (gpointer data)
+{
+  Node *node = data;
+  g_autoptr(JsonArray) status = mh_replicator_get_peer_status (node->replicator);
+
+  for (guint i = 0; i < json_array_get_length (status); i++)
+    if (json_object_get_int_member (json_array_get_object_element (status, i), "changes_waiting")
+        != 0)
+      return FALSE;
+  return TRUE;
+}
+
 /* hospital - hub - ambulance, where only the ambulance knows the hub's
  * address and the hub knows nobody's: changes still flow both ways. */
 static void
@@ -260,6 +275,10 @@ test_replicator_line (void)
     g_assert_cmpint (json_object_get_int_member (peer, "bytes_sent"), >, 0);
     g_assert_cmpint (json_object_get_int_member (peer, "bytes_received"), >, 0);
   }
+  /* The hub relays both ways: each end's own changes sit in its log and are
+   * never sent back to their origin. */
+  g_assert_true (wait_for (nothing_waiting, hub, WAIT_MS));
+  g_assert_true (wait_for (nothing_waiting, hospital, WAIT_MS));
 
   node_free (ambulance);
   node_free (hub);

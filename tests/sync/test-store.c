@@ -826,6 +826,44 @@ test_store_signals_write_from_handler (Fixture *f, gconstpointer data)
   test_assert_digests_consistent (f->store);
 }
 
+static void
+log_committed_lanes (MhStore *store, gint64 seq, gpointer user_data)
+{
+  GArray *lanes = user_data;
+  guint64 mask = mh_store_get_committed_lanes (store);
+
+  g_array_append_val (lanes, mask);
+}
+
+/* Each "committed" emission tells the lanes its own commit wrote to, also
+ * when a "changed" handler commits a write of its own in between (a link
+ * woken for the wrong lane would leave the first write unsent). */
+static void
+test_store_signals_committed_lanes (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GArray) lanes = g_array_new (FALSE, FALSE, sizeof (guint64));
+  guint calls = 0;
+  gulong writer, logger;
+
+  logger = g_signal_connect (f->store, "committed", G_CALLBACK (log_committed_lanes), lanes);
+  insert_ok (f->store, "patient", "P1", "{'age': <int64 40>}");
+  g_assert_cmpuint (lanes->len, ==, 1);
+  g_assert_cmpuint (g_array_index (lanes, guint64, 0), ==, G_GUINT64_CONSTANT (1) << LANE_CARE);
+
+  writer = g_signal_connect (f->store, "changed::hospital", G_CALLBACK (write_from_handler),
+                             &calls);
+  g_array_set_size (lanes, 0);
+  insert_ok (f->store, "hospital", "H1", "{'name': <'a'>}");
+  g_assert_cmpuint (calls, ==, 1);
+  /* The handler's commit (care) is told first, then the hospital's. */
+  g_assert_cmpuint (lanes->len, ==, 2);
+  g_assert_cmpuint (g_array_index (lanes, guint64, 0), ==, G_GUINT64_CONSTANT (1) << LANE_CARE);
+  g_assert_cmpuint (g_array_index (lanes, guint64, 1), ==,
+                    G_GUINT64_CONSTANT (1) << LANE_REGISTRY);
+  g_signal_handler_disconnect (f->store, writer);
+  g_signal_handler_disconnect (f->store, logger);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Validation                                                               */
 
@@ -1474,6 +1512,56 @@ test_store_french (Fixture *f, gconstpointer data)
   g_assert_cmpstr (error->message, ==, "hospital “H1” exists already");
 }
 
+/* A reader can leave out one origin's registers: they are counted, not
+ * built, and the cursor still passes over them. */
+static void
+test_store_read_lane_skipping (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MhStore) other = test_open (f->dir, "other.db", f->schema, "site-b");
+  g_autoptr(GPtrArray) theirs = NULL;
+  g_autoptr(GPtrArray) page = NULL;
+  g_autoptr(GError) error = NULL;
+  MhCursor cursor = { 0, 0 };
+  MhApplyReport report;
+  guint n_skipped = 99;
+  gboolean more = TRUE;
+
+  insert_ok (other, "hospital", "B1", "{'name': <'theirs'>, 'available': <int64 3>}");
+  insert_ok (other, "hospital", "B2", "{'name': <'theirs too'>}");
+  theirs = mh_store_read_lane (other, LANE_REGISTRY, &cursor, 100, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (mh_store_apply (f->store, theirs, &report, &error));
+  g_assert_no_error (error);
+  insert_ok (f->store, "hospital", "A1", "{'name': <'ours'>}");
+  /* A register of B1 rewritten here: that one is ours now. */
+  update_ok (f->store, "hospital", "B1", "{'available': <int64 4>}");
+
+  cursor.epoch = cursor.seq = 0;
+  page = mh_store_read_lane_skipping (f->store, LANE_REGISTRY, &cursor, 100, "site-b",
+                                      &n_skipped, NULL, &more, &error);
+  g_assert_no_error (error);
+  g_assert_false (more);
+  g_assert_cmpint (cursor.seq, ==, mh_store_get_last_seq (f->store));
+  for (guint i = 0; i < page->len; i++)
+    g_assert_cmpstr (((MhChange *) g_ptr_array_index (page, i))->origin, ==, "site-a");
+  g_assert_nonnull (find_change (page, "A1", "name"));
+  g_assert_nonnull (find_change (page, "B1", "beds"));
+  g_assert_null (find_change (page, "B1", "name"));
+  /* All of site-b's registers but the one rewritten here. */
+  g_assert_nonnull (find_change (theirs, "B1", "beds"));
+  g_assert_cmpuint (n_skipped, ==, theirs->len - 1);
+
+  /* Skipping nobody, or a site unknown here, reads everything. */
+  g_clear_pointer (&page, g_ptr_array_unref);
+  cursor.epoch = cursor.seq = 0;
+  page = mh_store_read_lane_skipping (f->store, LANE_REGISTRY, &cursor, 100, "site-z",
+                                      &n_skipped, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_skipped, ==, 0);
+  g_assert_nonnull (find_change (page, "B1", "name"));
+  g_assert_nonnull (find_change (page, "A1", "name"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1493,11 +1581,13 @@ main (int argc, char **argv)
   ADD ("signals", test_store_signals);
   ADD ("signals/many-rows", test_store_signals_many_rows);
   ADD ("signals/write-from-handler", test_store_signals_write_from_handler);
+  ADD ("signals/committed-lanes", test_store_signals_committed_lanes);
   ADD ("validator", test_store_validator);
   g_test_add_func ("/store/validator-destroy", test_store_validator_destroy);
   ADD ("read-lane/paging", test_store_read_lane_paging);
   ADD ("read-lane/paging-random", test_store_read_lane_paging_random);
   ADD ("read-lane/long-ids", test_store_read_lane_long_ids);
+  ADD ("read-lane/skipping", test_store_read_lane_skipping);
   ADD ("lanes", test_store_lanes);
   ADD ("epoch/cursor", test_store_epoch_cursor);
   ADD ("epoch/copy", test_store_epoch_copy);
