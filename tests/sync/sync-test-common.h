@@ -367,3 +367,14 @@ identity_in (const char *dir, const char *name)
   g_assert_no_error (error);
   return identity;
 }
+
+/* A replica in @dir signing as @identity and checking what it receives. */
+static inline MhStore *
+test_signed_store (const char *dir, const char *name, MhSchema *schema, MhIdentity *identity)
+{
+  MhStore *store = test_open (dir, name, schema, mh_identity_get_site_id (identity));
+
+  mh_store_set_identity (store, identity);
+  mh_store_set_verify_signatures (store, TRUE);
+  return store;
+}

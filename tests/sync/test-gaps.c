@@ -15,15 +15,6 @@
 
 #define KEEP_MS (60 * MINUTE_MS)
 
-static MhStore *
-signed_store (TestDir *dir, const char *name, MhSchema *schema, MhIdentity *identity)
-{
-  MhStore *store = test_open (dir->path, name, schema, mh_identity_get_site_id (identity));
-
-  mh_store_set_identity (store, identity);
-  mh_store_set_verify_signatures (store, TRUE);
-  return store;
-}
 
 static void
 write_name (MhStore *store, const char *row, const char *name, gboolean insert)
@@ -158,10 +149,10 @@ test_gaps_withheld (void)
   g_autoptr(MhIdentity) dave = identity_in (dir->path, "dave");
   g_autoptr(MhIdentity) eve = identity_in (dir->path, "eve");
   g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) a = signed_store (dir, "a.db", schema, alice);
-  g_autoptr(MhStore) b = signed_store (dir, "b.db", schema, bob);
-  g_autoptr(MhStore) c = signed_store (dir, "c.db", schema, carol);
-  g_autoptr(MhStore) d = signed_store (dir, "d.db", schema, dave);
+  g_autoptr(MhStore) a = test_signed_store (dir->path, "a.db", schema, alice);
+  g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
+  g_autoptr(MhStore) c = test_signed_store (dir->path, "c.db", schema, carol);
+  g_autoptr(MhStore) d = test_signed_store (dir->path, "d.db", schema, dave);
   g_autoptr(GPtrArray) gaps = NULL;
   g_autoptr(GPtrArray) partial = NULL;
   g_autoptr(GPtrArray) found = NULL;
@@ -244,10 +235,10 @@ test_gaps_explained (void)
   g_autoptr(MhIdentity) carol = identity_in (dir->path, "carol");
   g_autoptr(MhIdentity) dave = identity_in (dir->path, "dave");
   g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) a = signed_store (dir, "a.db", schema, alice);
-  g_autoptr(MhStore) b = signed_store (dir, "b.db", schema, bob);
-  g_autoptr(MhStore) c = signed_store (dir, "c.db", schema, carol);
-  g_autoptr(MhStore) d = signed_store (dir, "d.db", schema, dave);
+  g_autoptr(MhStore) a = test_signed_store (dir->path, "a.db", schema, alice);
+  g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
+  g_autoptr(MhStore) c = test_signed_store (dir->path, "c.db", schema, carol);
+  g_autoptr(MhStore) d = test_signed_store (dir->path, "d.db", schema, dave);
   g_autoptr(GPtrArray) gaps = NULL;
   g_autoptr(GPtrArray) found = NULL;
   g_autoptr(GPtrArray) from_c = NULL;
@@ -325,7 +316,7 @@ test_gaps_unknown (void)
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhIdentity) dave = identity_in (dir->path, "dave");
   g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) a = signed_store (dir, "a.db", schema, alice);
+  g_autoptr(MhStore) a = test_signed_store (dir->path, "a.db", schema, alice);
   g_autoptr(GArray) explained = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_autoptr(GPtrArray) found = NULL;
   g_autoptr(GError) error = NULL;

@@ -13,16 +13,6 @@
 #include "mh-test-util.h"
 #include "sync-test-common.h"
 
-/* A replica signing as @identity and checking what it receives. */
-static MhStore *
-signed_store (TestDir *dir, const char *name, MhSchema *schema, MhIdentity *identity)
-{
-  MhStore *store = test_open (dir->path, name, schema, mh_identity_get_site_id (identity));
-
-  mh_store_set_identity (store, identity);
-  mh_store_set_verify_signatures (store, TRUE);
-  return store;
-}
 
 static gint64
 count_seals (MhStore *store)
@@ -124,7 +114,7 @@ test_seal_commit (void)
   g_autoptr(TestDir) dir = test_dir_new ("mh-seal");
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) a = signed_store (dir, "a.db", schema, alice);
+  g_autoptr(MhStore) a = test_signed_store (dir->path, "a.db", schema, alice);
   g_autoptr(GPtrArray) changes = NULL;
   g_autoptr(GHashTable) seals = g_hash_table_new (NULL, NULL);
   guint n_full = 0, n_rest = 0, n_one = 0;
@@ -185,9 +175,9 @@ test_seal_relay (void)
   g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
   g_autoptr(MhIdentity) carol = identity_in (dir->path, "carol");
   g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) a = signed_store (dir, "a.db", schema, alice);
-  g_autoptr(MhStore) b = signed_store (dir, "b.db", schema, bob);
-  g_autoptr(MhStore) c = signed_store (dir, "c.db", schema, carol);
+  g_autoptr(MhStore) a = test_signed_store (dir->path, "a.db", schema, alice);
+  g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
+  g_autoptr(MhStore) c = test_signed_store (dir->path, "c.db", schema, carol);
   g_autoptr(GPtrArray) from_b = NULL;
   MhCursor cursor = { 0, 0 };
   gboolean more = TRUE;
@@ -262,7 +252,7 @@ test_seal_relay (void)
 static char *
 sealed_batch (TestDir *dir, MhSchema *schema, MhIdentity *alice)
 {
-  g_autoptr(MhStore) a = signed_store (dir, "tamper-a.db", schema, alice);
+  g_autoptr(MhStore) a = test_signed_store (dir->path, "tamper-a.db", schema, alice);
   g_autoptr(GPtrArray) changes = NULL;
   char *text;
 
@@ -282,7 +272,7 @@ apply_fresh (TestDir *dir, MhSchema *schema, MhIdentity *id, GPtrArray *changes,
 {
   static guint serial;
   g_autofree char *name = g_strdup_printf ("fresh-%u.db", serial++);
-  g_autoptr(MhStore) store = signed_store (dir, name, schema, id);
+  g_autoptr(MhStore) store = test_signed_store (dir->path, name, schema, id);
   g_autoptr(GPtrArray) rejected = NULL;
   MhApplyReport report = test_apply (store, changes);
 
@@ -458,7 +448,7 @@ test_seal_equivocation (void)
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
   g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) b = signed_store (dir, "b.db", schema, bob);
+  g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
   const char *site = mh_identity_get_site_id (alice);
   g_autoptr(GPtrArray) rejected = NULL;
   MhChange *versions[3];
@@ -532,7 +522,7 @@ test_seal_queued (void)
   g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
   g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
   g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) b = signed_store (dir, "b.db", schema, bob);
+  g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
   const char *site = mh_identity_get_site_id (alice);
   g_autoptr(MhChange) ahead = test_set ("hospital", "h1", "name", test_hlc (10 * MINUTE_MS, 0),
                                         site, 1, "[<'Later'>]");
@@ -580,7 +570,7 @@ test_seal_old_replica (void)
   g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
   g_autoptr(MhIdentity) carol = identity_in (dir->path, "carol");
   g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) c = signed_store (dir, "c.db", schema, carol);
+  g_autoptr(MhStore) c = test_signed_store (dir->path, "c.db", schema, carol);
   g_autoptr(GPtrArray) changes = NULL;
   g_autoptr(GPtrArray) decoded = NULL;
   MhChange *old = test_set ("hospital", "h1", "name", test_hlc (0, 0),
@@ -589,7 +579,7 @@ test_seal_old_replica (void)
 
   g_assert_true (mh_identity_sign_change (alice, old, NULL));
   {
-    g_autoptr(MhStore) b = signed_store (dir, "b.db", schema, bob);
+    g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
     g_autoptr(GPtrArray) batch = test_batch (old, NULL);
 
     report = test_apply (b, batch);
@@ -598,7 +588,7 @@ test_seal_old_replica (void)
                      ==, SQLITE_OK);
   }
   {
-    g_autoptr(MhStore) b = signed_store (dir, "b.db", schema, bob);
+    g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
 
     write_rows (b, 100, 2, "New");
     g_assert_cmpint (count_seals (b), ==, 1);

@@ -311,17 +311,6 @@ test_cutoff_on_apply (Fixture *f, gconstpointer data)
 }
 
 
-/* A replica signing as @identity and checking what it receives. */
-static MhStore *
-signed_store (Fixture *f, const char *name, MhIdentity *identity)
-{
-  g_autoptr(MhSchema) schema = test_schema_new (1);
-  MhStore *store = test_open (f->dir, name, schema, mh_identity_get_site_id (identity));
-
-  mh_store_set_identity (store, identity);
-  mh_store_set_verify_signatures (store, TRUE);
-  return store;
-}
 
 static void
 station_writes (MhStore *store, const char *row, const char *name, int how)
@@ -365,9 +354,10 @@ digests_equal (MhStore *a, MhStore *b)
 static void
 test_retroactive (Fixture *f, gconstpointer data)
 {
-  g_autoptr(MhStore) station = signed_store (f, "station.db", f->station);
-  g_autoptr(MhStore) early = signed_store (f, "early.db", f->hub);
-  g_autoptr(MhStore) late = signed_store (f, "late.db", f->rogue);
+  g_autoptr(MhSchema) schema = test_schema_new (1);
+  g_autoptr(MhStore) station = test_signed_store (f->dir, "station.db", schema, f->station);
+  g_autoptr(MhStore) early = test_signed_store (f->dir, "early.db", schema, f->hub);
+  g_autoptr(MhStore) late = test_signed_store (f->dir, "late.db", schema, f->rogue);
   g_autoptr(GError) error = NULL;
   g_autoptr(MhTrust) trust = mh_trust_new (early, f->net_key, &error);
   g_autoptr(JsonNode) hub = admit (f->network, f->net_key, f->hub, "hub", NULL);
