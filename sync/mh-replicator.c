@@ -1373,8 +1373,11 @@ want_is_valid (JsonObject *frame)
   JsonNode *gaps = json_object_get_member (frame, "gaps");
   JsonNode *rows = json_object_get_member (frame, "rows");
 
+  JsonNode *again = json_object_get_member (frame, "again");
+
   if ((gaps == NULL && rows == NULL) || (gaps != NULL && !JSON_NODE_HOLDS_ARRAY (gaps))
-      || (rows != NULL && !JSON_NODE_HOLDS_ARRAY (rows)))
+      || (rows != NULL && !JSON_NODE_HOLDS_ARRAY (rows))
+      || (again != NULL && json_node_get_value_type (again) != G_TYPE_BOOLEAN))
     return FALSE;
   for (guint i = 0; gaps != NULL && i < json_array_get_length (json_node_get_array (gaps)); i++)
     {
@@ -1441,9 +1444,9 @@ answers_are_valid (JsonNode *node)
 /* A have frame, parsed: its answers (in @parser) and its changes. */
 static GPtrArray *
 have_parse (const char *text, gsize size, JsonParser *parser, JsonArray **out_answers,
-            GError **error)
+            gboolean *out_again, GError **error)
 {
-  JsonNode *root, *node;
+  JsonNode *root, *node, *again;
 
   if (!mh_codec_check_depth (text, size, 8, error)
       || !json_parser_load_from_data (parser, text, (gssize) size, error))
@@ -1456,19 +1459,34 @@ have_parse (const char *text, gsize size, JsonParser *parser, JsonArray **out_an
       g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "malformed have");
       return NULL;
     }
+  again = json_object_get_member (json_node_get_object (root), "again");
+  if (again != NULL && json_node_get_value_type (again) != G_TYPE_BOOLEAN)
+    {
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_MALFORMED, "malformed have");
+      return NULL;
+    }
   *out_answers = json_node_get_array (node);
+  *out_again = again != NULL && json_node_get_boolean (again);
   return mh_codec_decode_batch (text, (gssize) size, NULL, error);
 }
 
-/* Asks @link about @gaps (MhGap). */
+/* Asks @link about @gaps (MhGap). @again: about suspicions, once the peer
+ * has committed everything this node sent it; its answer says so too, and
+ * only such an answer is judged (an answer to an earlier question tells
+ * what the peer had before). */
 static void
-send_want (Link *link, GPtrArray *gaps)
+send_want (Link *link, GPtrArray *gaps, gboolean again)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "type");
   json_builder_add_string_value (builder, "want");
+  if (again)
+    {
+      json_builder_set_member_name (builder, "again");
+      json_builder_add_boolean_value (builder, TRUE);
+    }
   json_builder_set_member_name (builder, "gaps");
   json_builder_begin_array (builder);
   for (guint i = 0; i < gaps->len && i < GAP_ASK_MAX; i++)
@@ -1484,6 +1502,37 @@ send_want (Link *link, GPtrArray *gaps)
   json_builder_end_array (builder);
   json_builder_end_object (builder);
   link_send (link, builder);
+}
+
+/* Whether @link's peer committed everything this node has for it. */
+static gboolean
+link_caught_up (Link *link)
+{
+  if (!link->open || link->closing || link->in_flight > 0)
+    return FALSE;
+  for (guint lane = 0; lane < link->n_lanes; lane++)
+    if (link->lane_more[lane] || link->lane_stalled[lane] || link->framed[lane] > link->acked[lane])
+      return FALSE;
+  return TRUE;
+}
+
+/* The changes another peer filled @link's gaps with, asked of @link again
+ * once it has committed them too (it got them from this node): an honest
+ * relay, late by another path, now accounts for them
+ * (mh_store_judge()). */
+static void
+ask_suspects (Link *link)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) suspects = NULL;
+
+  if (link->site_id == NULL)
+    return;
+  suspects = mh_store_get_suspects (link->owner->store, link->site_id, GAP_ASK_MAX, &error);
+  if (suspects == NULL)
+    g_warning ("reading suspicions: %s", error->message);
+  else if (suspects->len > 0)
+    send_want (link, suspects, TRUE);
 }
 
 /* Withholding (docs/security.md): holes in an origin's sequence numbers
@@ -1506,8 +1555,14 @@ gap_tick_cb (gpointer data)
       return G_SOURCE_CONTINUE;
     }
   for (guint i = 0; i < self->links->len; i++)
-    if (((Link *) g_ptr_array_index (self->links, i))->open)
-      n_open++;
+    {
+      Link *link = g_ptr_array_index (self->links, i);
+
+      if (link->open)
+        n_open++;
+      if (link_caught_up (link))
+        ask_suspects (link);
+    }
   if (n_open == 0 || mh_store_get_gap_count (self->store) == 0)
     return G_SOURCE_CONTINUE;
   gaps = mh_store_get_gaps (self->store, TRUE, 4 * GAP_ASK_MAX, &error);
@@ -1534,7 +1589,7 @@ gap_tick_cb (gpointer data)
       Link *link = g_ptr_array_index (self->links, i);
 
       if (link->open && !link->closing)
-        send_want (link, due);
+        send_want (link, due, FALSE);
     }
   if (!mh_store_note_gaps_asked (self->store, due, now, &error))
     g_warning ("recording questions: %s", error->message);
@@ -1605,7 +1660,7 @@ link_ask_gaps (Link *link)
     if (((MhGap *) g_ptr_array_index (gaps, i))->tries > 0)
       g_ptr_array_add (asked, g_ptr_array_index (gaps, i));
   if (asked->len > 0)
-    send_want (link, asked);
+    send_want (link, asked, FALSE);
 }
 
 static void
@@ -1678,9 +1733,14 @@ handle_want (Link *link, JsonObject *frame)
       origin = json_array_get_string_element (triple, 0);
       first = json_array_get_int_element (triple, 1);
       last = json_array_get_int_element (triple, 2);
+      quoted = g_strescape (origin, NULL);
       /* A withholding relay (test only) knows nothing. */
       if (test_withheld_table () != NULL)
-        continue;
+        {
+          g_string_append_printf (answers, "%s[\"%s\",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+                                  ",[]]", answers->len > 1 ? "," : "", quoted, first, last);
+          continue;
+        }
       found = mh_store_answer_gap (self->store, origin, first, last, link->site_id, budget,
                                    explained, &upto, &error);
       if (found == NULL)
@@ -1695,7 +1755,6 @@ handle_want (Link *link, JsonObject *frame)
         }
       for (guint j = 0; j < found->len; j++)
         g_ptr_array_add (outgoing, mh_change_ref (g_ptr_array_index (found, j)));
-      quoted = g_strescape (origin, NULL);
       g_string_append_printf (answers, "%s[\"%s\",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",[",
                               answers->len > 1 ? "," : "", quoted, first, upto);
       for (guint j = 0; j < explained->len; j++)
@@ -1710,7 +1769,11 @@ handle_want (Link *link, JsonObject *frame)
       g_warning ("answering %s about gaps: a change cannot be encoded", link->fingerprint);
       return;
     }
-  text = g_strdup_printf (HAVE_PREFIX "\"answers\":%s,%s", answers->str, batch + 1);
+  text = g_strdup_printf (HAVE_PREFIX "%s\"answers\":%s,%s",
+                          json_object_get_boolean_member_with_default (frame, "again", FALSE)
+                            ? "\"again\":true,"
+                            : "",
+                          answers->str, batch + 1);
   link_send_text (link, text);
 }
 
@@ -1724,8 +1787,9 @@ handle_have (Link *link, GBytes *message)
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
   g_autoptr(GError) error = NULL;
   JsonArray *answers = NULL;
+  gboolean again = FALSE;
 
-  changes = have_parse (text, size, parser, &answers, &error);
+  changes = have_parse (text, size, parser, &answers, &again, &error);
   if (changes == NULL)
     {
       link_refuse (link, "malformed have");
@@ -1743,15 +1807,28 @@ handle_have (Link *link, GBytes *message)
       JsonArray *answer = json_array_get_array_element (answers, i);
       JsonArray *explained = json_array_get_array_element (answer, 3);
       const char *origin = json_array_get_string_element (answer, 0);
+      g_autoptr(GArray) pairs = g_array_new (FALSE, FALSE, sizeof (gint64));
 
       for (guint j = 0; j + 1 < json_array_get_length (explained); j += 2)
-        if (!mh_store_settle_gap (self->store, origin, json_array_get_int_element (explained, j),
-                                  json_array_get_int_element (explained, j + 1), link->site_id,
-                                  &error))
-          {
-            g_warning ("recording an answer from %s: %s", link->fingerprint, error->message);
-            return;
-          }
+        {
+          gint64 a = json_array_get_int_element (explained, j);
+          gint64 b = json_array_get_int_element (explained, j + 1);
+
+          g_array_append_val (pairs, a);
+          g_array_append_val (pairs, b);
+          if (!mh_store_settle_gap (self->store, origin, a, b, link->site_id, &error))
+            {
+              g_warning ("recording an answer from %s: %s", link->fingerprint, error->message);
+              return;
+            }
+        }
+      if (again && !mh_store_judge (self->store, link->site_id, origin,
+                           json_array_get_int_element (answer, 1),
+                           json_array_get_int_element (answer, 2), pairs, &error))
+        {
+          g_warning ("judging an answer from %s: %s", link->fingerprint, error->message);
+          return;
+        }
     }
 }
 
@@ -2715,8 +2792,9 @@ mh_replicator_check_frame (const char *text, gsize size, guint n_lanes, GError *
       g_autoptr(JsonParser) have = json_parser_new_immutable ();
       g_autoptr(GPtrArray) changes = NULL;
       JsonArray *answers = NULL;
+      gboolean again;
 
-      changes = have_parse (text, size, have, &answers, error);
+      changes = have_parse (text, size, have, &answers, &again, error);
       return changes != NULL ? "have" : NULL;
     }
   if (size > 64 * 1024)

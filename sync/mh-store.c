@@ -2723,6 +2723,12 @@ static const char store_ddl[] =
   "CREATE TABLE IF NOT EXISTS _mh_gapmark (origin INTEGER PRIMARY KEY, checked INTEGER NOT NULL);"
   "CREATE TABLE IF NOT EXISTS _mh_withheld (via INTEGER PRIMARY KEY, n INTEGER NOT NULL,"
   "  last_at INTEGER NOT NULL, origin INTEGER NOT NULL, oseq INTEGER NOT NULL);"
+  /* A gap another peer filled after the gap's peers were asked: the relay
+   * that passed over it (kind 0), or the peer that explained it away
+   * (kind 1), is asked again before it is counted (mh_store_judge()). */
+  "CREATE TABLE IF NOT EXISTS _mh_suspect (peer INTEGER NOT NULL, origin INTEGER NOT NULL,"
+  "  oseq INTEGER NOT NULL, kind INTEGER NOT NULL, since INTEGER NOT NULL,"
+  "  PRIMARY KEY (peer, origin, oseq, kind)) WITHOUT ROWID;"
   /* Rows whose revoked changes were taken back (mh_store_forget_after()),
    * to ask the peers about as they hold them. */
   "CREATE TABLE IF NOT EXISTS _mh_refetch (tbl TEXT NOT NULL, row TEXT NOT NULL,"
@@ -5593,17 +5599,44 @@ withheld_charge (MhStore *self, guint via, guint origin, gint64 oseq, GError **e
   if (sqlite3_step (stmt) != SQLITE_DONE)
     return set_sqlite_error (self, error, "recording a withheld change");
   /* Sites and numbers only: the change may be patient data. */
-  g_message ("peer %s passed on later changes of site %s but not number %" G_GINT64_FORMAT
-             ", which peer %s had and which won here: it may be withholding",
-             site_name (self, via), site_name (self, origin), oseq,
-             site_name (self, self->via_index));
+  g_message ("peer %s could not account for number %" G_GINT64_FORMAT " of site %s, which "
+             "another peer brought and which holds here: it may be withholding",
+             site_name (self, via), oseq, site_name (self, origin));
+  return TRUE;
+}
+
+enum
+{
+  SUSPECT_PASSED_OVER = 0, /* brought the origin's later changes, not this one */
+  SUSPECT_EXPLAINED = 1,   /* said it had seen it lose, or that it was not for us */
+};
+
+static gboolean
+suspect_add (MhStore *self, guint peer, guint origin, gint64 oseq, int kind, GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt =
+    prepare_cached (self, "INSERT OR IGNORE INTO _mh_suspect (peer, origin, oseq, kind, since) "
+                          "VALUES (?, ?, ?, ?, ?)");
+
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "recording a suspicion");
+  sqlite3_bind_int64 (stmt, 1, peer);
+  sqlite3_bind_int64 (stmt, 2, origin);
+  sqlite3_bind_int64 (stmt, 3, oseq);
+  sqlite3_bind_int64 (stmt, 4, kind);
+  sqlite3_bind_int64 (stmt, 5, g_get_real_time () / 1000);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "recording a suspicion");
   return TRUE;
 }
 
 /* A change of @origin under @oseq arrived: it closes its gap. One that
  * wins here, after the gap's peers were asked, from another peer than the
  * one that passed on the origin's later changes, or than the one that
- * explained the gap away, was withheld or explained wrongly by them. */
+ * explained the gap away, may have been withheld or explained wrongly by
+ * them; or the relay got it late, by another path, or lost it to a newer
+ * change this node has not seen yet. They are asked again before anyone
+ * is counted (mh_store_judge()). */
 static gboolean
 gap_fill (MhStore *self, guint origin, gint64 oseq, gboolean won, GError **error)
 {
@@ -5618,10 +5651,10 @@ gap_fill (MhStore *self, guint origin, gint64 oseq, gboolean won, GError **error
       if (row->tries == 0 || self->via_index == 0)
         continue;
       if (row->via != 0 && row->via != self->via_index
-          && !withheld_charge (self, row->via, origin, oseq, error))
+          && !suspect_add (self, row->via, origin, oseq, SUSPECT_PASSED_OVER, error))
         return FALSE;
       if (row->settled != 0 && row->settled != self->via_index && row->settled != row->via
-          && !withheld_charge (self, row->settled, origin, oseq, error))
+          && !suspect_add (self, row->settled, origin, oseq, SUSPECT_EXPLAINED, error))
         return FALSE;
     }
   return TRUE;
@@ -5657,6 +5690,13 @@ mh_store_scan_gaps (MhStore *self, gint64 now_ms, gint64 keep_ms, GError **error
       goto fail_sql;
     if (sqlite3_changes (self->db) > 0)
       self->n_gaps = (guint) count_rows (self, "_mh_gap");
+    g_clear_pointer (&stmt, cached_release);
+    stmt = prepare_cached (self, "DELETE FROM _mh_suspect WHERE since < ?");
+    if (stmt == NULL)
+      goto fail_sql;
+    sqlite3_bind_int64 (stmt, 1, now_ms - keep_ms);
+    if (sqlite3_step (stmt) != SQLITE_DONE)
+      goto fail_sql;
   }
   for (guint origin = 1; origin < self->site_names->len; origin++)
     {
@@ -5882,12 +5922,17 @@ table_name_by_index (MhStore *self, gint64 db_index)
 }
 
 /* @oseq, written by @origin to @row of @table, seen here: into @found
- * when it still holds there and @peer may hold it. */
+ * when it still holds there and @peer may hold it. When it lost, the row
+ * as it stands goes instead, once per answer (@rows_sent): an
+ * explanation comes with what beat the change, so the asker can tell an
+ * honest one (the winner is signed by its origin) from a false one. */
 static gboolean
 answer_one (MhStore *self, const char *origin, gint64 oseq, const char *table, const char *row,
-            const char *peer, GPtrArray *found, GError **error)
+            const char *peer, GHashTable *rows_sent, GPtrArray *found, GError **error)
 {
   g_autoptr(GPtrArray) current = NULL;
+  g_autoptr(GPtrArray) pair = NULL;
+  char *key;
 
   if (table == NULL || row == NULL)
     return TRUE;
@@ -5898,17 +5943,33 @@ answer_one (MhStore *self, const char *origin, gint64 oseq, const char *table, c
     {
       MhChange *change = g_ptr_array_index (current, i);
 
-      if (change->origin_seq == oseq && g_strcmp0 (change->origin, origin) == 0
-          && mh_store_get_audience (self, change, peer, NULL) == MH_AUDIENCE_YES)
-        g_ptr_array_add (found, mh_change_ref (change));
+      if (change->origin_seq == oseq && g_strcmp0 (change->origin, origin) == 0)
+        {
+          if (mh_store_get_audience (self, change, peer, NULL) == MH_AUDIENCE_YES)
+            g_ptr_array_add (found, mh_change_ref (change));
+          return TRUE;
+        }
     }
+  key = g_strconcat (table, "\x1f", row, NULL);
+  if (!g_hash_table_add (rows_sent, key))
+    return TRUE;
+  pair = g_ptr_array_new ();
+  g_ptr_array_add (pair, (gpointer) table);
+  g_ptr_array_add (pair, (gpointer) row);
+  g_clear_pointer (&current, g_ptr_array_unref);
+  current = mh_store_answer_rows (self, pair, peer, error);
+  if (current == NULL)
+    return FALSE;
+  for (guint i = 0; i < current->len; i++)
+    g_ptr_array_add (found, mh_change_ref (g_ptr_array_index (current, i)));
   return TRUE;
 }
 
 /* This site's own changes: where each went is kept with its seal. */
 static gboolean
 answer_own (MhStore *self, gint64 first, gint64 last, const char *peer, guint limit,
-            GPtrArray *found, GArray *explained, gint64 *out_last, GError **error)
+            GHashTable *rows_sent, GPtrArray *found, GArray *explained, gint64 *out_last,
+            GError **error)
 {
   g_autoptr(MhCachedStmt) stmt = NULL;
   g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
@@ -5953,7 +6014,7 @@ answer_own (MhStore *self, gint64 first, gint64 last, const char *peer, guint li
               explain (explained, oseq);
               if (!answer_one (self, self->site_id, oseq,
                                table_name_by_index (self, g_ascii_strtoll (fields[0], NULL, 10)),
-                               fields[1], peer, found, error))
+                               fields[1], peer, rows_sent, found, error))
                 return FALSE;
               if (++seen == limit)
                 {
@@ -5989,6 +6050,7 @@ mh_store_answer_gap (MhStore *self, const char *origin, gint64 first, gint64 las
 {
   g_autoptr(GPtrArray) found = NULL;
   g_autoptr(MhCachedStmt) stmt = NULL;
+  g_autoptr(GHashTable) rows_sent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   gpointer origin_index;
   guint seen = 0;
 
@@ -6003,7 +6065,8 @@ mh_store_answer_gap (MhStore *self, const char *origin, gint64 first, gint64 las
 
   if (GPOINTER_TO_UINT (origin_index) == self->site_index)
     {
-      if (!answer_own (self, first, last, peer, limit, found, explained, out_last, error))
+      if (!answer_own (self, first, last, peer, limit, rows_sent, found, explained, out_last,
+                       error))
         return NULL;
       return g_steal_pointer (&found);
     }
@@ -6030,7 +6093,8 @@ mh_store_answer_gap (MhStore *self, const char *origin, gint64 first, gint64 las
       /* Without table and row (recorded before this node kept them): seen,
        * no more. */
       if (!answer_one (self, origin, oseq, (const char *) sqlite3_column_text (stmt, 1),
-                       (const char *) sqlite3_column_text (stmt, 2), peer, found, error))
+                       (const char *) sqlite3_column_text (stmt, 2), peer, rows_sent, found,
+                       error))
         return NULL;
     }
   g_clear_pointer (&stmt, cached_release);
@@ -6115,6 +6179,194 @@ mh_store_get_withheld (MhStore *self, GError **error)
       g_ptr_array_add (list, w);
     }
   return g_steal_pointer (&list);
+}
+
+/**
+ * mh_store_get_suspects:
+ * @peer: a peer's site id
+ * @limit: at most this many, oldest first
+ *
+ * The changes @peer is suspected of withholding or explaining away
+ * wrongly: another peer filled their gap with a change that won here. Ask
+ * @peer about them (first and last are the one number) once it has
+ * committed all this node sent it, then pass its answer to
+ * mh_store_judge().
+ *
+ * Returns: (transfer full) (element-type MhGap): @via is @peer;
+ *   @settled_by too when it explained the gap away; %NULL on a storage
+ *   failure
+ */
+GPtrArray *
+mh_store_get_suspects (MhStore *self, const char *peer, guint limit, GError **error)
+{
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  gpointer index;
+
+  g_return_val_if_fail (MH_IS_STORE (self), NULL);
+  g_return_val_if_fail (peer != NULL, NULL);
+
+  list = g_ptr_array_new_with_free_func ((GDestroyNotify) mh_gap_free);
+  if (!g_hash_table_lookup_extended (self->site_by_name, peer, NULL, &index))
+    return g_steal_pointer (&list);
+  stmt = prepare_cached (self, "SELECT origin, oseq, max(kind), min(since) FROM _mh_suspect "
+                               "WHERE peer = ? GROUP BY origin, oseq ORDER BY 4, 1, 2 LIMIT ?");
+  if (stmt == NULL)
+    {
+      set_sqlite_error (self, error, "reading suspicions");
+      return NULL;
+    }
+  sqlite3_bind_int64 (stmt, 1, GPOINTER_TO_UINT (index));
+  sqlite3_bind_int64 (stmt, 2, limit);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      MhGap *gap = g_new0 (MhGap, 1);
+
+      gap->origin = g_strdup (site_name (self, (guint) sqlite3_column_int64 (stmt, 0)));
+      gap->first = gap->last = sqlite3_column_int64 (stmt, 1);
+      gap->via = g_strdup (peer);
+      gap->settled_by = sqlite3_column_int64 (stmt, 2) == SUSPECT_EXPLAINED ? g_strdup (peer)
+                                                                            : NULL;
+      gap->noticed_ms = sqlite3_column_int64 (stmt, 3);
+      g_ptr_array_add (list, gap);
+    }
+  return g_steal_pointer (&list);
+}
+
+/* Whether the change @oseq of @origin is what its row (or register) holds
+ * here. */
+static gboolean
+change_holds (MhStore *self, guint origin, gint64 oseq, gboolean *holds, GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  g_autofree char *row = NULL;
+  g_autoptr(GPtrArray) current = NULL;
+  const MhTableDef *table = NULL;
+  Tomb tomb;
+
+  *holds = FALSE;
+  stmt = prepare_cached (self, "SELECT tbl, row FROM _mh_oseq WHERE origin = ? AND oseq = ?");
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "reading sequence numbers");
+  sqlite3_bind_int64 (stmt, 1, origin);
+  sqlite3_bind_int64 (stmt, 2, oseq);
+  if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+    {
+      const char *name = table_name_by_index (self, sqlite3_column_int64 (stmt, 0));
+
+      table = name != NULL ? mh_schema_lookup_table (self->schema, name) : NULL;
+      row = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
+    }
+  g_clear_pointer (&stmt, cached_release);
+  if (table == NULL || row == NULL)
+    return TRUE;
+  if (tomb_lookup (self, table, row, &tomb))
+    {
+      *holds = tomb.origin == origin && tomb.oseq == oseq;
+      tomb_clear (&tomb);
+      return TRUE;
+    }
+  current = mh_store_read_row (self, table->name, row, error);
+  if (current == NULL)
+    return FALSE;
+  for (guint i = 0; i < current->len && !*holds; i++)
+    {
+      const MhChange *change = g_ptr_array_index (current, i);
+
+      *holds = change->origin_seq == oseq
+               && g_strcmp0 (change->origin, site_name (self, origin)) == 0;
+    }
+  return TRUE;
+}
+
+/**
+ * mh_store_judge:
+ * @peer: the peer that answered
+ * @origin: the site the answer is about
+ * @first: the answer covers @first ...
+ * @last: ... up to @last
+ * @explained: (element-type gint64): pairs first, last of the numbers
+ *   @peer accounted for in its answer (the changes it sent with the answer
+ *   are applied already)
+ *
+ * Settles the suspicions about @peer that its answer covers. A change that
+ * no longer holds here clears it (it lost, as the peer may have said). One
+ * that still holds counts against @peer when @peer explained it away, or,
+ * having passed over it, still cannot account for it: after committing
+ * everything this node sent it, which held that change, an honest relay
+ * has it.
+ */
+gboolean
+mh_store_judge (MhStore *self, const char *peer, const char *origin, gint64 first, gint64 last,
+                GArray *explained, GError **error)
+{
+  g_autoptr(MhCachedStmt) stmt = NULL;
+  g_autoptr(GArray) numbers = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr(GArray) kinds = g_array_new (FALSE, FALSE, sizeof (int));
+  gpointer peer_index, origin_index;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (peer != NULL && origin != NULL && explained != NULL, FALSE);
+
+  if (!g_hash_table_lookup_extended (self->site_by_name, peer, NULL, &peer_index)
+      || !g_hash_table_lookup_extended (self->site_by_name, origin, NULL, &origin_index))
+    return TRUE;
+  stmt = prepare_cached (self, "SELECT oseq, kind FROM _mh_suspect WHERE peer = ? AND origin = ? "
+                               "AND oseq BETWEEN ? AND ?");
+  if (stmt == NULL)
+    return set_sqlite_error (self, error, "reading suspicions");
+  sqlite3_bind_int64 (stmt, 1, GPOINTER_TO_UINT (peer_index));
+  sqlite3_bind_int64 (stmt, 2, GPOINTER_TO_UINT (origin_index));
+  sqlite3_bind_int64 (stmt, 3, first);
+  sqlite3_bind_int64 (stmt, 4, last);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      gint64 oseq = sqlite3_column_int64 (stmt, 0);
+      int kind = sqlite3_column_int (stmt, 1);
+
+      g_array_append_val (numbers, oseq);
+      g_array_append_val (kinds, kind);
+    }
+  g_clear_pointer (&stmt, cached_release);
+  if (numbers->len == 0)
+    return TRUE;
+
+  if (!txn_begin (self, error))
+    return FALSE;
+  for (guint i = 0; i < numbers->len; i++)
+    {
+      gint64 oseq = g_array_index (numbers, gint64, i);
+      int kind = g_array_index (kinds, int, i);
+      gboolean holds, accounted = FALSE;
+
+      if (!change_holds (self, GPOINTER_TO_UINT (origin_index), oseq, &holds, error))
+        goto fail;
+      for (guint j = 0; j + 1 < explained->len && !accounted; j += 2)
+        accounted = g_array_index (explained, gint64, j) <= oseq
+                    && oseq <= g_array_index (explained, gint64, j + 1);
+      if (holds && (kind == SUSPECT_EXPLAINED || !accounted)
+          && !withheld_charge (self, GPOINTER_TO_UINT (peer_index),
+                               GPOINTER_TO_UINT (origin_index), oseq, error))
+        goto fail;
+      stmt = prepare_cached (self, "DELETE FROM _mh_suspect WHERE peer = ? AND origin = ? "
+                                   "AND oseq = ? AND kind = ?");
+      if (stmt == NULL)
+        goto fail_sql;
+      sqlite3_bind_int64 (stmt, 1, GPOINTER_TO_UINT (peer_index));
+      sqlite3_bind_int64 (stmt, 2, GPOINTER_TO_UINT (origin_index));
+      sqlite3_bind_int64 (stmt, 3, oseq);
+      sqlite3_bind_int64 (stmt, 4, kind);
+      if (sqlite3_step (stmt) != SQLITE_DONE)
+        goto fail_sql;
+      g_clear_pointer (&stmt, cached_release);
+    }
+  return txn_commit (self, error);
+
+fail_sql:
+  set_sqlite_error (self, error, "settling a suspicion");
+fail:
+  txn_rollback (self);
+  return FALSE;
 }
 
 /* Gaps recorded, explained or not. */

@@ -276,6 +276,9 @@ GPtrArray *mh_store_answer_gap (MhStore *self, const char *origin, gint64 first,
                                 gint64 *out_last, GError **error);
 gboolean mh_store_apply_fetched (MhStore *self, GPtrArray *changes, const char *peer,
                                  MhApplyReport *report, GError **error);
+GPtrArray *mh_store_get_suspects (MhStore *self, const char *peer, guint limit, GError **error);
+gboolean mh_store_judge (MhStore *self, const char *peer, const char *origin, gint64 first,
+                         gint64 last, GArray *explained, GError **error);
 GPtrArray *mh_store_get_withheld (MhStore *self, GError **error);
 guint mh_store_get_gap_count (MhStore *self);
 

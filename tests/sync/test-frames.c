@@ -53,6 +53,12 @@ test_frames_want_have (void)
   expect ("{\"type\":\"want\",\"gaps\":{}}", NULL);
   expect ("{\"type\":\"want\",\"rows\":[[\"beds\"]]}", NULL);
   expect ("{\"type\":\"want\",\"rows\":[[\"beds\",1]]}", NULL);
+  /* Asked again about suspicions (docs/protocol.md). */
+  expect ("{\"type\":\"want\",\"again\":true,\"gaps\":[[\"abc\",3,3]]}", "want");
+  expect ("{\"type\":\"want\",\"again\":1,\"gaps\":[[\"abc\",3,3]]}", NULL);
+  expect ("{\"type\":\"have\",\"again\":true,\"answers\":[[\"abc\",3,3,[]]],\"changes\":[]}",
+          "have");
+  expect ("{\"type\":\"have\",\"again\":\"yes\",\"answers\":[],\"changes\":[]}", NULL);
   expect ("{\"type\":\"have\",\"answers\":[[\"abc\",1,4,[1,2,4,4]]],\"changes\":[]}",
           "have");
   expect ("{\"type\":\"have\",\"answers\":[],\"changes\":[]}", "have");
