@@ -1787,13 +1787,39 @@ early_handler_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
 }
 
 static void
+synced_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(SoupServerMessage) msg = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!mh_store_wait_synced_finish (MH_STORE (source), result, &error))
+    {
+      g_warning ("a write could not be made durable: %s", error->message);
+      reply_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal", NULL,
+                   _("the disk reported an error: the change may not be saved"));
+    }
+  soup_server_message_unpause (msg);
+}
+
+static void
 handler_cb (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
             gpointer user_data)
 {
   MhApiServer *self = user_data;
+  MhStore *store = mh_node_get_store (self->node);
   gint64 start = g_get_monotonic_time ();
+  guint64 ticket = mh_store_get_sync_ticket (store);
 
   dispatch (self, msg, path);
+  /* A write is answered once it is on the disk (the node may commit
+   * without waiting for it, see mh_store_set_deferred_sync()): "saved"
+   * means saved. */
+  if (mh_store_get_sync_ticket (store) != ticket
+      && !mh_store_is_synced (store, ticket = mh_store_get_sync_ticket (store)))
+    {
+      soup_server_message_pause (msg);
+      mh_store_wait_synced_async (store, ticket, NULL, synced_cb, g_object_ref (msg));
+    }
   /* Method, path and status only: bodies and query values may name patients. */
   g_debug ("%s %s %u %.1f ms", soup_server_message_get_method (msg), path,
            soup_server_message_get_status (msg), (g_get_monotonic_time () - start) / 1000.0);

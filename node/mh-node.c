@@ -4763,6 +4763,14 @@ mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError 
   g_return_val_if_fail (MH_IS_NODE (self), FALSE);
   g_return_val_if_fail (self->replicator == NULL, FALSE);
 
+  /* A live node sends a change to its peers while the disk takes it; the
+   * REST API answers once it is on the disk (docs/operations.md,
+   * "Durability"). */
+  if (!mh_store_set_deferred_sync (self->store, &local_error))
+    {
+      g_message ("every commit waits for the disk: %s", local_error->message);
+      g_clear_error (&local_error);
+    }
   self->replicator = mh_replicator_new (self->store,
                                         mh_identity_get_tls_certificate (self->identity),
                                         mh_identity_get_fingerprint (self->identity), self->name);

@@ -42,6 +42,7 @@
 #include "mh-codec.h"
 #include "mh-store-private.h"
 #include "mh-sync-error.h"
+#include "mh-wal-sync.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 
@@ -164,6 +165,12 @@ struct _MhStore
 
   MhCheckpointer *checkpointer; /* started with the first checkpoint */
   GHashTable *cached_stmts;     /* SQL text -> sqlite3_stmt, see prepare_cached() */
+
+  /* Deferred durability, see mh_store_set_deferred_sync() */
+  MhWalSync *wal_sync;
+  char *running_path;     /* the marker kept while it is on */
+  guint64 sync_ticket;    /* the last local commit's */
+  gboolean applying_peer; /* a peer's batch: no ticket, its cursor moves with it */
 };
 
 G_DEFINE_FINAL_TYPE (MhStore, mh_store, G_TYPE_OBJECT)
@@ -1644,6 +1651,12 @@ txn_commit (MhStore *self, GError **error)
       return FALSE;
     }
   self->txn_depth = 0;
+  /* A peer's batch is sent again if lost (its cursor goes with it); this
+   * node's own changes, and anything written locally, wait for the disk
+   * before a caller says they are saved. */
+  if (self->wal_sync != NULL
+      && (!self->applying_peer || self->own_seq != self->txn_own_seq_start))
+    self->sync_ticket = mh_wal_sync_request (self->wal_sync);
   g_array_set_size (self->txn_seal_pending, 0);
   g_hash_table_remove_all (self->txn_seals);
   logged = self->txn_logged;
@@ -2735,6 +2748,34 @@ static const char store_ddl[] =
   "  added INTEGER NOT NULL, tries INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tbl, row))"
   "  WITHOUT ROWID;";
 
+/* A new log epoch: peers start this replica's lanes again from zero, and
+ * send it back its own changes. @went_back: its log and its own sequence
+ * numbers may have gone back (restored from a backup, or commits lost to a
+ * power cut): the writes peers saw must not be numbered again (one change
+ * per number, origin_checks()), so the numbers jump past them, by the wall
+ * clock (16 numbers a millisecond), so that two restores of one backup do
+ * not collide either. In a transaction. */
+static gint64 random_epoch (void);
+
+static gboolean
+take_new_epoch (MhStore *self, gboolean went_back, const char *file_id, GError **error)
+{
+  if (went_back)
+    {
+      gint64 floor = g_get_real_time () / 1000 * 16;
+
+      if (self->own_seq < floor)
+        {
+          self->own_seq = floor;
+          if (!meta_set_int (self, "own_seq", self->own_seq, error))
+            return FALSE;
+        }
+    }
+  self->epoch = random_epoch ();
+  return meta_set_int (self, "epoch", self->epoch, error)
+         && meta_set_text (self, "file_id", file_id ? file_id : "", error);
+}
+
 static char *
 file_identity (const char *path)
 {
@@ -2859,25 +2900,8 @@ open_db (MhStore *self, const char *site_id, GError **error)
   if (!meta_get (self, "epoch", &self->epoch, NULL) || g_strcmp0 (stored_file, file_id) != 0)
     {
       if (stored_file != NULL)
-        {
-          /* Its own sequence numbers went back too: the writes made after
-           * the backup, which peers saw, must not be numbered again (one
-           * change per number, origin_checks()). Jump past them, by the
-           * wall clock (16 numbers a millisecond), so that two restores of
-           * one backup do not collide either. */
-          gint64 floor = g_get_real_time () / 1000 * 16;
-
-          g_message ("replica %s was copied or restored: new log epoch", self->path);
-          if (self->own_seq < floor)
-            {
-              self->own_seq = floor;
-              if (!meta_set_int (self, "own_seq", self->own_seq, error))
-                goto fail;
-            }
-        }
-      self->epoch = random_epoch ();
-      if (!meta_set_int (self, "epoch", self->epoch, error)
-          || !meta_set_text (self, "file_id", file_id ? file_id : "", error))
+        g_message ("replica %s was copied or restored: new log epoch", self->path);
+      if (!take_new_epoch (self, stored_file != NULL, file_id, error))
         goto fail;
     }
 
@@ -2953,11 +2977,18 @@ mh_store_finalize (GObject *object)
   sqlite3_finalize (self->tomb_insert);
   sqlite3_finalize (self->tomb_update);
   g_hash_table_destroy (self->cached_stmts);
+  /* What was committed reaches the disk before the marker goes. */
+  g_clear_pointer (&self->wal_sync, mh_wal_sync_free);
   /* Before the store's own connection: closed last, it checkpoints the
    * whole WAL and removes it. */
   g_clear_pointer (&self->checkpointer, checkpointer_free);
   if (self->db)
     sqlite3_close (self->db);
+  if (self->running_path != NULL)
+    {
+      g_unlink (self->running_path);
+      g_free (self->running_path);
+    }
 
   if (self->validate_destroy)
     self->validate_destroy (self->validate_data);
@@ -3121,6 +3152,171 @@ mh_store_get_schema (MhStore *self)
 {
   g_return_val_if_fail (MH_IS_STORE (self), NULL);
   return self->schema;
+}
+
+/* The kernel's id of this boot: a marker left by a run of another boot
+ * means the system stopped (a power cut, a crash of the system) while
+ * commits may not have reached the disk. */
+static char *
+read_boot_id (void)
+{
+  const char *test = g_getenv ("MEDHEAD_TEST_BOOT_ID"); /* test only */
+  char *text = NULL;
+
+  if (test != NULL)
+    return g_strdup (test);
+  if (!g_file_get_contents ("/proc/sys/kernel/random/boot_id", &text, NULL, NULL))
+    return NULL;
+  return g_strstrip (text);
+}
+
+/**
+ * mh_store_set_deferred_sync:
+ *
+ * From now on a commit does not wait for the disk (synchronous=NORMAL):
+ * it is visible at once, and peers may get it at once, while a thread
+ * makes the WAL durable behind it. Whoever tells a user that a write is
+ * saved waits for it first: mh_store_get_sync_ticket() after the write,
+ * then mh_store_wait_synced_async(). A process that crashes loses
+ * nothing (the kernel holds the WAL); a system that stops may lose the
+ * last commits, which peers may have: the store keeps a marker while this
+ * is on, and a marker left by another boot makes the store take a new
+ * epoch at once, with its sequence numbers past any it gave before, so
+ * that peers send its lost changes back. Call right after opening, before
+ * any link starts.
+ *
+ * Returns: %FALSE (and commits keep waiting for the disk) when the system
+ *   does not tell its boot id, or on a storage failure
+ */
+gboolean
+mh_store_set_deferred_sync (MhStore *self, GError **error)
+{
+  g_autofree char *boot = NULL;
+  g_autofree char *marker = NULL;
+  g_autofree char *previous = NULL;
+  const char *wal;
+
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (self->txn_depth == 0, FALSE);
+
+  if (self->wal_sync != NULL)
+    return TRUE;
+  boot = read_boot_id ();
+  if (boot == NULL || boot[0] == '\0')
+    {
+      g_set_error_literal (error, MH_SYNC_ERROR, MH_SYNC_ERROR_FAILED,
+                           _("the system does not tell its boot id"));
+      return FALSE;
+    }
+  marker = g_strconcat (self->path, ".running", NULL);
+  if (g_file_get_contents (marker, &previous, NULL, NULL)
+      && g_strcmp0 (g_strstrip (previous), boot) != 0)
+    {
+      g_autofree char *file_id = file_identity (self->path);
+
+      g_message ("replica %s was in use when the system stopped: its last changes may be "
+                 "lost here, new log epoch", self->path);
+      if (!exec_sql (self, "BEGIN IMMEDIATE", error))
+        return FALSE;
+      if (!take_new_epoch (self, TRUE, file_id, error) || !exec_sql (self, "COMMIT", error))
+        {
+          sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+          return FALSE;
+        }
+    }
+  if (!g_file_set_contents_full (marker, boot, -1,
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                 0600, error)
+      || !exec_sql (self, "PRAGMA synchronous = NORMAL", error))
+    return FALSE;
+  wal = sqlite3_filename_wal (sqlite3_db_filename (self->db, "main"));
+  self->wal_sync = mh_wal_sync_new (wal);
+  self->running_path = g_steal_pointer (&marker);
+  return TRUE;
+}
+
+/**
+ * mh_store_end_deferred_sync:
+ *
+ * Back to commits that wait for the disk (synchronous=FULL), once what
+ * was committed is on it; the marker goes.
+ */
+void
+mh_store_end_deferred_sync (MhStore *self)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+  g_return_if_fail (self->txn_depth == 0);
+
+  if (self->wal_sync == NULL)
+    return;
+  g_clear_pointer (&self->wal_sync, mh_wal_sync_free);
+  self->sync_ticket = 0;
+  sqlite3_exec (self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+  g_unlink (self->running_path);
+  g_clear_pointer (&self->running_path, g_free);
+}
+
+/**
+ * mh_store_get_sync_ticket:
+ *
+ * Returns: the ticket of the last local commit, for
+ *   mh_store_wait_synced_async(); 0 without deferred durability
+ */
+guint64
+mh_store_get_sync_ticket (MhStore *self)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), 0);
+  return self->sync_ticket;
+}
+
+/* Whether the commit of @ticket is on the disk. */
+gboolean
+mh_store_is_synced (MhStore *self, guint64 ticket)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  return self->wal_sync == NULL || ticket == 0 || mh_wal_sync_is_done (self->wal_sync, ticket);
+}
+
+/**
+ * mh_store_wait_synced_async:
+ * @ticket: from mh_store_get_sync_ticket()
+ *
+ * Completes once the commit of @ticket (and every one before it) is on
+ * the disk; at once without deferred durability.
+ */
+void
+mh_store_wait_synced_async (MhStore *self, guint64 ticket, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (MH_IS_STORE (self));
+
+  if (self->wal_sync == NULL || ticket == 0)
+    {
+      g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+      g_task_set_source_tag (task, mh_store_wait_synced_async);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  mh_wal_sync_wait_async (self->wal_sync, G_OBJECT (self), ticket, cancellable, callback,
+                          user_data);
+}
+
+gboolean
+mh_store_wait_synced_finish (MhStore *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* Blocks until the last local commit is on the disk (a command that
+ * exits right after writing). */
+gboolean
+mh_store_wait_synced (MhStore *self, GError **error)
+{
+  g_return_val_if_fail (MH_IS_STORE (self), FALSE);
+  return self->wal_sync == NULL || self->sync_ticket == 0
+         || mh_wal_sync_wait (self->wal_sync, self->sync_ticket, error);
 }
 
 /**
@@ -5150,6 +5346,7 @@ mh_store_apply_from_peer (MhStore *self, GPtrArray *changes, const char *peer, g
                           const MhCursor *cursor, MhApplyReport *report, GError **error)
 {
   MhApplyReport local_report = { 0 };
+  gboolean was_applying;
   gboolean ok;
 
   g_return_val_if_fail (MH_IS_STORE (self), FALSE);
@@ -5157,11 +5354,15 @@ mh_store_apply_from_peer (MhStore *self, GPtrArray *changes, const char *peer, g
 
   /* A peer's batch commits without waiting for the disk: the cursor moves
    * in the same transaction, so a batch lost to a power cut is lost with
-   * its cursor, and the peer sends it again. Local writes keep FULL. */
-  if (self->txn_depth == 0)
+   * its cursor, and the peer sends it again. Local writes keep FULL (or
+   * wait for the WAL's sync, with deferred durability). */
+  if (self->txn_depth == 0 && self->wal_sync == NULL)
     sqlite3_exec (self->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+  was_applying = self->applying_peer;
+  self->applying_peer = TRUE;
   ok = apply_batch (self, changes, peer, lane, cursor, report ? report : &local_report, error);
-  if (self->txn_depth == 0)
+  self->applying_peer = was_applying;
+  if (self->txn_depth == 0 && self->wal_sync == NULL)
     sqlite3_exec (self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
   return ok;
 }
@@ -6137,11 +6338,16 @@ mh_store_apply_fetched (MhStore *self, GPtrArray *changes, const char *peer,
                         MhApplyReport *report, GError **error)
 {
   MhApplyReport local_report = { 0 };
+  gboolean was_applying = self->applying_peer;
+  gboolean ok;
 
   g_return_val_if_fail (MH_IS_STORE (self), FALSE);
   g_return_val_if_fail (changes != NULL && peer != NULL, FALSE);
 
-  return apply_batch (self, changes, peer, 0, NULL, report ? report : &local_report, error);
+  self->applying_peer = TRUE;
+  ok = apply_batch (self, changes, peer, 0, NULL, report ? report : &local_report, error);
+  self->applying_peer = was_applying;
+  return ok;
 }
 
 /**

@@ -276,6 +276,16 @@ GPtrArray *mh_store_answer_gap (MhStore *self, const char *origin, gint64 first,
                                 gint64 *out_last, GError **error);
 gboolean mh_store_apply_fetched (MhStore *self, GPtrArray *changes, const char *peer,
                                  MhApplyReport *report, GError **error);
+/* Deferred durability */
+gboolean mh_store_set_deferred_sync (MhStore *self, GError **error);
+void mh_store_end_deferred_sync (MhStore *self);
+guint64 mh_store_get_sync_ticket (MhStore *self);
+gboolean mh_store_is_synced (MhStore *self, guint64 ticket);
+void mh_store_wait_synced_async (MhStore *self, guint64 ticket, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+gboolean mh_store_wait_synced_finish (MhStore *self, GAsyncResult *result, GError **error);
+gboolean mh_store_wait_synced (MhStore *self, GError **error);
+
 GPtrArray *mh_store_get_suspects (MhStore *self, const char *peer, guint limit, GError **error);
 gboolean mh_store_judge (MhStore *self, const char *peer, const char *origin, gint64 first,
                          gint64 last, GArray *explained, GError **error);

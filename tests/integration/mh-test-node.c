@@ -287,6 +287,14 @@ mh_test_node_stop (MhTestNode *node, int signal_number)
       g_autofree char *line = g_strdup_printf ("listening on %s", node->url);
       g_assert_nonnull (strstr (out, line));
       g_assert_nonnull (strstr (out, "stopped"));
+      /* A clean stop synced the WAL and took its marker away (a marker
+       * left behind would mean "the system stopped" after a reboot). */
+      if (status == 0)
+        {
+          g_autofree char *marker = g_build_filename (node->dir, "replica.db.running", NULL);
+
+          g_assert_false (g_file_test (marker, G_FILE_TEST_EXISTS));
+        }
     }
   return status;
 }

@@ -226,6 +226,12 @@ test_sigterm_nothing_lost (void)
 
       g_assert_cmpuint (put_beds (node->session, node, hospital, category, 5000 + i), ==, 200);
     }
+  /* Each answered once on the disk, with deferred durability on. */
+  {
+    g_autofree char *marker = g_build_filename (node->dir, "replica.db.running", NULL);
+
+    g_assert_true (g_file_test (marker, G_FILE_TEST_EXISTS));
+  }
   /* Right after the last 2xx. */
   g_assert_cmpint (mh_test_node_stop (node, SIGTERM), ==, 0);
 

@@ -60,6 +60,16 @@
 /* Shared by the parent and the child                                      */
 
 static void
+test_set_true_cb (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (mh_store_wait_synced_finish (MH_STORE (source), result, &error));
+  g_assert_no_error (error);
+  *(gboolean *) data = TRUE;
+}
+
+static void
 no_sync (MhStore *store)
 {
   g_assert_cmpint (sqlite3_exec (mh_store_get_db (store), "PRAGMA synchronous = OFF", NULL, NULL,
@@ -204,7 +214,14 @@ child_main (const char *mode, const char *dir, gint64 start)
       return 2;
     }
 
-  if (g_str_equal (mode, "local"))
+  /* Deferred durability (MEDHEAD_TEST_BOOT_ID comes from the parent):
+   * commits do not wait for the disk, a kill of the process loses none. */
+  if (g_str_equal (mode, "deferred") && !mh_store_set_deferred_sync (store, &error))
+    {
+      g_printerr ("child: %s\n", error->message);
+      return 2;
+    }
+  if (g_str_equal (mode, "local") || g_str_equal (mode, "deferred"))
     {
       report_line ("R\n");
       for (gint64 i = start;; i++)
@@ -326,7 +343,7 @@ run_and_kill (const char *mode, const char *dir, gint64 start, guint kill_ms)
       if (lines[i][0] == '\0')
         continue;
       n_lines++;
-      g_assert_true (lines[i][0] == (g_str_equal (mode, "local") ? 'W' : 'B')
+      g_assert_true (lines[i][0] == (g_str_equal (mode, "apply") ? 'B' : 'W')
                      && lines[i][1] == ' ');
       v = g_ascii_strtoll (lines[i] + 2, NULL, 10);
       /* One line per commit, in order. */
@@ -382,20 +399,16 @@ kill_delay (GRand *rand)
   return (guint) g_rand_int_range (rand, KILL_MIN_MS, KILL_MAX_MS + 1);
 }
 
-static void
-test_crash_local (void)
+/* Children of @mode ("local" or "deferred") in @dir killed N_CYCLES
+ * times: every op one reported is there after each kill. Returns the last
+ * op committed. */
+static gint64
+crash_local_cycles (const char *mode, const char *dir, MhSchema *schema, GRand *rand,
+                    gint64 epoch, gint64 committed /* the last op known committed */)
 {
-  g_autofree char *dir = mh_test_make_tmpdir ("mh-crash-local");
-  g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(GRand) rand = g_rand_new_with_seed (mh_test_seed_from_env (20240601));
-  gint64 committed = -1; /* the last op known committed */
-
-  /* The replica exists before the first child opens it. */
-  g_object_unref (test_open (dir, "replica.db", schema, LOCAL_SITE));
-
   for (guint cycle = 0; cycle < N_CYCLES; cycle++)
     {
-      gint64 reported = run_and_kill ("local", dir, committed + 1, kill_delay (rand));
+      gint64 reported = run_and_kill (mode, dir, committed + 1, kill_delay (rand));
       g_autoptr(MhStore) store = open_after_crash (dir, schema, LOCAL_SITE);
       g_autoptr(GError) error = NULL;
       gint64 last = test_get_int (store, "hospital", "counter", "available");
@@ -427,6 +440,18 @@ test_crash_local (void)
       test_assert_digests_consistent (store);
       assert_log_complete (store, dir);
 
+      if (epoch != 0)
+        {
+          /* The same boot: the kernel kept the WAL, nothing was lost, and
+           * the marker the child left changes nothing. */
+          g_autofree char *marker = g_build_filename (dir, "replica.db.running", NULL);
+
+          g_assert_true (g_file_test (marker, G_FILE_TEST_EXISTS));
+          g_assert_true (mh_store_set_deferred_sync (store, &error));
+          g_assert_no_error (error);
+          g_assert_cmpint (mh_store_get_epoch (store), ==, epoch);
+        }
+
       /* It carries on: the next op commits here, and the next child goes on after it. */
       g_assert_true (local_op (store, last + 1, &error));
       g_assert_no_error (error);
@@ -435,6 +460,95 @@ test_crash_local (void)
       test_assert_digests_consistent (store);
     }
   g_assert_cmpint (committed, >=, N_CYCLES);
+  return committed;
+}
+
+static void
+test_crash_local (void)
+{
+  g_autofree char *dir = mh_test_make_tmpdir ("mh-crash-local");
+  g_autoptr(MhSchema) schema = test_schema_new (1);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (mh_test_seed_from_env (20240601));
+
+  /* The replica exists before the first child opens it. */
+  g_object_unref (test_open (dir, "replica.db", schema, LOCAL_SITE));
+  crash_local_cycles ("local", dir, schema, rand, 0, -1);
+  mh_test_rm_rf (dir);
+}
+
+/* The own sequence number of the counter row's last write. */
+static gint64
+counter_oseq (MhStore *store)
+{
+  g_autoptr(GPtrArray) changes = mh_store_read_row (store, "hospital", "counter", NULL);
+
+  gint64 oseq = 0;
+
+  for (guint i = 0; i < changes->len; i++)
+    oseq = MAX (oseq, ((MhChange *) g_ptr_array_index (changes, i))->origin_seq);
+  g_assert_cmpint (oseq, >, 0);
+  return oseq;
+}
+
+/* Deferred durability (mh_store_set_deferred_sync()): commits that do not
+ * wait for the disk survive a kill of the process; a write gets a ticket
+ * that is synced soon after; a clean close removes the marker; and a
+ * marker left by another boot (a power cut) gives a new epoch and own
+ * sequence numbers past any given before. */
+static void
+test_crash_deferred (void)
+{
+  g_autofree char *dir = mh_test_make_tmpdir ("mh-crash-deferred");
+  g_autofree char *marker = g_build_filename (dir, "replica.db.running", NULL);
+  g_autoptr(MhSchema) schema = test_schema_new (1);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (mh_test_seed_from_env (20261126));
+  g_autoptr(MhStore) store = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 epoch, committed, oseq_before, floor;
+  guint64 ticket;
+  gboolean synced = FALSE;
+
+  g_setenv ("MEDHEAD_TEST_BOOT_ID", "boot-1", TRUE);
+  store = test_open (dir, "replica.db", schema, LOCAL_SITE);
+  epoch = mh_store_get_epoch (store);
+  g_assert_true (mh_store_set_deferred_sync (store, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_test (marker, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (mh_store_get_sync_ticket (store), ==, 0);
+  g_assert_true (local_op (store, 0, &error));
+  ticket = mh_store_get_sync_ticket (store);
+  g_assert_cmpuint (ticket, >, 0);
+  mh_store_wait_synced_async (store, ticket, NULL, test_set_true_cb, &synced);
+  while (!synced)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (mh_store_is_synced (store, ticket));
+  g_clear_object (&store);
+  g_assert_false (g_file_test (marker, G_FILE_TEST_EXISTS));
+
+  /* Killed, then opened on the same boot: nothing lost, same epoch. */
+  committed = crash_local_cycles ("deferred", dir, schema, rand, epoch, 0);
+
+  /* Killed, then opened after another boot: a new epoch, and numbers
+   * past every one the lost commits might have used. */
+  run_and_kill ("deferred", dir, committed + 1, kill_delay (rand));
+  g_assert_true (g_file_test (marker, G_FILE_TEST_EXISTS));
+  g_setenv ("MEDHEAD_TEST_BOOT_ID", "boot-2", TRUE);
+  store = open_after_crash (dir, schema, LOCAL_SITE);
+  oseq_before = counter_oseq (store);
+  g_assert_cmpint (mh_store_get_epoch (store), ==, epoch);
+  floor = g_get_real_time () / 1000 * 16;
+  g_assert_true (mh_store_set_deferred_sync (store, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (mh_store_get_epoch (store), !=, epoch);
+  g_assert_true (local_op (store, test_get_int (store, "hospital", "counter", "available") + 1,
+                           &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (counter_oseq (store), >, oseq_before);
+  g_assert_cmpint (counter_oseq (store), >=, floor);
+  test_assert_digests_consistent (store);
+  g_clear_object (&store);
+  g_assert_false (g_file_test (marker, G_FILE_TEST_EXISTS));
+  g_unsetenv ("MEDHEAD_TEST_BOOT_ID");
   mh_test_rm_rf (dir);
 }
 
@@ -644,5 +758,6 @@ main (int argc, char **argv)
 
   g_test_add_func ("/crash/local", test_crash_local);
   g_test_add_func ("/crash/apply", test_crash_apply);
+  g_test_add_func ("/crash/deferred", test_crash_deferred);
   return g_test_run ();
 }
