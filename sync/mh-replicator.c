@@ -76,6 +76,10 @@
  * GAP_ANSWER_LIMIT changes, and a peer is answered GAP_ANSWERS_PER_WINDOW
  * times a second at most. */
 #define GAP_ASK_MAX 64
+/* Suspicions asked again this many gap ticks in a row, the link caught up
+ * each time, without an answer that settles them: a peer that answers
+ * nothing is judged on nothing (counted if the change still holds). */
+#define GAP_AGAIN_TRIES 5
 #define GAP_ANSWER_LIMIT 256
 #define GAP_ANSWER_EVERY_MS 1000
 #define GAP_ANSWERS_PER_WINDOW 4
@@ -108,6 +112,7 @@ typedef struct
   gint64 last_contact_ms;
   gint64 rate_window_ms;
   guint rate_count;
+  guint again_asked; /* ask_suspects() rounds in a row with suspicions left */
   guint pump_id;
   gint64 ping_sent_ms;
   gint64 created_ms;
@@ -1530,9 +1535,37 @@ ask_suspects (Link *link)
     return;
   suspects = mh_store_get_suspects (link->owner->store, link->site_id, GAP_ASK_MAX, &error);
   if (suspects == NULL)
-    g_warning ("reading suspicions: %s", error->message);
-  else if (suspects->len > 0)
-    send_want (link, suspects, TRUE);
+    {
+      g_warning ("reading suspicions: %s", error->message);
+      return;
+    }
+  if (suspects->len == 0)
+    {
+      link->again_asked = 0;
+      return;
+    }
+  if (link->again_asked < GAP_AGAIN_TRIES)
+    {
+      link->again_asked++;
+      send_want (link, suspects, TRUE);
+      return;
+    }
+  /* Asked again and again, caught up each time, and still not settled: no
+   * answer accounts for these (a peer that stays silent must not outlast
+   * its suspicions, which are forgotten after GAP_KEEP_MS). */
+  link->again_asked = 0;
+  for (guint i = 0; i < suspects->len; i++)
+    {
+      MhGap *gap = g_ptr_array_index (suspects, i);
+      g_autoptr(GArray) none = g_array_new (FALSE, FALSE, sizeof (gint64));
+
+      if (!mh_store_judge (link->owner->store, link->site_id, gap->origin, gap->first,
+                           gap->last, none, &error))
+        {
+          g_warning ("judging suspicions about %s: %s", link->fingerprint, error->message);
+          return;
+        }
+    }
 }
 
 /* Withholding (docs/security.md): holes in an origin's sequence numbers
@@ -1736,11 +1769,7 @@ handle_want (Link *link, JsonObject *frame)
       quoted = g_strescape (origin, NULL);
       /* A withholding relay (test only) knows nothing. */
       if (test_withheld_table () != NULL)
-        {
-          g_string_append_printf (answers, "%s[\"%s\",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
-                                  ",[]]", answers->len > 1 ? "," : "", quoted, first, last);
-          continue;
-        }
+        continue;
       found = mh_store_answer_gap (self->store, origin, first, last, link->site_id, budget,
                                    explained, &upto, &error);
       if (found == NULL)

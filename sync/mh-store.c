@@ -2776,6 +2776,23 @@ take_new_epoch (MhStore *self, gboolean went_back, const char *file_id, GError *
          && meta_set_text (self, "file_id", file_id ? file_id : "", error);
 }
 
+static char *read_boot_id (void);
+
+/* Whether a marker of deferred durability (mh_store_set_deferred_sync())
+ * was left by another boot: the system stopped under it. */
+static gboolean
+marker_from_other_boot (const char *path)
+{
+  g_autofree char *marker = g_strconcat (path, ".running", NULL);
+  g_autofree char *previous = NULL;
+  g_autofree char *boot = NULL;
+
+  if (!g_file_get_contents (marker, &previous, NULL, NULL))
+    return FALSE;
+  boot = read_boot_id ();
+  return boot != NULL && boot[0] != '\0' && g_strcmp0 (g_strstrip (previous), boot) != 0;
+}
+
 static char *
 file_identity (const char *path)
 {
@@ -2801,6 +2818,7 @@ open_db (MhStore *self, const char *site_id, GError **error)
   g_autofree char *stored_file = NULL;
   g_autofree char *file_id = NULL;
   g_autoptr(sqlite3_stmt) sites = NULL;
+  gboolean stopped = FALSE;
   gint64 value;
   int fd;
 
@@ -2904,6 +2922,19 @@ open_db (MhStore *self, const char *site_id, GError **error)
       if (!take_new_epoch (self, stored_file != NULL, file_id, error))
         goto fail;
     }
+  /* The system stopped while commits did not wait for the disk: the last
+   * ones may be lost here, and peers may have them. Whoever opens the
+   * replica next (a command too, not only a running node) takes the new
+   * epoch before it writes anything, or it would give their numbers to
+   * other changes. */
+  stopped = marker_from_other_boot (self->path);
+  if (stopped)
+    {
+      g_message ("replica %s was in use when the system stopped: its last changes may be "
+                 "lost here, new log epoch", self->path);
+      if (!take_new_epoch (self, TRUE, file_id, error))
+        goto fail;
+    }
 
   self->tables = g_new0 (TableStmts, mh_schema_get_n_tables (self->schema));
   for (guint i = 0; i < mh_schema_get_n_tables (self->schema); i++)
@@ -2941,6 +2972,14 @@ open_db (MhStore *self, const char *site_id, GError **error)
 
   if (!exec_sql (self, "COMMIT", error) || !load_digests (self, error))
     return FALSE;
+  /* Taken: the marker has done its work (mh_store_set_deferred_sync()
+   * writes a new one). */
+  if (stopped)
+    {
+      g_autofree char *marker = g_strconcat (self->path, ".running", NULL);
+
+      g_unlink (marker);
+    }
   self->counts_dirty = TRUE;
   update_counts (self);
   return TRUE;
