@@ -351,6 +351,9 @@ run_serve (int argc, char **argv)
 
   if (!mh_api_server_listen (server, address, port, &error))
     return failure ("serve", error);
+  /* Every write here is answered through the REST API, once on the disk
+   * (mh_api_server.c): the change may leave for the peers before. */
+  mh_node_set_deferred_durability (node);
   if (!mh_node_start_sync (node, listen, &sync_port, &error))
     return failure ("serve", error);
   if (listen != NULL)

@@ -4763,14 +4763,6 @@ mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError 
   g_return_val_if_fail (MH_IS_NODE (self), FALSE);
   g_return_val_if_fail (self->replicator == NULL, FALSE);
 
-  /* A live node sends a change to its peers while the disk takes it; the
-   * REST API answers once it is on the disk (docs/operations.md,
-   * "Durability"). */
-  if (!mh_store_set_deferred_sync (self->store, &local_error))
-    {
-      g_message ("every commit waits for the disk: %s", local_error->message);
-      g_clear_error (&local_error);
-    }
   self->replicator = mh_replicator_new (self->store,
                                         mh_identity_get_tls_certificate (self->identity),
                                         mh_identity_get_fingerprint (self->identity), self->name);
@@ -4799,6 +4791,28 @@ mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError 
                                                       heartbeat_timeout_cb, self);
     }
   return TRUE;
+}
+
+/**
+ * mh_node_set_deferred_durability:
+ *
+ * Commits stop waiting for the disk: a change goes to the peers while the
+ * disk takes it (mh_store_set_deferred_sync()). For a node whose every
+ * "saved" goes through the REST API, which answers a write once it is on
+ * the disk (`medhead-node serve`); not for the app, whose views show a
+ * write as done as soon as it returns. Call before mh_node_start_sync().
+ * Without a boot id to guard it, commits keep waiting (logged).
+ */
+void
+mh_node_set_deferred_durability (MhNode *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (MH_IS_NODE (self));
+  g_return_if_fail (self->replicator == NULL);
+
+  if (!mh_store_set_deferred_sync (self->store, &error))
+    g_message ("every commit waits for the disk: %s", error->message);
 }
 
 MhReplicator *

@@ -194,6 +194,7 @@ JsonObject *mh_node_list_unread (MhNode *self); /* channel -> count, the unread 
 gboolean mh_node_mark_channel_read (MhNode *self, const char *channel, GError **error);
 
 /* The peer network */
+void mh_node_set_deferred_durability (MhNode *self);
 gboolean mh_node_start_sync (MhNode *self, const char *listen, guint16 *out_port, GError **error);
 MhReplicator *mh_node_get_replicator (MhNode *self);
 gboolean mh_node_add_peer (MhNode *self, const char *fingerprint, const char *url,

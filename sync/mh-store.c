@@ -6549,6 +6549,7 @@ mh_store_judge (MhStore *self, const char *peer, const char *origin, gint64 firs
   g_autoptr(GArray) numbers = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_autoptr(GArray) kinds = g_array_new (FALSE, FALSE, sizeof (int));
   gpointer peer_index, origin_index;
+  gint64 charged = 0;
 
   g_return_val_if_fail (MH_IS_STORE (self), FALSE);
   g_return_val_if_fail (peer != NULL && origin != NULL && explained != NULL, FALSE);
@@ -6557,7 +6558,7 @@ mh_store_judge (MhStore *self, const char *peer, const char *origin, gint64 firs
       || !g_hash_table_lookup_extended (self->site_by_name, origin, NULL, &origin_index))
     return TRUE;
   stmt = prepare_cached (self, "SELECT oseq, kind FROM _mh_suspect WHERE peer = ? AND origin = ? "
-                               "AND oseq BETWEEN ? AND ?");
+                               "AND oseq BETWEEN ? AND ? ORDER BY oseq, kind");
   if (stmt == NULL)
     return set_sqlite_error (self, error, "reading suspicions");
   sqlite3_bind_int64 (stmt, 1, GPOINTER_TO_UINT (peer_index));
@@ -6589,10 +6590,14 @@ mh_store_judge (MhStore *self, const char *peer, const char *origin, gint64 firs
       for (guint j = 0; j + 1 < explained->len && !accounted; j += 2)
         accounted = g_array_index (explained, gint64, j) <= oseq
                     && oseq <= g_array_index (explained, gint64, j + 1);
-      if (holds && (kind == SUSPECT_EXPLAINED || !accounted)
-          && !withheld_charge (self, GPOINTER_TO_UINT (peer_index),
-                               GPOINTER_TO_UINT (origin_index), oseq, error))
-        goto fail;
+      /* Once per change, whatever the peer is suspected of. */
+      if (holds && (kind == SUSPECT_EXPLAINED || !accounted) && oseq != charged)
+        {
+          if (!withheld_charge (self, GPOINTER_TO_UINT (peer_index),
+                                GPOINTER_TO_UINT (origin_index), oseq, error))
+            goto fail;
+          charged = oseq;
+        }
       stmt = prepare_cached (self, "DELETE FROM _mh_suspect WHERE peer = ? AND origin = ? "
                                    "AND oseq = ? AND kind = ?");
       if (stmt == NULL)
