@@ -1377,7 +1377,6 @@ want_is_valid (JsonObject *frame)
 {
   JsonNode *gaps = json_object_get_member (frame, "gaps");
   JsonNode *rows = json_object_get_member (frame, "rows");
-
   JsonNode *again = json_object_get_member (frame, "again");
 
   if ((gaps == NULL && rows == NULL) || (gaps != NULL && !JSON_NODE_HOLDS_ARRAY (gaps))
@@ -1766,7 +1765,6 @@ handle_want (Link *link, JsonObject *frame)
       origin = json_array_get_string_element (triple, 0);
       first = json_array_get_int_element (triple, 1);
       last = json_array_get_int_element (triple, 2);
-      quoted = g_strescape (origin, NULL);
       /* A withholding relay (test only) knows nothing. */
       if (test_withheld_table () != NULL)
         continue;
@@ -1784,6 +1782,7 @@ handle_want (Link *link, JsonObject *frame)
         }
       for (guint j = 0; j < found->len; j++)
         g_ptr_array_add (outgoing, mh_change_ref (g_ptr_array_index (found, j)));
+      quoted = g_strescape (origin, NULL);
       g_string_append_printf (answers, "%s[\"%s\",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",[",
                               answers->len > 1 ? "," : "", quoted, first, upto);
       for (guint j = 0; j < explained->len; j++)
