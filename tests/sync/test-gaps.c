@@ -178,23 +178,58 @@ judge (MhStore *store, MhIdentity *peer, const char *origin, gint64 n, GArray *e
   g_assert_no_error (error);
 }
 
+/* Alice, Bob, Carol and Dave, each with a signed replica of their own. */
+typedef struct
+{
+  TestDir *dir;
+  MhSchema *schema;
+  MhIdentity *id[4];
+  MhStore *store[4];
+} Four;
+
+static Four *
+four_new (void)
+{
+  static const char *const names[4] = { "alice", "bob", "carol", "dave" };
+  Four *four = g_new0 (Four, 1);
+
+  four->dir = test_dir_new ("mh-gaps");
+  four->schema = test_schema_new (1);
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *file = g_strdup_printf ("%c.db", 'a' + i);
+
+      four->id[i] = identity_in (four->dir->path, names[i]);
+      four->store[i] = test_signed_store (four->dir->path, file, four->schema, four->id[i]);
+    }
+  return four;
+}
+
+static void
+four_free (Four *four)
+{
+  for (guint i = 0; i < 4; i++)
+    {
+      g_clear_object (&four->store[i]);
+      g_clear_object (&four->id[i]);
+    }
+  g_clear_pointer (&four->schema, mh_schema_unref);
+  test_dir_free (four->dir);
+  g_free (four);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Four, four_free)
+
 /* Alice's new h1 reaches Dave through Bob without its name: Dave sees the
  * hole, Carol (who has it) sends it, it wins, and Bob is counted; so is
  * Eve, who had explained the hole away. */
 static void
 test_gaps_withheld (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ("mh-gaps");
-  g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
-  g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
-  g_autoptr(MhIdentity) carol = identity_in (dir->path, "carol");
-  g_autoptr(MhIdentity) dave = identity_in (dir->path, "dave");
-  g_autoptr(MhIdentity) eve = identity_in (dir->path, "eve");
-  g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) a = test_signed_store (dir->path, "a.db", schema, alice);
-  g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
-  g_autoptr(MhStore) c = test_signed_store (dir->path, "c.db", schema, carol);
-  g_autoptr(MhStore) d = test_signed_store (dir->path, "d.db", schema, dave);
+  g_autoptr(Four) four = four_new ();
+  MhIdentity *alice = four->id[0], *bob = four->id[1], *carol = four->id[2], *dave = four->id[3];
+  MhStore *a = four->store[0], *b = four->store[1], *c = four->store[2], *d = four->store[3];
+  g_autoptr(MhIdentity) eve = identity_in (four->dir->path, "eve");
   g_autoptr(GPtrArray) gaps = NULL;
   g_autoptr(GPtrArray) partial = NULL;
   g_autoptr(GPtrArray) found = NULL;
@@ -297,16 +332,9 @@ test_gaps_withheld (void)
 static void
 test_gaps_late_relay (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ("mh-gaps");
-  g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
-  g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
-  g_autoptr(MhIdentity) carol = identity_in (dir->path, "carol");
-  g_autoptr(MhIdentity) dave = identity_in (dir->path, "dave");
-  g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) a = test_signed_store (dir->path, "a.db", schema, alice);
-  g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
-  g_autoptr(MhStore) c = test_signed_store (dir->path, "c.db", schema, carol);
-  g_autoptr(MhStore) d = test_signed_store (dir->path, "d.db", schema, dave);
+  g_autoptr(Four) four = four_new ();
+  MhIdentity *alice = four->id[0], *bob = four->id[1], *carol = four->id[2], *dave = four->id[3];
+  MhStore *a = four->store[0], *b = four->store[1], *c = four->store[2], *d = four->store[3];
   g_autoptr(GPtrArray) gaps = NULL;
   g_autoptr(GPtrArray) batch = NULL;
   g_autoptr(GArray) explained = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -396,16 +424,9 @@ test_gaps_late_relay (void)
 static void
 test_gaps_explained (void)
 {
-  g_autoptr(TestDir) dir = test_dir_new ("mh-gaps");
-  g_autoptr(MhIdentity) alice = identity_in (dir->path, "alice");
-  g_autoptr(MhIdentity) bob = identity_in (dir->path, "bob");
-  g_autoptr(MhIdentity) carol = identity_in (dir->path, "carol");
-  g_autoptr(MhIdentity) dave = identity_in (dir->path, "dave");
-  g_autoptr(MhSchema) schema = test_schema_new (1);
-  g_autoptr(MhStore) a = test_signed_store (dir->path, "a.db", schema, alice);
-  g_autoptr(MhStore) b = test_signed_store (dir->path, "b.db", schema, bob);
-  g_autoptr(MhStore) c = test_signed_store (dir->path, "c.db", schema, carol);
-  g_autoptr(MhStore) d = test_signed_store (dir->path, "d.db", schema, dave);
+  g_autoptr(Four) four = four_new ();
+  MhIdentity *alice = four->id[0], *bob = four->id[1], *carol = four->id[2], *dave = four->id[3];
+  MhStore *a = four->store[0], *b = four->store[1], *c = four->store[2], *d = four->store[3];
   g_autoptr(GPtrArray) gaps = NULL;
   g_autoptr(GPtrArray) found = NULL;
   g_autoptr(GPtrArray) from_c = NULL;
